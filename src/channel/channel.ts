@@ -1,0 +1,260 @@
+/**
+ * A channel segment on this host: create, attach (with header and identity checks), inspect,
+ * remove, and hand out publishers, subscribers and stream ends.
+ */
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { Segment, formatKey, type SegmentId } from '../shm/segment.js';
+import {
+  DEFAULTS, H, R, SlowConsumer, initHeader, readHeader, segmentBytes, validateConfig,
+  type ChannelConfig, type HeaderInfo,
+} from './layout.js';
+import { RecoverableLock } from './lock.js';
+import { HEARTBEAT_INTERVAL_MS } from './liveness.js';
+import { channelKey, fnv1a, identityOf, validateRef, type ChannelRef } from './names.js';
+import { ParticipantTable, S, type RoleName } from './participants.js';
+import { RingView } from './ring-view.js';
+import { Publisher, StreamEnd, Subscriber, type StreamSide } from './endpoints.js';
+import type { IdleOptions } from './idle.js';
+
+export interface CreateOptions extends Partial<ChannelConfig> {
+  /** Segment permission bits; default 0o660. */
+  permissions?: number;
+}
+
+export interface ChannelStats {
+  namespace: string;
+  name: string;
+  key: string;
+  shmId: number;
+  mode: ChannelConfig['mode'];
+  slowConsumer: ChannelConfig['slowConsumer'];
+  capacity: number;
+  maxMessage: number;
+  sizeBytes: number;
+  attached: number;
+  publishers: number;
+  subscribers: number;
+  streamEnds: number;
+  messages: number;
+  /** Largest number of published messages some subscriber (or stream side) has yet to take. */
+  lag: number;
+  lost: number;
+  createdAt: string;
+}
+
+function segmentId(ref: ChannelRef): SegmentId {
+  return { key: channelKey(ref), label: `${ref.namespace}/${ref.name}` };
+}
+
+export class Channel {
+  readonly ref: ChannelRef;
+  readonly header: HeaderInfo;
+  readonly key: number;
+  readonly table: ParticipantTable;
+  readonly rings: RingView[];
+  private readonly segment: Segment;
+  private readonly ownSlots = new Map<number, number>();
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private constructor(ref: ChannelRef, segment: Segment, header: HeaderInfo) {
+    this.ref = ref;
+    this.key = segment.seg.key;
+    this.segment = segment;
+    this.header = header;
+    this.table = new ParticipantTable(segment.buffer, header.maxParticipants, header.createdAtMs);
+    const blocking = header.slowConsumer === 'block';
+    const shared = header.mode === 'stream';
+    this.rings = [];
+    for (let r = 0; r < (shared ? 2 : 1); r++) {
+      this.rings.push(new RingView(segment, r, header.headerBytes + r * header.capacity, header.capacity, header.maxMessage, blocking, shared, this.table));
+    }
+  }
+
+  /** Creates the channel's segment on this host. Fails with SEGMENT_EXISTS if present. */
+  static create(ref: ChannelRef, options: CreateOptions = {}): Channel {
+    validateRef(ref);
+    const { permissions, ...rest } = options;
+    const cfg = validateConfig({ ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) });
+    const seg = segmentId(ref);
+    const segment = Segment.create(seg, segmentBytes(cfg), permissions ?? 0o660);
+    const identity = identityOf(ref);
+    initHeader(segment.buffer, cfg, identity, fnv1a(identity));
+    return new Channel(ref, segment, readHeader(segment.buffer, seg.label));
+  }
+
+  /** Attaches to an existing channel; checks layout version and identity. */
+  static open(ref: ChannelRef): Channel {
+    validateRef(ref);
+    const seg = segmentId(ref);
+    const segment = Segment.attach(seg);
+    try {
+      const header = Channel.readHeaderWhenReady(segment, seg.label);
+      const want = identityOf(ref);
+      if (header.identity !== want) {
+        throw new ShimmyError(
+          ErrorCode.KEY_COLLISION,
+          `Key ${formatKey(seg.key)} is held by channel ${JSON.stringify(header.identity)}, not ${JSON.stringify(want)}`,
+          'Two channel identities hash to the same key: rename one of the channels, or remove the stale segment with `ipcrm -M ' + formatKey(seg.key) + '`',
+        );
+      }
+      return new Channel(ref, segment, header);
+    } catch (err) {
+      segment.detach();
+      throw err;
+    }
+  }
+
+  /** Attaches, or creates with `options` when absent; an existing channel keeps its settings. */
+  static openOrCreate(ref: ChannelRef, options: CreateOptions = {}): Channel {
+    try {
+      return Channel.open(ref);
+    } catch (err) {
+      if (!(err instanceof ShimmyError) || err.code !== ErrorCode.SEGMENT_NOT_FOUND) throw err;
+    }
+    try {
+      return Channel.create(ref, options);
+    } catch (err) {
+      if (err instanceof ShimmyError && err.code === ErrorCode.SEGMENT_EXISTS) return Channel.open(ref);
+      throw err;
+    }
+  }
+
+  /** Marks the channel's segment for removal. Returns false when there was none. */
+  static remove(ref: ChannelRef): boolean {
+    const seg = segmentId(ref);
+    const id = Segment.lookup(seg.key);
+    if (id === null) return false;
+    Segment.remove(seg, id);
+    return true;
+  }
+
+  private static readHeaderWhenReady(segment: Segment, label: string): HeaderInfo {
+    const magic = new Uint32Array(segment.buffer, 0, 1);
+    const until = Date.now() + 1000;
+    while (Atomics.load(magic, H.magic) === 0 && Date.now() < until) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+    return readHeader(segment.buffer, label);
+  }
+
+  get closedOrDetached(): boolean {
+    return this.closed;
+  }
+
+  /** Claims a participant slot for one of our endpoints and keeps its heartbeat going. */
+  claimSlot(role: RoleName, ring: number): number {
+    this.assertOpen();
+    const slot = this.table.claim(role, ring, (s) => this.table.setWord(s, S.cursor, Atomics.load(this.rings[ring]!.ctl, R.tail)));
+    this.ownSlots.set(slot, this.table.word(slot, S.gen));
+    if (!this.heartbeatTimer) {
+      this.heartbeatTimer = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
+      this.heartbeatTimer.unref();
+    }
+    return slot;
+  }
+
+  releaseSlot(slot: number): void {
+    const gen = this.ownSlots.get(slot);
+    if (gen === undefined) return;
+    this.ownSlots.delete(slot);
+    this.table.release(slot, gen);
+  }
+
+  lockFor(ring: number, which: 'write' | 'read', slot: number): RecoverableLock {
+    const index = which === 'write' ? R.writeLock : R.readLock;
+    const view = this.rings[ring]!;
+    return new RecoverableLock(view.ctl, index, this.segment.wordAddress(view.ctl.byteOffset + index * 4), this.table, this.table.token(slot));
+  }
+
+  private beat(): void {
+    const now = this.table.now();
+    for (const [slot, gen] of this.ownSlots) {
+      if (this.table.word(slot, S.gen) === gen) this.table.setWord(slot, S.heartbeat, now);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ShimmyError(ErrorCode.CLOSED, `Channel ${this.ref.namespace}/${this.ref.name} is closed`, 'Open it again');
+  }
+
+  private assertMode(mode: ChannelConfig['mode'], what: string): void {
+    if (this.header.mode !== mode) {
+      throw new ShimmyError(
+        ErrorCode.WRONG_MODE,
+        `Channel ${this.ref.namespace}/${this.ref.name} is a ${this.header.mode} channel; ${what} needs ${mode}`,
+        mode === 'stream' ? 'Use publisher()/subscriber() on pub/sub channels' : 'Use stream() on stream channels',
+      );
+    }
+  }
+
+  publisher(): Publisher {
+    this.assertMode('pubsub', 'a publisher');
+    return new Publisher(this, this.rings[0]!);
+  }
+
+  subscriber(options: IdleOptions = {}): Subscriber {
+    this.assertMode('pubsub', 'a subscriber');
+    return new Subscriber(this, this.rings[0]!, options);
+  }
+
+  /** One end of a stream: side 'a' writes ring 0 and reads ring 1, side 'b' the reverse. */
+  streamEnd(side: StreamSide, options: IdleOptions = {}): StreamEnd {
+    this.assertMode('stream', 'a stream end');
+    const out = side === 'a' ? 0 : 1;
+    return new StreamEnd(this, side, this.rings[out]!, this.rings[1 - out]!, options);
+  }
+
+  stats(): ChannelStats {
+    const info = this.segment.info();
+    const slots = this.table.snapshot().filter((s) => s.alive);
+    const count = (role: RoleName) => slots.filter((s) => s.role === role).length;
+    const messages = this.rings.reduce((sum, r) => sum + Atomics.load(r.ctl, R.nextSeq), 0);
+    let lag = 0;
+    let lost = 0;
+    if (this.header.mode === 'stream') {
+      for (const r of this.rings) lag = Math.max(lag, (Atomics.load(r.ctl, R.nextSeq) - Atomics.load(r.ctl, R.taken)) >>> 0);
+    } else {
+      const next = Atomics.load(this.rings[0]!.ctl, R.nextSeq);
+      for (const s of slots) {
+        if (s.role !== 'subscriber') continue;
+        lag = Math.max(lag, (next - s.expectedSeq) >>> 0);
+        lost += s.lost;
+      }
+    }
+    return {
+      namespace: this.ref.namespace,
+      name: this.ref.name,
+      key: formatKey(this.key),
+      shmId: this.segment.id,
+      mode: this.header.mode,
+      slowConsumer: this.header.slowConsumer,
+      capacity: this.header.capacity,
+      maxMessage: this.header.maxMessage,
+      sizeBytes: info.size,
+      attached: info.attached,
+      publishers: count('publisher'),
+      subscribers: count('subscriber'),
+      streamEnds: count('streamEnd'),
+      messages,
+      lag,
+      lost,
+      createdAt: new Date(this.header.createdAtMs).toISOString(),
+    };
+  }
+
+  /** Frees this process's slots and detaches. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    for (const slot of [...this.ownSlots.keys()]) this.releaseSlot(slot);
+    for (const r of this.rings) {
+      r.data.poke();
+      r.space.poke();
+    }
+    this.segment.detach();
+  }
+}
+
+export { SlowConsumer };

@@ -1,0 +1,295 @@
+/**
+ * What applications hold: a Publisher, a Subscriber, or one end of a stream. Each owns a
+ * participant slot; close() gives it back. Fast paths (tryPublish, poll) never allocate.
+ */
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { checkIdle, waitAsync, waitSync, type IdleOptions, type IdleStrategy } from './idle.js';
+import { RingWriter } from './ring-writer.js';
+import { StreamReader } from './stream-reader.js';
+import { SubscriberReader, type MessageHandler } from './subscriber-reader.js';
+import type { RingView } from './ring-view.js';
+import type { Channel } from './channel.js';
+
+export type StreamSide = 'a' | 'b';
+
+export interface SendOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A zero-copy reservation: fill `bytes`, then commit(). The channel's write lock is held meanwhile. */
+export interface Claim {
+  readonly bytes: Uint8Array;
+  commit(length?: number): number;
+  abort(): void;
+}
+
+function closedError(what: string): ShimmyError {
+  return new ShimmyError(ErrorCode.CLOSED, `This ${what} is closed`, 'Open the channel again to get a new one');
+}
+
+/** Shared by publishers and stream ends: a writer that can wait for space. */
+class WriterEndpoint {
+  protected readonly writer: RingWriter;
+  protected closed = false;
+
+  constructor(
+    protected readonly channel: Channel,
+    protected readonly ring: RingView,
+    protected readonly slot: number,
+    private readonly what: string,
+  ) {
+    this.writer = new RingWriter(ring, channel.lockFor(ring.index, 'write', slot));
+  }
+
+  protected assertOpen(): void {
+    if (this.closed || this.channel.closedOrDetached) throw closedError(this.what);
+  }
+
+  get maxMessage(): number {
+    return this.ring.maxMessage;
+  }
+
+  /** Copies `data` in. False when the ring is full (block policy); never waits. */
+  tryPublish(data: Uint8Array): boolean {
+    this.assertOpen();
+    return this.writer.tryWrite(data);
+  }
+
+  /** Copies `data` in, blocking this thread while the ring is full. */
+  publishSync(data: Uint8Array, options: SendOptions & IdleOptions = {}): void {
+    for (;;) {
+      this.assertOpen();
+      if (this.writer.tryWrite(data)) return;
+      waitSync(this.ring.space, () => this.roomFor(data.length), { ...options, what: 'space in the ring (a slow subscriber)', onSlice: () => this.reclaimStalled() });
+    }
+  }
+
+  /** Copies `data` in, waiting off the event loop while the ring is full. */
+  async publish(data: Uint8Array, options: SendOptions & IdleOptions = {}): Promise<void> {
+    for (;;) {
+      this.assertOpen();
+      if (this.writer.tryWrite(data)) return;
+      await waitAsync(this.ring.space, () => this.roomFor(data.length), { ...options, what: 'space in the ring (a slow subscriber)', onSlice: () => this.reclaimStalled() });
+    }
+  }
+
+  /** Reserves `length` bytes for in-place filling, or returns null when the ring is full. */
+  tryClaim(length: number): Claim | null {
+    this.assertOpen();
+    const at = this.writer.reserve(length);
+    if (at < 0) return null;
+    const writer = this.writer;
+    let done = false;
+    return {
+      bytes: this.ring.bytes.subarray(at, at + length),
+      commit: (len = length) => {
+        if (done) throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'This claim was already committed or aborted', 'Claim again for the next message');
+        done = true;
+        return writer.commit(len);
+      },
+      abort: () => {
+        if (!done) writer.abort();
+        done = true;
+      },
+    };
+  }
+
+  private roomFor(length: number): boolean {
+    if (this.closed || this.channel.closedOrDetached) return true;
+    const at = this.writer.reserve(length);
+    if (at < 0) return false;
+    this.writer.abort();
+    return true;
+  }
+
+  /** A blocked writer frees the slots of dead subscribers holding it back. */
+  private reclaimStalled(): void {
+    if (this.closed || this.channel.closedOrDetached || this.ring.shared) return;
+    let freed = false;
+    for (const slot of this.ring.slowest()) freed = this.channel.table.reclaimIfDead(slot) || freed;
+    if (freed) this.writer.invalidateFloor();
+  }
+}
+
+export class Publisher extends WriterEndpoint {
+  constructor(channel: Channel, ring: RingView) {
+    super(channel, ring, channel.claimSlot('publisher', ring.index), 'publisher');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.releaseSlot(this.slot);
+  }
+}
+
+export class Subscriber implements AsyncIterable<Uint8Array> {
+  private readonly reader: SubscriberReader;
+  private readonly idle: IdleStrategy;
+  private closed = false;
+
+  constructor(
+    private readonly channel: Channel,
+    private readonly ring: RingView,
+    private readonly options: IdleOptions,
+  ) {
+    this.idle = checkIdle(options.idle);
+    const slot = channel.claimSlot('subscriber', ring.index);
+    this.reader = new SubscriberReader(ring, slot);
+  }
+
+  private assertOpen(): void {
+    if (this.closed || this.channel.closedOrDetached) throw closedError('subscriber');
+  }
+
+  /** Messages this subscriber missed because the overwrite policy lapped it. */
+  get lost(): number {
+    return this.reader.lost;
+  }
+
+  get delivered(): number {
+    return this.reader.delivered;
+  }
+
+  /**
+   * Zero-copy read: calls `handler(bytes, offset, length, seq)` for up to `max` available
+   * messages and returns how many. The bytes are valid only during the call. Under the
+   * overwrite policy they are a validated private copy instead.
+   */
+  poll(handler: MessageHandler, max?: number): number {
+    this.assertOpen();
+    return this.reader.poll(handler, max);
+  }
+
+  /** The next message as a copy, or null when none is available. */
+  receive(): Uint8Array | null {
+    this.assertOpen();
+    let out: Uint8Array | null = null;
+    this.reader.poll((bytes, offset, length) => {
+      out = bytes.slice(offset, offset + length);
+    }, 1);
+    return out;
+  }
+
+  private ready = (): boolean => this.closed || this.channel.closedOrDetached || this.reader.hasData();
+
+  /** Blocks this thread until a message arrives (or the timeout), then returns a copy. */
+  receiveSync(options: SendOptions = {}): Uint8Array {
+    for (;;) {
+      const msg = this.receive();
+      if (msg) return msg;
+      waitSync(this.ring.data, this.ready, { ...this.options, idle: this.idle, ...options, what: 'a message', onSlice: () => this.reader.heartbeat() });
+    }
+  }
+
+  /** Blocks until messages are available (or the timeout); never consumes. */
+  waitSync(options: SendOptions = {}): void {
+    this.assertOpen();
+    if (!this.reader.hasData()) waitSync(this.ring.data, this.ready, { ...this.options, idle: this.idle, ...options, what: 'a message', onSlice: () => this.reader.heartbeat() });
+  }
+
+  /** Waits off the event loop until messages are available. */
+  async wait(options: SendOptions = {}): Promise<void> {
+    this.assertOpen();
+    if (this.reader.hasData()) return;
+    const onAbort = () => this.ring.data.poke();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await waitAsync(this.ring.data, this.ready, { ...this.options, idle: this.idle, ...options, what: 'a message', onSlice: () => this.reader.heartbeat() });
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The next message as a copy, waiting off the event loop. */
+  async next(options: SendOptions = {}): Promise<Uint8Array> {
+    for (;;) {
+      const msg = this.receive();
+      if (msg) return msg;
+      await this.wait(options);
+    }
+  }
+
+  /** `for await (const msg of sub)`: copies, in order, until close() or the signal aborts. */
+  async *messages(options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    const batch: Uint8Array[] = [];
+    const collect: MessageHandler = (bytes, offset, length) => {
+      batch.push(bytes.slice(offset, offset + length));
+    };
+    while (!this.closed && !this.channel.closedOrDetached) {
+      this.reader.poll(collect, 256);
+      if (batch.length === 0) {
+        try {
+          await this.wait(options);
+        } catch (err) {
+          if (err instanceof ShimmyError && err.code === ErrorCode.ABORTED) return;
+          throw err;
+        }
+        continue;
+      }
+      for (const m of batch) yield m;
+      batch.length = 0;
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.messages();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.releaseSlot(this.reader.slot);
+    this.ring.data.poke();
+  }
+}
+
+/** One side of a bidirectional stream. Use `toDuplex()` from the client for a Node stream. */
+export class StreamEnd extends WriterEndpoint {
+  private readonly reader: StreamReader;
+  private readonly idle: IdleStrategy;
+
+  constructor(
+    channel: Channel,
+    readonly side: StreamSide,
+    out: RingView,
+    readonly inbound: RingView,
+    private readonly options: IdleOptions,
+  ) {
+    super(channel, out, channel.claimSlot('streamEnd', out.index), `stream end ${side}`);
+    this.idle = checkIdle(options.idle);
+    this.reader = new StreamReader(inbound, channel.lockFor(inbound.index, 'read', this.slot));
+  }
+
+  /** Takes up to `max` messages (each to exactly one consumer of this side). */
+  take(max: number, deliver: (message: Buffer, seq: number) => void): number {
+    this.assertOpen();
+    return this.reader.take(max, deliver);
+  }
+
+  private ready = (): boolean => this.closed || this.channel.closedOrDetached || this.reader.hasData();
+
+  async waitForMessages(options: SendOptions = {}): Promise<void> {
+    this.assertOpen();
+    if (this.reader.hasData()) return;
+    await waitAsync(this.inbound.data, this.ready, { ...this.options, idle: this.idle, ...options, what: 'a stream message' });
+  }
+
+  waitForMessagesSync(options: SendOptions = {}): void {
+    this.assertOpen();
+    if (!this.reader.hasData()) waitSync(this.inbound.data, this.ready, { ...this.options, idle: this.idle, ...options, what: 'a stream message' });
+  }
+
+  /** Wakes a pending waitForMessages (used on destroy). */
+  interrupt(): void {
+    this.inbound.data.poke();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.releaseSlot(this.slot);
+    this.inbound.data.poke();
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * A spin lock in shared memory whose word holds the owner's participant token, so a holder
+ * that died (kill -9 at any instruction) is detected and the lock taken over.
+ */
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { futexWaitSync } from '../shm/native.js';
+import type { Address } from '../shm/native.js';
+import { HEARTBEAT_TIMEOUT_MS, OWN_PID_NAMESPACE, processLiveness } from './liveness.js';
+import { S, type ParticipantTable } from './participants.js';
+
+const SPINS_BEFORE_CHECK = 512;
+const SLEEP_NS = 50_000;
+
+export class RecoverableLock {
+  /** How many times this process took the lock over from a dead holder. */
+  recoveries = 0;
+
+  constructor(
+    private readonly u32: Uint32Array,
+    private readonly index: number,
+    private readonly word: Address,
+    private readonly table: ParticipantTable,
+    private readonly token: number,
+  ) {}
+
+  /** Takes the lock. Returns true when it was taken over from a dead holder. */
+  acquire(): boolean {
+    if (Atomics.compareExchange(this.u32, this.index, 0, this.token) === 0) return false;
+    return this.acquireContended();
+  }
+
+  release(): void {
+    Atomics.store(this.u32, this.index, 0);
+  }
+
+  private acquireContended(): boolean {
+    let spins = 0;
+    let watched = 0;
+    let watchedSince = 0;
+    for (;;) {
+      const holder = Atomics.load(this.u32, this.index);
+      if (holder === 0) {
+        if (Atomics.compareExchange(this.u32, this.index, 0, this.token) === 0) return false;
+        continue;
+      }
+      if (holder === this.token) {
+        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'This participant already holds the channel lock', 'Commit or abort the pending claim before publishing again');
+      }
+      if (++spins < SPINS_BEFORE_CHECK) continue;
+      spins = 0;
+      if (holder !== watched) {
+        watched = holder;
+        watchedSince = Date.now();
+      }
+      if (this.holderDead(holder, Date.now() - watchedSince) && Atomics.compareExchange(this.u32, this.index, holder, this.token) === holder) {
+        this.recoveries++;
+        return true;
+      }
+      futexWaitSync(this.word, holder, SLEEP_NS);
+    }
+  }
+
+  private holderDead(token: number, heldForMs: number): boolean {
+    if (this.table.tokenHolderDead(token)) {
+      // Across PID namespaces only heartbeats speak; a lock is held for microseconds, so
+      // also require that this holder kept it for a whole heartbeat timeout.
+      const slot = (token & 0xff) - 1;
+      const ns = slot >= 0 && slot < this.table.count ? this.table.word(slot, S.pidNs) : 0;
+      const kernelKnows = ns === OWN_PID_NAMESPACE && processLiveness(this.table.word(slot, S.pid), ns) !== 'unknown';
+      return kernelKnows || heldForMs > HEARTBEAT_TIMEOUT_MS || (token >>> 8) !== (this.table.word(slot, S.gen) & 0xffffff);
+    }
+    return false;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The participant table: one 64-byte slot per attached publisher, subscriber or stream end,
+ * holding its identity (pid, PID namespace), heartbeat and, for readers, its cursor.
+ * Slots of dead participants are reclaimed by whoever notices first.
+ */
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { H, PARTICIPANTS, SLOT_BYTES } from './layout.js';
+import { HEARTBEAT_TIMEOUT_MS, OWN_PID_NAMESPACE, processLiveness } from './liveness.js';
+
+export const SlotState = { free: 0, active: 1, claiming: 2 } as const;
+export const Role = { publisher: 1, subscriber: 2, streamEnd: 3 } as const;
+export type RoleName = keyof typeof Role;
+
+/** Word offsets inside a slot. */
+export const S = {
+  state: 0,
+  gen: 1,
+  role: 2,
+  pid: 3,
+  pidNs: 4,
+  heartbeat: 5,
+  cursor: 6,
+  expectedSeq: 7,
+  lost: 8,
+  delivered: 9,
+  ring: 10,
+} as const;
+
+const SLOT_WORDS = SLOT_BYTES / 4;
+
+export interface SlotSnapshot {
+  index: number;
+  role: RoleName;
+  pid: number;
+  alive: boolean;
+  ring: number;
+  cursor: number;
+  expectedSeq: number;
+  lost: number;
+  delivered: number;
+  heartbeatAgeMs: number;
+}
+
+export class ParticipantTable {
+  readonly count: number;
+  private readonly u32: Uint32Array;
+  private readonly createdAtMs: number;
+
+  constructor(buffer: ArrayBuffer, count: number, createdAtMs: number) {
+    this.count = count;
+    this.u32 = new Uint32Array(buffer, 0, (PARTICIPANTS + count * SLOT_BYTES) / 4);
+    this.createdAtMs = createdAtMs;
+    if (this.u32[H.maxParticipants] !== count) throw new Error('participant table size mismatch');
+  }
+
+  /** Milliseconds since channel creation, modulo 2^32: the heartbeat clock. */
+  now(): number {
+    return (Date.now() - this.createdAtMs) >>> 0;
+  }
+
+  base(slot: number): number {
+    return PARTICIPANTS / 4 + slot * SLOT_WORDS;
+  }
+
+  word(slot: number, field: number): number {
+    return Atomics.load(this.u32, this.base(slot) + field);
+  }
+
+  setWord(slot: number, field: number, value: number): void {
+    Atomics.store(this.u32, this.base(slot) + field, value >>> 0);
+  }
+
+  /** Owner token used by locks: generation and slot index, never 0. */
+  token(slot: number): number {
+    return (((this.word(slot, S.gen) & 0xffffff) << 8) | (slot + 1)) >>> 0;
+  }
+
+  /** True when the holder of `token` is gone: its slot was reused, freed, or its process died. */
+  tokenHolderDead(token: number): boolean {
+    const slot = (token & 0xff) - 1;
+    if (slot < 0 || slot >= this.count) return true;
+    if ((this.word(slot, S.gen) & 0xffffff) !== token >>> 8) return true;
+    if (this.word(slot, S.state) !== SlotState.active) return true;
+    return this.isDead(slot);
+  }
+
+  isDead(slot: number): boolean {
+    const live = processLiveness(this.word(slot, S.pid), this.word(slot, S.pidNs));
+    if (live !== 'unknown') return live === 'dead';
+    const age = (this.now() - this.word(slot, S.heartbeat)) | 0;
+    return age > HEARTBEAT_TIMEOUT_MS;
+  }
+
+  /**
+   * Claims a free slot for this process. `init` fills role-specific words while the slot is
+   * still marked claiming, so nobody reads a half-made participant.
+   */
+  claim(role: RoleName, ring: number, init: (slot: number) => void = () => {}): number {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      for (let slot = 0; slot < this.count; slot++) {
+        const b = this.base(slot);
+        if (Atomics.compareExchange(this.u32, b + S.state, SlotState.free, SlotState.claiming) !== SlotState.free) continue;
+        Atomics.store(this.u32, b + S.gen, (this.u32[b + S.gen]! + 1) >>> 0);
+        Atomics.store(this.u32, b + S.role, Role[role]);
+        Atomics.store(this.u32, b + S.pid, process.pid);
+        Atomics.store(this.u32, b + S.pidNs, OWN_PID_NAMESPACE);
+        Atomics.store(this.u32, b + S.heartbeat, this.now());
+        Atomics.store(this.u32, b + S.ring, ring);
+        for (const f of [S.cursor, S.expectedSeq, S.lost, S.delivered]) Atomics.store(this.u32, b + f, 0);
+        init(slot);
+        Atomics.store(this.u32, b + S.state, SlotState.active);
+        return slot;
+      }
+      this.reclaimDead();
+    }
+    throw new ShimmyError(
+      ErrorCode.NO_FREE_SLOT,
+      `All ${this.count} participant slots of this channel are taken by live processes`,
+      'Close unused publishers/subscribers, or recreate the channel with a larger participant table',
+    );
+  }
+
+  /** Frees this process's own slot, if it still owns it. */
+  release(slot: number, gen: number): void {
+    if ((this.word(slot, S.gen) & 0xffffff) !== (gen & 0xffffff)) return;
+    Atomics.compareExchange(this.u32, this.base(slot) + S.state, SlotState.active, SlotState.free);
+  }
+
+  /** Frees the slot if its participant is dead. Returns true when it did. */
+  reclaimIfDead(slot: number): boolean {
+    const state = this.word(slot, S.state);
+    if (state === SlotState.free || !this.isDead(slot)) return false;
+    return Atomics.compareExchange(this.u32, this.base(slot) + S.state, state, SlotState.free) === state;
+  }
+
+  reclaimDead(): number {
+    let n = 0;
+    for (let slot = 0; slot < this.count; slot++) if (this.reclaimIfDead(slot)) n++;
+    return n;
+  }
+
+  /** Active slots of a role on a ring: used for the slowest-subscriber scan. */
+  forEachActive(role: RoleName, ring: number, fn: (slot: number) => void): void {
+    const want = Role[role];
+    const u32 = this.u32;
+    for (let slot = 0; slot < this.count; slot++) {
+      const b = this.base(slot);
+      if (Atomics.load(u32, b + S.state) === SlotState.active && u32[b + S.role] === want && u32[b + S.ring] === ring) fn(slot);
+    }
+  }
+
+  snapshot(): SlotSnapshot[] {
+    const out: SlotSnapshot[] = [];
+    const now = this.now();
+    for (let slot = 0; slot < this.count; slot++) {
+      if (this.word(slot, S.state) !== SlotState.active) continue;
+      const role = (Object.keys(Role) as RoleName[]).find((k) => Role[k] === this.word(slot, S.role));
+      if (!role) continue;
+      out.push({
+        index: slot,
+        role,
+        pid: this.word(slot, S.pid),
+        alive: !this.isDead(slot),
+        ring: this.word(slot, S.ring),
+        cursor: this.word(slot, S.cursor),
+        expectedSeq: this.word(slot, S.expectedSeq),
+        lost: this.word(slot, S.lost),
+        delivered: this.word(slot, S.delivered),
+        heartbeatAgeMs: (now - this.word(slot, S.heartbeat)) | 0,
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Typed views over one ring of a channel segment: its control block and its data bytes,
+ * plus the two notifiers (data available, space available).
+ */
+import { R, RING_CONTROL, RING_CONTROL_BYTES } from './layout.js';
+import { Notifier } from './notifier.js';
+import { S, type ParticipantTable } from './participants.js';
+import type { Segment } from '../shm/segment.js';
+
+export class RingView {
+  readonly ctl: Uint32Array;
+  readonly words: Uint32Array;
+  readonly bytes: Uint8Array;
+  readonly mask: number;
+  readonly data: Notifier;
+  readonly space: Notifier;
+
+  constructor(
+    segment: Segment,
+    readonly index: number,
+    dataOffset: number,
+    readonly capacity: number,
+    readonly maxMessage: number,
+    /** Writers wait for the slowest reader (block policy, and every stream). */
+    readonly blocking: boolean,
+    /** Stream rings have one shared cursor instead of per-subscriber cursors. */
+    readonly shared: boolean,
+    readonly table: ParticipantTable,
+  ) {
+    const ctlOffset = RING_CONTROL + index * RING_CONTROL_BYTES;
+    this.ctl = new Uint32Array(segment.buffer, ctlOffset, RING_CONTROL_BYTES / 4);
+    this.words = new Uint32Array(segment.buffer, dataOffset, capacity / 4);
+    this.bytes = new Uint8Array(segment.buffer, dataOffset, capacity);
+    this.mask = capacity - 1;
+    this.data = new Notifier(this.ctl, R.dataNotify, R.dataWaiters, segment.wordAddress(ctlOffset + R.dataNotify * 4));
+    this.space = new Notifier(this.ctl, R.spaceNotify, R.spaceWaiters, segment.wordAddress(ctlOffset + R.spaceNotify * 4));
+  }
+
+  /**
+   * The oldest position a reader still needs, given the writer is at `tail`: the shared
+   * cursor for streams, the slowest live subscriber for pub/sub, `tail` when nobody reads.
+   */
+  readFloor(tail: number): number {
+    if (this.shared) return Atomics.load(this.ctl, R.sharedCursor);
+    let behind = 0;
+    const t = this.table;
+    t.forEachActive('subscriber', this.index, (slot) => {
+      const b = (tail - t.word(slot, S.cursor)) >>> 0;
+      if (b > behind && b <= this.capacity) behind = b;
+    });
+    return (tail - behind) >>> 0;
+  }
+
+  /** Slots whose cursor sits at the floor, i.e. those holding writers back. */
+  slowest(): number[] {
+    const tail = Atomics.load(this.ctl, R.tail);
+    const floor = this.readFloor(tail);
+    const out: number[] = [];
+    this.table.forEachActive('subscriber', this.index, (slot) => {
+      if (this.table.word(slot, S.cursor) === floor) out.push(slot);
+    });
+    return out;
+  }
+
+  hasData(cursor: number): boolean {
+    return Atomics.load(this.ctl, R.tail) !== cursor;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The consuming side of a stream ring: all consumer instances of one side share one cursor
+ * under the ring's read lock, so each message is taken by exactly one of them. A message is
+ * copied out before the cursor moves, then handed over; a consumer killed while holding the
+ * lock leaves the cursor where it was and the next consumer takes the message.
+ */
+import { PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
+import type { RecoverableLock } from './lock.js';
+import type { RingView } from './ring-view.js';
+
+export class StreamReader {
+  taken = 0;
+
+  constructor(
+    private readonly ring: RingView,
+    private readonly lock: RecoverableLock,
+  ) {}
+
+  hasData(): boolean {
+    return Atomics.load(this.ring.ctl, R.sharedCursor) !== Atomics.load(this.ring.ctl, R.tail);
+  }
+
+  /** Takes up to `max` messages as copies. Never waits longer than the lock. */
+  take(max: number, deliver: (message: Buffer, seq: number) => void): number {
+    if (!this.hasData()) return 0;
+    const ring = this.ring;
+    const ctl = ring.ctl;
+    const out: Array<[Buffer, number]> = [];
+    this.lock.acquire();
+    try {
+      let cursor = Atomics.load(ctl, R.sharedCursor);
+      while (out.length < max) {
+        const tail = Atomics.load(ctl, R.tail);
+        if (cursor === tail) break;
+        const idx = cursor & ring.mask;
+        const len = ring.words[idx >>> 2]!;
+        if ((len & PAD_FLAG) !== 0) {
+          cursor = (cursor + (len & ~PAD_FLAG)) >>> 0;
+          Atomics.store(ctl, R.sharedCursor, cursor);
+          continue;
+        }
+        const seq = ring.words[(idx >>> 2) + 1]!;
+        out.push([Buffer.from(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len)), seq]);
+        cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
+        Atomics.store(ctl, R.sharedCursor, cursor);
+        Atomics.add(ctl, R.taken, 1);
+      }
+    } finally {
+      this.lock.release();
+    }
+    if (out.length !== 0) ring.space.wakeIfWaiting();
+    this.taken += out.length;
+    for (const [msg, seq] of out) deliver(msg, seq);
+    return out.length;
+  }
+}

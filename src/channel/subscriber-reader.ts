@@ -1,0 +1,159 @@
+/**
+ * One subscriber's cursor on a pub/sub ring. With the block policy the writer never passes
+ * the slowest cursor, so records can be handed out as views in place. With the overwrite
+ * policy the writer may lap us: each record is copied out and then validated against
+ * `tailIntent` (a seqlock-style check); a lapped reader jumps to `tail` and counts the
+ * sequence numbers it skipped as lost.
+ */
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
+import { S, SlotState } from './participants.js';
+import type { RingView } from './ring-view.js';
+
+/** Receives one message: `bytes[offset .. offset+length)`; valid only during the call. */
+export type MessageHandler = (bytes: Uint8Array, offset: number, length: number, seq: number) => void;
+
+const HEARTBEAT_EVERY_POLLS = 1024;
+
+export class SubscriberReader {
+  cursor: number;
+  lost = 0;
+  delivered = 0;
+  private cachedTail: number;
+  private expectedSeq = 0;
+  private seqKnown = false;
+  private polls = 0;
+  private readonly scratch: Uint8Array | null;
+  private readonly gen: number;
+
+  constructor(
+    private readonly ring: RingView,
+    readonly slot: number,
+  ) {
+    const t = ring.table;
+    this.gen = t.word(slot, S.gen);
+    // The slot is active with the tail read at claim time; re-read it now that writers can
+    // see us, so nothing between the two reads can be overwritten before we get to it.
+    this.cursor = Atomics.load(ring.ctl, R.tail);
+    t.setWord(slot, S.cursor, this.cursor);
+    t.setWord(slot, S.expectedSeq, Atomics.load(ring.ctl, R.nextSeq));
+    this.cachedTail = this.cursor;
+    this.scratch = ring.blocking ? null : new Uint8Array(ring.maxMessage);
+  }
+
+  hasData(): boolean {
+    return this.ring.hasData(this.cursor);
+  }
+
+  /** Delivers up to `max` available messages to `handler`; returns how many. Never waits. */
+  poll(handler: MessageHandler, max = 0x7fffffff): number {
+    if (++this.polls >= HEARTBEAT_EVERY_POLLS) this.heartbeat();
+    const n = this.ring.blocking ? this.pollBlocking(handler, max) : this.pollOverwrite(handler, max);
+    if (n !== 0) this.publishProgress(n);
+    return n;
+  }
+
+  private pollBlocking(handler: MessageHandler, max: number): number {
+    const ring = this.ring;
+    const words = ring.words;
+    const bytes = ring.bytes;
+    const mask = ring.mask;
+    let cursor = this.cursor;
+    let avail = this.cachedTail;
+    let n = 0;
+    while (n < max) {
+      if (cursor === avail) {
+        avail = Atomics.load(ring.ctl, R.tail);
+        if (cursor === avail) break;
+      }
+      const idx = cursor & mask;
+      const len = words[idx >>> 2]!;
+      if ((len & PAD_FLAG) !== 0) {
+        cursor = (cursor + (len & ~PAD_FLAG)) >>> 0;
+        continue;
+      }
+      handler(bytes, idx + RECORD_HEADER, len, words[(idx >>> 2) + 1]!);
+      cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
+      n++;
+    }
+    this.cursor = cursor;
+    this.cachedTail = avail;
+    return n;
+  }
+
+  private lapped(cursor: number): boolean {
+    return ((Atomics.load(this.ring.ctl, R.tailIntent) - cursor) >>> 0) > this.ring.capacity;
+  }
+
+  private pollOverwrite(handler: MessageHandler, max: number): number {
+    const ring = this.ring;
+    const scratch = this.scratch!;
+    let cursor = this.cursor;
+    let n = 0;
+    while (n < max) {
+      const tail = Atomics.load(ring.ctl, R.tail);
+      if (cursor === tail) break;
+      if (this.lapped(cursor)) {
+        cursor = tail;
+        continue;
+      }
+      const idx = cursor & ring.mask;
+      const head = ring.words[idx >>> 2]!;
+      if ((head & PAD_FLAG) !== 0) {
+        const pad = head & ~PAD_FLAG;
+        if (this.lapped(cursor)) continue;
+        if (pad !== ring.capacity - idx) this.corrupt(cursor, `pad of ${pad} bytes at offset ${idx}`);
+        cursor = (cursor + pad) >>> 0;
+        continue;
+      }
+      const len = head;
+      const seq = ring.words[(idx >>> 2) + 1]!;
+      if (len > ring.maxMessage || idx + RECORD_HEADER + len > ring.capacity) {
+        if (this.lapped(cursor)) continue;
+        this.corrupt(cursor, `record length ${len} at offset ${idx}`);
+      }
+      scratch.set(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len));
+      if (this.lapped(cursor)) continue; // overwritten while we copied: discard
+      if (this.seqKnown && seq !== this.expectedSeq) this.lost += (seq - this.expectedSeq) >>> 0;
+      this.seqKnown = true;
+      this.expectedSeq = (seq + 1) >>> 0;
+      cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
+      n++;
+      handler(scratch, 0, len, seq);
+    }
+    this.cursor = cursor;
+    return n;
+  }
+
+  private corrupt(cursor: number, what: string): never {
+    throw new ShimmyError(ErrorCode.CORRUPT_HEADER, `Ring ${this.ring.index} is corrupt at position ${cursor}: ${what}`, 'Remove and recreate the channel; report this as a bug');
+  }
+
+  private publishProgress(n: number): void {
+    const t = this.ring.table;
+    this.delivered += n;
+    t.setWord(this.slot, S.cursor, this.cursor);
+    t.setWord(this.slot, S.delivered, this.delivered);
+    if (this.ring.blocking) {
+      t.setWord(this.slot, S.expectedSeq, (t.word(this.slot, S.expectedSeq) + n) >>> 0);
+      this.ring.space.wakeIfWaiting();
+    } else {
+      t.setWord(this.slot, S.expectedSeq, this.expectedSeq);
+      t.setWord(this.slot, S.lost, this.lost);
+    }
+  }
+
+  /** Refreshes the heartbeat and checks that nobody reclaimed our slot. */
+  heartbeat(): void {
+    this.polls = 0;
+    const t = this.ring.table;
+    if (t.word(this.slot, S.gen) !== this.gen || t.word(this.slot, S.state) !== SlotState.active) {
+      throw new ShimmyError(
+        ErrorCode.CLOSED,
+        'This subscriber was declared dead and its slot reclaimed (no heartbeat for too long)',
+        'Subscribe again; keep the event loop or poll loop turning so heartbeats continue',
+      );
+    }
+    t.setWord(this.slot, S.heartbeat, t.now());
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The application-facing entry point:
+ *   const ch = openChannel('frames');                      // from the injected SHIMMY_* env
+ *   const ch = openChannel({ namespace: 'demo', name: 'frames', create: { mode: 'pubsub' } });
+ * then ch.publisher(), ch.subscriber() (async-iterable), or ch.stream('a') (a Duplex).
+ * close(), or aborting `signal`, releases every slot and detaches the segment.
+ */
+import { Channel, type CreateOptions } from '../channel/channel.js';
+import type { IdleOptions } from '../channel/idle.js';
+import type { ChannelRef } from '../channel/names.js';
+import type { Publisher, StreamSide, Subscriber } from '../channel/endpoints.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { ChannelDuplex } from './duplex.js';
+import { readInjectedChannel } from './env.js';
+
+export interface OpenOptions extends ChannelRef {
+  /** Create the segment when absent (standalone mode). The node agent creates it in Kubernetes. */
+  create?: CreateOptions | boolean;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+}
+
+export class ShimmyChannel {
+  private readonly closers = new Set<{ close(): void }>();
+
+  constructor(readonly channel: Channel, signal?: AbortSignal) {
+    if (signal) {
+      if (signal.aborted) this.close();
+      else signal.addEventListener('abort', () => this.close(), { once: true });
+    }
+  }
+
+  get name(): string {
+    return this.channel.ref.name;
+  }
+
+  get mode(): 'pubsub' | 'stream' {
+    return this.channel.header.mode;
+  }
+
+  private track<T extends { close(): void }>(endpoint: T): T {
+    this.closers.add(endpoint);
+    return endpoint;
+  }
+
+  publisher(): Publisher {
+    return this.track(this.channel.publisher());
+  }
+
+  subscriber(options: IdleOptions = {}): Subscriber {
+    return this.track(this.channel.subscriber(options));
+  }
+
+  /** One end of a stream channel as a Duplex; consumers of the same side share the work. */
+  stream(side: StreamSide, options: IdleOptions = {}): ChannelDuplex {
+    if (side !== 'a' && side !== 'b') throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `Unknown stream side ${JSON.stringify(side)}`, "Use 'a' or 'b'");
+    const end = this.track(this.channel.streamEnd(side, options));
+    return new ChannelDuplex(end, () => this.closers.delete(end));
+  }
+
+  stats() {
+    return this.channel.stats();
+  }
+
+  close(): void {
+    for (const c of this.closers) c.close();
+    this.closers.clear();
+    this.channel.close();
+  }
+}
+
+export function openChannel(nameOrOptions: string | OpenOptions, options: Omit<OpenOptions, 'namespace' | 'name'> = {}): ShimmyChannel {
+  let opts: OpenOptions;
+  if (typeof nameOrOptions === 'string') {
+    const injected = readInjectedChannel(nameOrOptions, options.env ?? process.env);
+    opts = { ...options, namespace: injected.namespace, name: injected.name, uid: injected.uid, create: options.create === true ? injected.config : options.create };
+  } else {
+    opts = nameOrOptions;
+  }
+  const ref: ChannelRef = { namespace: opts.namespace, name: opts.name, ...(opts.uid ? { uid: opts.uid } : {}) };
+  const channel = opts.create ? Channel.openOrCreate(ref, opts.create === true ? {} : opts.create) : Channel.open(ref);
+  return new ShimmyChannel(channel, opts.signal);
+}

@@ -1,0 +1,11 @@
+export { openChannel, ShimmyChannel, type OpenOptions } from './client/open.js';
+export { ChannelDuplex } from './client/duplex.js';
+export { envFor, readInjectedChannel, channelEnvVar, type InjectedChannel } from './client/env.js';
+export { Channel, type ChannelStats, type CreateOptions } from './channel/channel.js';
+export { Publisher, Subscriber, StreamEnd, type Claim, type StreamSide } from './channel/endpoints.js';
+export type { MessageHandler } from './channel/subscriber-reader.js';
+export { IdleStrategy, type IdleOptions } from './channel/idle.js';
+export { channelKey, validateName, type ChannelRef } from './channel/names.js';
+export { DEFAULTS, type ChannelConfig } from './channel/layout.js';
+export { ShimmyError, ErrorCode, isShimmyError } from './errors.js';
+export { parseSize, formatSize } from './size.js';

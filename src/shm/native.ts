@@ -1,0 +1,154 @@
+/**
+ * The one native boundary: libc's System V shared-memory calls and libshimmy's futex and
+ * IPC_STAT helpers. Nothing else in the project imports koffi.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import koffi from 'koffi';
+import { ErrorCode, ShimmyError } from '../errors.js';
+
+const EXPECTED_ABI = 1;
+
+export const IPC_CREAT = 0o1000;
+export const IPC_EXCL = 0o2000;
+export const IPC_RMID = 0;
+export const ETIMEDOUT = 110;
+export const EINTR = 4;
+
+/** An attached segment's base address, opaque to everything but this module. */
+export type Address = unknown;
+
+export interface ShmInfo {
+  size: number;
+  attached: number;
+  changedAt: number;
+  uid: number;
+  gid: number;
+  creatorUid: number;
+  mode: number;
+  creatorPid: number;
+  lastPid: number;
+}
+
+function findLibrary(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // src/shm (tsx, vitest) or dist/src/shm (compiled): walk up to the package root.
+  for (const up of ['../..', '../../..']) {
+    const candidate = join(here, up, 'native/build/libshimmy.so');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new ShimmyError(
+    ErrorCode.NATIVE_UNAVAILABLE,
+    'native/build/libshimmy.so was not found',
+    'Build it with `npm run build` (needs gcc) from the package root',
+  );
+}
+
+const libc = koffi.load('libc.so.6');
+const shimmy = koffi.load(findLibrary());
+
+const ShmInfoStruct = koffi.struct('shimmy_shm_info', {
+  size: 'uint64_t',
+  attached: 'uint64_t',
+  changed_at: 'int64_t',
+  uid: 'uint32_t',
+  gid: 'uint32_t',
+  creator_uid: 'uint32_t',
+  mode: 'uint32_t',
+  creator_pid: 'int32_t',
+  last_pid: 'int32_t',
+});
+
+const fn = {
+  shmget: libc.func('int shmget(int key, size_t size, int shmflg)'),
+  shmat: libc.func('void *shmat(int shmid, void *shmaddr, int shmflg)'),
+  shmdt: libc.func('int shmdt(void *shmaddr)'),
+  shmctl: libc.func('int shmctl(int shmid, int cmd, void *buf)'),
+  abi: shimmy.func('int shimmy_abi_version(void)'),
+  futexWait: shimmy.func('int shimmy_futex_wait(void *addr, uint32_t expected, int64_t timeout_ns)'),
+  futexWake: shimmy.func('int shimmy_futex_wake(void *addr, int n)'),
+  shmStat: shimmy.func('int shimmy_shm_stat(int id, _Out_ shimmy_shm_info *out)'),
+};
+
+const abi = fn.abi() as number;
+if (abi !== EXPECTED_ABI) {
+  throw new ShimmyError(
+    ErrorCode.NATIVE_UNAVAILABLE,
+    `libshimmy ABI ${abi} does not match the expected ${EXPECTED_ABI}`,
+    'Rebuild the native library with `npm run build`',
+  );
+}
+
+/** The errno of the last failed libc call on this thread. */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+/** shmget(2): returns the id, or -errno. */
+export function shmget(key: number, size: number, flags: number): number {
+  const id = fn.shmget(key, size, flags) as number;
+  return id < 0 ? -koffi.errno() : id;
+}
+
+/** shmat(2): returns the address, or -errno as a number. */
+export function shmat(id: number): Address | number {
+  const addr = fn.shmat(id, null, 0);
+  // shmat reports failure as (void *) -1.
+  if (koffi.address(addr) === 0xffffffffffffffffn) return -koffi.errno();
+  return addr;
+}
+
+export function shmdt(addr: Address): number {
+  return (fn.shmdt(addr) as number) < 0 ? -koffi.errno() : 0;
+}
+
+export function shmRemove(id: number): number {
+  return (fn.shmctl(id, IPC_RMID, null) as number) < 0 ? -koffi.errno() : 0;
+}
+
+export function shmStat(id: number): ShmInfo | number {
+  const out: Record<string, number | bigint> = {};
+  const rc = fn.shmStat(id, out) as number;
+  if (rc < 0) return rc;
+  return {
+    size: Number(out.size),
+    attached: Number(out.attached),
+    changedAt: Number(out.changed_at),
+    uid: out.uid as number,
+    gid: out.gid as number,
+    creatorUid: out.creator_uid as number,
+    mode: out.mode as number,
+    creatorPid: out.creator_pid as number,
+    lastPid: out.last_pid as number,
+  };
+}
+
+/** A zero-copy ArrayBuffer over `length` bytes at `addr`. Valid until shmdt. */
+export function view(addr: Address, length: number): ArrayBuffer {
+  return koffi.view(addr as never, length) as ArrayBuffer;
+}
+
+/** The address `offset` bytes past `addr`, for futex words inside a segment. */
+export function offsetAddress(addr: Address, offset: number): Address {
+  return koffi.as(koffi.address(addr as never) + BigInt(offset) as never, 'void *');
+}
+
+/** Blocks this thread while the word equals `expected`. Returns 0, -ETIMEDOUT or -EINTR. */
+export function futexWaitSync(word: Address, expected: number, timeoutNs: number): number {
+  return fn.futexWait(word, expected >>> 0, BigInt(Math.max(-1, Math.floor(timeoutNs)))) as number;
+}
+
+/** The same wait on a libuv worker thread, so the event loop stays free. */
+export function futexWaitAsync(word: Address, expected: number, timeoutNs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fn.futexWait.async(word, expected >>> 0, BigInt(Math.max(-1, Math.floor(timeoutNs))), (err: unknown, rc: number) => {
+      if (err) reject(err);
+      else resolve(rc);
+    });
+  });
+}
+
+export function futexWake(word: Address, count = 0x7fffffff): number {
+  return fn.futexWake(word, count) as number;
+}
