@@ -2,6 +2,7 @@
  * A channel segment on this host: create, attach (with header and identity checks), inspect,
  * remove, and hand out publishers, subscribers and stream ends.
  */
+import { readFileSync } from 'node:fs';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { Segment, formatKey, type SegmentId } from '../shm/segment.js';
 import {
@@ -127,6 +128,40 @@ export class Channel {
     if (id === null) return false;
     Segment.remove(seg, id);
     return true;
+  }
+
+  /**
+   * Every Shimmy channel on this host that this process may attach to, found through
+   * /proc/sysvipc/shm and recognized by the header's magic.
+   */
+  static list(): ChannelRef[] {
+    let table: string;
+    try {
+      table = readFileSync('/proc/sysvipc/shm', 'latin1');
+    } catch {
+      return [];
+    }
+    const refs: ChannelRef[] = [];
+    for (const line of table.split('\n').slice(1)) {
+      const key = Number(line.trim().split(/\s+/)[0]);
+      if (!Number.isInteger(key) || key === 0) continue;
+      let segment: Segment;
+      try {
+        segment = Segment.attach({ key, label: formatKey(key) });
+      } catch {
+        continue;
+      }
+      try {
+        const header = readHeader(segment.buffer, formatKey(key));
+        const m = /^([^/]+)\/([^@]+)(?:@(.+))?$/.exec(header.identity);
+        if (m) refs.push(m[3] ? { namespace: m[1]!, name: m[2]!, uid: m[3] } : { namespace: m[1]!, name: m[2]! });
+      } catch {
+        // not a Shimmy segment, or a damaged one: `ipcs -m` shows it
+      } finally {
+        segment.detach();
+      }
+    }
+    return refs.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   }
 
   private static readHeaderWhenReady(segment: Segment, label: string): HeaderInfo {

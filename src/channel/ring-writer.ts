@@ -77,11 +77,12 @@ export class RingWriter {
       throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `commit(${len}) exceeds the ${this.pendingMax} bytes claimed`, 'Claim the full size up front');
     }
     const ctl = ring.ctl;
-    const seq = Atomics.load(ctl, R.nextSeq);
+    // nextSeq is only written under the write lock, whose release orders it.
+    const seq = ctl[R.nextSeq]!;
     const w = this.pendingIdx >>> 2;
     ring.words[w] = len;
     ring.words[w + 1] = seq;
-    Atomics.store(ctl, R.nextSeq, (seq + 1) >>> 0);
+    ctl[R.nextSeq] = (seq + 1) >>> 0;
     Atomics.store(ctl, R.tail, (this.pendingPos + RECORD_HEADER + align8(len)) >>> 0);
     this.pendingPos = -1;
     this.lock.release();

@@ -1,0 +1,67 @@
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { intOption, listOption, sizeOption } from '../src/cli/options.js';
+import { table } from '../src/cli/channel-commands.js';
+import { parseSize } from '../src/size.js';
+import { renderChart } from './chart.js';
+import { runBench, type BenchRow } from './runner.js';
+import { TRANSPORT_NAMES } from './transports/index.js';
+
+interface BenchFlags {
+  transports: string[];
+  sizes: number[];
+  counts: number[];
+  json?: string;
+  chart?: string;
+  budget: number;
+  latencySamples: number;
+}
+
+export function formatRows(rows: BenchRow[]): string {
+  const lines = [['TRANSPORT', 'SIZE', 'COUNT', 'MSG/S', 'MB/S', 'P50 US', 'P99 US', 'DELIVERED']];
+  for (const r of rows) {
+    if (r.skipped || r.error) {
+      lines.push([r.transport, String(r.size), String(r.count), r.skipped ? 'skipped' : 'error', '-', '-', '-', r.skipped ?? r.error ?? '']);
+      continue;
+    }
+    lines.push([r.transport, String(r.size), String(r.count), r.msgsPerSec.toLocaleString('en-US'), String(r.mbPerSec), String(r.p50Us), String(r.p99Us), `${r.delivered}${r.truncated ? '*' : ''}`]);
+  }
+  return table(lines);
+}
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('throughput and latency of shared memory against sockets and brokers, measured in one run')
+    .option('--transports <list>', `comma-separated, from ${TRANSPORT_NAMES.join(',')}`, listOption('--transports', (t) => {
+      if (!TRANSPORT_NAMES.includes(t)) throw new Error(`unknown transport ${t} (known: ${TRANSPORT_NAMES.join(', ')})`);
+      return t;
+    }), TRANSPORT_NAMES)
+    .option('--sizes <list>', 'message sizes', listOption('--sizes', (s) => parseSize(s, '--sizes')), [16, 102400])
+    .option('--counts <list>', 'messages per throughput run', listOption('--counts', (c) => parseSize(c.replace(/k$/i, '000').replace(/m$/i, '000000'), '--counts')), [10_000, 100_000, 1_000_000])
+    .option('--json <file>', 'write JSON lines (one object per run) to FILE, or - for stdout')
+    .option('--chart <file>', 'write an SVG chart of the throughput')
+    .option('--budget <seconds>', 'time budget per throughput run; the publisher stops there (marked * in DELIVERED)', intOption('--budget', 1), 15)
+    .option('--latency-samples <n>', 'round trips per latency run', intOption('--latency-samples', 10), 10_000)
+    .addHelpText('after', '\nPeers (Mosquitto, NATS, Redis, Kafka) are started by the benchmark on free loopback ports;\ninstall them once with `bash bench/peers/setup.sh`. Latency is one-way: half a ping-pong round trip.\nshm busy-polls, shm-sleep sleeps on a futex while idle.')
+    .action(async (flags: BenchFlags) => {
+      const jsonToStdout = flags.json === '-';
+      const progress = (line: string) => console.error(`[bench] ${line}`);
+      const jsonLines: string[] = [];
+      const rows = await runBench(
+        { transports: flags.transports, sizes: flags.sizes, counts: flags.counts, budgetMs: flags.budget * 1000, latencySamples: flags.latencySamples, latencyBudgetMs: 5000 },
+        progress,
+        (row) => {
+          const line = JSON.stringify(row);
+          jsonLines.push(line);
+          if (jsonToStdout) console.log(line);
+        },
+      );
+      if (flags.json && !jsonToStdout) writeFileSync(flags.json, jsonLines.join('\n') + '\n');
+      if (flags.chart) writeFileSync(flags.chart, renderChart(rows));
+      if (!jsonToStdout) {
+        console.log(formatRows(rows));
+        if (rows.some((r) => r.truncated)) console.log(`* the publisher reached the ${flags.budget}s time budget before COUNT; rates are over what was delivered`);
+      }
+    });
+}

@@ -1,0 +1,162 @@
+/**
+ * One side of a benchmark run, in its own process (started by runner.ts with a JSON config
+ * in argv[2]; talks back over the IPC channel). Roles: sub/pub for throughput, pong/ping
+ * for latency.
+ */
+import { TRANSPORTS } from './transports/index.js';
+import { setSocketBatching } from './transports/socket.js';
+import { setKafkaBatching } from './transports/brokers.js';
+import type { Endpoints, Sender } from './transports/transport.js';
+
+export interface WorkerConfig {
+  role: 'sub' | 'pub' | 'ping' | 'pong';
+  transport: string;
+  size: number;
+  count: number;
+  runId: string;
+  endpoints: Endpoints;
+  budgetMs: number;
+}
+
+export type WorkerReport =
+  | { type: 'ready' }
+  | { type: 'pub-done'; startedAt: number; endedAt: number; sent: number }
+  | { type: 'sub-done'; received: number; bytes: number; firstAt: number; lastAt: number }
+  | { type: 'ping-done'; oneWayUs: number[] }
+  | { type: 'error'; message: string };
+
+const now = () => performance.timeOrigin + performance.now();
+const send = (r: WorkerReport) => process.send!(r);
+
+async function main(cfg: WorkerConfig): Promise<void> {
+  const t = TRANSPORTS[cfg.transport];
+  if (!t) throw new Error(`unknown transport ${cfg.transport}`);
+  const ctx = { endpoints: cfg.endpoints, size: cfg.size, runId: cfg.runId };
+  const latency = cfg.role === 'ping' || cfg.role === 'pong';
+  setSocketBatching(!latency);
+  setKafkaBatching(!latency);
+
+  if (cfg.role === 'sub') {
+    let received = 0;
+    let bytes = 0;
+    let firstAt = 0;
+    let lastAt = 0;
+    let expected = cfg.count;
+    let stop = false;
+    process.on('message', (m: { expect?: number; stop?: boolean }) => {
+      if (m.expect !== undefined) expected = m.expect;
+      if (m.stop) stop = true;
+    });
+    const rx = await t.receiver(ctx, 'data', (_b, _o, len) => {
+      if (received === 0) firstAt = now();
+      received++;
+      bytes += len;
+      if (received >= expected) lastAt = now();
+    });
+    send({ type: 'ready' });
+    const done = () => stop || received >= expected;
+    if (t.pump) await t.pump(done);
+    else while (!done()) await new Promise((r) => setTimeout(r, 1));
+    if (received < expected || lastAt === 0) lastAt = now();
+    send({ type: 'sub-done', received, bytes, firstAt, lastAt });
+    await rx.close();
+    return;
+  }
+
+  if (cfg.role === 'pub') {
+    const tx = await t.sender(ctx, 'data');
+    const msg = new Uint8Array(cfg.size).fill(0x5a);
+    const startedAt = now();
+    const deadline = performance.now() + cfg.budgetMs;
+    let sent = 0;
+    while (sent < cfg.count) {
+      const w = tx.send(msg);
+      if (w) await w;
+      sent++;
+      if ((sent & 1023) === 0 && performance.now() > deadline) break;
+    }
+    await tx.flush();
+    send({ type: 'pub-done', startedAt, endedAt: now(), sent });
+    await tx.close();
+    return;
+  }
+
+  if (cfg.role === 'pong') {
+    // Listen first and report ready; the reply sender connects to the pinger's listener,
+    // which exists only once the pinger runs.
+    let tx: Sender | null = null;
+    let reply: Uint8Array = new Uint8Array(cfg.size);
+    let pending = 0;
+    let stop = false;
+    process.on('message', (m: { stop?: boolean }) => {
+      if (m.stop) stop = true;
+    });
+    const rx = await t.receiver(ctx, 'ping', (b, o, len) => {
+      if (reply.length !== len) reply = new Uint8Array(len);
+      reply.set(b.subarray(o, o + len));
+      pending++;
+      if (!t.pump && tx) {
+        pending--;
+        void tx.send(reply);
+      }
+    });
+    send({ type: 'ready' });
+    tx = await t.sender(ctx, 'pong');
+    for (; pending > 0 && !t.pump; pending--) void tx.send(reply);
+    if (t.pump) {
+      while (!stop) {
+        await t.pump(() => pending > 0 || stop);
+        while (pending > 0) {
+          pending--;
+          const w = tx.send(reply);
+          if (w) await w;
+        }
+      }
+    } else {
+      while (!stop) await new Promise((r) => setTimeout(r, 10));
+    }
+    await rx.close();
+    await tx.close();
+    return;
+  }
+
+  // ping
+  const tx = await t.sender(ctx, 'ping');
+  let got = 0;
+  let resolveReply: (() => void) | null = null;
+  const rx = await t.receiver(ctx, 'pong', () => {
+    got++;
+    resolveReply?.();
+  });
+  const msg = new Uint8Array(cfg.size).fill(0x33);
+  const samples: number[] = [];
+  const warmup = Math.min(1000, Math.max(10, Math.floor(cfg.count / 10)));
+  const deadline = performance.now() + cfg.budgetMs;
+  for (let i = 0; i < warmup + cfg.count; i++) {
+    const want = got + 1;
+    const t0 = performance.now();
+    const w = tx.send(msg);
+    if (w) await w;
+    if (t.pump) await t.pump(() => got >= want);
+    else if (got < want) {
+      await new Promise<void>((r) => {
+        resolveReply = r;
+      });
+      resolveReply = null;
+    }
+    const rtt = performance.now() - t0;
+    if (i >= warmup) samples.push((rtt * 1000) / 2);
+    if (performance.now() > deadline && samples.length >= 100) break;
+  }
+  send({ type: 'ping-done', oneWayUs: samples });
+  await rx.close();
+  await tx.close();
+}
+
+main(JSON.parse(process.argv[2]!) as WorkerConfig).then(
+  () => setTimeout(() => process.exit(0), 50),
+  (err: Error) => {
+    send({ type: 'error', message: err?.stack ?? String(err) });
+    setTimeout(() => process.exit(1), 50);
+  },
+);

@@ -1,0 +1,40 @@
+/**
+ * `shimmy`: the operator's and script's command line. Errors print one line,
+ * "shimmy: <what went wrong>. <what to do>", and exit non-zero.
+ */
+import { Command, CommanderError } from 'commander';
+import { ShimmyError } from '../errors.js';
+import { registerChannelCommands } from './channel-commands.js';
+import { registerPubCommand } from './pub-command.js';
+import { registerSubCommand } from './sub-command.js';
+import { registerBenchCommand } from '../../bench/bench-command.js';
+import { registerDemoCommand } from '../demo/demo-command.js';
+
+export function buildProgram(): Command {
+  const program = new Command('shimmy')
+    .description('Shared-memory channels for Kubernetes containers (standalone mode: one host)')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerChannelCommands(program);
+  registerPubCommand(program);
+  registerSubCommand(program);
+  registerBenchCommand(program);
+  registerDemoCommand(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof ShimmyError) {
+      console.error(`shimmy: ${err.message} [${err.code}]`);
+      return 1;
+    }
+    console.error(`shimmy: ${(err as Error)?.stack ?? String(err)}`);
+    return 1;
+  }
+}

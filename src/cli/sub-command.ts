@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+import { Channel } from '../channel/channel.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
+import type { MessageHandler } from '../channel/subscriber-reader.js';
+import { intOption } from './options.js';
+import { checkSeqMessage } from './seq-message.js';
+
+interface SubFlags {
+  namespace: string;
+  count?: number;
+  verify?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export interface SubSummary {
+  received: number;
+  bytes: number;
+  gaps: number;
+  outOfOrder: number;
+  lost: number;
+  corrupt: number;
+  seconds: number;
+}
+
+export function registerSubCommand(program: Command): void {
+  program
+    .command('sub')
+    .description('subscribe and print messages (one per line) until --count or Ctrl-C')
+    .argument('<name>', 'channel name')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-c, --count <n>', 'exit after this many messages', intOption('--count', 1))
+    .option('--verify', 'check the sequence numbers and checksums of `pub --seq` messages')
+    .option('--json', 'end with a JSON summary {received, bytes, gaps, outOfOrder, lost, seconds}')
+    .option('-q, --quiet', 'do not print the messages')
+    .action(async (name: string, flags: SubFlags) => {
+      const channel = Channel.open({ namespace: flags.namespace, name });
+      const sub = channel.subscriber();
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      process.once('SIGINT', stop).once('SIGTERM', stop);
+      const s: SubSummary = { received: 0, bytes: 0, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0, seconds: 0 };
+      const decoder = new TextDecoder();
+      let first = 0;
+      let last = 0;
+      let nextSeq = -1;
+      const out: string[] = [];
+      const limit = flags.count ?? Infinity;
+      const handle: MessageHandler = (bytes, offset, length) => {
+        if (s.received === 0) first = performance.now();
+        s.received++;
+        s.bytes += length;
+        if (flags.verify) {
+          const check = checkSeqMessage(bytes, offset, length);
+          if (!check.ok) {
+            s.corrupt++;
+            if (!flags.quiet) console.error(`shimmy: message ${s.received}: ${check.reason}`);
+          } else {
+            if (nextSeq >= 0 && check.seq > nextSeq) s.gaps += check.seq - nextSeq;
+            if (nextSeq >= 0 && check.seq < nextSeq) s.outOfOrder++;
+            nextSeq = Math.max(nextSeq, check.seq + 1);
+          }
+        }
+        if (!flags.quiet) out.push(decoder.decode(bytes.subarray(offset, offset + length)));
+      };
+      console.error(`shimmy: subscribed to ${flags.namespace}/${name}`);
+      try {
+        while (s.received < limit && !abort.signal.aborted) {
+          const n = sub.poll(handle, Math.min(4096, limit - s.received));
+          if (out.length) {
+            process.stdout.write(out.join('\n') + '\n');
+            out.length = 0;
+          }
+          if (n !== 0) {
+            last = performance.now();
+            continue;
+          }
+          try {
+            await sub.wait({ signal: abort.signal });
+          } catch (err) {
+            if (err instanceof ShimmyError && err.code === ErrorCode.ABORTED) break;
+            throw err;
+          }
+        }
+      } finally {
+        s.lost = sub.lost;
+        sub.close();
+        channel.close();
+      }
+      s.seconds = s.received ? Number(((last - first) / 1000).toFixed(6)) : 0;
+      if (flags.json) console.log(JSON.stringify(s));
+      if (flags.verify && (s.corrupt > 0 || s.outOfOrder > 0)) process.exitCode = 3;
+    });
+}
