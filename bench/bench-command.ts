@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { intOption, listOption, sizeOption } from '../src/cli/options.js';
+import { intOption, listOption } from '../src/cli/options.js';
 import { table } from '../src/cli/channel-commands.js';
 import { parseSize } from '../src/size.js';
 import { renderChart } from './chart.js';

@@ -18,7 +18,8 @@
  * 64..319: identity      UTF-8 "namespace/name[@uid]"
  * Ring r control, 4 cache lines at RING_CONTROL + r * 256:
  *   line 0  tail u32 (committed end), tailIntent u32 (end being written, overwrite mode),
- *           nextSeq u32, writeLock u32 (owner token), writeLockSince u32 (ms, relative)
+ *           nextSeq u32, writeLock u32 (owner token), writeLockSince u32 (ms, relative),
+ *           lastRecord u32 (start of the newest record: where a lapped reader resumes)
  *   line 1  dataNotify u32 (futex), dataWaiters u32
  *   line 2  spaceNotify u32 (futex), spaceWaiters u32
  *   line 3  stream consumers: sharedCursor u32, readLock u32, taken u32, readLockSince u32
@@ -66,6 +67,7 @@ export const R = {
   nextSeq: 2,
   writeLock: 3,
   writeLockSince: 4,
+  lastRecord: 5,
   dataNotify: 16,
   dataWaiters: 17,
   spaceNotify: 32,

@@ -12,16 +12,19 @@ export class Notifier {
     private readonly notifyIndex: number,
     private readonly waitersIndex: number,
     private readonly word: Address,
+    /** False once the segment is detached: touching it then would fault. */
+    private readonly attached: () => boolean,
   ) {}
 
   wakeIfWaiting(): void {
-    if (Atomics.load(this.u32, this.waitersIndex) !== 0) {
+    if (this.attached() && Atomics.load(this.u32, this.waitersIndex) !== 0) {
       Atomics.add(this.u32, this.notifyIndex, 1);
       futexWake(this.word);
     }
   }
 
   poke(): void {
+    if (!this.attached()) return;
     Atomics.add(this.u32, this.notifyIndex, 1);
     futexWake(this.word);
   }
@@ -48,7 +51,7 @@ export class Notifier {
       await futexWaitAsync(this.word, seen, timeoutMs * 1e6);
       return ready();
     } finally {
-      Atomics.sub(this.u32, this.waitersIndex, 1);
+      if (this.attached()) Atomics.sub(this.u32, this.waitersIndex, 1);
     }
   }
 }

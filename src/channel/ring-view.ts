@@ -32,8 +32,8 @@ export class RingView {
     this.words = new Uint32Array(segment.buffer, dataOffset, capacity / 4);
     this.bytes = new Uint8Array(segment.buffer, dataOffset, capacity);
     this.mask = capacity - 1;
-    this.data = new Notifier(this.ctl, R.dataNotify, R.dataWaiters, segment.wordAddress(ctlOffset + R.dataNotify * 4));
-    this.space = new Notifier(this.ctl, R.spaceNotify, R.spaceWaiters, segment.wordAddress(ctlOffset + R.spaceNotify * 4));
+    this.data = new Notifier(this.ctl, R.dataNotify, R.dataWaiters, segment.wordAddress(ctlOffset + R.dataNotify * 4), () => segment.attached);
+    this.space = new Notifier(this.ctl, R.spaceNotify, R.spaceWaiters, segment.wordAddress(ctlOffset + R.spaceNotify * 4), () => segment.attached);
   }
 
   /**

@@ -83,6 +83,7 @@ export class RingWriter {
     ring.words[w] = len;
     ring.words[w + 1] = seq;
     ctl[R.nextSeq] = (seq + 1) >>> 0;
+    if (!ring.blocking) Atomics.store(ctl, R.lastRecord, this.pendingPos);
     Atomics.store(ctl, R.tail, (this.pendingPos + RECORD_HEADER + align8(len)) >>> 0);
     this.pendingPos = -1;
     this.lock.release();

@@ -20,8 +20,7 @@ export class SubscriberReader {
   lost = 0;
   delivered = 0;
   private cachedTail: number;
-  private expectedSeq = 0;
-  private seqKnown = false;
+  private expectedSeq: number;
   private polls = 0;
   private readonly scratch: Uint8Array | null;
   private readonly gen: number;
@@ -35,8 +34,10 @@ export class SubscriberReader {
     // The slot is active with the tail read at claim time; re-read it now that writers can
     // see us, so nothing between the two reads can be overwritten before we get to it.
     this.cursor = Atomics.load(ring.ctl, R.tail);
+    // nextSeq may already count a record past this tail; the first read corrects it.
+    this.expectedSeq = Atomics.load(ring.ctl, R.nextSeq);
     t.setWord(slot, S.cursor, this.cursor);
-    t.setWord(slot, S.expectedSeq, Atomics.load(ring.ctl, R.nextSeq));
+    t.setWord(slot, S.expectedSeq, this.expectedSeq);
     this.cachedTail = this.cursor;
     this.scratch = ring.blocking ? null : new Uint8Array(ring.maxMessage);
   }
@@ -94,7 +95,7 @@ export class SubscriberReader {
       const tail = Atomics.load(ring.ctl, R.tail);
       if (cursor === tail) break;
       if (this.lapped(cursor)) {
-        cursor = tail;
+        cursor = this.resumePoint(tail);
         continue;
       }
       const idx = cursor & ring.mask;
@@ -114,8 +115,8 @@ export class SubscriberReader {
       }
       scratch.set(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len));
       if (this.lapped(cursor)) continue; // overwritten while we copied: discard
-      if (this.seqKnown && seq !== this.expectedSeq) this.lost += (seq - this.expectedSeq) >>> 0;
-      this.seqKnown = true;
+      const skipped = (seq - this.expectedSeq) | 0;
+      if (skipped > 0) this.lost += skipped;
       this.expectedSeq = (seq + 1) >>> 0;
       cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
       n++;
@@ -123,6 +124,12 @@ export class SubscriberReader {
     }
     this.cursor = cursor;
     return n;
+  }
+
+  /** Where a lapped reader goes on: the newest record if it is still intact, else the tail. */
+  private resumePoint(tail: number): number {
+    const newest = Atomics.load(this.ring.ctl, R.lastRecord);
+    return this.lapped(newest) || ((tail - newest) >>> 0) > this.ring.capacity ? tail : newest;
   }
 
   private corrupt(cursor: number, what: string): never {

@@ -48,7 +48,7 @@ function findLibrary(): string {
 const libc = koffi.load('libc.so.6');
 const shimmy = koffi.load(findLibrary());
 
-const ShmInfoStruct = koffi.struct('shimmy_shm_info', {
+koffi.struct('shimmy_shm_info', {
   size: 'uint64_t',
   attached: 'uint64_t',
   changed_at: 'int64_t',

@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Channel } from './channel.js';
+import { R, initHeader, segmentBytes, DEFAULTS } from './layout.js';
+import { channelKey } from './names.js';
+import { Segment } from '../shm/segment.js';
+import { ErrorCode } from '../errors.js';
+import { openChannel } from '../client/open.js';
+
+const made: Array<{ namespace: string; name: string }> = [];
+function ref(prefix = 'unit') {
+  const r = { namespace: 'shimmy-test', name: `${prefix}-${randomBytes(4).toString('hex')}` };
+  made.push(r);
+  return r;
+}
+afterEach(() => {
+  for (const r of made.splice(0)) Channel.remove(r);
+});
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('Channel pub/sub', () => {
+  it('delivers every message to every subscriber, in order', () => {
+    const ch = Channel.create(ref(), { capacity: 65536, maxMessage: 1024 });
+    const s1 = ch.subscriber();
+    const s2 = ch.subscriber();
+    const pub = ch.publisher();
+    for (let i = 0; i < 1000; i++) expect(pub.tryPublish(bytes(`m${i}`))).toBe(true);
+    for (const s of [s1, s2]) {
+      const got: string[] = [];
+      s.poll((b, o, l) => got.push(new TextDecoder().decode(b.subarray(o, o + l))));
+      expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => `m${i}`));
+    }
+    ch.close();
+  });
+
+  it('keeps working across the 32-bit position wrap-around', () => {
+    const r = ref('wrap');
+    const ch = Channel.create(r, { capacity: 4096, maxMessage: 512 });
+    // Start just below 2^32 so positions wrap after a few records.
+    for (const f of [R.tail, R.tailIntent]) Atomics.store(ch.rings[0]!.ctl, f, 0xffffff00);
+    const sub = ch.subscriber();
+    const pub = ch.publisher();
+    let received = 0;
+    for (let i = 0; i < 5000; i++) {
+      const msg = bytes(`wrap-${i}-${'x'.repeat(i % 300)}`);
+      if (!pub.tryPublish(msg)) throw new Error('full');
+      sub.poll((b, o, l) => {
+        expect(new TextDecoder().decode(b.subarray(o, o + l))).toBe(`wrap-${received}-${'x'.repeat(received % 300)}`);
+        received++;
+      });
+    }
+    expect(received).toBe(5000);
+    expect(Atomics.load(ch.rings[0]!.ctl, R.tail)).toBeLessThan(0xffffff00);
+    ch.close();
+  });
+
+  it('with the block policy refuses to pass the slowest subscriber', () => {
+    const ch = Channel.create(ref(), { capacity: 4096, maxMessage: 256 });
+    const sub = ch.subscriber();
+    const pub = ch.publisher();
+    let n = 0;
+    while (pub.tryPublish(new Uint8Array(100))) n++;
+    expect(n).toBe(Math.floor(4096 / 112));
+    expect(sub.receive()).not.toBeNull();
+    expect(pub.tryPublish(new Uint8Array(100))).toBe(true);
+    ch.close();
+  });
+
+  it('with the overwrite policy never blocks and reports what a lapped subscriber lost', () => {
+    const ch = Channel.create(ref(), { capacity: 4096, maxMessage: 256, slowConsumer: 'overwrite' });
+    const sub = ch.subscriber();
+    const pub = ch.publisher();
+    for (let i = 0; i < 1000; i++) expect(pub.tryPublish(bytes(String(i).padStart(100, '0')))).toBe(true);
+    const got: number[] = [];
+    sub.poll((b, o, l) => got.push(Number(new TextDecoder().decode(b.subarray(o, o + l)))));
+    // Lapped many times over: it resumes at the newest message and counts the rest as lost.
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.at(-1)).toBe(999);
+    expect(got).toEqual([...got].sort((a, b) => a - b));
+    expect(sub.lost).toBe(1000 - got.length);
+    expect(ch.stats().lost).toBe(sub.lost);
+    ch.close();
+  });
+
+  it('lets a publisher fill a claim in place and a subscriber read it without copying', () => {
+    const ch = Channel.create(ref(), { capacity: 65536, maxMessage: 4096 });
+    const sub = ch.subscriber();
+    const pub = ch.publisher();
+    const claim = pub.tryClaim(4096)!;
+    claim.bytes.set(bytes('in-place'));
+    claim.commit(8);
+    let view: Uint8Array | null = null;
+    sub.poll((b, o, l) => {
+      view = b.subarray(o, o + l);
+    });
+    expect(text(view)).toBe('in-place');
+    expect(view!.buffer).toBe(ch.rings[0]!.bytes.buffer);
+    ch.close();
+  });
+
+  it('refuses a message larger than the channel allows', () => {
+    const ch = Channel.create(ref(), { capacity: 4096, maxMessage: 100 });
+    const pub = ch.publisher();
+    expect(codeOf(() => pub.tryPublish(new Uint8Array(101)))).toBe(ErrorCode.MESSAGE_TOO_LARGE);
+    ch.close();
+  });
+
+  it('delivers through the async iterator and stops on abort', async () => {
+    const r = ref();
+    Channel.create(r).close();
+    const ac = new AbortController();
+    const ch = openChannel({ ...r, signal: ac.signal });
+    const sub = ch.subscriber();
+    const pub = ch.publisher();
+    setTimeout(() => pub.tryPublish(bytes('late')), 20);
+    const got: string[] = [];
+    for await (const m of sub.messages({ signal: ac.signal })) {
+      got.push(text(m)!);
+      ac.abort();
+    }
+    expect(got).toEqual(['late']);
+    expect(codeOf(() => sub.receive())).toBe(ErrorCode.CLOSED);
+  });
+});
+
+describe('Channel stream', () => {
+  it('gives each message to exactly one consumer of a side, both ways', async () => {
+    const r = ref('stream');
+    Channel.create(r, { mode: 'stream', capacity: 65536, maxMessage: 1024 }).close();
+    const ch = openChannel(r);
+    const a = ch.stream('a');
+    const b1 = ch.stream('b');
+    const b2 = ch.stream('b');
+    const seen: string[] = [];
+    const collect = (d: ReturnType<typeof ch.stream>) => d.on('data', (m: Buffer) => seen.push(m.toString()));
+    collect(b1);
+    collect(b2);
+    for (let i = 0; i < 200; i++) a.write(`req-${i}`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen.sort()).toEqual(Array.from({ length: 200 }, (_, i) => `req-${i}`).sort());
+    const replies: string[] = [];
+    a.on('data', (m: Buffer) => replies.push(m.toString()));
+    b1.write('reply');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(replies).toEqual(['reply']);
+    ch.close();
+  });
+
+  it('refuses pub/sub endpoints on a stream channel', () => {
+    const ch = Channel.create(ref(), { mode: 'stream' });
+    expect(codeOf(() => ch.publisher())).toBe(ErrorCode.WRONG_MODE);
+    ch.close();
+  });
+});
+
+describe('Channel.open', () => {
+  it('says the channel does not exist and how to create it', () => {
+    expect(() => Channel.open(ref())).toThrowError(/shimmy channel create/);
+  });
+
+  it('detects a key held by another channel identity', () => {
+    const mine = ref('collide');
+    const seg = Segment.create({ key: channelKey(mine), label: 'x' }, segmentBytes({ ...DEFAULTS, capacity: 4096, maxMessage: 1024 }));
+    initHeader(seg.buffer, { ...DEFAULTS, capacity: 4096, maxMessage: 1024 }, 'someone/else', 1);
+    seg.detach();
+    expect(codeOf(() => Channel.open(mine))).toBe(ErrorCode.KEY_COLLISION);
+  });
+
+  it('refuses a corrupt header', () => {
+    const r = ref();
+    const ch = Channel.create(r, { capacity: 4096, maxMessage: 1024 });
+    new Uint32Array(ch.rings[0]!.ctl.buffer, 0, 1)[0] = 0x12345678;
+    ch.close();
+    expect(codeOf(() => Channel.open(r))).toBe(ErrorCode.CORRUPT_HEADER);
+  });
+
+  it('lists the channels on this host', () => {
+    const r = ref('listed');
+    Channel.create(r, { capacity: 4096, maxMessage: 1024 }).close();
+    expect(Channel.list()).toContainEqual(r);
+  });
+});
