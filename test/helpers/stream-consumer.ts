@@ -1,0 +1,24 @@
+/**
+ * One consumer of a stream side: takes messages until `expect` were taken by all consumers
+ * together (the shared counter), then prints the ones it took as JSON. argv: namespace name side expect
+ */
+import { openChannel } from '../../src/client/open.js';
+import { R } from '../../src/channel/layout.js';
+
+const [namespace, name, side, expect] = process.argv.slice(2);
+const ch = openChannel({ namespace: namespace!, name: name! });
+const end = ch.stream(side as 'a' | 'b');
+const inbound = ch.channel.rings[side === 'a' ? 1 : 0]!;
+const mine: string[] = [];
+console.log('consuming');
+end.on('data', (m: Buffer) => mine.push(m.toString()));
+const timer = setInterval(() => {
+  if (Atomics.load(inbound.ctl, R.taken) >= Number(expect)) {
+    clearInterval(timer);
+    setTimeout(() => {
+      console.log(JSON.stringify(mine));
+      ch.close();
+      process.exit(0);
+    }, 100);
+  }
+}, 20);

@@ -1,0 +1,98 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { cli, helper, run, testChannels } from '../helpers/proc.js';
+
+const channels = testChannels();
+afterEach(() => channels.cleanup());
+
+describe('shimmy channel', () => {
+  it('creates, lists and removes a channel', async () => {
+    const ref = channels.ref('cli');
+    const created = await run(['channel', 'create', ref.name, '--namespace', ref.namespace, '--capacity', '1MiB', '--max-message', '64KiB', '--slow-consumer', 'overwrite']);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/mode pubsub, key 0x[0-9a-f]{8}, capacity 1MiB, max message 64KiB, slow consumer overwrite/);
+    const ls = await run(['channel', 'ls']);
+    expect(ls.stdout).toMatch(/NAMESPACE\s+NAME\s+MODE\s+KEY\s+SIZE\s+ATTACHED\s+PUBLISHERS\s+SUBSCRIBERS\s+MESSAGES\s+LAG/);
+    expect(ls.stdout).toContain(ref.name);
+    expect((await run(['channel', 'create', ref.name, '--namespace', ref.namespace])).stderr).toMatch(/already exists/);
+    expect((await run(['channel', 'rm', ref.name, '--namespace', ref.namespace])).code).toBe(0);
+    const gone = await run(['channel', 'rm', ref.name, '--namespace', ref.namespace]);
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toMatch(/no channel/);
+  });
+
+  it('exits non-zero with a one-line reason on bad input', async () => {
+    const ref = channels.ref('bad');
+    const badSize = await run(['channel', 'create', ref.name, '--capacity', 'huge']);
+    expect(badSize.code).not.toBe(0);
+    expect(badSize.stderr).toMatch(/Invalid --capacity "huge"/);
+    const longName = await run(['channel', 'create', 'x'.repeat(70)]);
+    expect(longName.code).toBe(1);
+    expect(longName.stderr.trim().split('\n')).toHaveLength(1);
+    expect(longName.stderr).toMatch(/70 characters long/);
+    const unknown = await run(['sub', 'does-not-exist', '--namespace', 'nowhere']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/No segment .* exists on this host.*shimmy channel create does-not-exist --namespace nowhere/);
+    await run(['channel', 'create', ref.name, '-n', ref.namespace, '--capacity', '4KiB', '--max-message', '100']);
+    const tooBig = await run(['pub', ref.name, '-n', ref.namespace, 'x'.repeat(101)]);
+    expect(tooBig.code).toBe(1);
+    expect(tooBig.stderr).toMatch(/larger than this channel's maximum of 100 bytes.*SHIMMY_ERR_MESSAGE_TOO_LARGE/);
+  });
+});
+
+describe('shimmy pub and sub', () => {
+  it('carries stdin lines, in order, to a subscriber', async () => {
+    const ref = channels.ref('lines');
+    await run(['channel', 'create', ref.name, '-n', ref.namespace]);
+    const sub = cli(['sub', ref.name, '-n', ref.namespace, '--count', '3']);
+    await sub.waitFor(/subscribed/);
+    expect((await run(['pub', ref.name, '-n', ref.namespace], 'alpha\nbeta\ngamma\n')).code).toBe(0);
+    expect(await sub.exited).toBe(0);
+    expect(sub.stdout()).toBe('alpha\nbeta\ngamma\n');
+  });
+
+  it('verifies sequence numbers from several publisher processes at once', async () => {
+    const ref = channels.ref('multi');
+    expect((await run(['channel', 'create', ref.name, '-n', ref.namespace, '--capacity', '256KiB'])).stderr).toMatch(/--max-message up to 131064/);
+    expect((await run(['channel', 'create', ref.name, '-n', ref.namespace, '--capacity', '256KiB', '--max-message', '1KiB'])).code).toBe(0);
+    const sub = cli(['sub', ref.name, '-n', ref.namespace, '--count', '60000', '--verify', '--json', '--quiet']);
+    await sub.waitFor(/subscribed/);
+    const pubs = [0, 1, 2].map(() => run(['pub', ref.name, '-n', ref.namespace, '--count', '20000', '--size', '100', '--seq']));
+    for (const p of await Promise.all(pubs)) expect(p.code).toBe(0);
+    expect(await sub.exited).not.toBeNull();
+    const s = JSON.parse(sub.stdout().trim());
+    expect(s.received).toBe(60000);
+    expect(s.corrupt).toBe(0);
+    expect(s.bytes).toBe(60000 * 100);
+  });
+
+  it('paces with --rate', async () => {
+    const ref = channels.ref('rate');
+    await run(['channel', 'create', ref.name, '-n', ref.namespace]);
+    const sub = cli(['sub', ref.name, '-n', ref.namespace, '--count', '50', '--json', '--quiet']);
+    await sub.waitFor(/subscribed/);
+    const started = Date.now();
+    await run(['pub', ref.name, '-n', ref.namespace, '--count', '50', '--rate', '100']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    await sub.exited;
+    expect(JSON.parse(sub.stdout().trim()).received).toBe(50);
+  });
+});
+
+describe('stream channels across processes', () => {
+  it('give each message to exactly one of two consumer processes', async () => {
+    const ref = channels.ref('jobs');
+    await run(['channel', 'create', ref.name, '-n', ref.namespace, '--mode', 'stream']);
+    const consumers = [helper('stream-consumer', [ref.namespace, ref.name, 'b', '2000']), helper('stream-consumer', [ref.namespace, ref.name, 'b', '2000'])];
+    await Promise.all(consumers.map((c) => c.waitFor(/consuming/)));
+    const { openChannel } = await import('../../src/client/open.js');
+    const ch = openChannel(ref);
+    const a = ch.stream('a');
+    for (let i = 0; i < 2000; i++) if (!a.write(`job-${i}`)) await new Promise((r) => a.once('drain', r));
+    await Promise.all(consumers.map((c) => c.exited));
+    const taken = consumers.map((c) => JSON.parse(c.stdout().trim().split('\n').at(-1)!) as string[]);
+    const all = taken.flat();
+    expect(all).toHaveLength(2000);
+    expect(new Set(all).size).toBe(2000);
+    ch.close();
+  });
+});
