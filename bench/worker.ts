@@ -3,6 +3,7 @@
  * in argv[2]; talks back over the IPC channel). Roles: sub/pub for throughput, pong/ping
  * for latency.
  */
+import { monotonicMs } from '../src/clock.js';
 import { TRANSPORTS } from './transports/index.js';
 import { setSocketBatching } from './transports/socket.js';
 import { setKafkaBatching } from './transports/brokers.js';
@@ -25,7 +26,7 @@ export type WorkerReport =
   | { type: 'ping-done'; oneWayUs: number[] }
   | { type: 'error'; message: string };
 
-const now = () => performance.timeOrigin + performance.now();
+const now = monotonicMs;
 const send = (r: WorkerReport) => process.send!(r);
 
 async function main(cfg: WorkerConfig): Promise<void> {

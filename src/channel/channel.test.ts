@@ -109,6 +109,33 @@ describe('Channel pub/sub', () => {
     ch.close();
   });
 
+  it("grants one publisher's async claims in call order, with sync writes waiting their turn", async () => {
+    const ch = Channel.create(ref(), { capacity: 4096, maxMessage: 1024 });
+    const sub = ch.subscriber();
+    const pub = ch.publisher();
+    const first = pub.tryClaim(1000)!;
+    expect(pub.tryPublish(bytes('sync'))).toBe(false);
+    expect(codeOf(() => pub.publishSync(bytes('blocking')))).toBe(ErrorCode.INVALID_ARGUMENT);
+    const later = [1, 2, 3, 4, 5].map((i) => pub.claim(1000).then((c) => {
+      c.bytes.set(bytes(`claim-${i}`));
+      c.commit(7);
+    }));
+    const published = pub.publish(bytes('async'));
+    first.bytes.set(bytes('claim-0'));
+    first.commit(7);
+    const got: string[] = [];
+    // The ring holds three 1000-byte claims: drain while the rest wait for room.
+    while (got.length < 7) {
+      const m = sub.receive();
+      if (m) got.push(text(m)!);
+      else await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all([...later, published]);
+    expect(got).toEqual(['claim-0', 'claim-1', 'claim-2', 'claim-3', 'claim-4', 'claim-5', 'async']);
+    expect(pub.tryPublish(bytes('sync'))).toBe(true);
+    ch.close();
+  });
+
   it('refuses a message larger than the channel allows', () => {
     const ch = Channel.create(ref(), { capacity: 4096, maxMessage: 100 });
     const pub = ch.publisher();

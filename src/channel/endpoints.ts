@@ -32,6 +32,11 @@ function closedError(what: string): ShimmyError {
 class WriterEndpoint {
   protected readonly writer: RingWriter;
   protected closed = false;
+  /** One of our claims is open, holding the ring's write lock. */
+  private claimOpen = false;
+  /** Async writers of this endpoint not yet done; they go in call order (a promise chain). */
+  private queued = 0;
+  private turn: Promise<void> = Promise.resolve();
 
   constructor(
     protected readonly channel: Channel,
@@ -50,14 +55,40 @@ class WriterEndpoint {
     return this.ring.maxMessage;
   }
 
-  /** Copies `data` in. False when the ring is full (block policy); never waits. */
+  /**
+   * Copies `data` in. False when it cannot be written now: the ring is full (block policy)
+   * or this endpoint's own claim is still open. Never waits.
+   */
   tryPublish(data: Uint8Array): boolean {
     this.assertOpen();
+    if (this.claimOpen || this.queued !== 0) return false;
     return this.writer.tryWrite(data);
+  }
+
+  /** Waits for the turns of earlier async writers; returns the release of ours. */
+  private async takeTurn(): Promise<() => void> {
+    this.queued++;
+    const previous = this.turn;
+    let release!: () => void;
+    this.turn = new Promise<void>((resolve) => {
+      release = () => {
+        this.queued--;
+        resolve();
+      };
+    });
+    await previous;
+    return release;
+  }
+
+  private assertNoOpenClaim(): void {
+    if (this.claimOpen || this.queued !== 0) {
+      throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'This endpoint has an open claim or pending async writes, so a blocking write would wait on itself', 'Commit or abort the claim first, or keep to the async publish()/claim()');
+    }
   }
 
   /** Copies `data` in, blocking this thread while the ring is full. */
   publishSync(data: Uint8Array, options: SendOptions & IdleOptions = {}): void {
+    this.assertNoOpenClaim();
     for (;;) {
       this.assertOpen();
       if (this.writer.tryWrite(data)) return;
@@ -67,32 +98,71 @@ class WriterEndpoint {
 
   /** Copies `data` in, waiting off the event loop while the ring is full. */
   async publish(data: Uint8Array, options: SendOptions & IdleOptions = {}): Promise<void> {
-    for (;;) {
-      this.assertOpen();
-      if (this.writer.tryWrite(data)) return;
-      await waitAsync(this.ring.space, () => this.roomFor(data.length), { ...options, what: 'space in the ring (a slow subscriber)', onSlice: () => this.reclaimStalled() });
+    const release = await this.takeTurn();
+    try {
+      for (;;) {
+        this.assertOpen();
+        if (this.writer.tryWrite(data)) return;
+        await waitAsync(this.ring.space, () => this.roomFor(data.length), { ...options, what: 'space in the ring (a slow subscriber)', onSlice: () => this.reclaimStalled() });
+      }
+    } finally {
+      release();
     }
   }
 
   /** Reserves `length` bytes for in-place filling, or returns null when the ring is full. */
   tryClaim(length: number): Claim | null {
     this.assertOpen();
+    if (this.claimOpen || this.queued !== 0) return null;
+    return this.reserveClaim(length, () => {});
+  }
+
+  private reserveClaim(length: number, onClose: () => void): Claim | null {
     const at = this.writer.reserve(length);
     if (at < 0) return null;
+    this.claimOpen = true;
     const writer = this.writer;
     let done = false;
+    const close = () => {
+      done = true;
+      this.claimOpen = false;
+      onClose();
+    };
     return {
       bytes: this.ring.bytes.subarray(at, at + length),
       commit: (len = length) => {
         if (done) throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'This claim was already committed or aborted', 'Claim again for the next message');
-        done = true;
-        return writer.commit(len);
+        try {
+          return writer.commit(len);
+        } finally {
+          close();
+        }
       },
       abort: () => {
-        if (!done) writer.abort();
-        done = true;
+        if (done) return;
+        writer.abort();
+        close();
       },
     };
+  }
+
+  /**
+   * Reserves `length` bytes for in-place filling, waiting off the event loop while the ring
+   * is full or earlier async writes of this endpoint are pending (they go in call order).
+   */
+  async claim(length: number, options: SendOptions & IdleOptions = {}): Promise<Claim> {
+    const release = await this.takeTurn();
+    try {
+      for (;;) {
+        this.assertOpen();
+        const c = this.reserveClaim(length, release);
+        if (c) return c;
+        await waitAsync(this.ring.space, () => this.roomFor(length), { ...options, what: 'space in the ring (a slow subscriber)', onSlice: () => this.reclaimStalled() });
+      }
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   private roomFor(length: number): boolean {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: bootstrap, benchmark peers, type-check,
+# lint, then unit and integration tests on Node 20 (the machine's) and on Node 24 (LTS).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+bash scripts/bootstrap.sh
+bash bench/peers/setup.sh
+echo "[test] type-check" >&2
+node_modules/.bin/tsc --noEmit -p tsconfig.json
+echo "[test] lint" >&2
+node_modules/.bin/eslint .
+
+mkdir -p .cache
+passed=0
+failed=0
+run_suite() {
+  local node="$1" label="$2" report=".cache/vitest-$2.json" rc=0
+  echo "[test] vitest on $label ($("$node" --version))" >&2
+  "$node" node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile="$report" || rc=$?
+  if [ -f "$report" ]; then
+    read -r p f < <("$node" -e 'const r=require(process.argv[1]);console.log(r.numPassedTests, r.numFailedTests)' "$root/$report")
+    passed=$((passed + p)); failed=$((failed + f))
+  fi
+  return $rc
+}
+status=0
+run_suite "$(command -v node)" node20 || status=1
+run_suite "$(bash scripts/node24.sh)" node24 || status=1
+echo "vitest (Node 20 + Node 24): $passed passed, $failed failed"
+exit $status

@@ -1,0 +1,53 @@
+/**
+ * The benchmark harness against every real peer (installed by bench/peers/setup.sh, which
+ * the test script runs): each transport delivers every message and reports figures. Only
+ * behaviour is asserted; the figures themselves are for the README, not for tests.
+ */
+import { describe, expect, it } from 'vitest';
+import { run } from '../helpers/proc.js';
+
+interface Row {
+  transport: string;
+  delivered: number;
+  msgsPerSec: number;
+  p50Us: number;
+  skipped?: string;
+  error?: string;
+}
+
+describe('shimmy bench', () => {
+  it('measures shared memory, sockets and all four brokers in one run', async () => {
+    const transports = ['shm', 'shm-sleep', 'tcp', 'uds', 'mosquitto', 'nats', 'redis', 'kafka'];
+    const r = await run(['bench', '--transports', transports.join(','), '--sizes', '16,100KiB', '--counts', '2000', '--latency-samples', '200', '--json', '-']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Row);
+    expect(rows.map((x) => x.transport)).toEqual(transports.flatMap((t) => [t, t]));
+    for (const row of rows) {
+      expect(row.skipped, `${row.transport} skipped`).toBeUndefined();
+      expect(row.error, `${row.transport} failed`).toBeUndefined();
+      expect(row.delivered, row.transport).toBe(2000);
+      expect(row.msgsPerSec).toBeGreaterThan(0);
+      expect(row.p50Us).toBeGreaterThan(0);
+    }
+  }, 600_000);
+
+  it('rejects an unknown transport with the list of known ones', async () => {
+    const r = await run(['bench', '--transports', 'carrier-pigeon']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/unknown transport carrier-pigeon \(known: shm, shm-sleep, tcp/);
+  });
+});
+
+describe('shimmy demo', () => {
+  it('runs every frame through all five stages over shared memory and TCP', async () => {
+    const r = await run(['demo', '--frames', '40', '--fps', '0', '--width', '320', '--height', '240', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const results = JSON.parse(r.stdout) as Array<{ transport: string; frames: number; fps: number; stages: Array<{ stage: string }> }>;
+    expect(results.map((x) => x.transport)).toEqual(['shm', 'tcp']);
+    for (const res of results) {
+      expect(res.frames).toBe(40);
+      expect(res.fps).toBeGreaterThan(0);
+      expect(res.stages.map((s) => s.stage)).toEqual(['camera', 'metadata', 'detect', 'blur', 'resize']);
+    }
+  }, 120_000);
+});
