@@ -28,7 +28,7 @@ function which(cmd: string): string | null {
   return null;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => {
@@ -144,9 +144,5 @@ export function checkPeer(transport: string): PeerCheck {
 export async function startPeer(transport: string): Promise<RunningPeer> {
   const def = PEERS[transport];
   if (def) return def.start();
-  if (transport === 'tcp') {
-    const base = await freePort();
-    return { endpoints: { tcpBasePort: String(base) }, stop: async () => {} };
-  }
   return { endpoints: {}, stop: async () => {} };
 }

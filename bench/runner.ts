@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { checkPeer, startPeer } from './peers.js';
+import { checkPeer, freePort, startPeer } from './peers.js';
 import { percentile } from './stats.js';
 import { createBenchChannels } from './transports/shm.js';
 import type { WorkerConfig, WorkerReport } from './worker.js';
@@ -35,6 +35,8 @@ export interface BenchRow {
   truncated?: boolean;
   skipped?: string;
   error?: string;
+  /** Why the latency run failed; p50Us and p99Us are then null. */
+  latencyError?: string;
 }
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -67,8 +69,17 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms).unref())]);
 }
 
-async function throughput(transport: string, size: number, count: number, endpoints: Record<string, string>, opts: BenchOptions) {
+/** Fresh loopback ports per run and topic for the plain TCP transport. */
+async function withPorts(transport: string, endpoints: Record<string, string>, topics: string[]): Promise<Record<string, string>> {
+  if (transport !== 'tcp') return endpoints;
+  const out = { ...endpoints };
+  for (const t of topics) out[`tcp-${t}`] = String(await freePort());
+  return out;
+}
+
+async function throughput(transport: string, size: number, count: number, peerEndpoints: Record<string, string>, opts: BenchOptions) {
   const runId = randomBytes(4).toString('hex');
+  const endpoints = await withPorts(transport, peerEndpoints, ['data']);
   const cleanup = transport.startsWith('shm') ? createBenchChannels(runId, ['data'], size) : () => {};
   const base = { transport, size, count, runId, endpoints, budgetMs: opts.budgetMs };
   const sub = startWorker({ ...base, role: 'sub' });
@@ -90,8 +101,9 @@ async function throughput(transport: string, size: number, count: number, endpoi
   }
 }
 
-async function latency(transport: string, size: number, samples: number, endpoints: Record<string, string>, opts: BenchOptions) {
+async function latency(transport: string, size: number, samples: number, peerEndpoints: Record<string, string>, opts: BenchOptions) {
   const runId = randomBytes(4).toString('hex');
+  const endpoints = await withPorts(transport, peerEndpoints, ['ping', 'pong']);
   const cleanup = transport.startsWith('shm') ? createBenchChannels(runId, ['ping', 'pong'], size) : () => {};
   const base = { transport, size, count: samples, runId, endpoints, budgetMs: opts.latencyBudgetMs };
   const pong = startWorker({ ...base, role: 'pong' });
@@ -140,16 +152,18 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
     try {
       for (const size of opts.sizes) {
         let lat: { p50Us: number; p99Us: number } = { p50Us: NaN, p99Us: NaN };
+        let latencyError: string | undefined;
         try {
           lat = await latency(transport, size, opts.latencySamples, peer.endpoints, opts);
         } catch (err) {
-          progress(`${transport} ${size} B latency failed: ${(err as Error).message.split('\n')[0]}`);
+          latencyError = (err as Error).message.split('\n')[0]!;
+          progress(`${transport} ${size} B latency failed: ${latencyError}`);
         }
         for (const count of opts.counts) {
           done++;
           try {
             const t = await throughput(transport, size, count, peer.endpoints, opts);
-            const row: BenchRow = { transport, size, count, msgsPerSec: Math.round(t.msgsPerSec), mbPerSec: Number(t.mbPerSec.toFixed(1)), p50Us: Number(lat.p50Us.toFixed(2)), p99Us: Number(lat.p99Us.toFixed(2)), delivered: t.delivered, ...(t.truncated ? { truncated: true } : {}) };
+            const row: BenchRow = { transport, size, count, msgsPerSec: Math.round(t.msgsPerSec), mbPerSec: Number(t.mbPerSec.toFixed(1)), p50Us: Number(lat.p50Us.toFixed(2)), p99Us: Number(lat.p99Us.toFixed(2)), delivered: t.delivered, ...(t.truncated ? { truncated: true } : {}), ...(latencyError ? { latencyError } : {}) };
             emit(row);
             progress(`[${done}/${total}] ${transport} ${size} B x ${count}: ${row.msgsPerSec.toLocaleString('en-US')} msg/s, ${row.mbPerSec} MB/s, p50 ${row.p50Us} us, p99 ${row.p99Us} us, delivered ${row.delivered}${row.truncated ? ' (time budget reached)' : ''}`);
           } catch (err) {

@@ -8,8 +8,9 @@ import type { Sender, Transport, WorkerContext } from './transport.js';
 
 function address(kind: 'tcp' | 'uds', ctx: WorkerContext, topic: string): { port?: number; path?: string; host?: string } {
   if (kind === 'uds') return { path: `/tmp/shimmy-bench-${ctx.runId}-${topic}.sock` };
-  const base = Number(ctx.endpoints.tcpBasePort ?? 47000);
-  return { host: '127.0.0.1', port: base + (topic === 'pong' ? 1 : 0) };
+  const port = Number(ctx.endpoints[`tcp-${topic}`]);
+  if (!port) throw new Error(`no TCP port allocated for topic ${topic}`);
+  return { host: '127.0.0.1', port };
 }
 
 export function socketTransport(kind: 'tcp' | 'uds'): Transport {

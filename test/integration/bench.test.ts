@@ -11,8 +11,10 @@ interface Row {
   delivered: number;
   msgsPerSec: number;
   p50Us: number;
+  size: number;
   skipped?: string;
   error?: string;
+  latencyError?: string;
 }
 
 describe('shimmy bench', () => {
@@ -27,6 +29,7 @@ describe('shimmy bench', () => {
       expect(row.error, `${row.transport} failed`).toBeUndefined();
       expect(row.delivered, row.transport).toBe(2000);
       expect(row.msgsPerSec).toBeGreaterThan(0);
+      expect(row.latencyError, `${row.transport} ${row.size} B latency`).toBeUndefined();
       expect(row.p50Us).toBeGreaterThan(0);
     }
   }, 600_000);
