@@ -154,6 +154,9 @@ async function main(cfg: WorkerConfig): Promise<void> {
   await tx.close();
 }
 
+// Never outlive the parent: it may have been killed without cleaning up.
+process.on('disconnect', () => process.exit(1));
+
 main(JSON.parse(process.argv[2]!) as WorkerConfig).then(
   () => setTimeout(() => process.exit(0), 50),
   (err: Error) => {

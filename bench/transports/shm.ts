@@ -16,7 +16,8 @@ export function shmTransport(name: string, idle: IdleStrategy): Transport {
     description: `Shimmy shared memory (idle strategy ${idle})`,
     async sender(ctx, topic) {
       const ch = channelFor(ctx, topic);
-      const pub = ch.publisher();
+      // One publisher per channel in every scenario: the exclusive publisher fits.
+      const pub = ch.publisher({ exclusive: true });
       return {
         send(msg) {
           if (!pub.tryPublish(msg)) pub.publishSync(msg, { idle });

@@ -14,7 +14,7 @@ import { HEARTBEAT_INTERVAL_MS } from './liveness.js';
 import { channelKey, fnv1a, identityOf, validateRef, type ChannelRef } from './names.js';
 import { ParticipantTable, S, type RoleName } from './participants.js';
 import { RingView } from './ring-view.js';
-import { Publisher, StreamEnd, Subscriber, type StreamSide } from './endpoints.js';
+import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSide } from './endpoints.js';
 import type { IdleOptions } from './idle.js';
 
 export interface CreateOptions extends Partial<ChannelConfig> {
@@ -199,7 +199,17 @@ export class Channel {
   lockFor(ring: number, which: 'write' | 'read', slot: number): RecoverableLock {
     const index = which === 'write' ? R.writeLock : R.readLock;
     const view = this.rings[ring]!;
-    return new RecoverableLock(view.ctl, index, this.segment.wordAddress(view.ctl.byteOffset + index * 4), this.table, this.table.token(slot));
+    const token = this.table.token(slot);
+    const conflict = () => {
+      const holder = Atomics.load(view.ctl, R.exclusiveWriter);
+      if (which === 'read' || holder === 0 || holder === token || this.table.tokenHolderDead(holder)) return null;
+      return new ShimmyError(
+        ErrorCode.PUBLISHER_CONFLICT,
+        `Channel ${this.ref.namespace}/${this.ref.name} has an exclusive publisher (pid ${this.table.word((holder & 0xff) - 1, S.pid)})`,
+        'Publish from that process, or make it a shared publisher (publisher() without exclusive)',
+      );
+    };
+    return new RecoverableLock(view.ctl, index, this.segment.wordAddress(view.ctl.byteOffset + index * 4), this.table, token, conflict);
   }
 
   private beat(): void {
@@ -223,9 +233,14 @@ export class Channel {
     }
   }
 
-  publisher(): Publisher {
+  /**
+   * A publisher. `exclusive: true` promises it is the channel's only publisher: it holds the
+   * write lock until close(), which saves a lock round-trip per message; other publishers
+   * then fail with PUBLISHER_CONFLICT (until it closes or dies).
+   */
+  publisher(options: PublisherOptions = {}): Publisher {
     this.assertMode('pubsub', 'a publisher');
-    return new Publisher(this, this.rings[0]!);
+    return new Publisher(this, this.rings[0]!, options);
   }
 
   subscriber(options: IdleOptions = {}): Subscriber {

@@ -3,7 +3,7 @@
  * participant slot; close() gives it back. Fast paths (tryPublish, poll) never allocate.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { checkIdle, waitAsync, waitSync, type IdleOptions, type IdleStrategy } from './idle.js';
+import { AdaptivePause, checkIdle, waitAsync, waitSync, type IdleOptions, type IdleStrategy } from './idle.js';
 import { RingWriter } from './ring-writer.js';
 import { StreamReader } from './stream-reader.js';
 import { SubscriberReader, type MessageHandler } from './subscriber-reader.js';
@@ -11,6 +11,11 @@ import type { RingView } from './ring-view.js';
 import type { Channel } from './channel.js';
 
 export type StreamSide = 'a' | 'b';
+
+export interface PublisherOptions {
+  /** The channel's only publisher: holds the write lock until close (see Channel.publisher). */
+  exclusive?: boolean;
+}
 
 export interface SendOptions {
   timeoutMs?: number;
@@ -43,8 +48,14 @@ class WriterEndpoint {
     protected readonly ring: RingView,
     protected readonly slot: number,
     private readonly what: string,
+    exclusive = false,
   ) {
-    this.writer = new RingWriter(ring, channel.lockFor(ring.index, 'write', slot));
+    try {
+      this.writer = new RingWriter(ring, channel.lockFor(ring.index, 'write', slot), exclusive);
+    } catch (err) {
+      channel.releaseSlot(slot);
+      throw err;
+    }
   }
 
   protected assertOpen(): void {
@@ -183,13 +194,14 @@ class WriterEndpoint {
 }
 
 export class Publisher extends WriterEndpoint {
-  constructor(channel: Channel, ring: RingView) {
-    super(channel, ring, channel.claimSlot('publisher', ring.index), 'publisher');
+  constructor(channel: Channel, ring: RingView, options: PublisherOptions = {}) {
+    super(channel, ring, channel.claimSlot('publisher', ring.index), 'publisher', options.exclusive);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (!this.channel.closedOrDetached) this.writer.close();
     this.channel.releaseSlot(this.slot);
   }
 }
@@ -197,6 +209,7 @@ export class Publisher extends WriterEndpoint {
 export class Subscriber implements AsyncIterable<Uint8Array> {
   private readonly reader: SubscriberReader;
   private readonly idle: IdleStrategy;
+  private readonly pause = new AdaptivePause();
   private closed = false;
 
   constructor(
@@ -229,7 +242,9 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
    */
   poll(handler: MessageHandler, max?: number): number {
     this.assertOpen();
-    return this.reader.poll(handler, max);
+    const n = this.reader.poll(handler, max);
+    this.pause.observe(n);
+    return n;
   }
 
   /** The next message as a copy, or null when none is available. */
@@ -249,24 +264,30 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
     for (;;) {
       const msg = this.receive();
       if (msg) return msg;
-      waitSync(this.ring.data, this.ready, { ...this.options, idle: this.idle, ...options, what: 'a message', onSlice: () => this.reader.heartbeat() });
+      waitSync(this.ring.data, this.ready, this.waitOptions(options));
     }
+  }
+
+  private waitOptions(options: SendOptions) {
+    return { ...this.options, idle: this.idle, ...options, what: 'a message', onSlice: () => this.reader.heartbeat(), pauseIterations: this.pause.iterations };
   }
 
   /** Blocks until messages are available (or the timeout); never consumes. */
   waitSync(options: SendOptions = {}): void {
     this.assertOpen();
-    if (!this.reader.hasData()) waitSync(this.ring.data, this.ready, { ...this.options, idle: this.idle, ...options, what: 'a message', onSlice: () => this.reader.heartbeat() });
+    this.pause.beforeWait();
+    if (!this.reader.hasData()) waitSync(this.ring.data, this.ready, this.waitOptions(options));
   }
 
   /** Waits off the event loop until messages are available. */
   async wait(options: SendOptions = {}): Promise<void> {
     this.assertOpen();
+    this.pause.beforeWait();
     if (this.reader.hasData()) return;
     const onAbort = () => this.ring.data.poke();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await waitAsync(this.ring.data, this.ready, { ...this.options, idle: this.idle, ...options, what: 'a message', onSlice: () => this.reader.heartbeat() });
+      await waitAsync(this.ring.data, this.ready, this.waitOptions(options));
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }

@@ -30,28 +30,49 @@ export function checkIdle(idle: string | undefined): IdleStrategy {
 }
 
 let sink = 0;
-/**
- * Local work between two looks at shared memory. Re-reading the writer's cache line in a
- * tight loop steals it from the writer on every message; pausing lets records accumulate
- * and be read in batches.
- */
-function pause(iterations: number): void {
+/** Local work between two looks at shared memory (the `pause` of spin loops). */
+export function pause(iterations: number): void {
   let x = sink;
   for (let i = 0; i < iterations; i++) x = (x * 31 + i) | 0;
   sink = x;
 }
 
-const PAUSE_ITERATIONS = 300;
-
-function spin(ready: () => boolean, micros: number): boolean {
+/**
+ * Polls ready() for `micros`, pausing `pauseIterations` between looks. Re-reading a record
+ * the writer is still filling steals its cache line; pausing lets records accumulate so they
+ * are read in batches. Readers adapt the pause to their traffic (see AdaptivePause).
+ */
+function spin(ready: () => boolean, micros: number, pauseIterations: number): boolean {
   if (micros <= 0) return ready();
   const until = performance.now() + micros / 1000;
   for (;;) {
     for (let i = 0; i < 8; i++) {
       if (ready()) return true;
-      pause(PAUSE_ITERATIONS);
+      pause(pauseIterations);
     }
     if (performance.now() >= until) return ready();
+  }
+}
+
+const MAX_PAUSE = 4096;
+
+/**
+ * The pause a reader's spin uses, from the size of its last batches: a poll that finds
+ * several messages means a stream (pause longer, read in batches); one message means
+ * request/response (pause less, answer sooner). Converges to 0 for ping-pong traffic and to
+ * MAX_PAUSE (a few microseconds) for a sustained stream.
+ */
+export class AdaptivePause {
+  iterations = 0;
+
+  observe(batch: number): void {
+    if (batch >= 2) this.iterations = Math.min(MAX_PAUSE, this.iterations * 2 + 32);
+    else if (batch === 1) this.iterations >>>= 1;
+  }
+
+  /** Before a wait: give a stream time to accumulate a batch (a no-op for request/response). */
+  beforeWait(): void {
+    if (this.iterations !== 0) pause(this.iterations);
   }
 }
 
@@ -68,6 +89,8 @@ export interface WaitOptions extends IdleOptions {
   signal?: AbortSignal;
   /** Called between sleep slices (heartbeats, reclaiming dead peers). */
   onSlice?: () => void;
+  /** Pause between looks while spinning (see AdaptivePause); default 0. */
+  pauseIterations?: number;
   what: string;
 }
 
@@ -75,13 +98,14 @@ export interface WaitOptions extends IdleOptions {
 export function waitSync(notifier: Notifier, ready: () => boolean, opts: WaitOptions): void {
   const strategy = opts.idle ?? IdleStrategy.spinThenSleep;
   const deadline = opts.timeoutMs === undefined ? Infinity : performance.now() + opts.timeoutMs;
-  if (strategy !== IdleStrategy.sleep && spin(ready, strategy === IdleStrategy.busySpin ? BUSY_SLICE_MS * 1000 : (opts.spinMicros ?? 50))) return;
+  const p = opts.pauseIterations ?? 0;
+  if (strategy !== IdleStrategy.sleep && spin(ready, strategy === IdleStrategy.busySpin ? BUSY_SLICE_MS * 1000 : (opts.spinMicros ?? 50), p)) return;
   for (;;) {
     opts.onSlice?.();
     const left = deadline - performance.now();
     if (left <= 0) throw timeout(opts.what, opts.timeoutMs!);
     const slice = Math.min(left, strategy === IdleStrategy.busySpin ? BUSY_SLICE_MS : SLEEP_SLICE_MS);
-    if (strategy === IdleStrategy.busySpin ? spin(ready, slice * 1000) : notifier.waitSync(ready, slice)) return;
+    if (strategy === IdleStrategy.busySpin ? spin(ready, slice * 1000, p) : notifier.waitSync(ready, slice)) return;
   }
 }
 
@@ -89,14 +113,15 @@ export function waitSync(notifier: Notifier, ready: () => boolean, opts: WaitOpt
 export async function waitAsync(notifier: Notifier, ready: () => boolean, opts: WaitOptions): Promise<void> {
   const strategy = opts.idle ?? IdleStrategy.spinThenSleep;
   const deadline = opts.timeoutMs === undefined ? Infinity : performance.now() + opts.timeoutMs;
-  if (strategy !== IdleStrategy.sleep && spin(ready, strategy === IdleStrategy.busySpin ? 200 : (opts.spinMicros ?? 50))) return;
+  const p = opts.pauseIterations ?? 0;
+  if (strategy !== IdleStrategy.sleep && spin(ready, strategy === IdleStrategy.busySpin ? 200 : (opts.spinMicros ?? 50), p)) return;
   for (;;) {
     if (opts.signal?.aborted) throw aborted(opts.signal);
     opts.onSlice?.();
     const left = deadline - performance.now();
     if (left <= 0) throw timeout(opts.what, opts.timeoutMs!);
     if (strategy === IdleStrategy.busySpin) {
-      if (spin(ready, Math.min(left, BUSY_SLICE_MS) * 1000)) return;
+      if (spin(ready, Math.min(left, BUSY_SLICE_MS) * 1000, p)) return;
       await yieldToLoop();
     } else if (await notifier.waitAsync(ready, Math.min(left, SLEEP_SLICE_MS))) {
       return;

@@ -19,14 +19,20 @@
  * Ring r control, 4 cache lines at RING_CONTROL + r * 256:
  *   line 0  tail u32 (committed end), tailIntent u32 (end being written, overwrite mode),
  *           nextSeq u32, writeLock u32 (owner token), writeLockSince u32 (ms, relative),
- *           lastRecord u32 (start of the newest record: where a lapped reader resumes)
+ *           lastRecord u32 (start of the newest record: where a lapped reader resumes),
+ *           exclusiveWriter u32 (token of an exclusive publisher holding writeLock, or 0)
  *   line 1  dataNotify u32 (futex), dataWaiters u32
  *   line 2  spaceNotify u32 (futex), spaceWaiters u32
  *   line 3  stream consumers: sharedCursor u32, readLock u32, taken u32, readLockSince u32
  * Participant slots at PARTICIPANTS, 64 bytes each (see participants.ts).
  * Rings from headerBytes, `capacity` bytes each. A record is
- *   len u32 | seq u32 | payload, padded to 8 bytes.
- * len with PAD_FLAG set marks filler up to the end of the ring; readers skip it.
+ *   head u32 | seq u32 | payload, padded to 8 bytes,
+ * where head is VALID_FLAG | payload length, or PAD_FLAG | filler length for the filler up
+ * to the end of the ring. Commit protocol: the writer keeps the head word at the tail zero
+ * (it zeroes the next head before publishing the current one with a release store), so a
+ * reader sees a record exactly when its head is non-zero and never reads `tail`. `tail` is a
+ * hint for writers and tools; a writer taking over from a dead one repairs it by scanning
+ * heads from it to the first zero.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
 
@@ -68,6 +74,7 @@ export const R = {
   writeLock: 3,
   writeLockSince: 4,
   lastRecord: 5,
+  exclusiveWriter: 6,
   dataNotify: 16,
   dataWaiters: 17,
   spaceNotify: 32,
@@ -84,6 +91,8 @@ export const MAX_PARTICIPANTS = 255;
 
 export const RECORD_HEADER = 8;
 export const PAD_FLAG = 0x80000000;
+export const VALID_FLAG = 0x40000000;
+export const LENGTH_MASK = 0x3fffffff;
 
 export const MIN_CAPACITY = 4096;
 export const MAX_CAPACITY = 1 << 30;

@@ -21,7 +21,13 @@ export class RecoverableLock {
     private readonly word: Address,
     private readonly table: ParticipantTable,
     private readonly token: number,
+    /** Checked while waiting: a reason to stop waiting (thrown), or null. */
+    private readonly giveUpIf: () => ShimmyError | null = () => null,
   ) {}
+
+  get ownerToken(): number {
+    return this.token;
+  }
 
   /** Takes the lock. Returns true when it was taken over from a dead holder. */
   acquire(): boolean {
@@ -48,6 +54,8 @@ export class RecoverableLock {
       }
       if (++spins < SPINS_BEFORE_CHECK) continue;
       spins = 0;
+      const reason = this.giveUpIf();
+      if (reason) throw reason;
       if (holder !== watched) {
         watched = holder;
         watchedSince = Date.now();

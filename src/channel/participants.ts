@@ -70,6 +70,11 @@ export class ParticipantTable {
     Atomics.store(this.u32, this.base(slot) + field, value >>> 0);
   }
 
+  /** A statistic nobody synchronizes on: a plain store, no fence. */
+  setStat(slot: number, field: number, value: number): void {
+    this.u32[this.base(slot) + field] = value >>> 0;
+  }
+
   /** Owner token used by locks: generation and slot index, never 0. */
   token(slot: number): number {
     return (((this.word(slot, S.gen) & 0xffffff) << 8) | (slot + 1)) >>> 0;

@@ -62,7 +62,4 @@ export class RingView {
     return out;
   }
 
-  hasData(cursor: number): boolean {
-    return Atomics.load(this.ctl, R.tail) !== cursor;
-  }
 }

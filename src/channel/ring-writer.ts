@@ -1,11 +1,12 @@
 /**
- * Appends records to one ring. Writers on a ring serialize on its write lock; the lock is
- * held only between reserve() and commit(). A record becomes visible when `tail` moves past
- * it, so a writer killed mid-copy exposes nothing: its reservation is discarded by the next
- * writer that takes the lock over.
+ * Appends records to one ring. Shared writers serialize on the ring's write lock, held only
+ * between reserve() and commit(); an exclusive writer holds it from construction to close.
+ * A record becomes visible when its head word turns non-zero (see layout.ts), so a writer
+ * killed mid-copy exposes nothing: the next writer takes the lock over, finds the committed
+ * end by scanning heads, and writes over the unfinished record.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
+import { LENGTH_MASK, PAD_FLAG, R, RECORD_HEADER, VALID_FLAG, align8 } from './layout.js';
 import type { RingView } from './ring-view.js';
 import type { RecoverableLock } from './lock.js';
 
@@ -15,14 +16,59 @@ export class RingWriter {
   private pendingPos = -1;
   private pendingIdx = 0;
   private pendingMax = 0;
+  /** Exclusive writers hold the lock from construction to close and keep tail and seq here. */
+  private tail = 0;
+  private seq = 0;
 
   constructor(
     private readonly ring: RingView,
     private readonly lock: RecoverableLock,
-  ) {}
+    private readonly exclusive = false,
+  ) {
+    if (!exclusive) return;
+    this.lock.acquire();
+    // Whoever wrote last may have died between publishing a head and moving tail.
+    this.repair();
+    Atomics.store(ring.ctl, R.exclusiveWriter, this.lock.ownerToken);
+    this.tail = Atomics.load(ring.ctl, R.tail);
+    this.seq = Atomics.load(ring.ctl, R.nextSeq);
+  }
+
+  /** Gives up an exclusive writer's lock. */
+  close(): void {
+    if (!this.exclusive) return;
+    this.abort();
+    Atomics.compareExchange(this.ring.ctl, R.exclusiveWriter, this.lock.ownerToken, 0);
+    this.lock.release();
+  }
 
   get maxMessage(): number {
     return this.ring.maxMessage;
+  }
+
+  /**
+   * With the lock held: moves tail and nextSeq to the true committed end (heads are the
+   * truth, tail a hint) and drops any reservation of a writer that died.
+   */
+  private repair(): void {
+    const ring = this.ring;
+    const ctl = ring.ctl;
+    let pos = Atomics.load(ctl, R.tail);
+    let seq = Atomics.load(ctl, R.nextSeq);
+    for (let scanned = 0; scanned <= ring.capacity; ) {
+      const idx = pos & ring.mask;
+      const head = Atomics.load(ring.words, idx >>> 2);
+      if (head === 0) break;
+      const step = (head & PAD_FLAG) !== 0 ? head & LENGTH_MASK : RECORD_HEADER + align8(head & LENGTH_MASK);
+      if (step === 0 || idx + step > ring.capacity) break;
+      if ((head & PAD_FLAG) === 0) seq = (ring.words[(idx >>> 2) + 1]! + 1) >>> 0;
+      pos = (pos + step) >>> 0;
+      scanned += step;
+    }
+    ctl[R.nextSeq] = seq;
+    Atomics.store(ctl, R.tail, pos);
+    Atomics.store(ctl, R.tailIntent, (pos + RECORD_HEADER) >>> 0);
+    Atomics.store(ctl, R.exclusiveWriter, 0);
   }
 
   /**
@@ -39,31 +85,38 @@ export class RingWriter {
         'Split the message, or recreate the channel with a larger --max-message',
       );
     }
-    if (this.lock.acquire()) {
-      // The previous holder died between reserve and commit: forget its reservation.
-      Atomics.store(ring.ctl, R.tailIntent, Atomics.load(ring.ctl, R.tail));
-    }
+    if (!this.exclusive && this.lock.acquire()) this.repair();
+    const ctl = ring.ctl;
     const cap = ring.capacity;
-    const pos = Atomics.load(ring.ctl, R.tail);
+    let pos = this.exclusive ? this.tail : Atomics.load(ctl, R.tail);
     const idx = pos & ring.mask;
     const need = RECORD_HEADER + align8(len);
     const pad = idx + need > cap ? cap - idx : 0;
     const end = (pos + pad + need) >>> 0;
+    // The head after the record is zeroed too, so it must be free as well.
+    const reach = (end + RECORD_HEADER) >>> 0;
     if (ring.blocking) {
-      if (!this.floorValid || ((end - this.floor) >>> 0) > cap) {
+      if (!this.floorValid || ((reach - this.floor) >>> 0) > cap) {
         this.floor = ring.readFloor(pos);
         this.floorValid = true;
-        if (((end - this.floor) >>> 0) > cap) {
-          this.lock.release();
+        if (((reach - this.floor) >>> 0) > cap) {
+          if (!this.exclusive) this.lock.release();
           return -1;
         }
       }
     } else {
-      Atomics.store(ring.ctl, R.tailIntent, end);
+      Atomics.store(ctl, R.tailIntent, reach);
     }
-    if (pad !== 0) ring.words[idx >>> 2] = (PAD_FLAG | pad) >>> 0;
-    this.pendingPos = (pos + pad) >>> 0;
-    this.pendingIdx = pad !== 0 ? 0 : idx;
+    if (pad !== 0) {
+      // Filler to the end of the ring, committed at once: clear the head at 0 first.
+      ring.words[0] = 0;
+      Atomics.store(ring.words, idx >>> 2, (PAD_FLAG | pad) >>> 0);
+      pos = (pos + pad) >>> 0;
+      Atomics.store(ctl, R.tail, pos);
+      if (this.exclusive) this.tail = pos;
+    }
+    this.pendingPos = pos;
+    this.pendingIdx = pos & ring.mask;
     this.pendingMax = len;
     return this.pendingIdx + RECORD_HEADER;
   }
@@ -77,16 +130,25 @@ export class RingWriter {
       throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `commit(${len}) exceeds the ${this.pendingMax} bytes claimed`, 'Claim the full size up front');
     }
     const ctl = ring.ctl;
-    // nextSeq is only written under the write lock, whose release orders it.
-    const seq = ctl[R.nextSeq]!;
+    const words = ring.words;
+    // nextSeq and tail are only written under the write lock; readers go by heads.
+    const seq = this.exclusive ? this.seq : ctl[R.nextSeq]!;
     const w = this.pendingIdx >>> 2;
-    ring.words[w] = len;
-    ring.words[w + 1] = seq;
+    const end = (this.pendingPos + RECORD_HEADER + align8(len)) >>> 0;
+    words[w + 1] = seq;
+    words[(end & ring.mask) >>> 2] = 0;
+    Atomics.store(words, w, (VALID_FLAG | len) >>> 0);
     ctl[R.nextSeq] = (seq + 1) >>> 0;
     if (!ring.blocking) Atomics.store(ctl, R.lastRecord, this.pendingPos);
-    Atomics.store(ctl, R.tail, (this.pendingPos + RECORD_HEADER + align8(len)) >>> 0);
     this.pendingPos = -1;
-    this.lock.release();
+    if (this.exclusive) {
+      ctl[R.tail] = end;
+      this.tail = end;
+      this.seq = (seq + 1) >>> 0;
+    } else {
+      Atomics.store(ctl, R.tail, end);
+      this.lock.release();
+    }
     ring.data.wakeIfWaiting();
     return seq;
   }
@@ -94,11 +156,9 @@ export class RingWriter {
   abort(): void {
     if (this.pendingPos < 0) return;
     const ctl = this.ring.ctl;
-    const tail = Atomics.load(ctl, R.tail);
-    // A pad written by reserve() is harmless: tail never moved past it.
-    Atomics.store(ctl, R.tailIntent, tail);
+    Atomics.store(ctl, R.tailIntent, (Atomics.load(ctl, R.tail) + RECORD_HEADER) >>> 0);
     this.pendingPos = -1;
-    this.lock.release();
+    if (!this.exclusive) this.lock.release();
   }
 
   /** Copies `src` into the ring. False when the ring is full (block policy). */

@@ -4,7 +4,7 @@
  * copied out before the cursor moves, then handed over; a consumer killed while holding the
  * lock leaves the cursor where it was and the next consumer takes the message.
  */
-import { PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
+import { LENGTH_MASK, PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
 import type { RecoverableLock } from './lock.js';
 import type { RingView } from './ring-view.js';
 
@@ -33,9 +33,11 @@ export class StreamReader {
         const tail = Atomics.load(ctl, R.tail);
         if (cursor === tail) break;
         const idx = cursor & ring.mask;
-        const len = ring.words[idx >>> 2]!;
-        if ((len & PAD_FLAG) !== 0) {
-          cursor = (cursor + (len & ~PAD_FLAG)) >>> 0;
+        const head = Atomics.load(ring.words, idx >>> 2);
+        if (head === 0) break;
+        const len = head & LENGTH_MASK;
+        if ((head & PAD_FLAG) !== 0) {
+          cursor = (cursor + len) >>> 0;
           Atomics.store(ctl, R.sharedCursor, cursor);
           continue;
         }

@@ -1,12 +1,14 @@
 /**
- * One subscriber's cursor on a pub/sub ring. With the block policy the writer never passes
- * the slowest cursor, so records can be handed out as views in place. With the overwrite
+ * One subscriber's cursor on a pub/sub ring. A record is there when its head word is
+ * non-zero (layout.ts), so readers never touch the writer's cache line in the common case.
+ * With the block policy the writer never passes the slowest cursor, so records can be handed
+ * out as views in place. With the overwrite
  * policy the writer may lap us: each record is copied out and then validated against
  * `tailIntent` (a seqlock-style check); a lapped reader jumps to `tail` and counts the
  * sequence numbers it skipped as lost.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
+import { LENGTH_MASK, PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
 import { S, SlotState } from './participants.js';
 import type { RingView } from './ring-view.js';
 
@@ -19,7 +21,6 @@ export class SubscriberReader {
   cursor: number;
   lost = 0;
   delivered = 0;
-  private cachedTail: number;
   private expectedSeq: number;
   private polls = 0;
   private readonly scratch: Uint8Array | null;
@@ -38,12 +39,12 @@ export class SubscriberReader {
     this.expectedSeq = Atomics.load(ring.ctl, R.nextSeq);
     t.setWord(slot, S.cursor, this.cursor);
     t.setWord(slot, S.expectedSeq, this.expectedSeq);
-    this.cachedTail = this.cursor;
     this.scratch = ring.blocking ? null : new Uint8Array(ring.maxMessage);
   }
 
   hasData(): boolean {
-    return this.ring.hasData(this.cursor);
+    if (Atomics.load(this.ring.words, (this.cursor & this.ring.mask) >>> 2) !== 0) return true;
+    return !this.ring.blocking && this.lapped(this.cursor);
   }
 
   /** Delivers up to `max` available messages to `handler`; returns how many. Never waits. */
@@ -60,25 +61,21 @@ export class SubscriberReader {
     const bytes = ring.bytes;
     const mask = ring.mask;
     let cursor = this.cursor;
-    let avail = this.cachedTail;
     let n = 0;
     while (n < max) {
-      if (cursor === avail) {
-        avail = Atomics.load(ring.ctl, R.tail);
-        if (cursor === avail) break;
-      }
       const idx = cursor & mask;
-      const len = words[idx >>> 2]!;
-      if ((len & PAD_FLAG) !== 0) {
-        cursor = (cursor + (len & ~PAD_FLAG)) >>> 0;
+      const head = Atomics.load(words, idx >>> 2);
+      if (head === 0) break;
+      if ((head & PAD_FLAG) !== 0) {
+        cursor = (cursor + (head & LENGTH_MASK)) >>> 0;
         continue;
       }
+      const len = head & LENGTH_MASK;
       handler(bytes, idx + RECORD_HEADER, len, words[(idx >>> 2) + 1]!);
       cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
       n++;
     }
     this.cursor = cursor;
-    this.cachedTail = avail;
     return n;
   }
 
@@ -92,22 +89,21 @@ export class SubscriberReader {
     let cursor = this.cursor;
     let n = 0;
     while (n < max) {
-      const tail = Atomics.load(ring.ctl, R.tail);
-      if (cursor === tail) break;
       if (this.lapped(cursor)) {
-        cursor = this.resumePoint(tail);
+        cursor = this.resumePoint();
         continue;
       }
       const idx = cursor & ring.mask;
-      const head = ring.words[idx >>> 2]!;
+      const head = Atomics.load(ring.words, idx >>> 2);
+      if (head === 0) break;
       if ((head & PAD_FLAG) !== 0) {
-        const pad = head & ~PAD_FLAG;
+        const pad = head & LENGTH_MASK;
         if (this.lapped(cursor)) continue;
         if (pad !== ring.capacity - idx) this.corrupt(cursor, `pad of ${pad} bytes at offset ${idx}`);
         cursor = (cursor + pad) >>> 0;
         continue;
       }
-      const len = head;
+      const len = head & LENGTH_MASK;
       const seq = ring.words[(idx >>> 2) + 1]!;
       if (len > ring.maxMessage || idx + RECORD_HEADER + len > ring.capacity) {
         if (this.lapped(cursor)) continue;
@@ -127,7 +123,8 @@ export class SubscriberReader {
   }
 
   /** Where a lapped reader goes on: the newest record if it is still intact, else the tail. */
-  private resumePoint(tail: number): number {
+  private resumePoint(): number {
+    const tail = Atomics.load(this.ring.ctl, R.tail);
     const newest = Atomics.load(this.ring.ctl, R.lastRecord);
     return this.lapped(newest) || ((tail - newest) >>> 0) > this.ring.capacity ? tail : newest;
   }
@@ -139,15 +136,13 @@ export class SubscriberReader {
   private publishProgress(n: number): void {
     const t = this.ring.table;
     this.delivered += n;
+    if (this.ring.blocking) this.expectedSeq = (this.expectedSeq + n) >>> 0;
+    // The cursor releases ring space to writers; the rest is for `channel ls`.
     t.setWord(this.slot, S.cursor, this.cursor);
-    t.setWord(this.slot, S.delivered, this.delivered);
-    if (this.ring.blocking) {
-      t.setWord(this.slot, S.expectedSeq, (t.word(this.slot, S.expectedSeq) + n) >>> 0);
-      this.ring.space.wakeIfWaiting();
-    } else {
-      t.setWord(this.slot, S.expectedSeq, this.expectedSeq);
-      t.setWord(this.slot, S.lost, this.lost);
-    }
+    t.setStat(this.slot, S.delivered, this.delivered);
+    t.setStat(this.slot, S.expectedSeq, this.expectedSeq);
+    if (this.ring.blocking) this.ring.space.wakeIfWaiting();
+    else t.setStat(this.slot, S.lost, this.lost);
   }
 
   /** Refreshes the heartbeat and checks that nobody reclaimed our slot. */

@@ -8,7 +8,7 @@
 import { Channel, type CreateOptions } from '../channel/channel.js';
 import type { IdleOptions } from '../channel/idle.js';
 import type { ChannelRef } from '../channel/names.js';
-import type { Publisher, StreamSide, Subscriber } from '../channel/endpoints.js';
+import type { Publisher, PublisherOptions, StreamSide, Subscriber } from '../channel/endpoints.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { ChannelDuplex } from './duplex.js';
 import { readInjectedChannel } from './env.js';
@@ -43,8 +43,8 @@ export class ShimmyChannel {
     return endpoint;
   }
 
-  publisher(): Publisher {
-    return this.track(this.channel.publisher());
+  publisher(options: PublisherOptions = {}): Publisher {
+    return this.track(this.channel.publisher(options));
   }
 
   subscriber(options: IdleOptions = {}): Subscriber {

@@ -102,6 +102,9 @@ async function main(): Promise<void> {
   if (cfg.stage === 'resize') report({ type: 'finished', frames: timings });
 }
 
+// Never outlive the parent: it may have been killed without cleaning up.
+process.on('disconnect', () => process.exit(1));
+
 main().then(
   () => setTimeout(() => process.exit(0), 20),
   (err: Error) => {
