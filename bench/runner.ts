@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { checkPeer, freePort, startPeer } from './peers.js';
-import { percentile } from './stats.js';
+import { percentile } from '../src/stats.js';
 import { createBenchChannels } from './transports/shm.js';
 import type { WorkerConfig, WorkerReport } from './worker.js';
 
@@ -69,6 +69,14 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms).unref())]);
 }
 
+/**
+ * Untimed messages before each throughput run: enough for JIT compilation and connection
+ * set-up (up to 100k small messages, about 50 MB of large ones), never more than the run.
+ */
+export function warmupCount(size: number, count: number): number {
+  return Math.min(count, 100_000, Math.max(200, Math.floor(50e6 / size)));
+}
+
 /** Fresh loopback ports per run and topic for the plain TCP transport. */
 async function withPorts(transport: string, endpoints: Record<string, string>, topics: string[]): Promise<Record<string, string>> {
   if (transport !== 'tcp') return endpoints;
@@ -81,12 +89,16 @@ async function throughput(transport: string, size: number, count: number, peerEn
   const runId = randomBytes(4).toString('hex');
   const endpoints = await withPorts(transport, peerEndpoints, ['data']);
   const cleanup = transport.startsWith('shm') ? createBenchChannels(runId, ['data'], size) : () => {};
-  const base = { transport, size, count, runId, endpoints, budgetMs: opts.budgetMs };
+  const warmup = warmupCount(size, count);
+  const base = { transport, size, count, runId, endpoints, budgetMs: opts.budgetMs, warmup };
   const sub = startWorker({ ...base, role: 'sub' });
   let pub: ReturnType<typeof startWorker> | null = null;
   try {
     await withTimeout(sub.next('ready'), 60_000, 'subscriber start');
     pub = startWorker({ ...base, role: 'pub' });
+    await withTimeout(pub.next('warm'), 120_000, 'publisher warm-up');
+    await withTimeout(sub.next('warm'), 30_000, `subscriber warm-up (${warmup} messages; were some lost?)`);
+    pub.child.send({ go: true });
     const p = (await withTimeout(pub.next('pub-done'), opts.budgetMs + 120_000, 'publisher')) as Extract<WorkerReport, { type: 'pub-done' }>;
     sub.child.send({ expect: p.sent });
     const stopTimer = setTimeout(() => sub.child.connected && sub.child.send({ stop: true }), Math.max(5000, opts.budgetMs)).unref();
@@ -105,7 +117,7 @@ async function latency(transport: string, size: number, samples: number, peerEnd
   const runId = randomBytes(4).toString('hex');
   const endpoints = await withPorts(transport, peerEndpoints, ['ping', 'pong']);
   const cleanup = transport.startsWith('shm') ? createBenchChannels(runId, ['ping', 'pong'], size) : () => {};
-  const base = { transport, size, count: samples, runId, endpoints, budgetMs: opts.latencyBudgetMs };
+  const base = { transport, size, count: samples, runId, endpoints, budgetMs: opts.latencyBudgetMs, warmup: 0 };
   const pong = startWorker({ ...base, role: 'pong' });
   let ping: ReturnType<typeof startWorker> | null = null;
   try {

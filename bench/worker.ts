@@ -5,8 +5,6 @@
  */
 import { monotonicMs } from '../src/clock.js';
 import { TRANSPORTS } from './transports/index.js';
-import { setSocketBatching } from './transports/socket.js';
-import { setKafkaBatching } from './transports/brokers.js';
 import type { Endpoints, Sender } from './transports/transport.js';
 
 export interface WorkerConfig {
@@ -17,10 +15,13 @@ export interface WorkerConfig {
   runId: string;
   endpoints: Endpoints;
   budgetMs: number;
+  /** Untimed messages sent first, so JIT compilation and connection set-up are not timed. */
+  warmup: number;
 }
 
 export type WorkerReport =
   | { type: 'ready' }
+  | { type: 'warm' }
   | { type: 'pub-done'; startedAt: number; endedAt: number; sent: number }
   | { type: 'sub-done'; received: number; bytes: number; firstAt: number; lastAt: number }
   | { type: 'ping-done'; oneWayUs: number[] }
@@ -32,26 +33,23 @@ const send = (r: WorkerReport) => process.send!(r);
 async function main(cfg: WorkerConfig): Promise<void> {
   const t = TRANSPORTS[cfg.transport];
   if (!t) throw new Error(`unknown transport ${cfg.transport}`);
-  const ctx = { endpoints: cfg.endpoints, size: cfg.size, runId: cfg.runId };
   const latency = cfg.role === 'ping' || cfg.role === 'pong';
-  setSocketBatching(!latency);
-  setKafkaBatching(!latency);
+  const ctx = { endpoints: cfg.endpoints, size: cfg.size, runId: cfg.runId, batching: !latency };
 
   if (cfg.role === 'sub') {
     let received = 0;
     let bytes = 0;
-    let firstAt = 0;
     let lastAt = 0;
-    let expected = cfg.count;
+    let expected = cfg.warmup + cfg.count;
     let stop = false;
     process.on('message', (m: { expect?: number; stop?: boolean }) => {
-      if (m.expect !== undefined) expected = m.expect;
+      if (m.expect !== undefined) expected = cfg.warmup + m.expect;
       if (m.stop) stop = true;
     });
     const rx = await t.receiver(ctx, 'data', (_b, _o, len) => {
-      if (received === 0) firstAt = now();
       received++;
-      bytes += len;
+      if (received === cfg.warmup) send({ type: 'warm' });
+      else if (received > cfg.warmup) bytes += len;
       if (received >= expected) lastAt = now();
     });
     send({ type: 'ready' });
@@ -59,7 +57,7 @@ async function main(cfg: WorkerConfig): Promise<void> {
     if (t.pump) await t.pump(done);
     else while (!done()) await new Promise((r) => setTimeout(r, 1));
     if (received < expected || lastAt === 0) lastAt = now();
-    send({ type: 'sub-done', received, bytes, firstAt, lastAt });
+    send({ type: 'sub-done', received: Math.max(0, received - cfg.warmup), bytes, firstAt: 0, lastAt });
     await rx.close();
     return;
   }
@@ -67,6 +65,14 @@ async function main(cfg: WorkerConfig): Promise<void> {
   if (cfg.role === 'pub') {
     const tx = await t.sender(ctx, 'data');
     const msg = new Uint8Array(cfg.size).fill(0x5a);
+    for (let i = 0; i < cfg.warmup; i++) {
+      const w = tx.send(msg);
+      if (w) await w;
+    }
+    await tx.flush();
+    const go = new Promise((resolve) => process.once('message', resolve));
+    send({ type: 'warm' });
+    await go;
     const startedAt = now();
     const deadline = performance.now() + cfg.budgetMs;
     let sent = 0;

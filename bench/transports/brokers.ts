@@ -3,7 +3,7 @@
  * (QoS 0), @nats-io/transport-node against nats-server, ioredis pub/sub against Redis,
  * kafkajs against a KRaft Kafka broker (acks=1, no linger).
  */
-import type { Sender, Transport, WorkerContext } from './transport.js';
+import type { Sender, Transport } from './transport.js';
 
 async function waitFor(check: () => boolean, ms: number): Promise<void> {
   const until = Date.now() + ms;
@@ -138,7 +138,7 @@ export const kafkaTransport: Transport = {
     const s: Sender = {
       send(msg) {
         batch.push({ value: Buffer.from(msg) });
-        if (batch.length >= batchSize || !kafkaBatching) return sendBatch();
+        if (batch.length >= batchSize || !ctx.batching) return sendBatch();
       },
       flush: sendBatch,
       async close() {
@@ -172,9 +172,3 @@ export const kafkaTransport: Transport = {
     return { close: () => consumer.disconnect() };
   },
 };
-
-let kafkaBatching = true;
-export function setKafkaBatching(on: boolean): void {
-  kafkaBatching = on;
-}
-export type { WorkerContext };

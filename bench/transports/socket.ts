@@ -55,7 +55,7 @@ export function socketTransport(kind: 'tcp' | 'uds'): Transport {
           buf.set(msg, used + 4);
           used += 4 + msg.length;
           // Small messages are batched; a latency sender flushes each one.
-          if (ctx.size >= 4096 || !batching) return flushBuf();
+          if (ctx.size >= 4096 || !ctx.batching) return flushBuf();
         },
         async flush() {
           await flushBuf();
@@ -94,10 +94,4 @@ export function socketTransport(kind: 'tcp' | 'uds'): Transport {
       };
     },
   };
-}
-
-/** Throughput senders batch; ping-pong senders must not. Set by the worker. */
-let batching = true;
-export function setSocketBatching(on: boolean): void {
-  batching = on;
 }

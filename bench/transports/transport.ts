@@ -24,6 +24,8 @@ export interface WorkerContext {
   size: number;
   /** Unique per run, so topics and channels never see a previous run's messages. */
   runId: string;
+  /** Throughput senders may batch; latency (ping-pong) senders must send each message now. */
+  batching: boolean;
 }
 
 export interface Transport {

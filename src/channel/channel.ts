@@ -2,11 +2,11 @@
  * A channel segment on this host: create, attach (with header and identity checks), inspect,
  * remove, and hand out publishers, subscribers and stream ends.
  */
-import { readFileSync } from 'node:fs';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { Segment, formatKey, type SegmentId } from '../shm/segment.js';
+import { listSysvShm } from '../shm/sysvipc.js';
 import {
-  DEFAULTS, H, R, SlowConsumer, initHeader, readHeader, segmentBytes, validateConfig,
+  DEFAULTS, H, R, initHeader, readHeader, segmentBytes, validateConfig,
   type ChannelConfig, type HeaderInfo,
 } from './layout.js';
 import { RecoverableLock } from './lock.js';
@@ -135,16 +135,9 @@ export class Channel {
    * /proc/sysvipc/shm and recognized by the header's magic.
    */
   static list(): ChannelRef[] {
-    let table: string;
-    try {
-      table = readFileSync('/proc/sysvipc/shm', 'latin1');
-    } catch {
-      return [];
-    }
     const refs: ChannelRef[] = [];
-    for (const line of table.split('\n').slice(1)) {
-      const key = Number(line.trim().split(/\s+/)[0]);
-      if (!Number.isInteger(key) || key === 0) continue;
+    for (const { key } of listSysvShm()) {
+      if (key === 0) continue;
       let segment: Segment;
       try {
         segment = Segment.attach({ key, label: formatKey(key) });
@@ -307,4 +300,3 @@ export class Channel {
   }
 }
 
-export { SlowConsumer };

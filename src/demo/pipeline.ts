@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Channel } from '../channel/channel.js';
 import { table } from '../cli/channel-commands.js';
+import { percentile } from '../stats.js';
 import { STAGES, frameBytes } from './frame.js';
 import type { StageConfig, StageReport } from './stage.js';
 
@@ -36,10 +37,7 @@ export interface DemoResult {
 }
 
 const STAGE_SCRIPT = fileURLToPath(new URL('./stage.js', import.meta.url));
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
-};
+const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
 
 async function runOnce(transport: 'shm' | 'tcp', opts: DemoOptions): Promise<DemoResult> {
   const runId = randomBytes(3).toString('hex');

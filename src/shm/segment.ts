@@ -5,6 +5,7 @@
 import { ErrorCode, ShimmyError } from '../errors.js';
 import * as native from './native.js';
 import type { Address, ShmInfo } from './native.js';
+import { listSysvShm } from './sysvipc.js';
 
 const EACCES = 13;
 const EEXIST = 17;
@@ -37,8 +38,8 @@ function fail(errno: number, call: string, seg: SegmentId, size?: number): never
       throw new ShimmyError(ErrorCode.SEGMENT_EXISTS, `The ${what} already exists`, 'Attach to it instead, or remove it with `shimmy channel rm` first');
     case EACCES:
     case EPERM: {
-      const info = native.shmStat(native.shmget(seg.key, 0, 0));
-      const owner = typeof info === 'number' ? 'another user' : `uid ${info.uid} with permissions ${info.mode.toString(8).padStart(4, '0')}`;
+      const entry = listSysvShm().find((e) => e.key === (seg.key | 0));
+      const owner = entry ? `uid ${entry.uid} with permissions ${entry.mode.toString(8).padStart(4, '0')}` : 'another user';
       throw new ShimmyError(
         ErrorCode.PERMISSION_DENIED,
         `${call} on ${what} was refused: the segment belongs to ${owner} and this process runs as uid ${process.getuid?.()}`,

@@ -17,8 +17,8 @@ export interface Proc {
   waitFor(pattern: RegExp, ms?: number): Promise<void>;
 }
 
-export function start(cmd: string, args: string[], input?: string): Proc {
-  const child = spawn(process.execPath, [cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function start(cmd: string, args: string[], input?: string, options: { uid?: number; gid?: number } = {}): Proc {
+  const child = spawn(process.execPath, [cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
   let out = '';
   let err = '';
   const listeners = new Set<() => void>();
@@ -72,8 +72,8 @@ export function helper(name: string, args: string[]): Proc {
   return start(`${HELPERS}/${name}.js`, args);
 }
 
-export async function run(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = cli(args, input);
+export async function run(args: string[], input?: string, options: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = start(CLI, args, input, options);
   const code = await p.exited;
   return { code, stdout: p.stdout(), stderr: p.stderr() };
 }

@@ -39,6 +39,28 @@ describe('shimmy channel', () => {
   });
 });
 
+describe('permissions', () => {
+  it.runIf(process.getuid?.() === 0)("tells another user whose segment it is and with which permissions", async () => {
+    const ref = channels.ref('private');
+    expect((await run(['channel', 'create', ref.name, '-n', ref.namespace, '--permissions', '0600'])).code).toBe(0);
+    const denied = await run(['sub', ref.name, '-n', ref.namespace], undefined, { uid: 65534, gid: 65534 });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/refused: the segment belongs to uid 0 with permissions 0600 and this process runs as uid 65534.*SHIMMY_ERR_PERMISSION_DENIED/);
+  });
+});
+
+describe('shimmy --help', () => {
+  it('answers for every command', async () => {
+    const top = await run(['--help']);
+    expect(top.code).toBe(0);
+    for (const cmd of ['channel', 'pub', 'sub', 'bench', 'demo']) expect(top.stdout).toContain(cmd);
+    const bench = await run(['bench', '--help']);
+    expect(bench.stdout).toMatch(/--transports <list>[\s\S]*bench\/peers\/setup\.sh/);
+    const create = await run(['channel', 'create', '--help']);
+    expect(create.stdout).toMatch(/--slow-consumer <policy>/);
+  });
+});
+
 describe('shimmy pub and sub', () => {
   it('carries stdin lines, in order, to a subscriber', async () => {
     const ref = channels.ref('lines');
