@@ -8,6 +8,7 @@ import { runBench, type BenchRow } from './runner.js';
 import { TRANSPORT_NAMES } from './transports/index.js';
 
 interface BenchFlags {
+  repeat: number;
   transports: string[];
   sizes: number[];
   counts: number[];
@@ -18,15 +19,29 @@ interface BenchFlags {
 }
 
 export function formatRows(rows: BenchRow[]): string {
-  const lines = [['TRANSPORT', 'SIZE', 'COUNT', 'MSG/S', 'MB/S', 'P50 US', 'P99 US', 'DELIVERED']];
+  const repeated = rows.some((r) => r.runs !== undefined);
+  const lines = [['TRANSPORT', 'SIZE', 'COUNT', 'MSG/S', ...(repeated ? ['MSG/S MIN..MAX'] : []), 'MB/S', 'P50 US', 'P99 US', 'DELIVERED']];
+  const n = (v: number | undefined) => (v ?? 0).toLocaleString('en-US');
   for (const r of rows) {
+    const range = repeated ? [r.runs ? `${n(r.minMsgsPerSec)}..${n(r.maxMsgsPerSec)}` : '-'] : [];
     if (r.skipped || r.error) {
-      lines.push([r.transport, String(r.size), String(r.count), r.skipped ? 'skipped' : 'error', '-', '-', '-', r.skipped ?? r.error ?? '']);
+      lines.push([r.transport, String(r.size), String(r.count), r.skipped ? 'skipped' : 'error', ...range, '-', '-', '-', r.skipped ?? r.error ?? '']);
       continue;
     }
-    lines.push([r.transport, String(r.size), String(r.count), r.msgsPerSec.toLocaleString('en-US'), String(r.mbPerSec), String(r.p50Us), String(r.p99Us), `${r.delivered}${r.truncated ? '*' : ''}`]);
+    lines.push([r.transport, String(r.size), String(r.count), n(r.msgsPerSec), ...range, String(r.mbPerSec), String(r.p50Us), String(r.p99Us), `${r.delivered}${r.truncated ? '*' : ''}`]);
   }
   return table(lines);
+}
+
+/** Row by row, the run with the median throughput, with the spread over all runs. */
+export function medianRows(runs: BenchRow[][]): BenchRow[] {
+  return runs[0]!.map((_, i) => {
+    const same = runs.map((rows) => rows[i]!).filter((r) => !r.skipped && !r.error);
+    if (same.length === 0) return runs[0]![i]!;
+    const sorted = [...same].sort((a, b) => a.msgsPerSec - b.msgsPerSec);
+    const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    return { ...median, runs: same.length, minMsgsPerSec: sorted[0]!.msgsPerSec, maxMsgsPerSec: sorted.at(-1)!.msgsPerSec };
+  });
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -43,20 +58,20 @@ export function registerBenchCommand(program: Command): void {
     .option('--chart <file>', 'write an SVG chart of the throughput')
     .option('--budget <seconds>', 'time budget per throughput run; the publisher stops there (marked * in DELIVERED)', intOption('--budget', 1), 15)
     .option('--latency-samples <n>', 'round trips per latency run', intOption('--latency-samples', 10), 10_000)
+    .option('--repeat <n>', 'run the matrix N times and report the median of each row (min and max in the JSON)', intOption('--repeat', 1), 1)
     .addHelpText('after', '\nPeers (Mosquitto, NATS, Redis, Kafka) are started by the benchmark on free loopback ports;\ninstall them once with `bash bench/peers/setup.sh`. Latency is one-way: half a ping-pong round trip.\nshm busy-polls, shm-sleep sleeps on a futex while idle.')
     .action(async (flags: BenchFlags) => {
       const jsonToStdout = flags.json === '-';
       const progress = (line: string) => console.error(`[bench] ${line}`);
-      const jsonLines: string[] = [];
-      const rows = await runBench(
-        { transports: flags.transports, sizes: flags.sizes, counts: flags.counts, budgetMs: flags.budget * 1000, latencySamples: flags.latencySamples, latencyBudgetMs: 5000 },
-        progress,
-        (row) => {
-          const line = JSON.stringify(row);
-          jsonLines.push(line);
-          if (jsonToStdout) console.log(line);
-        },
-      );
+      const options = { transports: flags.transports, sizes: flags.sizes, counts: flags.counts, budgetMs: flags.budget * 1000, latencySamples: flags.latencySamples, latencyBudgetMs: 5000 };
+      const runs: BenchRow[][] = [];
+      for (let r = 1; r <= flags.repeat; r++) {
+        if (flags.repeat > 1) progress(`repetition ${r} of ${flags.repeat}`);
+        runs.push(await runBench(options, progress));
+      }
+      const rows = flags.repeat > 1 ? medianRows(runs) : runs[0]!;
+      const jsonLines = rows.map((row) => JSON.stringify(row));
+      if (jsonToStdout) for (const line of jsonLines) console.log(line);
       if (flags.json && !jsonToStdout) writeFileSync(flags.json, jsonLines.join('\n') + '\n');
       if (flags.chart) writeFileSync(flags.chart, renderChart(rows));
       if (!jsonToStdout) {

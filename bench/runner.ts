@@ -37,6 +37,10 @@ export interface BenchRow {
   error?: string;
   /** Why the latency run failed; p50Us and p99Us are then null. */
   latencyError?: string;
+  /** With --repeat: how many runs measured this row, and their spread. */
+  runs?: number;
+  minMsgsPerSec?: number;
+  maxMsgsPerSec?: number;
 }
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -135,12 +139,9 @@ async function latency(transport: string, size: number, samples: number, peerEnd
   }
 }
 
-export async function runBench(opts: BenchOptions, progress: (line: string) => void, onRow: (row: BenchRow) => void = () => {}): Promise<BenchRow[]> {
+export async function runBench(opts: BenchOptions, progress: (line: string) => void): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const emit = (row: BenchRow) => {
-    rows.push(row);
-    onRow(row);
-  };
+  const emit = (row: BenchRow) => rows.push(row);
   const total = opts.transports.length * opts.sizes.length * opts.counts.length;
   let done = 0;
   for (const transport of opts.transports) {

@@ -5,6 +5,7 @@ import { R, initHeader, segmentBytes, DEFAULTS } from './layout.js';
 import { channelKey } from './names.js';
 import { Segment } from '../shm/segment.js';
 import { ErrorCode } from '../errors.js';
+import { codeOf } from '../../test/helpers/errors.js';
 import { openChannel } from '../client/open.js';
 
 const made: Array<{ namespace: string; name: string }> = [];
@@ -20,14 +21,6 @@ afterEach(() => {
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('Channel pub/sub', () => {
   it('delivers every message to every subscriber, in order', () => {
@@ -137,6 +130,39 @@ describe('Channel pub/sub', () => {
     await Promise.all([...later, published]);
     expect(got).toEqual(['claim-0', 'claim-1', 'claim-2', 'claim-3', 'claim-4', 'claim-5', 'async']);
     expect(pub.tryPublish(bytes('sync'))).toBe(true);
+    ch.close();
+  });
+
+  it('publishes a corked batch at once, at uncork', () => {
+    const ch = Channel.create(ref(), { capacity: 65536, maxMessage: 1024 });
+    const sub = ch.subscriber();
+    const pub = ch.publisher({ exclusive: true });
+    pub.cork();
+    for (const m of ['a', 'b', 'c']) expect(pub.tryPublish(bytes(m))).toBe(true);
+    expect(sub.receive()).toBeNull();
+    pub.uncork();
+    expect([sub.receive(), sub.receive(), sub.receive(), sub.receive()].map(text)).toEqual(['a', 'b', 'c', null]);
+    expect(codeOf(() => Channel.open(ch.ref).publisher())).toBe(ErrorCode.PUBLISHER_CONFLICT);
+    ch.close();
+  });
+
+  it('publishes a corked batch early when the ring fills, so readers can make room', () => {
+    const ch = Channel.create(ref(), { capacity: 4096, maxMessage: 256 });
+    const sub = ch.subscriber();
+    const pub = ch.publisher({ exclusive: true });
+    pub.cork();
+    let n = 0;
+    while (pub.tryPublish(new Uint8Array(100))) n++;
+    let read = 0;
+    while (sub.receive()) read++;
+    expect(read).toBe(n);
+    expect(codeOf(() => ch.publisher().cork())).toBe(ErrorCode.PUBLISHER_CONFLICT);
+    ch.close();
+  });
+
+  it('allows cork only on exclusive publishers', () => {
+    const ch = Channel.create(ref(), { capacity: 4096, maxMessage: 256 });
+    expect(codeOf(() => ch.publisher().cork())).toBe(ErrorCode.INVALID_ARGUMENT);
     ch.close();
   });
 

@@ -76,6 +76,22 @@ class WriterEndpoint {
     return this.writer.tryWrite(data);
   }
 
+  /**
+   * Starts a batch, like Writable.cork(): messages published until uncork() become visible
+   * to readers together, with one release store instead of one per message. A full ring
+   * publishes the batch early. Exclusive publishers only.
+   */
+  cork(): void {
+    this.assertOpen();
+    this.writer.cork();
+  }
+
+  /** Publishes the batch started by cork(). */
+  uncork(): void {
+    this.assertOpen();
+    this.writer.uncork();
+  }
+
   /** Waits for the turns of earlier async writers; returns the release of ours. */
   private async takeTurn(): Promise<() => void> {
     this.queued++;

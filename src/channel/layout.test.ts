@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, H, initHeader, readHeader, segmentBytes, validateConfig } from './layout.js';
 import { ErrorCode } from '../errors.js';
+import { codeOf } from '../../test/helpers/errors.js';
 
 function header(cfg = DEFAULTS): ArrayBuffer {
   const buf = new ArrayBuffer(segmentBytes({ ...cfg, capacity: 4096 }) + 8192);
@@ -8,14 +9,6 @@ function header(cfg = DEFAULTS): ArrayBuffer {
   return buf;
 }
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('validateConfig', () => {
   it('accepts the defaults', () => {

@@ -29,6 +29,11 @@ export class RecoverableLock {
     return this.token;
   }
 
+  /** Why this participant must not wait for the lock at all (see giveUpIf), or null. */
+  conflict(): ShimmyError | null {
+    return this.giveUpIf();
+  }
+
   /** Takes the lock. Returns true when it was taken over from a dead holder. */
   acquire(): boolean {
     if (Atomics.compareExchange(this.u32, this.index, 0, this.token) === 0) return false;

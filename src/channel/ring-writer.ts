@@ -19,12 +19,18 @@ export class RingWriter {
   /** Exclusive writers hold the lock from construction to close and keep tail and seq here. */
   private tail = 0;
   private seq = 0;
+  /** While corked: the word index of the batch's first head, published by uncork(); else -1. */
+  private corkedHead = -1;
+  private corkedHeadValue = 0;
+  private corkedLast = 0;
 
   constructor(
     private readonly ring: RingView,
     private readonly lock: RecoverableLock,
     private readonly exclusive = false,
   ) {
+    const conflict = this.lock.conflict();
+    if (conflict) throw conflict;
     if (!exclusive) return;
     this.lock.acquire();
     // Whoever wrote last may have died between publishing a head and moving tail.
@@ -34,10 +40,11 @@ export class RingWriter {
     this.seq = Atomics.load(ring.ctl, R.nextSeq);
   }
 
-  /** Gives up an exclusive writer's lock. */
+  /** Gives up an exclusive writer's lock (publishing a corked batch first). */
   close(): void {
     if (!this.exclusive) return;
     this.abort();
+    this.uncork();
     Atomics.compareExchange(this.ring.ctl, R.exclusiveWriter, this.lock.ownerToken, 0);
     this.lock.release();
   }
@@ -101,6 +108,11 @@ export class RingWriter {
         this.floorValid = true;
         if (((reach - this.floor) >>> 0) > cap) {
           if (!this.exclusive) this.lock.release();
+          // Readers cannot make room for a batch they cannot see yet.
+          if (this.corkedHead >= 0) {
+            this.uncork();
+            this.corked = true;
+          }
           return -1;
         }
       }
@@ -112,7 +124,8 @@ export class RingWriter {
       ring.words[0] = 0;
       Atomics.store(ring.words, idx >>> 2, (PAD_FLAG | pad) >>> 0);
       pos = (pos + pad) >>> 0;
-      Atomics.store(ctl, R.tail, pos);
+      // Behind a hidden corked batch the tail hint waits for uncork().
+      if (this.corkedHead < 0) Atomics.store(ctl, R.tail, pos);
       if (this.exclusive) this.tail = pos;
     }
     this.pendingPos = pos;
@@ -134,23 +147,68 @@ export class RingWriter {
     // nextSeq and tail are only written under the write lock; readers go by heads.
     const seq = this.exclusive ? this.seq : ctl[R.nextSeq]!;
     const w = this.pendingIdx >>> 2;
-    const end = (this.pendingPos + RECORD_HEADER + align8(len)) >>> 0;
+    const start = this.pendingPos;
+    const end = (start + RECORD_HEADER + align8(len)) >>> 0;
     words[w + 1] = seq;
     words[(end & ring.mask) >>> 2] = 0;
-    Atomics.store(words, w, (VALID_FLAG | len) >>> 0);
-    ctl[R.nextSeq] = (seq + 1) >>> 0;
-    if (!ring.blocking) Atomics.store(ctl, R.lastRecord, this.pendingPos);
+    if (this.corked) {
+      // Readers stop at the batch's first head, still zero: the rest may be written plainly.
+      if (this.corkedHead < 0) {
+        this.corkedHead = w;
+        this.corkedHeadValue = (VALID_FLAG | len) >>> 0;
+      } else {
+        words[w] = (VALID_FLAG | len) >>> 0;
+      }
+    } else {
+      Atomics.store(words, w, (VALID_FLAG | len) >>> 0);
+    }
     this.pendingPos = -1;
     if (this.exclusive) {
-      ctl[R.tail] = end;
       this.tail = end;
       this.seq = (seq + 1) >>> 0;
+      if (this.corked) {
+        // The hints stay at the batch start until uncork(): a writer taking over from us
+        // must resume there, not behind a batch nobody can see.
+        this.corkedLast = start;
+      } else {
+        this.publishHints(start);
+      }
     } else {
+      ctl[R.nextSeq] = (seq + 1) >>> 0;
+      if (!ring.blocking) Atomics.store(ctl, R.lastRecord, start);
       Atomics.store(ctl, R.tail, end);
       this.lock.release();
     }
-    ring.data.wakeIfWaiting();
+    if (!this.corked) ring.data.wakeIfWaiting();
     return seq;
+  }
+
+  /** Batching (exclusive writers): records written while corked appear together at uncork(). */
+  corked = false;
+
+  cork(): void {
+    if (!this.exclusive) {
+      throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'cork() needs an exclusive publisher', 'Create the publisher with { exclusive: true }');
+    }
+    this.corked = true;
+  }
+
+  /** Publishes everything written since cork() with one release store. */
+  uncork(): void {
+    this.corked = false;
+    if (this.corkedHead < 0) return;
+    Atomics.store(this.ring.words, this.corkedHead, this.corkedHeadValue);
+    this.corkedHead = -1;
+    this.publishHints(this.corkedLast);
+    this.ring.data.wakeIfWaiting();
+  }
+
+  /** An exclusive writer's tail, nextSeq and newest-record hints, for tools and takeovers. */
+  private publishHints(lastRecord: number): void {
+    const ctl = this.ring.ctl;
+    ctl[R.nextSeq] = this.seq;
+    if (!this.ring.blocking) Atomics.store(ctl, R.lastRecord, lastRecord >>> 0);
+    ctl[R.tail] = this.tail;
   }
 
   abort(): void {

@@ -74,6 +74,23 @@ describe('a publisher killed mid-write', () => {
   });
 });
 
+describe('an exclusive publisher killed with a corked batch', () => {
+  it('exposes none of the batch, and the next publisher takes the channel over', async () => {
+    const ref = channels.ref('corked');
+    const ch = Channel.create(ref, { capacity: 65536, maxMessage: 1024 });
+    const sub = ch.subscriber();
+    const corked = helper('corked-publisher', [ref.namespace, ref.name]);
+    await corked.waitFor(/corked/);
+    expect(sub.receive()).toBeNull();
+    await kill9(corked);
+    const pub = ch.publisher({ exclusive: true });
+    pub.publishSync(new TextEncoder().encode('after'));
+    expect(new TextDecoder().decode(sub.receive()!)).toBe('after');
+    expect(sub.receive()).toBeNull();
+    ch.close();
+  });
+});
+
 describe('a stream consumer killed holding the read lock', () => {
   it('does not wedge the stream: the next consumer takes the message', async () => {
     const ref = channels.ref('dead-reader');
