@@ -31,7 +31,7 @@ export function checkIdle(idle: string | undefined): IdleStrategy {
 
 let sink = 0;
 /** Local work between two looks at shared memory (the `pause` of spin loops). */
-export function pause(iterations: number): void {
+function pause(iterations: number): void {
   let x = sink;
   for (let i = 0; i < iterations; i++) x = (x * 31 + i) | 0;
   sink = x;

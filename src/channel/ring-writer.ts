@@ -151,35 +151,20 @@ export class RingWriter {
     const end = (start + RECORD_HEADER + align8(len)) >>> 0;
     words[w + 1] = seq;
     words[(end & ring.mask) >>> 2] = 0;
-    if (this.corked) {
-      // Readers stop at the batch's first head, still zero: the rest may be written plainly.
-      if (this.corkedHead < 0) {
-        this.corkedHead = w;
-        this.corkedHeadValue = (VALID_FLAG | len) >>> 0;
-      } else {
-        words[w] = (VALID_FLAG | len) >>> 0;
-      }
-    } else {
-      Atomics.store(words, w, (VALID_FLAG | len) >>> 0);
-    }
+    const head = (VALID_FLAG | len) >>> 0;
     this.pendingPos = -1;
     if (this.exclusive) {
       this.tail = end;
       this.seq = (seq + 1) >>> 0;
-      if (this.corked) {
-        // The hints stay at the batch start until uncork(): a writer taking over from us
-        // must resume there, not behind a batch nobody can see.
-        this.corkedLast = start;
-      } else {
-        this.publishHints(start);
-      }
+      this.publishExclusive(w, head, start);
     } else {
+      Atomics.store(words, w, head);
       ctl[R.nextSeq] = (seq + 1) >>> 0;
       if (!ring.blocking) Atomics.store(ctl, R.lastRecord, start);
       Atomics.store(ctl, R.tail, end);
       this.lock.release();
+      ring.data.wakeIfWaiting();
     }
-    if (!this.corked) ring.data.wakeIfWaiting();
     return seq;
   }
 
@@ -245,23 +230,33 @@ export class RingWriter {
     const seq = this.seq;
     words[w + 1] = seq;
     words[(end & ring.mask) >>> 2] = 0;
-    const head = (VALID_FLAG | len) >>> 0;
     this.tail = end;
     this.seq = (seq + 1) >>> 0;
-    if (this.corked) {
-      if (this.corkedHead < 0) {
-        this.corkedHead = w;
-        this.corkedHeadValue = head;
-      } else {
-        words[w] = head;
-      }
-      this.corkedLast = pos;
-    } else {
-      Atomics.store(words, w, head);
-      this.publishHints(pos);
-      ring.data.wakeIfWaiting();
-    }
+    this.publishExclusive(w, (VALID_FLAG | len) >>> 0, pos);
     return true;
+  }
+
+  /**
+   * An exclusive writer makes a written record visible: now, with its hints, or, while
+   * corked, at uncork(). Readers stop at a batch's first head, still zero, so the heads
+   * after it may be written plainly.
+   */
+  private publishExclusive(w: number, head: number, start: number): void {
+    if (!this.corked) {
+      Atomics.store(this.ring.words, w, head);
+      this.publishHints(start);
+      this.ring.data.wakeIfWaiting();
+      return;
+    }
+    if (this.corkedHead < 0) {
+      this.corkedHead = w;
+      this.corkedHeadValue = head;
+    } else {
+      this.ring.words[w] = head;
+    }
+    // The hints stay at the batch start until uncork(): a writer taking over from us must
+    // resume there, not behind a batch nobody can see.
+    this.corkedLast = start;
   }
 
   private tryWriteReserved(src: Uint8Array): boolean {
