@@ -58,6 +58,25 @@ describe('Channel pub/sub', () => {
     ch.close();
   });
 
+  it('starts a new subscriber after records whose writer died before moving the tail hint', () => {
+    const ch = Channel.create(ref(), { capacity: 65536, maxMessage: 1024 });
+    const pub = ch.publisher();
+    pub.tryPublish(bytes('before-1'));
+    const hint = Atomics.load(ch.rings[0]!.ctl, R.tail);
+    pub.tryPublish(bytes('before-2'));
+    // As if the writer of 'before-2' died after publishing its head, before moving tail.
+    Atomics.store(ch.rings[0]!.ctl, R.tail, hint);
+    pub.close();
+    const sub = ch.subscriber();
+    expect(sub.receive()).toBeNull();
+    // The next writer to take over repairs the hint and goes on after 'before-2'.
+    const next = ch.publisher({ exclusive: true });
+    next.tryPublish(bytes('after'));
+    expect(text(sub.receive())).toBe('after');
+    expect(sub.receive()).toBeNull();
+    ch.close();
+  });
+
   it('with the block policy refuses to pass the slowest subscriber', () => {
     const ch = Channel.create(ref(), { capacity: 4096, maxMessage: 256 });
     const sub = ch.subscriber();

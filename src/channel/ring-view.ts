@@ -2,7 +2,7 @@
  * Typed views over one ring of a channel segment: its control block and its data bytes,
  * plus the two notifiers (data available, space available).
  */
-import { R, RING_CONTROL, RING_CONTROL_BYTES } from './layout.js';
+import { LENGTH_MASK, PAD_FLAG, R, RECORD_HEADER, RING_CONTROL, RING_CONTROL_BYTES, align8 } from './layout.js';
 import { Notifier } from './notifier.js';
 import { S, type ParticipantTable } from './participants.js';
 import type { Segment } from '../shm/segment.js';
@@ -49,6 +49,27 @@ export class RingView {
       if (b > behind && b <= this.capacity) behind = b;
     });
     return (tail - behind) >>> 0;
+  }
+
+  /**
+   * The committed end of the ring and the sequence number after it: from the `tail` hint
+   * forward over published heads to the first zero head. The hint lags when a writer died
+   * between publishing a head and moving it.
+   */
+  committedEnd(): { pos: number; nextSeq: number } {
+    let pos = Atomics.load(this.ctl, R.tail);
+    let nextSeq = Atomics.load(this.ctl, R.nextSeq);
+    for (let scanned = 0; scanned <= this.capacity; ) {
+      const idx = pos & this.mask;
+      const head = Atomics.load(this.words, idx >>> 2);
+      if (head === 0) break;
+      const step = (head & PAD_FLAG) !== 0 ? head & LENGTH_MASK : RECORD_HEADER + align8(head & LENGTH_MASK);
+      if (step === 0 || idx + step > this.capacity) break;
+      if ((head & PAD_FLAG) === 0) nextSeq = (this.words[(idx >>> 2) + 1]! + 1) >>> 0;
+      pos = (pos + step) >>> 0;
+      scanned += step;
+    }
+    return { pos, nextSeq };
   }
 
   /** Slots whose cursor sits at the floor, i.e. those holding writers back. */

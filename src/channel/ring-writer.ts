@@ -6,7 +6,7 @@
  * end by scanning heads, and writes over the unfinished record.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { LENGTH_MASK, PAD_FLAG, R, RECORD_HEADER, VALID_FLAG, align8 } from './layout.js';
+import { PAD_FLAG, R, RECORD_HEADER, VALID_FLAG, align8 } from './layout.js';
 import type { RingView } from './ring-view.js';
 import type { RecoverableLock } from './lock.js';
 
@@ -58,21 +58,9 @@ export class RingWriter {
    * truth, tail a hint) and drops any reservation of a writer that died.
    */
   private repair(): void {
-    const ring = this.ring;
-    const ctl = ring.ctl;
-    let pos = Atomics.load(ctl, R.tail);
-    let seq = Atomics.load(ctl, R.nextSeq);
-    for (let scanned = 0; scanned <= ring.capacity; ) {
-      const idx = pos & ring.mask;
-      const head = Atomics.load(ring.words, idx >>> 2);
-      if (head === 0) break;
-      const step = (head & PAD_FLAG) !== 0 ? head & LENGTH_MASK : RECORD_HEADER + align8(head & LENGTH_MASK);
-      if (step === 0 || idx + step > ring.capacity) break;
-      if ((head & PAD_FLAG) === 0) seq = (ring.words[(idx >>> 2) + 1]! + 1) >>> 0;
-      pos = (pos + step) >>> 0;
-      scanned += step;
-    }
-    ctl[R.nextSeq] = seq;
+    const ctl = this.ring.ctl;
+    const { pos, nextSeq } = this.ring.committedEnd();
+    ctl[R.nextSeq] = nextSeq;
     Atomics.store(ctl, R.tail, pos);
     Atomics.store(ctl, R.tailIntent, (pos + RECORD_HEADER) >>> 0);
     Atomics.store(ctl, R.exclusiveWriter, 0);

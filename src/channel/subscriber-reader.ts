@@ -32,11 +32,12 @@ export class SubscriberReader {
   ) {
     const t = ring.table;
     this.gen = t.word(slot, S.gen);
-    // The slot is active with the tail read at claim time; re-read it now that writers can
-    // see us, so nothing between the two reads can be overwritten before we get to it.
-    this.cursor = Atomics.load(ring.ctl, R.tail);
-    // nextSeq may already count a record past this tail; the first read corrects it.
-    this.expectedSeq = Atomics.load(ring.ctl, R.nextSeq);
+    // The slot is active with the tail read at claim time; look again now that writers can
+    // see us, so nothing between the two looks can be overwritten before we get to it.
+    // A subscriber gets what is published after it joined: start at the committed end.
+    const end = ring.committedEnd();
+    this.cursor = end.pos;
+    this.expectedSeq = end.nextSeq;
     t.setWord(slot, S.cursor, this.cursor);
     t.setWord(slot, S.expectedSeq, this.expectedSeq);
     this.scratch = ring.blocking ? null : new Uint8Array(ring.maxMessage);

@@ -17,8 +17,19 @@ export interface Proc {
   waitFor(pattern: RegExp, ms?: number): Promise<void>;
 }
 
-export function start(cmd: string, args: string[], input?: string, options: { uid?: number; gid?: number } = {}): Proc {
-  const child = spawn(process.execPath, [cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+interface SpawnOptions {
+  uid?: number;
+  gid?: number;
+}
+
+/** A node script as a process. */
+export function start(script: string, args: string[], input?: string, options: SpawnOptions = {}): Proc {
+  return startProgram(process.execPath, [script, ...args], input, options);
+}
+
+/** Any program as a process. */
+export function startProgram(file: string, args: string[], input?: string, options: SpawnOptions = {}): Proc {
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
   let out = '';
   let err = '';
   const listeners = new Set<() => void>();
@@ -72,7 +83,7 @@ export function helper(name: string, args: string[]): Proc {
   return start(`${HELPERS}/${name}.js`, args);
 }
 
-export async function run(args: string[], input?: string, options: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function run(args: string[], input?: string, options: SpawnOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const p = start(CLI, args, input, options);
   const code = await p.exited;
   return { code, stdout: p.stdout(), stderr: p.stderr() };

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../src/channel/channel.js';
 import { R } from '../../src/channel/layout.js';
-import { cli, helper, kill9, run, testChannels } from '../helpers/proc.js';
+import { HELPERS, cli, helper, kill9, run, startProgram, testChannels } from '../helpers/proc.js';
 
 const channels = testChannels();
 afterEach(() => channels.cleanup());
@@ -26,6 +26,29 @@ describe('a subscriber killed with SIGKILL', () => {
     await kill9(idle);
     // A blocked publisher notices the dead subscriber and goes on.
     for (let i = 0; i < 500; i++) pub.publishSync(msg, { timeoutMs: 5000 });
+    expect(ch.stats().subscribers).toBe(0);
+    ch.close();
+  });
+});
+
+describe('a subscriber in another PID namespace (a pod with hostIPC)', () => {
+  it('is judged by its heartbeat: kept while it beats, reclaimed once it stops', async () => {
+    const ref = channels.ref('other-pidns');
+    const ch = Channel.create(ref, { capacity: 65536, maxMessage: 1024 });
+    // unshare runs node as pid 1 of a new PID namespace: kill(pid, 0) cannot judge it.
+    const pod = startProgram('unshare', ['--pid', '--fork', '--kill-child', process.execPath, `${HELPERS}/idle-subscriber.js`, ref.namespace, ref.name]);
+    await pod.waitFor(/subscribed/);
+    const pub = ch.publisher();
+    const msg = new Uint8Array(1000);
+    while (pub.tryPublish(msg));
+    // Alive and beating: it keeps holding the publisher back, however long we wait.
+    expect(() => pub.publishSync(msg, { timeoutMs: 1500 })).toThrowError(/Timed out/);
+    expect(ch.stats().subscribers).toBe(1);
+    await kill9(pod);
+    const stopped = Date.now();
+    pub.publishSync(msg, { timeoutMs: 15_000 });
+    // Reclaimed by the heartbeat timeout (5 s), not at once as a same-namespace pid would be.
+    expect(Date.now() - stopped).toBeGreaterThan(3000);
     expect(ch.stats().subscribers).toBe(0);
     ch.close();
   });
