@@ -16,8 +16,10 @@ export class StreamReader {
     private readonly lock: RecoverableLock,
   ) {}
 
+  /** A message is there when the head at the shared cursor is non-zero (layout.ts). */
   hasData(): boolean {
-    return Atomics.load(this.ring.ctl, R.sharedCursor) !== Atomics.load(this.ring.ctl, R.tail);
+    const ring = this.ring;
+    return Atomics.load(ring.words, (Atomics.load(ring.ctl, R.sharedCursor) & ring.mask) >>> 2) !== 0;
   }
 
   /** Takes up to `max` messages as copies. Never waits longer than the lock. */
@@ -30,8 +32,6 @@ export class StreamReader {
     try {
       let cursor = Atomics.load(ctl, R.sharedCursor);
       while (out.length < max) {
-        const tail = Atomics.load(ctl, R.tail);
-        if (cursor === tail) break;
         const idx = cursor & ring.mask;
         const head = Atomics.load(ring.words, idx >>> 2);
         if (head === 0) break;
