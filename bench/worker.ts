@@ -23,7 +23,7 @@ export type WorkerReport =
   | { type: 'ready' }
   | { type: 'warm' }
   | { type: 'pub-done'; startedAt: number; endedAt: number; sent: number }
-  | { type: 'sub-done'; received: number; bytes: number; firstAt: number; lastAt: number }
+  | { type: 'sub-done'; received: number; bytes: number; lastAt: number }
   | { type: 'ping-done'; oneWayUs: number[] }
   | { type: 'error'; message: string };
 
@@ -57,7 +57,7 @@ async function main(cfg: WorkerConfig): Promise<void> {
     if (t.pump) await t.pump(done);
     else while (!done()) await new Promise((r) => setTimeout(r, 1));
     if (received < expected || lastAt === 0) lastAt = now();
-    send({ type: 'sub-done', received: Math.max(0, received - cfg.warmup), bytes, firstAt: 0, lastAt });
+    send({ type: 'sub-done', received: Math.max(0, received - cfg.warmup), bytes, lastAt });
     await rx.close();
     return;
   }

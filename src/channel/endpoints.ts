@@ -397,12 +397,16 @@ export class StreamEnd extends WriterEndpoint {
   async waitForMessages(options: SendOptions = {}): Promise<void> {
     this.assertOpen();
     if (this.reader.hasData()) return;
-    await waitAsync(this.inbound.data, this.ready, { idle: this.idle, spinMicros: this.options.spinMicros, timeoutMs: options.timeoutMs, signal: options.signal, what: 'a stream message' });
+    await waitAsync(this.inbound.data, this.ready, this.waitOptions(options));
   }
 
   waitForMessagesSync(options: SendOptions = {}): void {
     this.assertOpen();
-    if (!this.reader.hasData()) waitSync(this.inbound.data, this.ready, { idle: this.idle, spinMicros: this.options.spinMicros, timeoutMs: options.timeoutMs, signal: options.signal, what: 'a stream message' });
+    if (!this.reader.hasData()) waitSync(this.inbound.data, this.ready, this.waitOptions(options));
+  }
+
+  private waitOptions(options: SendOptions): WaitOptions {
+    return { idle: this.idle, spinMicros: this.options.spinMicros, timeoutMs: options.timeoutMs, signal: options.signal, what: 'a stream message' };
   }
 
   /** Wakes a pending waitForMessages (used on destroy). */

@@ -2,10 +2,10 @@
  * One subscriber's cursor on a pub/sub ring. A record is there when its head word is
  * non-zero (layout.ts), so readers never touch the writer's cache line in the common case.
  * With the block policy the writer never passes the slowest cursor, so records can be handed
- * out as views in place. With the overwrite
- * policy the writer may lap us: each record is copied out and then validated against
- * `tailIntent` (a seqlock-style check); a lapped reader jumps to `tail` and counts the
- * sequence numbers it skipped as lost.
+ * out as views in place. With the overwrite policy the writer may lap us: each record is
+ * copied out and then validated against `tailIntent` (a seqlock-style check); a lapped
+ * reader resumes at the newest intact record and counts the sequence numbers it skipped as
+ * lost.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { LENGTH_MASK, PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
@@ -32,9 +32,9 @@ export class SubscriberReader {
   ) {
     const t = ring.table;
     this.gen = t.word(slot, S.gen);
-    // The slot is active with the tail read at claim time; look again now that writers can
-    // see us, so nothing between the two looks can be overwritten before we get to it.
     // A subscriber gets what is published after it joined: start at the committed end.
+    // The slot went active with the tail read at claim time; looking again now that writers
+    // see us means nothing between the two looks can be overwritten before we read it.
     const end = ring.committedEnd();
     this.cursor = end.pos;
     this.expectedSeq = end.nextSeq;
