@@ -9,10 +9,13 @@ import { registerPubCommand } from './pub-command.js';
 import { registerSubCommand } from './sub-command.js';
 import { registerBenchCommand } from '../../bench/bench-command.js';
 import { registerDemoCommand } from '../demo/demo-command.js';
+import { registerControllerCommand } from './controller-command.js';
+import { registerDevClusterCommand } from './dev-cluster-command.js';
+import { registerManifestsCommand } from './manifests-command.js';
 
 export function buildProgram(): Command {
   const program = new Command('shimmy')
-    .description('Shared-memory channels for Kubernetes containers (standalone mode: one host)')
+    .description('Shared-memory channels for Kubernetes containers')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerSubCommand(program);
   registerBenchCommand(program);
   registerDemoCommand(program);
+  registerControllerCommand(program);
+  registerDevClusterCommand(program);
+  registerManifestsCommand(program);
   return program;
 }
 

@@ -36,3 +36,14 @@ export function choiceOption<T extends string>(flag: string, choices: readonly T
     return value as T;
   };
 }
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "500ms", "30s", "10m", "12h", "365d" → milliseconds. */
+export function durationOption(flag: string) {
+  return (value: string): number => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
+    if (!m) throw new InvalidArgumentError(`${flag} must be a duration like 30s, 10m, 12h or 365d, got ${JSON.stringify(value)}`);
+    return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
+  };
+}

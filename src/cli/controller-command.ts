@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { startController } from '../controller/controller.js';
+import { choiceOption, durationOption, intOption, listOption } from './options.js';
+
+interface ControllerFlags {
+  kubeconfig?: string;
+  namespace: string;
+  listen: string;
+  webhookPort: number;
+  extenderPort: number;
+  metricsPort: number;
+  webhookUrl?: string;
+  webhookService: string;
+  webhookHosts: string[];
+  webhookConfig?: string;
+  schedulerName: string;
+  caValidity: number;
+  certValidity: number;
+  certCheck: number;
+  leaderElection: boolean;
+  logLevel: string;
+}
+
+export function registerControllerCommand(program: Command): void {
+  program
+    .command('controller')
+    .description('run the webhook (HTTPS), scheduler extender (HTTP) and master; health, readiness and Prometheus metrics on --metrics-port')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)')
+    .option('--namespace <ns>', "the controller's namespace: TLS Secret, leases, excluded from injection", process.env.POD_NAMESPACE ?? 'shimmy-system')
+    .option('--listen <address>', 'address the servers bind', '0.0.0.0')
+    .option('--webhook-port <port>', 'HTTPS port of POST /mutate', intOption('--webhook-port', 0), 9443)
+    .option('--extender-port <port>', 'HTTP port of POST /filter and /prioritize', intOption('--extender-port', 0), 8888)
+    .option('--metrics-port <port>', 'HTTP port of /healthz, /readyz and /metrics', intOption('--metrics-port', 0), 8080)
+    .option('--webhook-url <url>', 'register the webhook at this URL (controller outside the cluster) instead of the Service')
+    .option('--webhook-service <name>', 'Service in front of the webhook', 'shimmy-controller')
+    .option('--webhook-hosts <list>', 'extra names/IPs for the serving certificate, comma-separated', listOption('--webhook-hosts', (s) => s), [])
+    .option('--webhook-config <file>', 'MutatingWebhookConfiguration template (default: webhook-config/mutating-webhook.yaml)')
+    .option('--scheduler-name <name>', 'schedulerName to set on patched pods; "" to leave it alone', 'shimmy-scheduler')
+    .option('--ca-validity <duration>', 'lifetime of the webhook CA; rotated with a third left', durationOption('--ca-validity'), 365 * 86_400_000)
+    .option('--cert-validity <duration>', 'lifetime of the serving certificate; reissued with a third left', durationOption('--cert-validity'), 30 * 86_400_000)
+    .option('--cert-check <duration>', 'how often the certificate and webhook configuration are checked', durationOption('--cert-check'), 60_000)
+    .option('--no-leader-election', 'run the master without leader election (one replica only)')
+    .option('--log-level <level>', 'pino log level', choiceOption('--log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const), 'info')
+    .action(async (flags: ControllerFlags) => {
+      const log = pino({ level: flags.logLevel, base: { component: 'shimmy-controller' } });
+      const controller = await startController({
+        ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+        namespace: flags.namespace,
+        listen: flags.listen,
+        webhookPort: flags.webhookPort,
+        extenderPort: flags.extenderPort,
+        metricsPort: flags.metricsPort,
+        ...(flags.webhookUrl ? { webhookUrl: flags.webhookUrl } : {}),
+        webhookService: flags.webhookService,
+        webhookHosts: flags.webhookHosts,
+        ...(flags.webhookConfig ? { webhookConfigFile: flags.webhookConfig } : {}),
+        schedulerName: flags.schedulerName,
+        caValidityMs: flags.caValidity,
+        certValidityMs: flags.certValidity,
+        certCheckMs: flags.certCheck,
+        leaderElection: flags.leaderElection,
+        log,
+      });
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          log.info({ signal }, 'signal received');
+          controller.stop().then(resolve, (err) => {
+            log.error({ err }, 'shutdown failed');
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+    });
+}

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { DEFAULT_DIR, downCluster, readState, upCluster } from '../devcluster/cluster.js';
+import { isAlive } from '../devcluster/processes.js';
+import { intOption } from './options.js';
+
+export function registerDevClusterCommand(program: Command): void {
+  const dev = program
+    .command('dev-cluster')
+    .description('a real Kubernetes control plane on loopback (etcd, kube-apiserver, kube-scheduler, N Node objects, no kubelet) with Shimmy installed');
+
+  dev
+    .command('up')
+    .description('build the Kubernetes binaries if needed, start the control plane and the Shimmy controller, write DIR/kubeconfig')
+    .option('--nodes <n>', 'Node objects to register', intOption('--nodes', 1), 3)
+    .option('--dir <dir>', 'state directory (kubeconfig, logs, etcd data)', DEFAULT_DIR)
+    .option('--no-controller', 'leave the Shimmy controller out (tests start their own)')
+    .option('--no-agents', 'publish no agent Leases (then the extender filters every node for channel pods)')
+    .action(async (flags: { nodes: number; dir: string; controller: boolean; agents: boolean }) => {
+      const state = await upCluster({ dir: flags.dir, nodes: flags.nodes, controller: flags.controller, agents: flags.agents, progress: (line) => console.error(`dev-cluster: ${line}`) });
+      console.log(`Kubernetes ${state.kubernetesVersion} is up with nodes ${state.nodes.join(', ')}${flags.controller ? ' and the Shimmy controller' : ''}.`);
+      console.log(`  export KUBECONFIG=${state.kubeconfig}`);
+      console.log('  kubectl label namespace default shimmy.dev/injection=enabled');
+      console.log(`  logs: ${state.dir}/logs/   metrics: ${state.metricsUrl}/metrics`);
+      console.log(`  stop: shimmy dev-cluster down --dir ${flags.dir}`);
+    });
+
+  dev
+    .command('down')
+    .description('stop every process of the dev cluster and remove DIR')
+    .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+    .action(async (flags: { dir: string }) => {
+      if (!(await downCluster(flags.dir))) {
+        console.log(`no dev cluster in ${flags.dir}`);
+        return;
+      }
+      console.log(`dev cluster in ${flags.dir} stopped and removed`);
+    });
+
+  dev
+    .command('status')
+    .description('show the processes of the dev cluster')
+    .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+    .action((flags: { dir: string }) => {
+      const state = readState(flags.dir);
+      if (!state) {
+        console.log(`no dev cluster in ${flags.dir}`);
+        process.exitCode = 1;
+        return;
+      }
+      console.log(`Kubernetes ${state.kubernetesVersion} at ${state.server}; KUBECONFIG=${state.kubeconfig}`);
+      for (const [name, pid] of Object.entries(state.pids)) console.log(`  ${name.padEnd(18)} pid ${String(pid).padEnd(8)} ${isAlive(pid) ? 'running' : 'stopped'}`);
+    });
+}

@@ -1,0 +1,201 @@
+/**
+ * `shimmy controller`: webhook (HTTPS), extender (HTTP) and master in one process. Every
+ * replica serves the webhook and the extender from its own informer caches; the master
+ * runs on the leader only.
+ */
+import { hostname } from 'node:os';
+import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Lease, type V1MutatingWebhookConfiguration, type V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { AgentLeases, AGENT_LEASE_LABEL, AGENT_LEASE_LABEL_VALUE } from '../k8s/agent-leases.js';
+import { ChannelDirectory } from '../k8s/channel-directory.js';
+import { watchResource, type WatchedResource } from '../k8s/informer.js';
+import { PlacementIndex } from '../k8s/placement-index.js';
+import { CHANNEL, ENDPOINT, GROUP, INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../k8s/types.js';
+import { buildExtenderServer } from '../extender/server.js';
+import { WebhookCertManager } from '../webhook/cert-manager.js';
+import { buildWebhookServer } from '../webhook/server.js';
+import { loadWebhookTemplate } from '../webhook/webhook-config.js';
+import { buildHealthServer } from './health-server.js';
+import { LeaderElector } from './leader.js';
+import { Master } from './master.js';
+import { ControllerMetrics } from './metrics.js';
+
+export interface ControllerOptions {
+  kubeconfig?: string;
+  namespace: string;
+  listen: string;
+  webhookPort: number;
+  extenderPort: number;
+  metricsPort: number;
+  /** Out-of-cluster webhook URL; otherwise the Service in `namespace`. */
+  webhookUrl?: string;
+  webhookService: string;
+  webhookHosts: string[];
+  webhookConfigFile?: string;
+  /** Set on patched pods; empty leaves schedulerName alone. */
+  schedulerName: string;
+  caValidityMs: number;
+  certValidityMs: number;
+  certCheckMs: number;
+  leaderElection: boolean;
+  identity?: string;
+  log: Logger;
+}
+
+export interface RunningController {
+  metrics: ControllerMetrics;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startController(opts: ControllerOptions): Promise<RunningController> {
+  const { log, namespace } = opts;
+  const kc = new KubeConfig();
+  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+  else kc.loadFromDefault();
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const metrics = new ControllerMetrics();
+  const directory = new ChannelDirectory();
+  const index = new PlacementIndex();
+  const agents = new AgentLeases();
+  let master: Master | undefined;
+  const changed = () => master?.trigger();
+  let stopping = false;
+
+  const channelWatch = watchResource<SharedMemoryChannel>(kc, {
+    name: 'sharedmemorychannels',
+    path: `/apis/${GROUP}/${VERSION}/${CHANNEL.plural}`,
+    list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: CHANNEL.plural }),
+    log,
+  });
+  channelWatch.informer.on('add', (c) => (directory.upsert(c), changed()));
+  channelWatch.informer.on('update', (c) => (directory.upsert(c), changed()));
+  channelWatch.informer.on('delete', (c) => (directory.remove(c), changed()));
+
+  const podWatch = watchResource<V1Pod>(kc, {
+    name: 'pods',
+    path: '/api/v1/pods',
+    list: () => core.listPodForAllNamespaces({ labelSelector: `${INJECTED_LABEL}=true` }),
+    labelSelector: `${INJECTED_LABEL}=true`,
+    log,
+  });
+  podWatch.informer.on('add', (p) => (index.upsertPod(p), changed()));
+  podWatch.informer.on('update', (p) => (index.upsertPod(p), changed()));
+  podWatch.informer.on('delete', (p) => (index.removePod(p), changed()));
+
+  const agentSelector = `${AGENT_LEASE_LABEL}=${AGENT_LEASE_LABEL_VALUE}`;
+  const leaseWatch = watchResource<V1Lease>(kc, {
+    name: 'agent leases',
+    path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+    list: () => coordination.listNamespacedLease({ namespace, labelSelector: agentSelector }),
+    labelSelector: agentSelector,
+    log,
+  });
+  leaseWatch.informer.on('add', (l) => (agents.upsert(l), changed()));
+  leaseWatch.informer.on('update', (l) => (agents.upsert(l), changed()));
+  leaseWatch.informer.on('delete', (l) => (agents.remove(l), changed()));
+
+  const endpointSelector = `${MANAGED_BY_LABEL}=${MANAGER}`;
+  const endpointWatch = watchResource<ChannelEndpoint>(kc, {
+    name: 'channelendpoints',
+    path: `/apis/${GROUP}/${VERSION}/${ENDPOINT.plural}`,
+    list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ENDPOINT.plural, labelSelector: endpointSelector }),
+    labelSelector: endpointSelector,
+    log,
+  });
+  endpointWatch.informer.on('delete', changed);
+  endpointWatch.informer.on('update', changed);
+
+  const template = loadWebhookTemplate(opts.webhookConfigFile);
+  const certs = new WebhookCertManager({
+    core,
+    admission,
+    namespace,
+    secretName: 'shimmy-webhook-tls',
+    template,
+    ...(opts.webhookUrl ? { webhookUrl: opts.webhookUrl } : {}),
+    hosts: [...opts.webhookHosts, `${opts.webhookService}.${namespace}.svc`, `${opts.webhookService}.${namespace}.svc.cluster.local`],
+    caValidityMs: opts.caValidityMs,
+    certValidityMs: opts.certValidityMs,
+    propagationMs: Math.max(3000, 2 * opts.certCheckMs),
+    checkEveryMs: opts.certCheckMs,
+    metrics,
+    log,
+  });
+  const configWatch = watchResource<V1MutatingWebhookConfiguration>(kc, {
+    name: 'mutatingwebhookconfigurations',
+    path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+    list: () => admission.listMutatingWebhookConfiguration({ labelSelector: 'app.kubernetes.io/name=shimmy' }),
+    labelSelector: 'app.kubernetes.io/name=shimmy',
+    log,
+  });
+  // Someone changed or deleted the configuration: put it back.
+  configWatch.informer.on('update', () => certs.poke());
+  configWatch.informer.on('delete', () => certs.poke());
+
+  const watches: WatchedResource<never>[] = [channelWatch, podWatch, leaseWatch, endpointWatch, configWatch] as unknown as WatchedResource<never>[];
+  const assumptionTimer = setInterval(() => index.expireAssumptions(), 5000);
+
+  // The webhook answers only once it knows the channels: an early answer would skip pods.
+  await channelWatch.listed;
+  const firstPair = await certs.start();
+  const webhook = buildWebhookServer({ context: { match: (ns, labels) => directory.match(ns, labels), ...(opts.schedulerName ? { schedulerName: opts.schedulerName } : {}) }, tls: firstPair, metrics, log });
+  certs.onCertificate((pair) => {
+    webhook.useCertificate(pair);
+    log.info('webhook serving certificate swapped in');
+  });
+  const extender = buildExtenderServer({ view: { channels: directory, index, agents, agentNamespace: namespace }, metrics, log });
+  const listening = { webhook: false, extender: false };
+  const health = buildHealthServer({
+    metrics,
+    log,
+    notReady: () => [
+      ...(stopping ? ['shutting down'] : []),
+      ...watches.filter((w) => !w.isListed()).map((w) => `${w.name} cache`),
+      ...Object.entries(listening).filter(([, up]) => !up).map(([name]) => `${name} server`),
+    ],
+  });
+  await health.listen({ host: opts.listen, port: opts.metricsPort });
+  await webhook.app.listen({ host: opts.listen, port: opts.webhookPort });
+  listening.webhook = true;
+  await extender.listen({ host: opts.listen, port: opts.extenderPort });
+  listening.extender = true;
+
+  const identity = opts.identity ?? `${hostname()}_${process.pid}`;
+  const startMaster = () => {
+    master = new Master({ custom, channels: directory, pods: podWatch.cache, endpoints: endpointWatch.cache, agents, metrics, log: log.child({ part: 'master' }) });
+    metrics.leader.set(1);
+    void Promise.all(watches.map((w) => w.listed)).then(() => master?.start());
+  };
+  const stopMaster = () => {
+    metrics.leader.set(0);
+    void master?.stop();
+    master = undefined;
+  };
+  const elector = opts.leaderElection
+    ? new LeaderElector({ coordination, namespace, name: 'shimmy-controller', identity, onStartedLeading: startMaster, onStoppedLeading: stopMaster, log })
+    : undefined;
+  if (elector) elector.start();
+  else startMaster();
+  log.info({ webhook: opts.webhookPort, extender: opts.extenderPort, metrics: opts.metricsPort, identity }, 'shimmy controller started');
+
+  return {
+    metrics,
+    isLeader: () => (elector ? elector.isLeader() : true),
+    async stop() {
+      stopping = true;
+      log.info('shutting down: finishing in-flight requests');
+      clearInterval(assumptionTimer);
+      await elector?.stop();
+      stopMaster();
+      await Promise.all([webhook.app.close(), extender.close()]);
+      await certs.stop();
+      await Promise.all(watches.map((w) => w.stop()));
+      await health.close();
+      log.info('stopped');
+    },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The master: level-triggered reconciliation of every channel's status and
+ * ChannelEndpoints from the informer caches. Any change to channels, injected pods or
+ * agent leases schedules one sync (debounced); a failed write schedules another.
+ */
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type ObjectCache, type V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { isConflict, isNotFound } from '../k8s/api-errors.js';
+import type { AgentLeases } from '../k8s/agent-leases.js';
+import type { ChannelDirectory } from '../k8s/channel-directory.js';
+import { errorText } from '../k8s/informer.js';
+import { CHANNEL, CHANNEL_LABEL, ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../k8s/types.js';
+import { carryTransitionTimes, desiredEndpoints, desiredStatus, placementsByChannel, sameStatus, type Placement } from './channel-state.js';
+import type { ControllerMetrics } from './metrics.js';
+
+export interface MasterOptions {
+  custom: CustomObjectsApi;
+  channels: ChannelDirectory;
+  pods: ObjectCache<V1Pod>;
+  endpoints: ObjectCache<ChannelEndpoint>;
+  agents: AgentLeases;
+  metrics: ControllerMetrics;
+  log: Logger;
+  debounceMs?: number;
+}
+
+const sameEndpoint = (a: ChannelEndpoint, b: ChannelEndpoint) =>
+  JSON.stringify([a.spec, a.metadata.labels ?? {}]) === JSON.stringify([b.spec, b.metadata.labels ?? {}]);
+
+export class Master {
+  private timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | undefined;
+  private pending = false;
+  private active = false;
+
+  constructor(private readonly opts: MasterOptions) {}
+
+  start(): void {
+    this.active = true;
+    this.trigger();
+  }
+
+  async stop(): Promise<void> {
+    this.active = false;
+    clearTimeout(this.timer);
+    await this.syncing;
+  }
+
+  /** Schedules a sync; many triggers within the debounce make one. */
+  trigger(delayMs = this.opts.debounceMs ?? 50): void {
+    if (!this.active) return;
+    if (this.syncing) {
+      this.pending = true;
+      return;
+    }
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.syncing = this.sync()
+        .catch((err) => {
+          this.opts.log.warn({ err: errorText(err) }, 'master sync failed; retrying');
+          this.pending = true;
+        })
+        .finally(() => {
+          this.syncing = undefined;
+          if (this.pending) {
+            this.pending = false;
+            this.trigger(1000);
+          }
+        });
+    }, delayMs);
+  }
+
+  private api(namespace: string, plural: string) {
+    return { group: GROUP, version: VERSION, namespace, plural };
+  }
+
+  private async sync(): Promise<void> {
+    const { channels, pods, endpoints, metrics } = this.opts;
+    const byNamespace = new Map<string, Map<string, Placement>>();
+    const placementOf = (namespace: string, name: string): Placement => {
+      let m = byNamespace.get(namespace);
+      if (!m) byNamespace.set(namespace, (m = placementsByChannel(pods.list(namespace))));
+      return m.get(name) ?? new Map();
+    };
+    const wanted = new Set<string>();
+    let failures = 0;
+    const all = channels.all();
+    for (const channel of all) {
+      try {
+        const desired = await this.syncChannel(channel, placementOf(channel.metadata.namespace!, channel.metadata.name!));
+        for (const e of desired) wanted.add(`${e.metadata.namespace}/${e.metadata.name}`);
+      } catch (err) {
+        failures++;
+        if (!isConflict(err)) this.opts.log.warn({ channel: `${channel.metadata.namespace}/${channel.metadata.name}`, err: errorText(err) }, 'channel sync failed');
+      }
+    }
+    for (const stale of endpoints.list()) {
+      const key = `${stale.metadata.namespace}/${stale.metadata.name}`;
+      if (wanted.has(key) || channels.get(stale.metadata.namespace!, stale.spec?.channel ?? '')) continue;
+      await this.deleteEndpoint(stale);
+    }
+    metrics.channels.set(all.length);
+    metrics.endpoints.set(wanted.size);
+    if (failures) throw new Error(`${failures} channel(s) failed to sync`);
+  }
+
+  private async syncChannel(channel: SharedMemoryChannel, placement: Placement): Promise<ChannelEndpoint[]> {
+    const { custom, channels, endpoints, agents } = this.opts;
+    const namespace = channel.metadata.namespace!;
+    const name = channel.metadata.name!;
+    const problem = channels.problemOf(namespace, name);
+    const status = desiredStatus({ channel, placement, problem, agentReady: (n) => agents.isReady(n) });
+    carryTransitionTimes(channel.status, status);
+    if (!sameStatus(channel.status, status)) {
+      await custom.patchNamespacedCustomObjectStatus({ ...this.api(namespace, CHANNEL.plural), name, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    }
+    const desired = problem ? [] : desiredEndpoints(channel, placement);
+    const actual = new Map(endpoints.list(namespace).filter((e) => e.metadata.labels?.[CHANNEL_LABEL] === name).map((e) => [e.metadata.name!, e]));
+    for (const want of desired) {
+      const have = actual.get(want.metadata.name!);
+      actual.delete(want.metadata.name!);
+      if (!have) await custom.createNamespacedCustomObject({ ...this.api(namespace, ENDPOINT.plural), body: want });
+      else if (!sameEndpoint(have, want)) {
+        want.metadata.resourceVersion = have.metadata.resourceVersion;
+        await custom.replaceNamespacedCustomObject({ ...this.api(namespace, ENDPOINT.plural), name: want.metadata.name!, body: want });
+      }
+    }
+    for (const stale of actual.values()) await this.deleteEndpoint(stale);
+    return desired;
+  }
+
+  private async deleteEndpoint(endpoint: ChannelEndpoint): Promise<void> {
+    try {
+      await this.opts.custom.deleteNamespacedCustomObject({ ...this.api(endpoint.metadata.namespace!, ENDPOINT.plural), name: endpoint.metadata.name! });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The extender's decisions, as pure functions of the controller's caches.
+ *
+ * filter: for a pod on channels, drop nodes whose agent is not ready, and for channels
+ * with placement Require, nodes that would split the channel while some candidate
+ * already runs it.
+ * prioritize: 0..10 per node, the share of the pod's (Prefer/Require) channels that
+ * already have pods there. For a channel with no pods yet, one "home" node is picked by
+ * rendezvous hashing of the channel id over the candidates, so the channel's first pods
+ * converge on one node and different channels spread out.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { fnv1a } from '../channel/names.js';
+import type { AgentLeases } from '../k8s/agent-leases.js';
+import type { ChannelDirectory } from '../k8s/channel-directory.js';
+import { channelId, channelsOf, type PlacementIndex } from '../k8s/placement-index.js';
+import { DEFAULTS, type Placement } from '../k8s/types.js';
+import { MAX_EXTENDER_PRIORITY, type HostPriority } from './wire.js';
+
+export interface PlacementView {
+  channels: ChannelDirectory;
+  index: PlacementIndex;
+  agents: AgentLeases;
+  /** Namespace of the agents' Leases, named in failure reasons. */
+  agentNamespace: string;
+}
+
+interface PodChannel {
+  id: string;
+  placement: Placement;
+}
+
+function podChannels(view: PlacementView, pod: V1Pod): PodChannel[] {
+  const namespace = pod.metadata?.namespace ?? '';
+  return channelsOf(pod).map((name) => ({
+    id: channelId(namespace, name),
+    placement: view.channels.get(namespace, name)?.spec?.placement ?? DEFAULTS.placement,
+  }));
+}
+
+export interface FilterOutcome {
+  passed: string[];
+  failed: Record<string, string>;
+}
+
+export function filterNodes(view: PlacementView, pod: V1Pod, names: readonly string[]): FilterOutcome {
+  const channels = podChannels(view, pod);
+  if (channels.length === 0) return { passed: [...names], failed: {} };
+  const failed: Record<string, string> = {};
+  let passed = names.filter((node) => {
+    if (view.agents.isReady(node)) return true;
+    failed[node] = `shimmy agent not ready on ${node} (no unexpired Lease with holderIdentity ${node} in ${view.agentNamespace})`;
+    return false;
+  });
+  for (const ch of channels) {
+    if (ch.placement !== 'Require') continue;
+    const hosts = view.index.nodesOf(ch.id);
+    if (!passed.some((node) => hosts.has(node))) continue;
+    const where = [...hosts.keys()].slice(0, 3).join(', ');
+    passed = passed.filter((node) => {
+      if (hosts.has(node)) return true;
+      failed[node] = `would split channel ${ch.id} (placement: Require); its pods run on ${where}`;
+      return false;
+    });
+  }
+  return { passed, failed };
+}
+
+function homeNode(channel: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestWeight = -1;
+  for (const node of names) {
+    const weight = fnv1a(`${channel}\u0000${node}`) >>> 0;
+    if (weight > bestWeight) [best, bestWeight] = [node, weight];
+  }
+  return best;
+}
+
+export function prioritizeNodes(view: PlacementView, pod: V1Pod, names: readonly string[]): HostPriority[] {
+  const channels = podChannels(view, pod).filter((c) => c.placement !== 'None');
+  if (channels.length === 0 || names.length === 0) return names.map((Host) => ({ Host, Score: 0 }));
+  const shared = new Map<string, number>();
+  for (const ch of channels) {
+    const hosts = view.index.nodesOf(ch.id);
+    const placed = names.filter((n) => hosts.has(n));
+    const favoured = placed.length > 0 ? placed : [homeNode(ch.id, names)!];
+    for (const node of favoured) shared.set(node, (shared.get(node) ?? 0) + 1);
+  }
+  const scores = names.map((Host) => ({ Host, Score: Math.round((MAX_EXTENDER_PRIORITY * (shared.get(Host) ?? 0)) / channels.length) }));
+  let best: HostPriority | undefined;
+  for (const s of scores) if (s.Score > 0 && (!best || s.Score > best.Score)) best = s;
+  if (best) view.index.assume(pod, best.Host);
+  return scores;
+}

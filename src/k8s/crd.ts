@@ -1,0 +1,209 @@
+/**
+ * The CustomResourceDefinitions, built from the names in types.ts. This is the one source
+ * of the schema: `shimmy manifests` writes charts/shimmy/crds/ from it and a test checks
+ * the committed YAML still matches.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { CHANNEL, DEFAULTS, ENDPOINT, GROUP, MODES, PLACEMENTS, SLOW_CONSUMERS, VERSION } from './types.js';
+
+/** Byte quantities: plain bytes or a Kubernetes binary/decimal suffix, no milli-bytes. */
+export const QUANTITY_PATTERN = '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$';
+/** Plain JSON (the wire names `default` and `enum`, which client-node's models rename). */
+type JSONSchema = { [field: string]: unknown };
+export interface CustomResourceDefinition extends KubernetesObject {
+  metadata: { name: string };
+  spec: { group: string; names: { kind: string; plural: string; [field: string]: unknown }; versions: { name: string; [field: string]: unknown }[]; [field: string]: unknown };
+}
+const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
+const quantity = (field: string, description: string, defaultValue: string): JSONSchema => ({
+  description,
+  'x-kubernetes-int-or-string': true,
+  anyOf: [{ type: 'integer' }, { type: 'string' }],
+  default: defaultValue,
+  'x-kubernetes-validations': [
+    { rule: `type(self) == int ? self > 0 : self.matches('${QUANTITY_PATTERN.replace(/\\/g, '\\\\')}')`, message: `${field} must be a positive number of bytes or a quantity such as 64Ki, 4Mi or 1Gi` },
+  ],
+});
+
+const labelSelector: JSONSchema = {
+  type: 'object',
+  description: 'Pods in the channel\'s namespace that use it (a LabelSelector, like a Deployment\'s). Must not be empty.',
+  properties: {
+    matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
+    matchExpressions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['key', 'operator'],
+        properties: {
+          key: { type: 'string', minLength: 1 },
+          operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
+          values: { type: 'array', items: { type: 'string' } },
+        },
+        'x-kubernetes-validations': [
+          { rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0", message: 'In and NotIn need values; Exists and DoesNotExist take none' },
+        ],
+      },
+    },
+  },
+  'x-kubernetes-validations': [
+    { rule: '(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)', message: 'selector must not be empty: an empty selector would put every pod of the namespace on the channel' },
+  ],
+};
+
+const conditions: JSONSchema = {
+  type: 'array',
+  'x-kubernetes-list-type': 'map',
+  'x-kubernetes-list-map-keys': ['type'],
+  items: {
+    type: 'object',
+    required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'],
+    properties: {
+      type: { type: 'string' },
+      status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
+      observedGeneration: { type: 'integer', format: 'int64' },
+      lastTransitionTime: { type: 'string', format: 'date-time' },
+      reason: { type: 'string' },
+      message: { type: 'string' },
+    },
+  },
+};
+
+const channelSchema: JSONSchema = {
+  type: 'object',
+  required: ['spec'],
+  'x-kubernetes-validations': [
+    { rule: `self.metadata.name.size() <= 63 && self.metadata.name.matches('${DNS_LABEL}')`, message: 'channel names are DNS labels: at most 63 characters of a-z, 0-9 and -, starting and ending with a letter or digit' },
+  ],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object' },
+    spec: {
+      type: 'object',
+      required: ['selector'],
+      properties: {
+        selector: labelSelector,
+        mode: { type: 'string', enum: [...MODES], default: DEFAULTS.mode, description: 'PubSub: every subscriber gets every message. Stream: one ring per direction; each message goes to one consumer.' },
+        capacity: quantity('capacity', 'Ring size in bytes per node, e.g. 4Mi.', DEFAULTS.capacity),
+        maxMessageSize: quantity('maxMessageSize', 'Largest message in bytes, e.g. 1Mi. Must be smaller than capacity.', DEFAULTS.maxMessageSize),
+        slowConsumer: { type: 'string', enum: [...SLOW_CONSUMERS], default: DEFAULTS.slowConsumer, description: 'Block: publishers wait for the slowest subscriber. Overwrite: they never wait; lapped subscribers learn how many they lost.' },
+        placement: { type: 'string', enum: [...PLACEMENTS], default: DEFAULTS.placement, description: 'Prefer: the scheduler extender favours nodes already running the channel. Require: it never splits the channel while a co-located node fits. None: no preference.' },
+      },
+      'x-kubernetes-validations': [
+        { rule: "!isQuantity(string(self.capacity)) || (quantity(string(self.capacity)).compareTo(quantity('4Ki')) >= 0 && quantity(string(self.capacity)).compareTo(quantity('1Gi')) <= 0)", message: 'capacity must be between 4Ki and 1Gi' },
+        { rule: '!isQuantity(string(self.capacity)) || !isQuantity(string(self.maxMessageSize)) || quantity(string(self.maxMessageSize)).compareTo(quantity(string(self.capacity))) < 0', message: 'maxMessageSize must be smaller than capacity' },
+      ],
+    },
+    status: {
+      type: 'object',
+      properties: {
+        observedGeneration: { type: 'integer', format: 'int64' },
+        conditions,
+        key: { type: 'string', description: 'The System V key of the channel\'s segments (the same on every node).' },
+        pods: { type: 'integer', description: 'Scheduled pods on the channel.' },
+        nodes: { type: 'integer', description: 'Nodes with at least one of those pods.' },
+        endpoints: {
+          type: 'array',
+          'x-kubernetes-list-type': 'map',
+          'x-kubernetes-list-map-keys': ['node'],
+          items: { type: 'object', required: ['node', 'pods'], properties: { node: { type: 'string' }, pods: { type: 'array', items: { type: 'string' } } } },
+        },
+      },
+    },
+  },
+};
+
+const endpointSchema: JSONSchema = {
+  type: 'object',
+  required: ['spec'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object' },
+    spec: {
+      type: 'object',
+      required: ['channel', 'channelUID', 'node', 'key', 'mode', 'capacity', 'maxMessageSize', 'slowConsumer', 'pods', 'peers'],
+      properties: {
+        channel: { type: 'string' },
+        channelUID: { type: 'string' },
+        node: { type: 'string' },
+        key: { type: 'string' },
+        mode: { type: 'string', enum: [...MODES] },
+        capacity: { type: 'integer' },
+        maxMessageSize: { type: 'integer' },
+        slowConsumer: { type: 'string', enum: [...SLOW_CONSUMERS] },
+        pods: { type: 'array', items: { type: 'string' } },
+        peers: { type: 'array', items: { type: 'string' }, description: 'Other nodes with endpoints of this channel; the agent replicates with them.' },
+      },
+    },
+  },
+};
+
+const condition = (type: string) => `.status.conditions[?(@.type=="${type}")].status`;
+
+export function channelCRD(): CustomResourceDefinition {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${CHANNEL.plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: { kind: CHANNEL.kind, listKind: CHANNEL.listKind, plural: CHANNEL.plural, singular: CHANNEL.singular, shortNames: [CHANNEL.shortName], categories: ['shimmy'] },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: { openAPIV3Schema: channelSchema },
+          additionalPrinterColumns: [
+            { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+            { name: 'Placement', type: 'string', jsonPath: '.spec.placement' },
+            { name: 'Capacity', type: 'string', jsonPath: '.spec.capacity' },
+            { name: 'Pods', type: 'integer', jsonPath: '.status.pods' },
+            { name: 'Nodes', type: 'integer', jsonPath: '.status.nodes' },
+            { name: 'Ready', type: 'string', jsonPath: condition('Ready') },
+            { name: 'Split', type: 'string', jsonPath: condition('Split') },
+            { name: 'Key', type: 'string', jsonPath: '.status.key', priority: 1 },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+export function endpointCRD(): CustomResourceDefinition {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${ENDPOINT.plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: { kind: ENDPOINT.kind, listKind: ENDPOINT.listKind, plural: ENDPOINT.plural, singular: ENDPOINT.singular, shortNames: [ENDPOINT.shortName], categories: ['shimmy'] },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: endpointSchema },
+          selectableFields: [{ jsonPath: '.spec.node' }, { jsonPath: '.spec.channel' }],
+          additionalPrinterColumns: [
+            { name: 'Channel', type: 'string', jsonPath: '.spec.channel' },
+            { name: 'Node', type: 'string', jsonPath: '.spec.node' },
+            { name: 'Key', type: 'string', jsonPath: '.spec.key' },
+            { name: 'Pods', type: 'string', jsonPath: '.spec.pods' },
+            { name: 'Peers', type: 'string', jsonPath: '.spec.peers' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+export const CRDS = [channelCRD, endpointCRD];

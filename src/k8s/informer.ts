@@ -1,0 +1,75 @@
+/**
+ * A client-node informer that restarts itself after an error (client-node stops on any
+ * error but 410 Gone) and tells when its first list has arrived.
+ */
+import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+export interface WatchedResource<T extends KubernetesObject> {
+  readonly name: string;
+  readonly cache: ObjectCache<T>;
+  readonly informer: Informer<T>;
+  /** Resolves once the first list has filled the cache. */
+  readonly listed: Promise<void>;
+  isListed(): boolean;
+  stop(): Promise<void>;
+}
+
+export interface WatchOptions<T extends KubernetesObject> {
+  name: string;
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  log: Logger;
+}
+
+const MAX_BACKOFF_MS = 10_000;
+
+export function watchResource<T extends KubernetesObject>(kc: KubeConfig, opts: WatchOptions<T>): WatchedResource<T> {
+  let listedOnce = false;
+  let resolveListed!: () => void;
+  const listed = new Promise<void>((resolve) => (resolveListed = resolve));
+  const list = async () => {
+    const result = await opts.list();
+    if (!listedOnce) {
+      listedOnce = true;
+      queueMicrotask(resolveListed);
+    }
+    return result;
+  };
+  const informer = makeInformer<T>(kc, opts.path, list, opts.labelSelector);
+  let stopped = false;
+  let backoff = 250;
+  let timer: NodeJS.Timeout | undefined;
+  informer.on('error', (err: unknown) => {
+    if (stopped) return;
+    opts.log.warn({ resource: opts.name, err: errorText(err), retryMs: backoff }, 'watch failed; restarting');
+    timer = setTimeout(() => {
+      if (!stopped) informer.start().catch(() => undefined);
+    }, backoff);
+    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+  });
+  informer.on('connect', () => (backoff = 250));
+  informer.start().catch(() => undefined);
+  return {
+    name: opts.name,
+    cache: informer,
+    informer,
+    listed,
+    isListed: () => listedOnce,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await informer.stop();
+    },
+  };
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (err && typeof err === 'object') {
+    const e = err as { code?: unknown; body?: unknown; message?: unknown };
+    return String(e.message ?? e.body ?? e.code ?? JSON.stringify(err));
+  }
+  return String(err);
+}

@@ -1,0 +1,48 @@
+/**
+ * LabelSelector matching, with the API server's semantics: matchLabels and every
+ * matchExpression must hold. `compileSelector` validates once and throws a
+ * SelectorError that says which term is wrong.
+ */
+import type { V1LabelSelector } from '@kubernetes/client-node';
+
+export type Labels = Readonly<Record<string, string>> | undefined;
+export type Matcher = (labels: Labels) => boolean;
+
+export class SelectorError extends Error {
+  readonly code = 'SHIMMY_ERR_INVALID_SELECTOR';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SelectorError';
+  }
+}
+
+export function compileSelector(selector: V1LabelSelector | undefined): Matcher {
+  if (!selector || typeof selector !== 'object') throw new SelectorError('selector is missing');
+  const terms: Matcher[] = [];
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+    if (typeof value !== 'string') throw new SelectorError(`matchLabels.${key} is not a string`);
+    terms.push((l) => l?.[key] === value);
+  }
+  for (const [i, expr] of (selector.matchExpressions ?? []).entries()) {
+    const { key, operator } = expr ?? {};
+    const values = expr?.values ?? [];
+    if (typeof key !== 'string' || key === '') throw new SelectorError(`matchExpressions[${i}] has no key`);
+    const set = new Set(values);
+    switch (operator) {
+      case 'In':
+      case 'NotIn':
+        if (values.length === 0) throw new SelectorError(`matchExpressions[${i}] (${key} ${operator}) needs values`);
+        terms.push(operator === 'In' ? (l) => l?.[key] !== undefined && set.has(l[key]!) : (l) => l?.[key] === undefined || !set.has(l[key]!));
+        break;
+      case 'Exists':
+      case 'DoesNotExist':
+        if (values.length > 0) throw new SelectorError(`matchExpressions[${i}] (${key} ${operator}) takes no values`);
+        terms.push(operator === 'Exists' ? (l) => l?.[key] !== undefined : (l) => l?.[key] === undefined);
+        break;
+      default:
+        throw new SelectorError(`matchExpressions[${i}] has unknown operator ${JSON.stringify(operator)} (use In, NotIn, Exists or DoesNotExist)`);
+    }
+  }
+  if (terms.length === 0) throw new SelectorError('selector is empty, which would match every pod in the namespace');
+  return (labels) => terms.every((t) => t(labels));
+}

@@ -1,0 +1,89 @@
+/**
+ * The Shimmy API (group shimmy.dev, version v1alpha1): TypeScript types for the objects
+ * the controller reads and writes. `crd.ts` builds the CustomResourceDefinitions from the
+ * same names, and the committed YAML under charts/ is generated from it.
+ */
+import type { V1Condition, V1LabelSelector, V1ObjectMeta } from '@kubernetes/client-node';
+
+export const GROUP = 'shimmy.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const CHANNEL = { kind: 'SharedMemoryChannel', plural: 'sharedmemorychannels', singular: 'sharedmemorychannel', shortName: 'shmc', listKind: 'SharedMemoryChannelList' } as const;
+export const ENDPOINT = { kind: 'ChannelEndpoint', plural: 'channelendpoints', singular: 'channelendpoint', shortName: 'shmce', listKind: 'ChannelEndpointList' } as const;
+
+/** Namespace label that opts a namespace into injection (Istio's pattern). */
+export const INJECTION_LABEL = 'shimmy.dev/injection';
+/** Pod annotation the webhook writes: the channel names injected, comma-separated. */
+export const CHANNELS_ANNOTATION = 'shimmy.dev/channels';
+/** Pod label the webhook writes, so the controller's pod informer watches only these pods. */
+export const INJECTED_LABEL = 'shimmy.dev/injected';
+/** Labels on ChannelEndpoint objects. */
+export const CHANNEL_LABEL = 'shimmy.dev/channel';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGER = 'shimmy-controller';
+
+export const MODES = ['PubSub', 'Stream'] as const;
+export const SLOW_CONSUMERS = ['Block', 'Overwrite'] as const;
+export const PLACEMENTS = ['Prefer', 'Require', 'None'] as const;
+export type ChannelMode = (typeof MODES)[number];
+export type SlowConsumerPolicy = (typeof SLOW_CONSUMERS)[number];
+export type Placement = (typeof PLACEMENTS)[number];
+
+export const DEFAULTS = { mode: 'PubSub', capacity: '4Mi', maxMessageSize: '1Mi', slowConsumer: 'Block', placement: 'Prefer' } as const;
+
+export interface SharedMemoryChannelSpec {
+  selector: V1LabelSelector;
+  mode?: ChannelMode;
+  capacity?: string | number;
+  maxMessageSize?: string | number;
+  slowConsumer?: SlowConsumerPolicy;
+  placement?: Placement;
+}
+
+export interface NodeEndpoints {
+  node: string;
+  pods: string[];
+}
+
+export interface SharedMemoryChannelStatus {
+  observedGeneration?: number;
+  conditions?: V1Condition[];
+  endpoints?: NodeEndpoints[];
+  pods?: number;
+  nodes?: number;
+  key?: string;
+}
+
+export interface SharedMemoryChannel {
+  apiVersion?: string;
+  kind?: string;
+  metadata: V1ObjectMeta;
+  spec: SharedMemoryChannelSpec;
+  status?: SharedMemoryChannelStatus;
+}
+
+/**
+ * What one node's agent needs to know about one channel (EndpointSlice's pattern: one
+ * object per channel and node). Agents watch these with the field selector spec.node=NODE.
+ */
+export interface ChannelEndpointSpec {
+  channel: string;
+  channelUID: string;
+  node: string;
+  key: string;
+  mode: ChannelMode;
+  capacity: number;
+  maxMessageSize: number;
+  slowConsumer: SlowConsumerPolicy;
+  pods: string[];
+  /** The other nodes with endpoints of this channel: the agent replicates with these. */
+  peers: string[];
+}
+
+export interface ChannelEndpoint {
+  apiVersion?: string;
+  kind?: string;
+  metadata: V1ObjectMeta;
+  spec: ChannelEndpointSpec;
+}

@@ -1,0 +1,95 @@
+/**
+ * AdmissionReview (admission.k8s.io/v1) in and out. `review()` never throws for a
+ * well-formed review: odd requests get an allowed response with a warning, because
+ * refusing a pod is worse than not patching one. A body that is not an AdmissionReview
+ * at all raises AdmissionError, which the server answers with HTTP 400 and the reason.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ResolvedChannel } from '../k8s/channel-spec.js';
+import { podPatch } from './patch.js';
+
+export class AdmissionError extends Error {
+  readonly code = 'SHIMMY_ERR_BAD_ADMISSION_REVIEW';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AdmissionError';
+  }
+}
+
+export interface AdmissionRequest {
+  uid: string;
+  kind?: { group?: string; version?: string; kind?: string };
+  namespace?: string;
+  operation?: string;
+  object?: unknown;
+  dryRun?: boolean;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  patchType?: 'JSONPatch';
+  patch?: string;
+  warnings?: string[];
+}
+
+export interface AdmissionReviewOut {
+  apiVersion: 'admission.k8s.io/v1';
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+}
+
+export interface ChannelMatch {
+  channels: ResolvedChannel[];
+  /** One line per channel that could not be considered (an invalid selector, say). */
+  problems: string[];
+}
+
+export interface AdmissionContext {
+  /** Channels of the namespace whose selector matches the labels. */
+  match(namespace: string, labels: Record<string, string> | undefined): ChannelMatch;
+  schedulerName?: string;
+}
+
+export const HOST_IPC_WARNING =
+  'shimmy: this pod gets hostIPC: true for shared-memory channels; the Pod Security level "baseline" forbids hostIPC, so the namespace needs pod-security.kubernetes.io/enforce=privileged';
+
+export function parseReview(body: unknown): AdmissionRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new AdmissionError('body is not a JSON object; send an admission.k8s.io/v1 AdmissionReview');
+  const review = body as { apiVersion?: unknown; kind?: unknown; request?: unknown };
+  if (review.kind !== 'AdmissionReview') throw new AdmissionError(`kind is ${JSON.stringify(review.kind)}, expected "AdmissionReview"`);
+  if (review.apiVersion !== 'admission.k8s.io/v1') throw new AdmissionError(`apiVersion is ${JSON.stringify(review.apiVersion)}; this webhook speaks admission.k8s.io/v1 only (set admissionReviewVersions: ["v1"])`);
+  const request = review.request as AdmissionRequest | undefined;
+  if (!request || typeof request !== 'object') throw new AdmissionError('request is missing');
+  if (typeof request.uid !== 'string' || request.uid === '') throw new AdmissionError('request.uid is missing; the response must echo it');
+  return request;
+}
+
+function allow(uid: string, warnings: string[] = []): AdmissionReviewOut {
+  const response: AdmissionResponse = { uid, allowed: true };
+  if (warnings.length) response.warnings = warnings;
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
+}
+
+export function review(request: AdmissionRequest, ctx: AdmissionContext): AdmissionReviewOut {
+  const kind = request.kind ?? {};
+  if (kind.kind !== 'Pod' || (kind.group ?? '') !== '' || kind.version !== 'v1') {
+    return allow(request.uid, [`shimmy: webhook mutates v1 Pods only, got ${kind.group || 'core'}/${kind.version}/${kind.kind}; check the rules of the MutatingWebhookConfiguration`]);
+  }
+  if (request.operation !== undefined && request.operation !== 'CREATE') return allow(request.uid);
+  const pod = request.object as V1Pod | undefined;
+  if (!pod || typeof pod !== 'object' || !pod.spec || !Array.isArray(pod.spec.containers) || pod.spec.containers.length === 0) {
+    return allow(request.uid, ['shimmy: pod has no containers, so no channel was injected']);
+  }
+  const namespace = request.namespace || pod.metadata?.namespace;
+  if (!namespace) return allow(request.uid, ['shimmy: request has no namespace, so no channel was injected']);
+  const { channels, problems } = ctx.match(namespace, pod.metadata?.labels);
+  if (channels.length === 0) return allow(request.uid, problems);
+  const patch = podPatch(pod, { namespace, channels, ...(ctx.schedulerName ? { schedulerName: ctx.schedulerName } : {}) });
+  const out = allow(request.uid, [...problems, HOST_IPC_WARNING]);
+  if (patch.length > 0) {
+    out.response.patchType = 'JSONPatch';
+    out.response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
+  }
+  return out;
+}

@@ -1,0 +1,227 @@
+/**
+ * Keeps the webhook's TLS current without refusing a request:
+ * - the CA and serving certificate live in a Secret, so replicas and restarts share them;
+ * - the serving certificate is reissued when a third of its life is left, and swapped
+ *   into the running server (new connections get it, open ones finish on the old);
+ * - the CA is rotated in two steps: a next CA is added to the caBundle first, and only
+ *   after the API server has had time to load that bundle does it sign serving certs;
+ *   the previous CA stays in the bundle until it expires;
+ * - the MutatingWebhookConfiguration is put back whenever it differs from what the
+ *   controller wants (a reset caBundle, a deleted object).
+ * Every write carries the resourceVersion it read, so replicas never overwrite each other.
+ */
+import type { AdmissionregistrationV1Api, CoreV1Api, V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { ControllerMetrics } from '../controller/metrics.js';
+import { isConflict, isNotFound } from '../k8s/api-errors.js';
+import { errorText } from '../k8s/informer.js';
+import { certInfo, createCA, issueServingCert, signedBy } from './certs.js';
+import type { KeyPair } from './server.js';
+import { desiredWebhookConfig, webhookConfigDiffers, type WebhookTarget } from './webhook-config.js';
+
+export interface CertManagerOptions {
+  core: CoreV1Api;
+  admission: AdmissionregistrationV1Api;
+  namespace: string;
+  secretName: string;
+  template: V1MutatingWebhookConfiguration;
+  webhookUrl?: string;
+  /** Names and IPs the serving certificate is valid for. */
+  hosts: string[];
+  caValidityMs: number;
+  certValidityMs: number;
+  /** How long a new CA sits in the caBundle before it signs anything. */
+  propagationMs: number;
+  checkEveryMs: number;
+  metrics: ControllerMetrics;
+  log: Logger;
+}
+
+/** The Secret's fields; PEM text. */
+interface TlsState {
+  'ca.crt'?: string;
+  'ca.key'?: string;
+  'tls.crt'?: string;
+  'tls.key'?: string;
+  'next-ca.crt'?: string;
+  'next-ca.key'?: string;
+  'previous-ca.crt'?: string;
+}
+
+const NEXT_CA_SINCE = 'shimmy.dev/next-ca-since';
+
+function decode(secret: V1Secret): TlsState {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  return out as TlsState;
+}
+
+function encode(state: TlsState): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(state)) if (v) out[k] = Buffer.from(v).toString('base64');
+  return out;
+}
+
+export class WebhookCertManager {
+  private serving: KeyPair | undefined;
+  private listeners: ((pair: KeyPair) => void)[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly opts: CertManagerOptions) {}
+
+  /** Makes or loads the certificate and registers the webhook; returns the first key pair. */
+  async start(): Promise<KeyPair> {
+    await this.reconcile();
+    this.timer = setInterval(() => this.poke(), this.opts.checkEveryMs);
+    return this.serving!;
+  }
+
+  onCertificate(listener: (pair: KeyPair) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Runs a reconcile soon (e.g. the webhook configuration changed); never two at once. */
+  poke(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.reconcile()
+      .catch((err) => this.opts.log.warn({ err: errorText(err) }, 'webhook TLS reconcile failed; retrying'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.poke();
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  private async reconcile(): Promise<void> {
+    const state = await this.ensureSecret();
+    this.use(state);
+    await this.ensureWebhookConfig(state);
+  }
+
+  private async readSecret(): Promise<V1Secret | undefined> {
+    try {
+      return await this.opts.core.readNamespacedSecret({ name: this.opts.secretName, namespace: this.opts.namespace });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async ensureSecret(): Promise<TlsState> {
+    const { core, namespace, secretName, log, metrics } = this.opts;
+    const secret = await this.readSecret();
+    const state: TlsState = secret ? decode(secret) : {};
+    let nextSince = secret?.metadata?.annotations?.[NEXT_CA_SINCE];
+    const now = Date.now();
+    let changed = false;
+
+    if (!state['ca.crt'] || !state['ca.key']) {
+      const ca = createCA('shimmy-webhook-ca', this.opts.caValidityMs);
+      Object.assign(state, { 'ca.crt': ca.cert, 'ca.key': ca.key });
+      changed = true;
+    }
+    if (state['previous-ca.crt'] && certInfo(state['previous-ca.crt']).notAfter.getTime() < now) {
+      delete state['previous-ca.crt'];
+      changed = true;
+    }
+    const caLeft = certInfo(state['ca.crt']!).notAfter.getTime() - now;
+    if (!state['next-ca.crt'] && caLeft < this.opts.caValidityMs / 3) {
+      const next = createCA('shimmy-webhook-ca', this.opts.caValidityMs);
+      Object.assign(state, { 'next-ca.crt': next.cert, 'next-ca.key': next.key });
+      nextSince = new Date(now).toISOString();
+      changed = true;
+      log.info('new webhook CA added to the caBundle; it signs once the API server has loaded it');
+    } else if (state['next-ca.crt'] && nextSince && now - Date.parse(nextSince) >= this.opts.propagationMs) {
+      Object.assign(state, { 'previous-ca.crt': state['ca.crt'], 'ca.crt': state['next-ca.crt'], 'ca.key': state['next-ca.key'] });
+      delete state['next-ca.crt'];
+      delete state['next-ca.key'];
+      nextSince = undefined;
+      changed = true;
+      metrics.certRotations.inc({ kind: 'ca' });
+      log.info('webhook CA rotated');
+    }
+    const tls = state['tls.crt'];
+    if (!tls || !state['tls.key'] || !signedBy(tls, state['ca.crt']!) || certInfo(tls).notAfter.getTime() - now < this.opts.certValidityMs / 3) {
+      const issued = issueServingCert({ cert: state['ca.crt']!, key: state['ca.key']! }, this.opts.hosts, this.opts.certValidityMs);
+      Object.assign(state, { 'tls.crt': issued.cert, 'tls.key': issued.key });
+      changed = true;
+      if (tls) metrics.certRotations.inc({ kind: 'serving' });
+      log.info({ notAfter: issued.notAfter.toISOString() }, 'webhook serving certificate issued');
+    }
+    if (!changed) return state;
+
+    const body: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: {
+        name: secretName,
+        namespace,
+        labels: { 'app.kubernetes.io/name': 'shimmy', 'app.kubernetes.io/component': 'webhook' },
+        annotations: nextSince ? { [NEXT_CA_SINCE]: nextSince } : {},
+        ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
+      },
+      data: encode(state),
+    };
+    try {
+      if (secret) await core.replaceNamespacedSecret({ name: secretName, namespace, body });
+      else await core.createNamespacedSecret({ namespace, body });
+      return state;
+    } catch (err) {
+      // Another replica wrote first: use what it wrote.
+      if (!isConflict(err)) throw err;
+      const current = await this.readSecret();
+      if (!current) throw err;
+      return decode(current);
+    }
+  }
+
+  private use(state: TlsState): void {
+    const pair = { cert: state['tls.crt']!, key: state['tls.key']! };
+    if (this.serving?.cert === pair.cert) return;
+    this.serving = pair;
+    this.opts.metrics.certExpiry.set(certInfo(pair.cert).notAfter.getTime() / 1000);
+    for (const l of this.listeners) l(pair);
+  }
+
+  private caBundle(state: TlsState): string {
+    const pems = [state['ca.crt'], state['next-ca.crt'], state['previous-ca.crt']].filter(Boolean).join('');
+    return Buffer.from(pems).toString('base64');
+  }
+
+  private async ensureWebhookConfig(state: TlsState): Promise<void> {
+    const { admission, template, namespace, webhookUrl, log } = this.opts;
+    const target: WebhookTarget = { namespace, caBundle: this.caBundle(state), ...(webhookUrl ? { url: webhookUrl } : {}) };
+    const desired = desiredWebhookConfig(template, target);
+    const name = desired.metadata!.name!;
+    let actual: V1MutatingWebhookConfiguration | undefined;
+    try {
+      actual = await admission.readMutatingWebhookConfiguration({ name });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (!actual) {
+      await admission.createMutatingWebhookConfiguration({ body: desired });
+      log.info({ name }, 'MutatingWebhookConfiguration created');
+    } else if (webhookConfigDiffers(actual, desired)) {
+      desired.metadata!.resourceVersion = actual.metadata?.resourceVersion;
+      await admission.replaceMutatingWebhookConfiguration({ name, body: desired });
+      log.info({ name }, 'MutatingWebhookConfiguration put back');
+    }
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The webhook's own PKI, made with node-forge: a CA and a serving certificate it signs.
+ * RSA keys come from node:crypto (forge's pure-JS key generation takes seconds); forge
+ * builds and signs the X.509 certificates.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import forge from 'node-forge';
+
+export interface CertificateAuthority {
+  cert: string;
+  key: string;
+}
+
+export interface IssuedCertificate {
+  cert: string;
+  key: string;
+  notAfter: Date;
+}
+
+function newKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; pem: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const forgeKey = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
+  return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem };
+}
+
+function serial(): string {
+  const bytes = randomBytes(16);
+  bytes[0]! &= 0x7f; // positive
+  return bytes.toString('hex');
+}
+
+function baseCert(publicKey: forge.pki.PublicKey, validityMs: number, now: Date): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  cert.serialNumber = serial();
+  // Backdated a minute so a peer with a slightly slow clock accepts it at once.
+  cert.validity.notBefore = new Date(now.getTime() - 60_000);
+  cert.validity.notAfter = new Date(now.getTime() + validityMs);
+  return cert;
+}
+
+export function createCA(commonName: string, validityMs: number, now = new Date()): CertificateAuthority & { notAfter: Date } {
+  const keys = newKeyPair();
+  const cert = baseCert(keys.publicKey, validityMs, now);
+  const subject = [{ name: 'commonName', value: commonName }, { name: 'organizationName', value: 'shimmy' }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: keys.pem, notAfter: cert.validity.notAfter };
+}
+
+export function issueServingCert(ca: CertificateAuthority, hosts: readonly string[], validityMs: number, now = new Date()): IssuedCertificate {
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const caKey = forge.pki.privateKeyFromPem(ca.key);
+  const keys = newKeyPair();
+  const cert = baseCert(keys.publicKey, validityMs, now);
+  cert.setSubject([{ name: 'commonName', value: hosts[0] ?? 'shimmy-webhook' }]);
+  cert.setIssuer(caCert.subject.attributes);
+  const altNames = hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 7, ip: h } : { type: 2, value: h }));
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: keys.pem, notAfter: cert.validity.notAfter };
+}
+
+export interface CertInfo {
+  notBefore: Date;
+  notAfter: Date;
+  issuer: string;
+  subject: string;
+}
+
+export function certInfo(pem: string): CertInfo {
+  const cert = forge.pki.certificateFromPem(pem);
+  const cn = (attrs: forge.pki.CertificateField[]) => String(attrs.find((a) => a.name === 'commonName')?.value ?? '');
+  return { notBefore: cert.validity.notBefore, notAfter: cert.validity.notAfter, issuer: cn(cert.issuer.attributes), subject: cn(cert.subject.attributes) };
+}
+
+/** True when `pem` was signed by `ca`. */
+export function signedBy(pem: string, ca: string): boolean {
+  try {
+    return forge.pki.certificateFromPem(ca).verify(forge.pki.certificateFromPem(pem));
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The mutating admission webhook over HTTPS: POST /mutate. The serving certificate can
+ * be swapped while requests are in flight (`useCertificate`): new connections get the
+ * new one, established ones finish on the old.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Server as HttpsServer } from 'node:https';
+import type { Logger } from 'pino';
+import type { ControllerMetrics } from '../controller/metrics.js';
+import { AdmissionError, parseReview, review, type AdmissionContext } from './admission.js';
+
+/** kube-apiserver refuses objects over 3 MiB; anything larger is not a real review. */
+export const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
+
+export interface KeyPair {
+  key: string;
+  cert: string;
+}
+
+export interface WebhookServerOptions {
+  context: AdmissionContext;
+  tls: KeyPair;
+  metrics: ControllerMetrics;
+  log: Logger;
+}
+
+export interface WebhookServer {
+  app: FastifyInstance;
+  useCertificate(tls: KeyPair): void;
+}
+
+export function buildWebhookServer(opts: WebhookServerOptions): WebhookServer {
+  const app = Fastify({
+    https: { key: opts.tls.key, cert: opts.tls.cert },
+    loggerInstance: opts.log.child({ server: 'webhook' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_REVIEW_BYTES,
+    requestTimeout: 10_000,
+  });
+  const { metrics } = opts;
+
+  app.setErrorHandler((error, request, reply) => {
+    const err = error as Error & { statusCode?: number; code?: string };
+    metrics.admissions.inc({ result: 'bad_request' });
+    const status = err instanceof AdmissionError ? 400 : err.statusCode ?? 500;
+    const hint = status === 413 ? ` (limit ${MAX_REVIEW_BYTES} bytes)` : '';
+    if (status >= 500) request.log.error({ err }, 'admission failed');
+    else request.log.warn({ err: err.message }, 'bad admission request');
+    void reply.code(status).send({ error: `shimmy webhook: ${err.message}${hint}`, code: err.code });
+  });
+
+  app.post('/mutate', async (request) => {
+    const end = metrics.admissionSeconds.startTimer();
+    const req = parseReview(request.body);
+    const out = review(req, opts.context);
+    metrics.admissions.inc({ result: out.response.patch ? 'patched' : 'unchanged' });
+    end();
+    return out;
+  });
+
+  return {
+    app,
+    useCertificate(tls) {
+      (app.server as HttpsServer).setSecureContext({ key: tls.key, cert: tls.cert });
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// shimmy-kube: etcd, kube-apiserver and kube-scheduler in one binary (hyperkube-style),
+// built from the Kubernetes Go modules by scripts/kube-build.sh for tests and
+// `shimmy dev-cluster`. The first argument picks the component; the rest are its flags.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+)
+
+const usage = `usage: shimmy-kube COMPONENT [FLAGS]
+
+components:
+  etcd            single-member etcd (--data-dir, --client-url, --peer-url)
+  kube-apiserver  the Kubernetes API server (its own flags)
+  kube-scheduler  the Kubernetes scheduler (its own flags)
+  version         print the Kubernetes version this binary was built from`
+
+// kubeVersion is set at link time by scripts/kube-build.sh.
+var kubeVersion = "unknown"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	component, args := os.Args[1], os.Args[2:]
+	// The Kubernetes commands parse os.Args themselves; leave them only their own flags.
+	os.Args = append([]string{component}, args...)
+	switch component {
+	case "etcd":
+		os.Exit(runEtcd(args))
+	case "kube-apiserver":
+		cmd := apiserver.NewAPIServerCommand()
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			os.Exit(1)
+		}
+	case "kube-scheduler":
+		cmd := scheduler.NewSchedulerCommand()
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			os.Exit(1)
+		}
+	case "version":
+		fmt.Println(kubeVersion)
+	default:
+		fmt.Fprintf(os.Stderr, "unknown component %q\n%s\n", component, usage)
+		os.Exit(2)
+	}
+}
+
+func runEtcd(args []string) int {
+	fs := flag.NewFlagSet("etcd", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "directory for etcd's data (required)")
+	clientURL := fs.String("client-url", "http://127.0.0.1:2379", "URL to serve clients on")
+	peerURL := fs.String("peer-url", "http://127.0.0.1:2380", "URL to serve peers on")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *dataDir == "" {
+		fmt.Fprintln(os.Stderr, "etcd: --data-dir is required")
+		return 2
+	}
+	client, err := url.Parse(*clientURL)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "etcd: bad --client-url: %v\n", err)
+		return 2
+	}
+	peer, err := url.Parse(*peerURL)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "etcd: bad --peer-url: %v\n", err)
+		return 2
+	}
+	cfg := embed.NewConfig()
+	cfg.Dir = *dataDir
+	cfg.ListenClientUrls = []url.URL{*client}
+	cfg.AdvertiseClientUrls = []url.URL{*client}
+	cfg.ListenPeerUrls = []url.URL{*peer}
+	cfg.AdvertisePeerUrls = []url.URL{*peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	// A throwaway test store: losing it on power loss is fine, fsync latency is not.
+	cfg.UnsafeNoFsync = true
+
+	server, err := embed.StartEtcd(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "etcd: %v\n", err)
+		return 1
+	}
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case <-server.Server.ReadyNotify():
+		fmt.Fprintf(os.Stderr, "etcd: ready on %s\n", client)
+	case err := <-server.Err():
+		fmt.Fprintf(os.Stderr, "etcd: %v\n", err)
+		return 1
+	case <-signals:
+		server.Close()
+		return 0
+	}
+	select {
+	case err := <-server.Err():
+		fmt.Fprintf(os.Stderr, "etcd: %v\n", err)
+		return 1
+	case <-signals:
+		server.Close()
+		return 0
+	}
+}
