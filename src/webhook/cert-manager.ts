@@ -140,7 +140,8 @@ export class WebhookCertManager {
       changed = true;
     }
     const caLeft = certInfo(state['ca.crt']!).notAfter.getTime() - now;
-    if (!state['next-ca.crt'] && caLeft < this.opts.caValidityMs / 3) {
+    // Rotate with a third of the life left, or at once when --ca-validity was shortened.
+    if (!state['next-ca.crt'] && (caLeft < this.opts.caValidityMs / 3 || caLeft > this.opts.caValidityMs + 60_000)) {
       const next = createCA('shimmy-webhook-ca', this.opts.caValidityMs);
       Object.assign(state, { 'next-ca.crt': next.cert, 'next-ca.key': next.key });
       nextSince = new Date(now).toISOString();
@@ -156,7 +157,8 @@ export class WebhookCertManager {
       log.info('webhook CA rotated');
     }
     const tls = state['tls.crt'];
-    if (!tls || !state['tls.key'] || !signedBy(tls, state['ca.crt']!) || certInfo(tls).notAfter.getTime() - now < this.opts.certValidityMs / 3) {
+    const tlsLeft = tls ? certInfo(tls).notAfter.getTime() - now : 0;
+    if (!tls || !state['tls.key'] || !signedBy(tls, state['ca.crt']!) || tlsLeft < this.opts.certValidityMs / 3 || tlsLeft > this.opts.certValidityMs + 60_000) {
       const issued = issueServingCert({ cert: state['ca.crt']!, key: state['ca.key']! }, this.opts.hosts, this.opts.certValidityMs);
       Object.assign(state, { 'tls.crt': issued.cert, 'tls.key': issued.key });
       changed = true;

@@ -1,7 +1,10 @@
 /**
  * The mutating admission webhook over HTTPS: POST /mutate. The serving certificate can
  * be swapped while requests are in flight (`useCertificate`): new connections get the
- * new one, established ones finish on the old.
+ * new one. A kept-alive connection made under an older certificate gets
+ * "Connection: close" on its next response, so the API server reconnects and checks the
+ * new certificate at once. (Closing idle connections from the server side instead races
+ * with a request being sent, and Go does not retry a POST that met a reset.)
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Server as HttpsServer } from 'node:https';
@@ -38,6 +41,12 @@ export function buildWebhookServer(opts: WebhookServerOptions): WebhookServer {
     requestTimeout: 10_000,
   });
   const { metrics } = opts;
+  let generation = 0;
+  const certGeneration = new WeakMap<object, number>();
+  (app.server as HttpsServer).on('secureConnection', (socket) => certGeneration.set(socket, generation));
+  app.addHook('onRequest', async (request, reply) => {
+    if (certGeneration.get(request.raw.socket) !== generation) void reply.header('connection', 'close');
+  });
 
   app.setErrorHandler((error, request, reply) => {
     const err = error as Error & { statusCode?: number; code?: string };
@@ -62,6 +71,7 @@ export function buildWebhookServer(opts: WebhookServerOptions): WebhookServer {
     app,
     useCertificate(tls) {
       (app.server as HttpsServer).setSecureContext({ key: tls.key, cert: tls.cert });
+      generation++;
     },
   };
 }

@@ -1,0 +1,135 @@
+/**
+ * A real control plane for one test file: `shimmy dev-cluster` code with --no-controller,
+ * and the Shimmy controller started in this process so tests can stop, restart and
+ * inspect it. Everything is torn down in `stop()`.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, V1MicroTime, type V1Pod } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { startController, type ControllerOptions, type RunningController } from '../../src/controller/controller.js';
+import { agentLease } from '../../src/devcluster/bootstrap-objects.js';
+import { downCluster, upCluster, type DevClusterState } from '../../src/devcluster/cluster.js';
+import { agentLeaseName } from '../../src/k8s/agent-leases.js';
+import { GROUP, INJECTION_LABEL, VERSION, type SharedMemoryChannel, type SharedMemoryChannelSpec } from '../../src/k8s/types.js';
+
+export interface ClusterFixture {
+  state: DevClusterState;
+  kc: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  admission: AdmissionregistrationV1Api;
+  coordination: CoordinationV1Api;
+  controller: RunningController | undefined;
+  startController(overrides?: Partial<ControllerOptions>): Promise<RunningController>;
+  stopController(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(opts: { nodes: number; agents: boolean }): Promise<ClusterFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'shimmy-k8s-test-'));
+  const state = await upCluster({ dir, nodes: opts.nodes, controller: false, agents: opts.agents });
+  const kc = new KubeConfig();
+  kc.loadFromFile(state.kubeconfig);
+  const log = pino({ level: 'info' }, pino.destination({ dest: join(dir, 'logs', 'controller.log'), sync: true }));
+  const fixture: ClusterFixture = {
+    state,
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    admission: kc.makeApiClient(AdmissionregistrationV1Api),
+    coordination: kc.makeApiClient(CoordinationV1Api),
+    controller: undefined,
+    async startController(overrides = {}) {
+      fixture.controller = await startController({
+        kubeconfig: state.kubeconfig,
+        namespace: state.namespace,
+        listen: '127.0.0.1',
+        webhookPort: state.ports.webhook,
+        extenderPort: state.ports.extender,
+        metricsPort: state.ports.metrics,
+        webhookUrl: state.webhookUrl,
+        webhookService: 'shimmy-controller',
+        webhookHosts: ['127.0.0.1', 'localhost'],
+        schedulerName: 'shimmy-scheduler',
+        caValidityMs: 365 * 86_400_000,
+        certValidityMs: 30 * 86_400_000,
+        certCheckMs: 60_000,
+        leaderElection: true,
+        log,
+        ...overrides,
+      });
+      return fixture.controller;
+    },
+    async stopController() {
+      await fixture.controller?.stop();
+      fixture.controller = undefined;
+    },
+    async stop() {
+      await fixture.stopController();
+      await downCluster(dir);
+    },
+  };
+  return fixture;
+}
+
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String((last as Error).message ?? last).slice(0, 300)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function createNamespace(f: ClusterFixture, name: string, injection: boolean): Promise<void> {
+  await f.core.createNamespace({ body: { metadata: { name, labels: injection ? { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' } : {} } } });
+}
+
+export async function createChannel(f: ClusterFixture, namespace: string, name: string, spec: SharedMemoryChannelSpec): Promise<SharedMemoryChannel> {
+  return (await f.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'SharedMemoryChannel', metadata: { name, namespace }, spec } })) as SharedMemoryChannel;
+}
+
+export async function getChannel(f: ClusterFixture, namespace: string, name: string): Promise<SharedMemoryChannel> {
+  return (await f.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', name })) as SharedMemoryChannel;
+}
+
+export function pod(name: string, labels: Record<string, string>, extra: Partial<V1Pod['spec']> = {}): V1Pod {
+  return { metadata: { name, labels }, spec: { containers: [{ name: 'main', image: 'registry.invalid/shimmy-test:1', command: ['sleep', '1000'] }], ...extra } };
+}
+
+/** The paper's pipeline: one pod per stage, all on the `frames` selector. */
+export const PIPELINE = ['camera', 'metadata', 'detect', 'blur', 'resize'] as const;
+
+export async function setAgentReady(f: ClusterFixture, node: string, ready: boolean): Promise<void> {
+  const name = agentLeaseName(node);
+  const namespace = f.state.namespace;
+  const body = agentLease(namespace, node, 30);
+  if (!ready) body.spec!.renewTime = new V1MicroTime(Date.now() - 3_600_000);
+  try {
+    const current = await f.coordination.readNamespacedLease({ name, namespace });
+    body.metadata!.resourceVersion = current.metadata?.resourceVersion;
+    await f.coordination.replaceNamespacedLease({ name, namespace, body });
+  } catch {
+    await f.coordination.createNamespacedLease({ namespace, body });
+  }
+}
+
+export async function waitScheduled(f: ClusterFixture, namespace: string, names: readonly string[]): Promise<Map<string, string>> {
+  return eventually(`pods ${names.join(', ')} scheduled`, async () => {
+    const out = new Map<string, string>();
+    for (const name of names) {
+      const p = await f.core.readNamespacedPod({ name, namespace });
+      if (!p.spec?.nodeName) return undefined;
+      out.set(name, p.spec.nodeName);
+    }
+    return out;
+  }, 30_000);
+}

@@ -1,0 +1,142 @@
+/**
+ * The webhook against a real kube-apiserver: it calls our HTTPS server through the
+ * MutatingWebhookConfiguration in webhook-config/, and the pods are read back as stored.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { V1Pod } from '@kubernetes/client-node';
+import { readInjectedChannel } from '../../src/client/env.js';
+import { CHANNELS_ANNOTATION, INJECTED_LABEL } from '../../src/k8s/types.js';
+import { createChannel, createNamespace, eventually, getChannel, pod, PIPELINE, startCluster, type ClusterFixture } from './cluster-fixture.js';
+
+const NS = 'pipeline';
+const OTHER_NS = 'plain';
+let f: ClusterFixture;
+
+beforeAll(async () => {
+  f = await startCluster({ nodes: 2, agents: true });
+  await f.startController();
+  await createNamespace(f, NS, true);
+  await createNamespace(f, OTHER_NS, false);
+  await createChannel(f, NS, 'frames', { selector: { matchLabels: { pipeline: 'camera' } }, capacity: '16Mi', maxMessageSize: '2Mi' });
+  await createChannel(f, NS, 'detections', { selector: { matchExpressions: [{ key: 'stage', operator: 'In', values: ['detect', 'blur'] }] }, mode: 'Stream' });
+});
+
+afterAll(async () => {
+  await f?.stop();
+});
+
+const envOf = (p: V1Pod, container = 0) => Object.fromEntries((p.spec!.containers[container]!.env ?? []).map((e) => [e.name, e.value ?? '']));
+
+describe('mutating webhook on a real API server', () => {
+  it('patches the pipeline pods as stored by the API server, and only those', async () => {
+    const frames = await getChannel(f, NS, 'frames');
+    for (const stage of PIPELINE) {
+      const spec = stage === 'camera' ? { initContainers: [{ name: 'init', image: 'registry.invalid/init:1' }] } : {};
+      await f.core.createNamespacedPod({ namespace: NS, body: pod(stage, { pipeline: 'camera', stage }, spec) });
+    }
+    await f.core.createNamespacedPod({ namespace: NS, body: pod('unlabelled', { app: 'other' }) });
+    await f.core.createNamespacedPod({ namespace: OTHER_NS, body: pod('camera', { pipeline: 'camera', stage: 'camera' }) });
+
+    for (const stage of PIPELINE) {
+      const stored = await f.core.readNamespacedPod({ name: stage, namespace: NS });
+      const expected = stage === 'detect' || stage === 'blur' ? 'detections,frames' : 'frames';
+      expect(stored.spec!.hostIPC).toBe(true);
+      expect(stored.metadata!.annotations![CHANNELS_ANNOTATION]).toBe(expected);
+      expect(stored.metadata!.labels![INJECTED_LABEL]).toBe('true');
+      expect(stored.spec!.schedulerName).toBe('shimmy-scheduler');
+      // The client library reads exactly what the webhook wrote.
+      const injected = readInjectedChannel('frames', envOf(stored));
+      expect(injected).toMatchObject({ namespace: NS, name: 'frames', uid: frames.metadata.uid, config: { mode: 'pubsub', capacity: 16 * 2 ** 20, maxMessage: 2 * 2 ** 20, slowConsumer: 'block' } });
+      expect(envOf(stored).SHIMMY_CHANNELS).toBe(expected);
+    }
+    const camera = await f.core.readNamespacedPod({ name: 'camera', namespace: NS });
+    expect(Object.fromEntries((camera.spec!.initContainers![0]!.env ?? []).map((e) => [e.name, e.value]))).toMatchObject({ SHIMMY_CHANNELS: 'frames' });
+    const detect = await f.core.readNamespacedPod({ name: 'detect', namespace: NS });
+    expect(readInjectedChannel('detections', envOf(detect)).config.mode).toBe('stream');
+
+    for (const [namespace, name] of [[NS, 'unlabelled'], [OTHER_NS, 'camera']] as const) {
+      const untouched = await f.core.readNamespacedPod({ name, namespace });
+      expect(untouched.spec!.hostIPC).toBeFalsy();
+      expect(untouched.metadata!.annotations?.[CHANNELS_ANNOTATION]).toBeUndefined();
+      expect(untouched.spec!.containers[0]!.env).toBeUndefined();
+      expect(untouched.spec!.schedulerName).toBe('default-scheduler');
+    }
+  });
+
+  it('keeps env the user set and is idempotent when a pod already carries the variables', async () => {
+    const body = pod('preset', { pipeline: 'camera' });
+    body.spec!.containers[0]!.env = [{ name: 'APP_MODE', value: 'fast' }, { name: 'SHIMMY_CHANNELS', value: 'stale' }];
+    await f.core.createNamespacedPod({ namespace: NS, body });
+    const stored = await f.core.readNamespacedPod({ name: 'preset', namespace: NS });
+    const env = stored.spec!.containers[0]!.env!;
+    expect(env.filter((e) => e.name === 'SHIMMY_CHANNELS')).toEqual([{ name: 'SHIMMY_CHANNELS', value: 'frames' }]);
+    expect(env[0]).toEqual({ name: 'APP_MODE', value: 'fast' });
+    expect(new Set(env.map((e) => e.name)).size).toBe(env.length);
+  });
+
+  it('lets the API server refuse invalid channels with messages that say what is wrong', async () => {
+    const attempt = (name: string, spec: Record<string, unknown>) => createChannel(f, NS, name, spec as never).then(() => 'accepted', (err: { body?: string }) => String(err.body));
+    expect(await attempt('a'.repeat(64), { selector: { matchLabels: { a: 'b' } } })).toContain('at most 63 characters');
+    expect(await attempt('tiny', { selector: { matchLabels: { a: 'b' } }, capacity: '1Mi', maxMessageSize: '1Mi' })).toContain('maxMessageSize must be smaller than capacity');
+    expect(await attempt('empty', { selector: {} })).toContain('selector must not be empty');
+    expect(await attempt('milli', { selector: { matchLabels: { a: 'b' } }, capacity: '100m' })).toContain('capacity must be a positive number of bytes');
+    expect(await attempt('noval', { selector: { matchExpressions: [{ key: 'a', operator: 'In' }] } })).toContain('In and NotIn need values');
+    expect(await attempt('mode', { selector: { matchLabels: { a: 'b' } }, mode: 'Broadcast' })).toContain('Unsupported value');
+    const defaults = await createChannel(f, NS, 'defaults', { selector: { matchLabels: { nothing: 'here' } } });
+    expect(defaults.spec).toMatchObject({ mode: 'PubSub', capacity: '4Mi', maxMessageSize: '1Mi', slowConsumer: 'Block', placement: 'Prefer' });
+  });
+
+  it('puts the webhook configuration back when its caBundle is reset or it is deleted', async () => {
+    const good = await f.admission.readMutatingWebhookConfiguration({ name: 'shimmy' });
+    const bundle = good.webhooks![0]!.clientConfig.caBundle;
+    expect(bundle).toBeTruthy();
+    good.webhooks![0]!.clientConfig.caBundle = undefined;
+    await f.admission.replaceMutatingWebhookConfiguration({ name: 'shimmy', body: good });
+    await eventually('caBundle restored', async () => (await f.admission.readMutatingWebhookConfiguration({ name: 'shimmy' })).webhooks![0]!.clientConfig.caBundle === bundle);
+    await f.admission.deleteMutatingWebhookConfiguration({ name: 'shimmy' });
+    await eventually('configuration recreated', async () => (await f.admission.readMutatingWebhookConfiguration({ name: 'shimmy' })).webhooks![0]!.clientConfig.caBundle === bundle);
+    // And it works again: a new pod is patched.
+    await f.core.createNamespacedPod({ namespace: NS, body: pod('after-reset', { pipeline: 'camera' }) });
+    expect((await f.core.readNamespacedPod({ name: 'after-reset', namespace: NS })).spec!.hostIPC).toBe(true);
+  });
+
+  it('with the webhook down, pods elsewhere are created and opted-in pods are refused (failurePolicy: Fail)', async () => {
+    await f.stopController();
+    try {
+      await f.core.createNamespacedPod({ namespace: OTHER_NS, body: pod('while-down', { pipeline: 'camera' }) });
+      await f.core.createNamespacedPod({ namespace: f.state.namespace, body: pod('controller-ns', { pipeline: 'camera' }) });
+      const refused = await f.core.createNamespacedPod({ namespace: NS, body: pod('while-down', { pipeline: 'camera' }) }).then(() => 'created', (err: { body?: string }) => (JSON.parse(String(err.body)) as { message: string }).message);
+      expect(refused).toContain('failed calling webhook "pods.shimmy.dev"');
+    } finally {
+      await f.startController();
+    }
+    await f.core.createNamespacedPod({ namespace: NS, body: pod('while-down', { pipeline: 'camera' }) });
+    expect((await f.core.readNamespacedPod({ name: 'while-down', namespace: NS })).spec!.hostIPC).toBe(true);
+  });
+
+  it('refuses no pod while the serving certificate and the CA rotate', async () => {
+    await f.stopController();
+    // Lifetimes of seconds: the serving cert is reissued every ~4 s, the CA every ~10 s.
+    const controller = await f.startController({ certValidityMs: 6_000, caValidityMs: 15_000, certCheckMs: 500 });
+    const rotations = async (kind: string) => ((await controller.metrics.certRotations.get()).values.find((v) => v.labels.kind === kind)?.value ?? 0);
+    const failures: string[] = [];
+    let created = 0;
+    const deadline = Date.now() + 25_000;
+    while (Date.now() < deadline) {
+      const name = `rot-${created}`;
+      try {
+        await f.core.createNamespacedPod({ namespace: NS, body: pod(name, { pipeline: 'camera' }) });
+        const stored = await f.core.readNamespacedPod({ name, namespace: NS });
+        if (!stored.spec!.hostIPC) failures.push(`${name} not patched`);
+      } catch (err) {
+        const body = String((err as { body?: string }).body ?? err);
+        failures.push(`${name}: ${body.startsWith('{') ? (JSON.parse(body) as { message: string }).message : body}`);
+      }
+      created++;
+    }
+    expect(failures).toEqual([]);
+    expect(created).toBeGreaterThan(50);
+    expect(await rotations('serving')).toBeGreaterThanOrEqual(2);
+    expect(await rotations('ca')).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+});
