@@ -39,6 +39,8 @@ export interface ControllerOptions {
   certCheckMs: number;
   leaderElection: boolean;
   identity?: string;
+  /** How long clients get to finish on shutdown before connections are cut (default 5 s). */
+  shutdownGraceMs?: number;
   log: Logger;
 }
 
@@ -142,12 +144,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   // The webhook answers only once it knows the channels: an early answer would skip pods.
   await channelWatch.listed;
   const firstPair = await certs.start();
-  const webhook = buildWebhookServer({ context: { match: (ns, labels) => directory.match(ns, labels), ...(opts.schedulerName ? { schedulerName: opts.schedulerName } : {}) }, tls: firstPair, metrics, log });
+  const webhook = buildWebhookServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), context: { match: (ns, labels) => directory.match(ns, labels), ...(opts.schedulerName ? { schedulerName: opts.schedulerName } : {}) }, tls: firstPair, metrics, log });
   certs.onCertificate((pair) => {
     webhook.useCertificate(pair);
     log.info('webhook serving certificate swapped in');
   });
-  const extender = buildExtenderServer({ view: { channels: directory, index, agents, agentNamespace: namespace }, metrics, log });
+  const extender = buildExtenderServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), view: { channels: directory, index, agents, agentNamespace: namespace }, metrics, log });
   const listening = { webhook: false, extender: false };
   const health = buildHealthServer({
     metrics,
@@ -161,7 +163,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   await health.listen({ host: opts.listen, port: opts.metricsPort });
   await webhook.app.listen({ host: opts.listen, port: opts.webhookPort });
   listening.webhook = true;
-  await extender.listen({ host: opts.listen, port: opts.extenderPort });
+  await extender.app.listen({ host: opts.listen, port: opts.extenderPort });
   listening.extender = true;
 
   const identity = opts.identity ?? `${hostname()}_${process.pid}`;
@@ -191,7 +193,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       clearInterval(assumptionTimer);
       await elector?.stop();
       stopMaster();
-      await Promise.all([webhook.app.close(), extender.close()]);
+      await Promise.all([webhook.close(), extender.close()]);
       await certs.stop();
       await Promise.all(watches.map((w) => w.stop()));
       await health.close();

@@ -5,10 +5,12 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ControllerMetrics } from '../controller/metrics.js';
+import { drainable } from '../http/drain.js';
 import { filterNodes, prioritizeNodes, type PlacementView } from './placement.js';
 import { ExtenderArgsError, parseExtenderArgs, type ExtenderFilterResult } from './wire.js';
 
 export interface ExtenderServerOptions {
+  shutdownGraceMs?: number;
   view: PlacementView;
   metrics: ControllerMetrics;
   log: Logger;
@@ -16,8 +18,14 @@ export interface ExtenderServerOptions {
   bodyLimit?: number;
 }
 
-export function buildExtenderServer(opts: ExtenderServerOptions): FastifyInstance {
-  const app = Fastify({ loggerInstance: opts.log.child({ server: 'extender' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024, requestTimeout: 10_000 });
+export interface ExtenderServer {
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export function buildExtenderServer(opts: ExtenderServerOptions): ExtenderServer {
+  const app = Fastify({ loggerInstance: opts.log.child({ server: 'extender' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024, requestTimeout: 10_000, return503OnClosing: false });
+  const close = drainable(app, opts.shutdownGraceMs);
   const { view, metrics } = opts;
 
   app.setErrorHandler((error, request, reply) => {
@@ -48,5 +56,5 @@ export function buildExtenderServer(opts: ExtenderServerOptions): FastifyInstanc
     return scores;
   });
 
-  return app;
+  return { app, close };
 }

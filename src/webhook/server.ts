@@ -10,6 +10,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import type { ControllerMetrics } from '../controller/metrics.js';
+import { drainable } from '../http/drain.js';
 import { AdmissionError, parseReview, review, type AdmissionContext } from './admission.js';
 
 /** kube-apiserver refuses objects over 3 MiB; anything larger is not a real review. */
@@ -21,6 +22,7 @@ export interface KeyPair {
 }
 
 export interface WebhookServerOptions {
+  shutdownGraceMs?: number;
   context: AdmissionContext;
   tls: KeyPair;
   metrics: ControllerMetrics;
@@ -29,6 +31,8 @@ export interface WebhookServerOptions {
 
 export interface WebhookServer {
   app: FastifyInstance;
+  /** Stops accepting, lets clients finish, then closes (see http/drain.ts). */
+  close(): Promise<void>;
   useCertificate(tls: KeyPair): void;
 }
 
@@ -38,9 +42,12 @@ export function buildWebhookServer(opts: WebhookServerOptions): WebhookServer {
     loggerInstance: opts.log.child({ server: 'webhook' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_REVIEW_BYTES,
+    // Requests arriving while closing are answered normally, with Connection: close.
+    return503OnClosing: false,
     requestTimeout: 10_000,
   });
   const { metrics } = opts;
+  const close = drainable(app, opts.shutdownGraceMs);
   let generation = 0;
   const certGeneration = new WeakMap<object, number>();
   (app.server as HttpsServer).on('secureConnection', (socket) => certGeneration.set(socket, generation));
@@ -69,6 +76,7 @@ export function buildWebhookServer(opts: WebhookServerOptions): WebhookServer {
 
   return {
     app,
+    close,
     useCertificate(tls) {
       (app.server as HttpsServer).setSecureContext({ key: tls.key, cert: tls.cert });
       generation++;

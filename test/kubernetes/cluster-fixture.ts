@@ -57,6 +57,7 @@ export async function startCluster(opts: { nodes: number; agents: boolean }): Pr
         certValidityMs: 30 * 86_400_000,
         certCheckMs: 60_000,
         leaderElection: true,
+        shutdownGraceMs: 500,
         log,
         ...overrides,
       });

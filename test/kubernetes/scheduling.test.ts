@@ -1,0 +1,122 @@
+/**
+ * The extender and the master against a real kube-scheduler (scheduler-config/
+ * shimmy-scheduler.yaml) and a real API server, with four Node objects. Agent readiness
+ * is set directly through the agents' Leases.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GROUP, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
+import { createChannel, createNamespace, eventually, getChannel, pod, PIPELINE, setAgentReady, startCluster, waitScheduled, type ClusterFixture } from './cluster-fixture.js';
+
+let f: ClusterFixture;
+const NODES = ['node-1', 'node-2', 'node-3', 'node-4'];
+
+beforeAll(async () => {
+  f = await startCluster({ nodes: 4, agents: false });
+  for (const node of NODES) await setAgentReady(f, node, true);
+  await f.startController();
+});
+
+afterAll(async () => {
+  await f?.stop();
+});
+
+async function endpoints(namespace: string, channel: string): Promise<ChannelEndpoint[]> {
+  const list = (await f.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'channelendpoints', fieldSelector: `spec.channel=${channel}` })) as { items: ChannelEndpoint[] };
+  return list.items.sort((a, b) => a.spec.node.localeCompare(b.spec.node));
+}
+
+const condition = async (namespace: string, name: string, type: string) => (await getChannel(f, namespace, name)).status?.conditions?.find((c) => c.type === type);
+
+async function setUnschedulable(node: string, unschedulable: boolean): Promise<void> {
+  const n = await f.core.readNode({ name: node });
+  n.spec = { ...n.spec, unschedulable };
+  await f.core.replaceNode({ name: node, body: n });
+}
+
+describe('scheduling with the Shimmy extender', () => {
+  it('places the pipeline pods, created all at once, on one node; status and endpoints follow', async () => {
+    await createNamespace(f, 'pipeline', true);
+    await createChannel(f, 'pipeline', 'frames', { selector: { matchLabels: { pipeline: 'camera' } } });
+    await Promise.all(PIPELINE.map((stage) => f.core.createNamespacedPod({ namespace: 'pipeline', body: pod(stage, { pipeline: 'camera', stage }) })));
+    const placed = await waitScheduled(f, 'pipeline', PIPELINE);
+    expect(new Set(placed.values()).size).toBe(1);
+    const node = placed.get('camera')!;
+
+    await eventually('channel status', async () => (await getChannel(f, 'pipeline', 'frames')).status?.pods === 5);
+    const status = (await getChannel(f, 'pipeline', 'frames')).status!;
+    expect(status).toMatchObject({ nodes: 1, endpoints: [{ node, pods: [...PIPELINE].sort() }] });
+    expect(await condition('pipeline', 'frames', 'Ready')).toMatchObject({ status: 'True', reason: 'AgentsReady' });
+    expect(await condition('pipeline', 'frames', 'Split')).toMatchObject({ status: 'False', reason: 'SingleNode' });
+    const eps = await endpoints('pipeline', 'frames');
+    expect(eps.map((e) => [e.spec.node, e.spec.pods.length, e.spec.peers])).toEqual([[node, 5, []]]);
+    expect(eps[0]!.spec.key).toBe(status.key);
+  });
+
+  it('spreads the same pods over several nodes without the extender (the control case)', async () => {
+    await createNamespace(f, 'control', false);
+    await Promise.all(PIPELINE.map((stage) => f.core.createNamespacedPod({ namespace: 'control', body: pod(stage, { pipeline: 'camera', stage }) })));
+    const placed = await waitScheduled(f, 'control', PIPELINE);
+    expect(new Set(placed.values()).size).toBeGreaterThan(1);
+  });
+
+  it('never places a channel pod on a node whose agent is not ready', async () => {
+    await createNamespace(f, 'agents', true);
+    await createChannel(f, 'agents', 'telemetry', { selector: { matchLabels: { app: 'telemetry' } }, placement: 'None' });
+    for (const node of ['node-1', 'node-2', 'node-4']) await setAgentReady(f, node, false);
+    try {
+      const names = ['t1', 't2', 't3', 't4'];
+      for (const name of names) await f.core.createNamespacedPod({ namespace: 'agents', body: pod(name, { app: 'telemetry' }) });
+      const placed = await waitScheduled(f, 'agents', names);
+      expect([...new Set(placed.values())]).toEqual(['node-3']);
+      // With no ready agent anywhere the pod stays pending, and says why.
+      await setAgentReady(f, 'node-3', false);
+      await f.core.createNamespacedPod({ namespace: 'agents', body: pod('stuck', { app: 'telemetry' }) });
+      const events = await eventually('FailedScheduling event', async () => {
+        const list = await f.core.listNamespacedEvent({ namespace: 'agents', fieldSelector: 'involvedObject.name=stuck,reason=FailedScheduling' });
+        return list.items.length ? list.items : undefined;
+      });
+      expect(events[0]!.message).toContain('shimmy agent not ready');
+      expect((await f.core.readNamespacedPod({ name: 'stuck', namespace: 'agents' })).spec!.nodeName).toBeUndefined();
+    } finally {
+      for (const node of NODES) await setAgentReady(f, node, true);
+    }
+    // The master reports the agents of its endpoints: all ready again.
+    await eventually('Ready after agents return', async () => (await condition('agents', 'telemetry', 'Ready'))?.status === 'True');
+  });
+
+  it('Require: follows the channel while a co-located node fits, splits only when none does', async () => {
+    await createNamespace(f, 'strict', true);
+    await createChannel(f, 'strict', 'control', { selector: { matchLabels: { app: 'robot' } }, placement: 'Require' });
+    await f.core.createNamespacedPod({ namespace: 'strict', body: pod('arm', { app: 'robot' }) });
+    const home = (await waitScheduled(f, 'strict', ['arm'])).get('arm')!;
+
+    await setUnschedulable(home, true);
+    try {
+      // The only co-located node is cordoned: no co-located choice exists, so the pod goes elsewhere.
+      await f.core.createNamespacedPod({ namespace: 'strict', body: pod('eye', { app: 'robot' }) });
+      const away = (await waitScheduled(f, 'strict', ['eye'])).get('eye')!;
+      expect(away).not.toBe(home);
+      await eventually('Split condition', async () => (await condition('strict', 'control', 'Split'))?.status === 'True');
+      const eps = await endpoints('strict', 'control');
+      expect(eps.map((e) => [e.spec.node, e.spec.peers])).toEqual([[home, [away]], [away, [home]]].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+
+      // Now two nodes run the channel: the next pods may go to either, never to a third.
+      for (const name of ['hand', 'leg', 'ear']) await f.core.createNamespacedPod({ namespace: 'strict', body: pod(name, { app: 'robot' }) });
+      const more = await waitScheduled(f, 'strict', ['hand', 'leg', 'ear']);
+      for (const node of more.values()) expect([home, away]).toContain(node);
+    } finally {
+      await setUnschedulable(home, false);
+    }
+  });
+
+  it('removes a node\'s endpoint when its last pod goes, and the Split condition with it', async () => {
+    const pods = (await f.core.listNamespacedPod({ namespace: 'strict' })).items;
+    const node = pods.find((p) => p.metadata!.name === 'eye')!.spec!.nodeName!;
+    for (const p of pods.filter((p) => p.spec!.nodeName === node)) await f.core.deleteNamespacedPod({ name: p.metadata!.name!, namespace: 'strict', gracePeriodSeconds: 0 });
+    await eventually('endpoint removed', async () => {
+      const eps = await endpoints('strict', 'control');
+      return eps.length === 1 && eps[0]!.spec.node !== node && eps[0]!.spec.peers.length === 0;
+    });
+    await eventually('Split cleared', async () => (await condition('strict', 'control', 'Split'))?.status === 'False');
+  });
+});
