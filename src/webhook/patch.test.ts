@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import fastJsonPatch from 'fast-json-patch';
+import type { V1Pod } from '@kubernetes/client-node';
+import { resolveChannel } from '../k8s/channel-spec.js';
+import type { SharedMemoryChannel } from '../k8s/types.js';
+import { readInjectedChannel } from '../client/env.js';
+import { podPatch } from './patch.js';
+
+const channel = (name: string, extra: Partial<SharedMemoryChannel['spec']> = {}): SharedMemoryChannel => ({
+  metadata: { namespace: 'video', name, uid: `uid-${name}` },
+  spec: { selector: { matchLabels: { app: 'x' } }, ...extra },
+});
+const frames = resolveChannel(channel('frames', { capacity: '8Mi' }));
+const boxes = resolveChannel(channel('boxes', { mode: 'Stream', slowConsumer: 'Overwrite' }));
+const bare = (): V1Pod => ({ metadata: { name: 'p', namespace: 'video' }, spec: { containers: [{ name: 'a', image: 'a' }, { name: 'b', image: 'b' }] } });
+const apply = (pod: V1Pod, ops: ReturnType<typeof podPatch>) => fastJsonPatch.applyPatch(structuredClone(pod), ops, true, false).newDocument;
+
+describe('podPatch', () => {
+  it('adds env, annotations and labels whole when they are absent, escaping "/" in keys', () => {
+    const ops = podPatch(bare(), { namespace: 'video', channels: [boxes, frames], schedulerName: 'shimmy-scheduler' });
+    const paths = ops.map((o) => `${o.op} ${o.path}`);
+    expect(paths).toContain('add /spec/containers/0/env');
+    expect(paths).toContain('add /spec/containers/1/env');
+    expect(paths).toContain('add /metadata/annotations');
+    expect(paths).toContain('add /spec/hostIPC');
+    expect(paths).toContain('add /spec/schedulerName');
+    const patched = apply(bare(), ops);
+    expect(patched.metadata!.annotations).toEqual({ 'shimmy.dev/channels': 'boxes,frames' });
+    for (const c of patched.spec!.containers) {
+      const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value]));
+      expect(readInjectedChannel('frames', env).config).toEqual({ mode: 'pubsub', capacity: 8 * 2 ** 20, maxMessage: 2 ** 20, slowConsumer: 'block' });
+      expect(readInjectedChannel('boxes', env).config).toMatchObject({ mode: 'stream', slowConsumer: 'overwrite' });
+    }
+  });
+
+  it('escapes "/" and "~" when adding to existing annotations', () => {
+    const pod = bare();
+    pod.metadata!.annotations = { 'a~b/c': 'kept' };
+    pod.metadata!.labels = { app: 'x' };
+    const ops = podPatch(pod, { namespace: 'video', channels: [frames] });
+    expect(ops).toContainEqual({ op: 'add', path: '/metadata/annotations/shimmy.dev~1channels', value: 'frames' });
+    expect(ops).toContainEqual({ op: 'add', path: '/metadata/labels/shimmy.dev~1injected', value: 'true' });
+    expect(apply(pod, ops).metadata!.annotations!['a~b/c']).toBe('kept');
+  });
+
+  it('is idempotent: a patched pod needs no further operation (reinvocationPolicy: IfNeeded)', () => {
+    const m = { namespace: 'video', channels: [frames, boxes], schedulerName: 'shimmy-scheduler' };
+    const once = apply(bare(), podPatch(bare(), m));
+    expect(podPatch(once, m)).toEqual([]);
+  });
+
+  it('replaces stale values and valueFrom, keeps the user\'s other variables in place', () => {
+    const pod = bare();
+    pod.spec!.containers[0]!.env = [{ name: 'KEEP', value: '1' }, { name: 'SHIMMY_CHANNEL_FRAMES_KEY', valueFrom: { configMapKeyRef: { name: 'x', key: 'y' } } }];
+    const patched = apply(pod, podPatch(pod, { namespace: 'video', channels: [frames] }));
+    const env = patched.spec!.containers[0]!.env!;
+    expect(env[0]).toEqual({ name: 'KEEP', value: '1' });
+    expect(env[1]).toEqual({ name: 'SHIMMY_CHANNEL_FRAMES_KEY', value: frames.keyText });
+  });
+
+  it('takes the default scheduler over but leaves a custom one alone', () => {
+    const custom = bare();
+    custom.spec!.schedulerName = 'gpu-scheduler';
+    expect(apply(custom, podPatch(custom, { namespace: 'video', channels: [frames], schedulerName: 'shimmy-scheduler' })).spec!.schedulerName).toBe('gpu-scheduler');
+    const dflt = bare();
+    dflt.spec!.schedulerName = 'default-scheduler';
+    expect(apply(dflt, podPatch(dflt, { namespace: 'video', channels: [frames], schedulerName: 'shimmy-scheduler' })).spec!.schedulerName).toBe('shimmy-scheduler');
+  });
+});
