@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: bootstrap, benchmark peers, type-check,
-# lint, then unit and integration tests on Node 20 (the machine's) and on Node 24 (LTS).
+# lint, the Kubernetes test binaries, then unit, integration and Kubernetes tests on Node 20 (the machine's) and on Node 24 (LTS).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 bash scripts/bootstrap.sh
 bash bench/peers/setup.sh
+# etcd + kube-apiserver + kube-scheduler for test/kubernetes (cached; the first build takes minutes)
+echo "[test] Kubernetes test binaries" >&2
+bash scripts/kube-build.sh >/dev/null
 echo "[test] type-check" >&2
 node_modules/.bin/tsc --noEmit -p tsconfig.json
 echo "[test] lint" >&2
