@@ -8,6 +8,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 src="$root/test/kube"
 kube_version="$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$src/go.mod" | head -n 1)"
 
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
 if ! command -v go >/dev/null 2>&1; then
   echo "kube-build: Go is needed to build the Kubernetes test binaries; installing golang-go" >&2
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

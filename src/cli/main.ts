@@ -8,6 +8,7 @@ import { registerChannelCommands } from './channel-commands.js';
 import { registerPubCommand } from './pub-command.js';
 import { registerSubCommand } from './sub-command.js';
 import { registerBenchCommand } from '../../bench/bench-command.js';
+import { registerControlPlaneBenchCommand } from '../../bench/control-plane/control-plane-bench.js';
 import { registerDemoCommand } from '../demo/demo-command.js';
 import { registerControllerCommand } from './controller-command.js';
 import { registerDevClusterCommand } from './dev-cluster-command.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerPubCommand(program);
   registerSubCommand(program);
   registerBenchCommand(program);
+  registerControlPlaneBenchCommand(program);
   registerDemoCommand(program);
   registerControllerCommand(program);
   registerDevClusterCommand(program);

@@ -47,8 +47,9 @@ export function filterNodes(view: PlacementView, pod: V1Pod, names: readonly str
   const channels = podChannels(view, pod);
   if (channels.length === 0) return { passed: [...names], failed: {} };
   const failed: Record<string, string> = {};
+  const now = view.agents.clock();
   let passed = names.filter((node) => {
-    if (view.agents.isReady(node)) return true;
+    if (view.agents.isReady(node, now)) return true;
     failed[node] = `shimmy agent not ready on ${node} (no unexpired Lease with holderIdentity ${node} in ${view.agentNamespace})`;
     return false;
   });
@@ -56,10 +57,10 @@ export function filterNodes(view: PlacementView, pod: V1Pod, names: readonly str
     if (ch.placement !== 'Require') continue;
     const hosts = view.index.nodesOf(ch.id);
     if (!passed.some((node) => hosts.has(node))) continue;
-    const where = [...hosts.keys()].slice(0, 3).join(', ');
+    const reason = `would split channel ${ch.id} (placement: Require); its pods run on ${[...hosts.keys()].slice(0, 3).join(', ')}`;
     passed = passed.filter((node) => {
       if (hosts.has(node)) return true;
-      failed[node] = `would split channel ${ch.id} (placement: Require); its pods run on ${where}`;
+      failed[node] = reason;
       return false;
     });
   }

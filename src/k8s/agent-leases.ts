@@ -35,7 +35,12 @@ export class AgentLeases {
     this.byLease.delete(name);
   }
 
-  isReady(node: string): boolean {
-    return (this.expiry.get(node) ?? 0) > this.now();
+  /** `now` lets a caller asking about many nodes read the clock once. */
+  isReady(node: string, now = this.now()): boolean {
+    return (this.expiry.get(node) ?? 0) > now;
+  }
+
+  clock(): number {
+    return this.now();
   }
 }
