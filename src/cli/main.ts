@@ -3,7 +3,8 @@
  * "shimmy: <what went wrong>. <what to do>", and exit non-zero.
  */
 import { Command, CommanderError } from 'commander';
-import { ShimmyError } from '../errors.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { describeApiError } from '../k8s/api-errors.js';
 import { registerChannelCommands } from './channel-commands.js';
 import { registerPubCommand } from './pub-command.js';
 import { registerSubCommand } from './sub-command.js';
@@ -40,6 +41,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode;
     if (err instanceof ShimmyError) {
       console.error(`shimmy: ${err.message} [${err.code}]`);
+      return 1;
+    }
+    const api = describeApiError(err);
+    if (api) {
+      console.error(`shimmy: ${api}. Check the kubeconfig and the API server [${ErrorCode.KUBERNETES_API}]`);
       return 1;
     }
     console.error(`shimmy: ${(err as Error)?.stack ?? String(err)}`);

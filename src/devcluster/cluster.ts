@@ -9,6 +9,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { ErrorCode, ShimmyError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { createCA, issueServingCert } from '../webhook/certs.js';
 import { ensureKubeBinary } from './kube-binary.js';
@@ -97,7 +98,7 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
   const progress = opts.progress ?? (() => undefined);
   const existing = readState(dir);
   if (existing && Object.values(existing.pids).some(isAlive)) {
-    throw new Error(`a dev cluster is already running in ${dir}; run shimmy dev-cluster down --dir ${opts.dir} first`);
+    throw new ShimmyError(ErrorCode.DEV_CLUSTER, `A dev cluster is already running in ${dir}`, `Run shimmy dev-cluster down --dir ${opts.dir} first, or pick another --dir`);
   }
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'logs'), { recursive: true });

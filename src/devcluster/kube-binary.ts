@@ -1,5 +1,6 @@
 /** The etcd + kube-apiserver + kube-scheduler binary, built (once) by scripts/kube-build.sh. */
 import { spawn } from 'node:child_process';
+import { ErrorCode, ShimmyError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 
 export const KUBE_BUILD_SCRIPT = `${packageRoot}/scripts/kube-build.sh`;
@@ -19,7 +20,7 @@ export function ensureKubeBinary(progress: (line: string) => void = () => undefi
     child.on('close', (code) => {
       const path = out.trim().split('\n').pop();
       if (code === 0 && path) resolve(path);
-      else reject(new Error(`scripts/kube-build.sh failed (exit ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`));
+      else reject(new ShimmyError(ErrorCode.DEV_CLUSTER, `scripts/kube-build.sh failed (exit ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`, 'It needs Go and the Go module proxy; run it alone to see the whole output'));
     });
   });
 }

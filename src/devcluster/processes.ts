@@ -2,13 +2,14 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { ErrorCode, ShimmyError } from '../errors.js';
 
 export function startDetached(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
   const fd = openSync(logFile, 'a');
   const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   child.unref();
-  if (child.pid === undefined) throw new Error(`could not start ${command}`);
+  if (child.pid === undefined) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `Could not start ${command}`, 'Check that the file exists and is executable');
   return child.pid;
 }
 
@@ -60,8 +61,8 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check().catch(() => false)) return;
-    if (opts.pid !== undefined && !isAlive(opts.pid)) throw new Error(`${what} exited during start-up; see ${opts.log ?? 'its log'}`);
-    if (Date.now() > deadline) throw new Error(`${what} was not ready after ${timeoutMs / 1000} s; see ${opts.log ?? 'its log'}`);
+    if (opts.pid !== undefined && !isAlive(opts.pid)) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${what} exited during start-up`, `Its log says why: ${opts.log ?? 'see its log'}`);
+    if (Date.now() > deadline) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${what} was not ready after ${timeoutMs / 1000} s`, `Its log says why: ${opts.log ?? 'see its log'}`);
     await sleep(100);
   }
 }

@@ -2,6 +2,7 @@
  * kube-scheduler's extender wire format (k8s.io/kube-scheduler/extender/v1), with its Go
  * field names. Nodes is set when nodeCacheCapable is false, NodeNames when it is true.
  */
+import { ErrorCode } from '../errors.js';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 
 export interface ExtenderArgs {
@@ -26,7 +27,7 @@ export interface HostPriority {
 export const MAX_EXTENDER_PRIORITY = 10;
 
 export class ExtenderArgsError extends Error {
-  readonly code = 'SHIMMY_ERR_BAD_EXTENDER_ARGS';
+  readonly code = ErrorCode.BAD_EXTENDER_ARGS;
   constructor(message: string) {
     super(message);
     this.name = 'ExtenderArgsError';

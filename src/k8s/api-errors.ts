@@ -6,3 +6,17 @@ export function statusOf(err: unknown): number | undefined {
 
 export const isNotFound = (err: unknown): boolean => statusOf(err) === 404;
 export const isConflict = (err: unknown): boolean => statusOf(err) === 409;
+
+/** "HTTP 422: <the API server's Status message>" from a client-node ApiException. */
+export function describeApiError(err: unknown): string | undefined {
+  const status = statusOf(err);
+  if (status === undefined || status < 100) return undefined;
+  const body = (err as { body?: unknown }).body;
+  let message = typeof body === 'string' ? body : JSON.stringify(body);
+  try {
+    message = (JSON.parse(String(body)) as { message?: string }).message ?? message;
+  } catch {
+    /* not a Status object */
+  }
+  return `the Kubernetes API answered HTTP ${status}: ${message}`;
+}

@@ -3,13 +3,14 @@
  * matchExpression must hold. `compileSelector` validates once and throws a
  * SelectorError that says which term is wrong.
  */
+import { ErrorCode } from '../errors.js';
 import type { V1LabelSelector } from '@kubernetes/client-node';
 
 export type Labels = Readonly<Record<string, string>> | undefined;
 export type Matcher = (labels: Labels) => boolean;
 
 export class SelectorError extends Error {
-  readonly code = 'SHIMMY_ERR_INVALID_SELECTOR';
+  readonly code = ErrorCode.INVALID_SELECTOR;
   constructor(message: string) {
     super(message);
     this.name = 'SelectorError';

@@ -4,12 +4,13 @@
  * refusing a pod is worse than not patching one. A body that is not an AdmissionReview
  * at all raises AdmissionError, which the server answers with HTTP 400 and the reason.
  */
+import { ErrorCode } from '../errors.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ResolvedChannel } from '../k8s/channel-spec.js';
 import { podPatch } from './patch.js';
 
 export class AdmissionError extends Error {
-  readonly code = 'SHIMMY_ERR_BAD_ADMISSION_REVIEW';
+  readonly code = ErrorCode.BAD_ADMISSION_REVIEW;
   constructor(message: string) {
     super(message);
     this.name = 'AdmissionError';
