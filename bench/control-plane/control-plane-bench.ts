@@ -8,8 +8,6 @@ import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import type { Command } from 'commander';
-import { intOption } from '../../src/cli/options.js';
 import { table } from '../../src/cli/channel-commands.js';
 import { filterNodes, prioritizeNodes } from '../../src/extender/placement.js';
 import { NAMESPACE, nodeNames, pendingPod, syntheticView, type ClusterShape } from './synthetic-cluster.js';
@@ -128,21 +126,9 @@ export async function benchControlPlane(opts: ControlPlaneBenchOptions): Promise
   }
 }
 
-export function registerControlPlaneBenchCommand(program: Command): void {
-  program
-    .command('bench-control-plane')
-    .description('admission and scheduler-extender latency at a fixed request rate (autocannon on loopback), on a synthetic cluster')
-    .option('--admission-rate <n>', 'AdmissionReviews per second', intOption('--admission-rate', 1), 500)
-    .option('--extender-rate <n>', 'filter or prioritize calls per second', intOption('--extender-rate', 1), 200)
-    .option('--seconds <n>', 'measured seconds per scenario (after 2 s of warm-up)', intOption('--seconds', 1), 10)
-    .option('--nodes <n>', 'nodes in the synthetic cluster', intOption('--nodes', 1), 1000)
-    .option('--pods <n>', 'injected pods in the synthetic cluster', intOption('--pods', 1), 10000)
-    .option('--channels <n>', 'channels in the namespace', intOption('--channels', 1), 500)
-    .option('--json <file>', 'also write the figures as JSON')
-    .action(async (flags: { admissionRate: number; extenderRate: number; seconds: number; nodes: number; pods: number; channels: number; json?: string }) => {
-      const results = await benchControlPlane({ ...flags, progress: (line) => console.error(`bench-control-plane: ${line}`) });
-      const f = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`);
-      console.log(table([['scenario', 'rate/s', 'requests', 'failed', 'p50', 'p90', 'p99', 'max'], ...results.map((r) => [r.what, r.rate ? String(r.rate) : '-', String(r.requests), String(r.failed), f(r.p50), f(r.p90), f(r.p99), f(r.max)])]));
-      if (flags.json) writeFileSync(flags.json, JSON.stringify({ date: new Date().toISOString(), node: process.version, shape: { nodes: flags.nodes, pods: flags.pods, channels: flags.channels }, results }, null, 2));
-    });
+export async function runControlPlaneBench(flags: { admissionRate: number; extenderRate: number; seconds: number; nodes: number; pods: number; channels: number; json?: string }): Promise<void> {
+  const results = await benchControlPlane({ ...flags, progress: (line) => console.error(`bench-control-plane: ${line}`) });
+  const f = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`);
+  console.log(table([['scenario', 'rate/s', 'requests', 'failed', 'p50', 'p90', 'p99', 'max'], ...results.map((r) => [r.what, r.rate ? String(r.rate) : '-', String(r.requests), String(r.failed), f(r.p50), f(r.p90), f(r.p99), f(r.max)])]));
+  if (flags.json) writeFileSync(flags.json, JSON.stringify({ date: new Date().toISOString(), node: process.version, shape: { nodes: flags.nodes, pods: flags.pods, channels: flags.channels }, results }, null, 2));
 }

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { pino } from 'pino';
-import { startController } from '../controller/controller.js';
 import { choiceOption, durationOption, intOption, listOption } from './options.js';
 
 interface ControllerFlags {
@@ -43,6 +41,8 @@ export function registerControllerCommand(program: Command): void {
     .option('--no-leader-election', 'run the master without leader election (one replica only)')
     .option('--log-level <level>', 'pino log level', choiceOption('--log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const), 'info')
     .action(async (flags: ControllerFlags) => {
+      // Loaded here, not at the top: the data-plane commands must start fast.
+      const [{ pino }, { startController }] = await Promise.all([import('pino'), import('../controller/controller.js')]);
       const log = pino({ level: flags.logLevel, base: { component: 'shimmy-controller' } });
       const controller = await startController({
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { DEFAULT_DIR, downCluster, readState, upCluster } from '../devcluster/cluster.js';
-import { isAlive } from '../devcluster/processes.js';
 import { intOption } from './options.js';
+
+const DEFAULT_DIR = '.shimmy/dev-cluster';
+// Loaded on use, not at start-up: the data-plane commands must start fast.
+const cluster = () => import('../devcluster/cluster.js');
 
 export function registerDevClusterCommand(program: Command): void {
   const dev = program
@@ -16,6 +18,7 @@ export function registerDevClusterCommand(program: Command): void {
     .option('--no-controller', 'leave the Shimmy controller out (tests start their own)')
     .option('--no-agents', 'publish no agent Leases (then the extender filters every node for channel pods)')
     .action(async (flags: { nodes: number; dir: string; controller: boolean; agents: boolean }) => {
+      const { upCluster } = await cluster();
       const state = await upCluster({ dir: flags.dir, nodes: flags.nodes, controller: flags.controller, agents: flags.agents, progress: (line) => console.error(`dev-cluster: ${line}`) });
       console.log(`Kubernetes ${state.kubernetesVersion} is up with nodes ${state.nodes.join(', ')}${flags.controller ? ' and the Shimmy controller' : ''}.`);
       console.log(`  export KUBECONFIG=${state.kubeconfig}`);
@@ -29,6 +32,7 @@ export function registerDevClusterCommand(program: Command): void {
     .description('stop every process of the dev cluster and remove DIR')
     .option('--dir <dir>', 'state directory', DEFAULT_DIR)
     .action(async (flags: { dir: string }) => {
+      const { downCluster } = await cluster();
       if (!(await downCluster(flags.dir))) {
         console.log(`no dev cluster in ${flags.dir}`);
         return;
@@ -40,7 +44,9 @@ export function registerDevClusterCommand(program: Command): void {
     .command('status')
     .description('show the processes of the dev cluster')
     .option('--dir <dir>', 'state directory', DEFAULT_DIR)
-    .action((flags: { dir: string }) => {
+    .action(async (flags: { dir: string }) => {
+      const { readState } = await cluster();
+      const { isAlive } = await import('../devcluster/processes.js');
       const state = readState(flags.dir);
       if (!state) {
         console.log(`no dev cluster in ${flags.dir}`);

@@ -9,7 +9,7 @@ import { registerChannelCommands } from './channel-commands.js';
 import { registerPubCommand } from './pub-command.js';
 import { registerSubCommand } from './sub-command.js';
 import { registerBenchCommand } from '../../bench/bench-command.js';
-import { registerControlPlaneBenchCommand } from '../../bench/control-plane/control-plane-bench.js';
+import { registerControlPlaneBenchCommand } from '../../bench/control-plane/command.js';
 import { registerDemoCommand } from '../demo/demo-command.js';
 import { registerControllerCommand } from './controller-command.js';
 import { registerDevClusterCommand } from './dev-cluster-command.js';

@@ -143,7 +143,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   // The webhook answers only once it knows the channels: an early answer would skip pods.
   await channelWatch.listed;
-  const firstPair = await certs.start();
+  const firstPair = await certs.loadCertificate();
   const webhook = buildWebhookServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), context: { match: (ns, labels) => directory.match(ns, labels), ...(opts.schedulerName ? { schedulerName: opts.schedulerName } : {}) }, tls: firstPair, metrics, log });
   certs.onCertificate((pair) => {
     webhook.useCertificate(pair);
@@ -163,6 +163,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   await health.listen({ host: opts.listen, port: opts.metricsPort });
   await webhook.app.listen({ host: opts.listen, port: opts.webhookPort });
   listening.webhook = true;
+  // Registered only now that it answers: the API server calls it from this moment on.
+  await certs.start();
   await extender.app.listen({ host: opts.listen, port: opts.extenderPort });
   listening.extender = true;
 

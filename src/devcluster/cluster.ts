@@ -16,7 +16,6 @@ import { ensureKubeBinary } from './kube-binary.js';
 import { freePort, isAlive, startDetached, stopProcess, waitFor } from './processes.js';
 import { bootstrapObjects } from './bootstrap-objects.js';
 
-export const DEFAULT_DIR = '.shimmy/dev-cluster';
 export const SCHEDULER_CONFIG_FILE = `${packageRoot}/scheduler-config/shimmy-scheduler.yaml`;
 export const CONTROLLER_NAMESPACE = 'shimmy-system';
 

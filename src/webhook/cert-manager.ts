@@ -72,11 +72,16 @@ export class WebhookCertManager {
 
   constructor(private readonly opts: CertManagerOptions) {}
 
-  /** Makes or loads the certificate and registers the webhook; returns the first key pair. */
-  async start(): Promise<KeyPair> {
+  /** Makes or loads the serving certificate, without registering anything yet. */
+  async loadCertificate(): Promise<KeyPair> {
+    this.use(await this.ensureSecret());
+    return this.serving!;
+  }
+
+  /** Registers the webhook (call once the server listens) and keeps it all current. */
+  async start(): Promise<void> {
     await this.reconcile();
     this.timer = setInterval(() => this.poke(), this.opts.checkEveryMs);
-    return this.serving!;
   }
 
   onCertificate(listener: (pair: KeyPair) => void): void {
