@@ -223,9 +223,9 @@ export function controllerArgs(state: DevClusterState): string[] {
 export async function downCluster(dir: string, opts: { keepFiles?: boolean } = {}): Promise<boolean> {
   const state = readState(dir);
   if (!state) return false;
-  const order = ['controller', 'scheduler', 'defaultScheduler', 'apiserver', 'etcd'];
-  const pids = Object.entries(state.pids).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
-  for (const [, pid] of pids) await stopProcess(pid);
+  // Clients first, then the API server, then its store; each stage in parallel.
+  const stages = [['controller', 'scheduler', 'defaultScheduler'], ['apiserver'], ['etcd']];
+  for (const stage of stages) await Promise.all(stage.map((name) => (state.pids[name] ? stopProcess(state.pids[name]) : undefined)));
   if (!opts.keepFiles) rmSync(resolve(dir), { recursive: true, force: true });
   return true;
 }

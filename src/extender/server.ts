@@ -6,10 +6,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { ControllerMetrics } from '../controller/metrics.js';
 import { drainable } from '../http/drain.js';
+import { httpServerOptions } from '../http/server-factory.js';
 import { filterNodes, prioritizeNodes, type PlacementView } from './placement.js';
 import { ExtenderArgsError, parseExtenderArgs, type ExtenderFilterResult } from './wire.js';
 
 export interface ExtenderServerOptions {
+  /** A request not fully received by then gets 408 (default 10 s). */
+  requestTimeoutMs?: number;
   shutdownGraceMs?: number;
   view: PlacementView;
   metrics: ControllerMetrics;
@@ -24,7 +27,7 @@ export interface ExtenderServer {
 }
 
 export function buildExtenderServer(opts: ExtenderServerOptions): ExtenderServer {
-  const app = Fastify({ loggerInstance: opts.log.child({ server: 'extender' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024, requestTimeout: 10_000, return503OnClosing: false });
+  const app = Fastify({ loggerInstance: opts.log.child({ server: 'extender' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024, ...httpServerOptions(opts.requestTimeoutMs), return503OnClosing: false });
   const close = drainable(app, opts.shutdownGraceMs);
   const { view, metrics } = opts;
 

@@ -11,6 +11,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import type { ControllerMetrics } from '../controller/metrics.js';
 import { drainable } from '../http/drain.js';
+import { httpsServerOptions } from '../http/server-factory.js';
 import { AdmissionError, parseReview, review, type AdmissionContext } from './admission.js';
 
 /** kube-apiserver refuses objects over 3 MiB; anything larger is not a real review. */
@@ -22,6 +23,8 @@ export interface KeyPair {
 }
 
 export interface WebhookServerOptions {
+  /** A request not fully received by then gets 408 (default 10 s). */
+  requestTimeoutMs?: number;
   shutdownGraceMs?: number;
   context: AdmissionContext;
   tls: KeyPair;
@@ -38,13 +41,12 @@ export interface WebhookServer {
 
 export function buildWebhookServer(opts: WebhookServerOptions): WebhookServer {
   const app = Fastify({
-    https: { key: opts.tls.key, cert: opts.tls.cert },
+    ...httpsServerOptions(opts.tls, opts.requestTimeoutMs),
     loggerInstance: opts.log.child({ server: 'webhook' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_REVIEW_BYTES,
     // Requests arriving while closing are answered normally, with Connection: close.
     return503OnClosing: false,
-    requestTimeout: 10_000,
   });
   const { metrics } = opts;
   const close = drainable(app, opts.shutdownGraceMs);

@@ -2,7 +2,9 @@
  * Malformed and odd requests sent straight to the webhook (HTTPS) and extender (HTTP)
  * servers over real sockets: each gets a clear answer, and the servers keep serving.
  */
+import { connect as connectTcp } from 'node:net';
 import { request } from 'node:https';
+import { connect as connectTls } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { V1MicroTime } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -29,8 +31,8 @@ let webhookUrl: string;
 let extenderUrl: string;
 
 beforeAll(async () => {
-  webhook = buildWebhookServer({ context: { match: (ns, labels) => channels.match(ns, labels) }, tls, metrics: new ControllerMetrics(false), log });
-  extender = buildExtenderServer({ view: { channels, index: new PlacementIndex(), agents, agentNamespace: 'shimmy-system' }, metrics: new ControllerMetrics(false), log });
+  webhook = buildWebhookServer({ requestTimeoutMs: 1000, context: { match: (ns, labels) => channels.match(ns, labels) }, tls, metrics: new ControllerMetrics(false), log });
+  extender = buildExtenderServer({ requestTimeoutMs: 1000, view: { channels, index: new PlacementIndex(), agents, agentNamespace: 'shimmy-system' }, metrics: new ControllerMetrics(false), log });
   webhookUrl = `${await webhook.app.listen({ host: '127.0.0.1', port: 0 })}/mutate`;
   extenderUrl = await extender.app.listen({ host: '127.0.0.1', port: 0 });
 });
@@ -54,6 +56,29 @@ function postTls(url: string, body: string | Buffer, contentType = 'application/
 
 const review = (request: Record<string, unknown>) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'ns', operation: 'CREATE', ...request } });
 const camPod = { metadata: { labels: { app: 'cam' } }, spec: { containers: [{ name: 'c', image: 'i' }] } };
+
+/** Sends headers and half a body, then nothing: the server must answer 408 and close. */
+function stall(url: string, secure: boolean): Promise<{ ms: number; statusLine: string }> {
+  const { port } = new URL(url);
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const socket = secure ? connectTls({ port: Number(port), host: '127.0.0.1', ca: ca.cert }) : connectTcp(Number(port), '127.0.0.1');
+    socket.on(secure ? 'secureConnect' : 'connect', () => socket.write(`POST ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"apiVersion":`));
+    let data = '';
+    socket.on('data', (d: Buffer) => (data += d.toString()));
+    socket.on('close', () => resolve({ ms: Date.now() - started, statusLine: data.split('\r\n')[0]! }));
+  });
+}
+
+describe('a client that stops sending half-way', () => {
+  it('gets 408 from both servers within the request deadline, not a hung connection', async () => {
+    for (const [url, secure] of [[webhookUrl, true], [`${extenderUrl}/filter`, false]] as const) {
+      const { ms, statusLine } = await stall(url, secure);
+      expect(statusLine).toBe('HTTP/1.1 408 Request Timeout');
+      expect(ms).toBeLessThan(5000);
+    }
+  });
+});
 
 describe('webhook server, bad input', () => {
   it.each([
