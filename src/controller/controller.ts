@@ -4,7 +4,7 @@
  * runs on the leader only.
  */
 import { hostname } from 'node:os';
-import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Lease, type V1MutatingWebhookConfiguration, type V1Pod } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject, type V1Lease, type V1MutatingWebhookConfiguration, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AgentLeases, AGENT_LEASE_LABEL, AGENT_LEASE_LABEL_VALUE } from '../k8s/agent-leases.js';
 import { ChannelDirectory } from '../k8s/channel-directory.js';
@@ -50,6 +50,13 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
+/** Keeps a cache of ours in step with an informer, and reports every change. */
+function mirror<T extends KubernetesObject>(watch: WatchedResource<T>, upsert: (o: T) => void, remove: (o: T) => void, changed: () => void): void {
+  watch.informer.on('add', (o) => (upsert(o), changed()));
+  watch.informer.on('update', (o) => (upsert(o), changed()));
+  watch.informer.on('delete', (o) => (remove(o), changed()));
+}
+
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   const { log, namespace } = opts;
   const kc = new KubeConfig();
@@ -73,9 +80,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: CHANNEL.plural }),
     log,
   });
-  channelWatch.informer.on('add', (c) => (directory.upsert(c), changed()));
-  channelWatch.informer.on('update', (c) => (directory.upsert(c), changed()));
-  channelWatch.informer.on('delete', (c) => (directory.remove(c), changed()));
+  mirror(channelWatch, (c) => directory.upsert(c), (c) => directory.remove(c), changed);
 
   const podWatch = watchResource<V1Pod>(kc, {
     name: 'pods',
@@ -84,9 +89,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     labelSelector: `${INJECTED_LABEL}=true`,
     log,
   });
-  podWatch.informer.on('add', (p) => (index.upsertPod(p), changed()));
-  podWatch.informer.on('update', (p) => (index.upsertPod(p), changed()));
-  podWatch.informer.on('delete', (p) => (index.removePod(p), changed()));
+  mirror(podWatch, (p) => index.upsertPod(p), (p) => index.removePod(p), changed);
 
   const agentSelector = `${AGENT_LEASE_LABEL}=${AGENT_LEASE_LABEL_VALUE}`;
   const leaseWatch = watchResource<V1Lease>(kc, {
@@ -96,9 +99,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     labelSelector: agentSelector,
     log,
   });
-  leaseWatch.informer.on('add', (l) => (agents.upsert(l), changed()));
-  leaseWatch.informer.on('update', (l) => (agents.upsert(l), changed()));
-  leaseWatch.informer.on('delete', (l) => (agents.remove(l), changed()));
+  mirror(leaseWatch, (l) => agents.upsert(l), (l) => agents.remove(l), changed);
 
   const endpointSelector = `${MANAGED_BY_LABEL}=${MANAGER}`;
   const endpointWatch = watchResource<ChannelEndpoint>(kc, {

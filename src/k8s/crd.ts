@@ -143,67 +143,53 @@ const endpointSchema: JSONSchema = {
 
 const condition = (type: string) => `.status.conditions[?(@.type=="${type}")].status`;
 
-export function channelCRD(): CustomResourceDefinition {
+type Names = typeof CHANNEL | typeof ENDPOINT;
+
+function definition(names: Names, version: { [field: string]: unknown }): CustomResourceDefinition {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${CHANNEL.plural}.${GROUP}` },
+    metadata: { name: `${names.plural}.${GROUP}` },
     spec: {
       group: GROUP,
       scope: 'Namespaced',
-      names: { kind: CHANNEL.kind, listKind: CHANNEL.listKind, plural: CHANNEL.plural, singular: CHANNEL.singular, shortNames: [CHANNEL.shortName], categories: ['shimmy'] },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          schema: { openAPIV3Schema: channelSchema },
-          additionalPrinterColumns: [
-            { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
-            { name: 'Placement', type: 'string', jsonPath: '.spec.placement' },
-            { name: 'Capacity', type: 'string', jsonPath: '.spec.capacity' },
-            { name: 'Pods', type: 'integer', jsonPath: '.status.pods' },
-            { name: 'Nodes', type: 'integer', jsonPath: '.status.nodes' },
-            { name: 'Ready', type: 'string', jsonPath: condition('Ready') },
-            { name: 'Split', type: 'string', jsonPath: condition('Split') },
-            { name: 'Key', type: 'string', jsonPath: '.status.key', priority: 1 },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-        },
-      ],
+      names: { kind: names.kind, listKind: names.listKind, plural: names.plural, singular: names.singular, shortNames: [names.shortName], categories: ['shimmy'] },
+      versions: [{ name: VERSION, served: true, storage: true, ...version }],
     },
   };
 }
 
+export function channelCRD(): CustomResourceDefinition {
+  return definition(CHANNEL, {
+    subresources: { status: {} },
+    schema: { openAPIV3Schema: channelSchema },
+    additionalPrinterColumns: [
+      { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+      { name: 'Placement', type: 'string', jsonPath: '.spec.placement' },
+      { name: 'Capacity', type: 'string', jsonPath: '.spec.capacity' },
+      { name: 'Pods', type: 'integer', jsonPath: '.status.pods' },
+      { name: 'Nodes', type: 'integer', jsonPath: '.status.nodes' },
+      { name: 'Ready', type: 'string', jsonPath: condition('Ready') },
+      { name: 'Split', type: 'string', jsonPath: condition('Split') },
+      { name: 'Key', type: 'string', jsonPath: '.status.key', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  });
+}
+
 export function endpointCRD(): CustomResourceDefinition {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${ENDPOINT.plural}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      scope: 'Namespaced',
-      names: { kind: ENDPOINT.kind, listKind: ENDPOINT.listKind, plural: ENDPOINT.plural, singular: ENDPOINT.singular, shortNames: [ENDPOINT.shortName], categories: ['shimmy'] },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          schema: { openAPIV3Schema: endpointSchema },
-          selectableFields: [{ jsonPath: '.spec.node' }, { jsonPath: '.spec.channel' }],
-          additionalPrinterColumns: [
-            { name: 'Channel', type: 'string', jsonPath: '.spec.channel' },
-            { name: 'Node', type: 'string', jsonPath: '.spec.node' },
-            { name: 'Key', type: 'string', jsonPath: '.spec.key' },
-            { name: 'Pods', type: 'string', jsonPath: '.spec.pods' },
-            { name: 'Peers', type: 'string', jsonPath: '.spec.peers' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-        },
-      ],
-    },
-  };
+  return definition(ENDPOINT, {
+    schema: { openAPIV3Schema: endpointSchema },
+    selectableFields: [{ jsonPath: '.spec.node' }, { jsonPath: '.spec.channel' }],
+    additionalPrinterColumns: [
+      { name: 'Channel', type: 'string', jsonPath: '.spec.channel' },
+      { name: 'Node', type: 'string', jsonPath: '.spec.node' },
+      { name: 'Key', type: 'string', jsonPath: '.spec.key' },
+      { name: 'Pods', type: 'string', jsonPath: '.spec.pods' },
+      { name: 'Peers', type: 'string', jsonPath: '.spec.peers' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  });
 }
 
 export const CRDS = [channelCRD, endpointCRD];
