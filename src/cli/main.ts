@@ -48,6 +48,11 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`shimmy: ${api}. Check the kubeconfig and the API server [${ErrorCode.KUBERNETES_API}]`);
       return 1;
     }
+    if (typeof (err as NodeJS.ErrnoException)?.syscall === 'string') {
+      // A system error (a port in use, a missing file) says enough without a stack.
+      console.error(`shimmy: ${(err as Error).message}`);
+      return 1;
+    }
     console.error(`shimmy: ${(err as Error)?.stack ?? String(err)}`);
     return 1;
   }

@@ -142,15 +142,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const watches: WatchedResource<never>[] = [channelWatch, podWatch, leaseWatch, endpointWatch, configWatch] as unknown as WatchedResource<never>[];
   const assumptionTimer = setInterval(() => index.expireAssumptions(), 5000);
 
-  // The webhook answers only once it knows the channels: an early answer would skip pods.
-  await channelWatch.listed;
-  const firstPair = await certs.loadCertificate();
-  const webhook = buildWebhookServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), context: { match: (ns, labels) => directory.match(ns, labels), ...(opts.schedulerName ? { schedulerName: opts.schedulerName } : {}) }, tls: firstPair, metrics, log });
-  certs.onCertificate((pair) => {
-    webhook.useCertificate(pair);
-    log.info('webhook serving certificate swapped in');
-  });
-  const extender = buildExtenderServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), view: { channels: directory, index, agents, agentNamespace: namespace }, metrics, log });
+  // Health first: /readyz says what is still missing while the API server is unreachable.
   const listening = { webhook: false, extender: false };
   const health = buildHealthServer({
     metrics,
@@ -162,12 +154,35 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     ],
   });
   await health.listen({ host: opts.listen, port: opts.metricsPort });
-  await webhook.app.listen({ host: opts.listen, port: opts.webhookPort });
-  listening.webhook = true;
-  // Registered only now that it answers: the API server calls it from this moment on.
-  await certs.start();
-  await extender.app.listen({ host: opts.listen, port: opts.extenderPort });
-  listening.extender = true;
+  let webhook: ReturnType<typeof buildWebhookServer>;
+  let extender: ReturnType<typeof buildExtenderServer>;
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    // The webhook answers only once it knows the channels: an early answer would skip pods.
+    await channelWatch.listed;
+    const firstPair = await certs.loadCertificate();
+    webhook = buildWebhookServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), context: { match: (ns, labels) => directory.match(ns, labels), ...(opts.schedulerName ? { schedulerName: opts.schedulerName } : {}) }, tls: firstPair, metrics, log });
+    certs.onCertificate((pair) => {
+      webhook.useCertificate(pair);
+      log.info('webhook serving certificate swapped in');
+    });
+    extender = buildExtenderServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), view: { channels: directory, index, agents, agentNamespace: namespace }, metrics, log });
+    await webhook.app.listen({ host: opts.listen, port: opts.webhookPort });
+    opened.push(webhook);
+    listening.webhook = true;
+    // Registered only now that it answers: the API server calls it from this moment on.
+    await certs.start();
+    await extender.app.listen({ host: opts.listen, port: opts.extenderPort });
+    listening.extender = true;
+  } catch (err) {
+    // A start that failed half-way (no RBAC for the Secret, say) must not leave watches running.
+    clearInterval(assumptionTimer);
+    await Promise.all(opened.map((server) => server.close()));
+    await certs.stop();
+    await Promise.all(watches.map((w) => w.stop()));
+    await health.close();
+    throw err;
+  }
 
   const identity = opts.identity ?? `${hostname()}_${process.pid}`;
   const startMaster = () => {
