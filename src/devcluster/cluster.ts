@@ -6,7 +6,8 @@
  * to. Everything lives in DIR (kubeconfig, state.json, logs/), and `down` removes it.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ErrorCode, ShimmyError } from '../errors.js';
@@ -74,10 +75,9 @@ export function schedulerConfigFor(kubeconfig: string, extenderUrl: string): str
 
 /** 200 from an HTTPS URL; without a CA the server's own certificate is not checked. */
 async function httpsReady(url: string, caPem?: string, token?: string): Promise<boolean> {
-  const { request } = await import('node:https');
   const tls = caPem ? { ca: caPem } : { rejectUnauthorized: false };
   return new Promise((resolveReady) => {
-    const req = request(url, { ...tls, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 2000 }, (res) => {
+    const req = httpsRequest(url, { ...tls, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 2000 }, (res) => {
       res.resume();
       resolveReady(res.statusCode === 200);
     });
@@ -98,6 +98,10 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
   const existing = readState(dir);
   if (existing && Object.values(existing.pids).some(isAlive)) {
     throw new ShimmyError(ErrorCode.DEV_CLUSTER, `A dev cluster is already running in ${dir}`, `Run shimmy dev-cluster down --dir ${opts.dir} first, or pick another --dir`);
+  }
+  if (!existing && existsSync(dir) && readdirSync(dir).length > 0) {
+    // Never wipe a directory this command did not make (`--dir .`, say).
+    throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${dir} is not empty and holds no dev cluster`, 'Give --dir a new or empty directory');
   }
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'logs'), { recursive: true });

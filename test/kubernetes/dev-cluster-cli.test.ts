@@ -3,7 +3,7 @@
  * readiness and metrics endpoints, a second replica standing by for the master, graceful
  * shutdown on SIGTERM with the standby taking over, and `down` cleaning up.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,15 @@ afterAll(async () => {
 });
 
 describe('shimmy dev-cluster and shimmy controller', () => {
+  it('refuses a --dir that holds something else, and leaves it alone', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'shimmy-not-a-cluster-'));
+    writeFileSync(join(other, 'notes.txt'), 'mine');
+    const up = await run(['dev-cluster', 'up', '--dir', other]);
+    expect(up.code).toBe(1);
+    expect(up.stderr).toMatch(/is not empty and holds no dev cluster.*\[SHIMMY_ERR_DEV_CLUSTER\]/);
+    expect(readFileSync(join(other, 'notes.txt'), 'utf8')).toBe('mine');
+  });
+
   it('serves /healthz, /readyz and Prometheus /metrics that count admissions', async () => {
     expect(await (await fetch(`${state.metricsUrl}/healthz`)).text()).toBe('ok');
     expect((await fetch(`${state.metricsUrl}/readyz`)).status).toBe(200);
