@@ -4,7 +4,8 @@
  * - the serving certificate is reissued when a third of its life is left, and swapped
  *   into the running server (new connections get it, open ones finish on the old);
  * - the CA is rotated in two steps: a next CA is added to the caBundle first, and only
- *   after the API server has had time to load that bundle does it sign serving certs;
+ *   once this controller has seen the configuration carry it for `propagationMs` (time
+ *   for the API server to load it) does it sign serving certs;
  *   the previous CA stays in the bundle until it expires;
  * - the MutatingWebhookConfiguration is put back whenever it differs from what the
  *   controller wants (a reset caBundle, a deleted object).
@@ -48,8 +49,6 @@ interface TlsState {
   'previous-ca.crt'?: string;
 }
 
-const NEXT_CA_SINCE = 'shimmy.dev/next-ca-since';
-
 function decode(secret: V1Secret): TlsState {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
@@ -69,6 +68,8 @@ export class WebhookCertManager {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** The caBundle last seen in the webhook configuration, and since when. */
+  private bundleSeen: { pems: string; since: number } | undefined;
 
   constructor(private readonly opts: CertManagerOptions) {}
 
@@ -131,7 +132,6 @@ export class WebhookCertManager {
     const { core, namespace, secretName, log, metrics } = this.opts;
     const secret = await this.readSecret();
     const state: TlsState = secret ? decode(secret) : {};
-    let nextSince = secret?.metadata?.annotations?.[NEXT_CA_SINCE];
     const now = Date.now();
     let changed = false;
 
@@ -149,14 +149,12 @@ export class WebhookCertManager {
     if (!state['next-ca.crt'] && (caLeft < this.opts.caValidityMs / 3 || caLeft > this.opts.caValidityMs + 60_000)) {
       const next = createCA('shimmy-webhook-ca', this.opts.caValidityMs);
       Object.assign(state, { 'next-ca.crt': next.cert, 'next-ca.key': next.key });
-      nextSince = new Date(now).toISOString();
       changed = true;
       log.info('new webhook CA added to the caBundle; it signs once the API server has loaded it');
-    } else if (state['next-ca.crt'] && nextSince && now - Date.parse(nextSince) >= this.opts.propagationMs) {
+    } else if (state['next-ca.crt'] && this.bundleSeen?.pems.includes(state['next-ca.crt']) && now - this.bundleSeen.since >= this.opts.propagationMs) {
       Object.assign(state, { 'previous-ca.crt': state['ca.crt'], 'ca.crt': state['next-ca.crt'], 'ca.key': state['next-ca.key'] });
       delete state['next-ca.crt'];
       delete state['next-ca.key'];
-      nextSince = undefined;
       changed = true;
       metrics.certRotations.inc({ kind: 'ca' });
       log.info('webhook CA rotated');
@@ -180,7 +178,6 @@ export class WebhookCertManager {
         name: secretName,
         namespace,
         labels: { 'app.kubernetes.io/name': 'shimmy', 'app.kubernetes.io/component': 'webhook' },
-        annotations: nextSince ? { [NEXT_CA_SINCE]: nextSince } : {},
         ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
       },
       data: encode(state),
@@ -206,14 +203,14 @@ export class WebhookCertManager {
     for (const l of this.listeners) l(pair);
   }
 
-  private caBundle(state: TlsState): string {
-    const pems = [state['ca.crt'], state['next-ca.crt'], state['previous-ca.crt']].filter(Boolean).join('');
-    return Buffer.from(pems).toString('base64');
+  private static bundlePems(state: TlsState): string {
+    return [state['ca.crt'], state['next-ca.crt'], state['previous-ca.crt']].filter(Boolean).join('');
   }
 
   private async ensureWebhookConfig(state: TlsState): Promise<void> {
     const { admission, template, namespace, webhookUrl, log } = this.opts;
-    const target: WebhookTarget = { namespace, caBundle: this.caBundle(state), ...(webhookUrl ? { url: webhookUrl } : {}) };
+    const pems = WebhookCertManager.bundlePems(state);
+    const target: WebhookTarget = { namespace, caBundle: Buffer.from(pems).toString('base64'), ...(webhookUrl ? { url: webhookUrl } : {}) };
     const desired = desiredWebhookConfig(template, target);
     const name = desired.metadata!.name!;
     let actual: V1MutatingWebhookConfiguration | undefined;
@@ -230,5 +227,6 @@ export class WebhookCertManager {
       await admission.replaceMutatingWebhookConfiguration({ name, body: desired });
       log.info({ name }, 'MutatingWebhookConfiguration put back');
     }
+    if (this.bundleSeen?.pems !== pems) this.bundleSeen = { pems, since: Date.now() };
   }
 }
