@@ -56,17 +56,19 @@ export class Master {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      let failed = false;
       this.syncing = this.sync()
         .catch((err) => {
-          this.opts.log.warn({ err: errorText(err) }, 'master sync failed; retrying');
-          this.pending = true;
+          this.opts.log.warn({ err: errorText(err) }, 'master sync failed; retrying in 1 s');
+          failed = true;
         })
         .finally(() => {
           this.syncing = undefined;
-          if (this.pending) {
-            this.pending = false;
-            this.trigger(1000);
-          }
+          const again = this.pending;
+          this.pending = false;
+          // Changes during the sync: debounce as usual; a failed write: back off.
+          if (failed) this.trigger(1000);
+          else if (again) this.trigger();
         });
     }, delayMs);
   }
