@@ -4,6 +4,12 @@
  * is set directly through the agents' Leases.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { schedulerConfigFor } from '../../src/devcluster/cluster.js';
+import { ensureKubeBinary } from '../../src/devcluster/kube-binary.js';
+import { freePort, startDetached, stopProcess } from '../../src/devcluster/processes.js';
 import { GROUP, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
 import { createChannel, createNamespace, eventually, getChannel, pod, PIPELINE, setAgentReady, startCluster, waitScheduled, type ClusterFixture } from './cluster-fixture.js';
 
@@ -118,5 +124,29 @@ describe('scheduling with the Shimmy extender', () => {
       return eps.length === 1 && eps[0]!.spec.node !== node && eps[0]!.spec.peers.length === 0;
     });
     await eventually('Split cleared', async () => (await condition('strict', 'control', 'Split'))?.status === 'False');
+  });
+
+  it('works with nodeCacheCapable: false too (the scheduler sends whole Node objects)', async () => {
+    // A third scheduler, from the same file, with the extender receiving Nodes, not NodeNames.
+    const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl)) as { profiles: { schedulerName: string }[]; extenders: { nodeCacheCapable: boolean }[] };
+    config.profiles[0]!.schedulerName = 'shimmy-full-nodes';
+    config.extenders[0]!.nodeCacheCapable = false;
+    const file = join(f.state.dir, 'full-nodes-scheduler.yaml');
+    writeFileSync(file, stringify(config));
+    const pid = startDetached(await ensureKubeBinary(), ['kube-scheduler', `--config=${file}`, '--bind-address=127.0.0.1', `--secure-port=${await freePort()}`], join(f.state.dir, 'logs', 'full-nodes-scheduler.log'));
+    try {
+      await createNamespace(f, 'full', true);
+      await createChannel(f, 'full', 'frames', { selector: { matchLabels: { app: 'full' } }, placement: 'None' });
+      for (const node of ['node-1', 'node-3', 'node-4']) await setAgentReady(f, node, false);
+      // An explicit schedulerName other than the default is kept by the webhook.
+      for (const name of ['a', 'b']) await f.core.createNamespacedPod({ namespace: 'full', body: pod(name, { app: 'full' }, { schedulerName: 'shimmy-full-nodes' }) });
+      const placed = await waitScheduled(f, 'full', ['a', 'b']);
+      expect([...new Set(placed.values())]).toEqual(['node-2']);
+      // The extender understood the Nodes form (an ignorable extender that failed would be skipped).
+      expect((await f.controller!.metrics.extenderErrors.get()).values.reduce((n, v) => n + v.value, 0)).toBe(0);
+    } finally {
+      for (const node of NODES) await setAgentReady(f, node, true);
+      await stopProcess(pid);
+    }
   });
 });
