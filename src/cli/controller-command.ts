@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { choiceOption, durationOption, intOption, listOption } from './options.js';
 
 interface ControllerFlags {
@@ -20,6 +20,12 @@ interface ControllerFlags {
   logLevel: string;
 }
 
+/** A duration flag whose default shows as written ("30d"), not in milliseconds. */
+function duration(flag: string, description: string, defaultText: string): Option {
+  const parse = durationOption(flag);
+  return new Option(`${flag} <duration>`, description).argParser(parse).default(parse(defaultText), defaultText);
+}
+
 export function registerControllerCommand(program: Command): void {
   program
     .command('controller')
@@ -35,9 +41,9 @@ export function registerControllerCommand(program: Command): void {
     .option('--webhook-hosts <list>', 'extra names/IPs for the serving certificate, comma-separated', listOption('--webhook-hosts', (s) => s), [])
     .option('--webhook-config <file>', 'MutatingWebhookConfiguration template (default: webhook-config/mutating-webhook.yaml)')
     .option('--scheduler-name <name>', 'schedulerName to set on patched pods; "" to leave it alone', 'shimmy-scheduler')
-    .option('--ca-validity <duration>', 'lifetime of the webhook CA; rotated with a third left', durationOption('--ca-validity'), 365 * 86_400_000)
-    .option('--cert-validity <duration>', 'lifetime of the serving certificate; reissued with a third left', durationOption('--cert-validity'), 30 * 86_400_000)
-    .option('--cert-check <duration>', 'how often the certificate and webhook configuration are checked', durationOption('--cert-check'), 60_000)
+    .addOption(duration('--ca-validity', 'lifetime of the webhook CA; rotated with a third left', '365d'))
+    .addOption(duration('--cert-validity', 'lifetime of the serving certificate; reissued with a third left', '30d'))
+    .addOption(duration('--cert-check', 'how often the certificate and webhook configuration are checked', '1m'))
     .option('--no-leader-election', 'run the master without leader election (one replica only)')
     .option('--log-level <level>', 'pino log level', choiceOption('--log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const), 'info')
     .action(async (flags: ControllerFlags) => {
