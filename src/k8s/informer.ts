@@ -23,14 +23,18 @@ export interface WatchOptions<T extends KubernetesObject> {
   log: Logger;
 }
 
+const INITIAL_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 10_000;
 
 export function watchResource<T extends KubernetesObject>(kc: KubeConfig, opts: WatchOptions<T>): WatchedResource<T> {
   let listedOnce = false;
   let resolveListed!: () => void;
   const listed = new Promise<void>((resolve) => (resolveListed = resolve));
+  let backoff = INITIAL_BACKOFF_MS;
   const list = async () => {
     const result = await opts.list();
+    // Reset on a list that worked ("connect" fires before the list is even tried).
+    backoff = INITIAL_BACKOFF_MS;
     if (!listedOnce) {
       listedOnce = true;
       queueMicrotask(resolveListed);
@@ -39,7 +43,6 @@ export function watchResource<T extends KubernetesObject>(kc: KubeConfig, opts: 
   };
   const informer = makeInformer<T>(kc, opts.path, list, opts.labelSelector);
   let stopped = false;
-  let backoff = 250;
   let timer: NodeJS.Timeout | undefined;
   informer.on('error', (err: unknown) => {
     if (stopped) return;
@@ -49,7 +52,6 @@ export function watchResource<T extends KubernetesObject>(kc: KubeConfig, opts: 
     }, backoff);
     backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
   });
-  informer.on('connect', () => (backoff = 250));
   informer.start().catch(() => undefined);
   return {
     name: opts.name,
