@@ -17,18 +17,19 @@ node_modules/.bin/eslint .
 mkdir -p .cache
 passed=0
 failed=0
+broken=0
 run_suite() {
   local node="$1" label="$2" report=".cache/vitest-$2.json" rc=0
   echo "[test] vitest on $label ($("$node" --version))" >&2
   "$node" node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile="$report" || rc=$?
   if [ -f "$report" ]; then
-    read -r p f < <("$node" -e 'const r=require(process.argv[1]);console.log(r.numPassedTests, r.numFailedTests)' "$root/$report")
-    passed=$((passed + p)); failed=$((failed + f))
+    read -r p f b < <("$node" -e 'const r=require(process.argv[1]);console.log(r.numPassedTests, r.numFailedTests, r.testResults.filter((t)=>t.status==="failed"&&t.assertionResults.every((a)=>a.status!=="failed")).length)' "$root/$report")
+    passed=$((passed + p)); failed=$((failed + f)); broken=$((broken + b))
   fi
   return $rc
 }
 status=0
 run_suite "$(command -v node)" node20 || status=1
 run_suite "$(bash scripts/node24.sh)" node24 || status=1
-echo "vitest (Node 20 + Node 24): $passed passed, $failed failed"
+echo "vitest (Node 20 + Node 24): $passed passed, $failed failed, $broken test files failed outside a test (set-up, teardown)"
 exit $status
