@@ -6,7 +6,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { checkPeer, freePort, startPeer } from './peers.js';
+import { freePort } from '../src/free-port.js';
+import { checkPeer, startPeer } from './peers.js';
 import { percentile } from '../src/stats.js';
 import { createBenchChannels } from './transports/shm.js';
 import type { WorkerConfig, WorkerReport } from './worker.js';

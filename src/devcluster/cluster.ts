@@ -14,7 +14,8 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { createCA, issueServingCert } from '../webhook/certs.js';
 import { ensureKubeBinary } from './kube-binary.js';
-import { freePort, isAlive, startDetached, stopProcess, waitFor } from './processes.js';
+import { freePort } from '../free-port.js';
+import { isAlive, startDetached, stopProcess, waitFor } from './processes.js';
 import { bootstrapObjects } from './bootstrap-objects.js';
 
 export const SCHEDULER_CONFIG_FILE = `${packageRoot}/scheduler-config/shimmy-scheduler.yaml`;

@@ -1,7 +1,6 @@
 /** Detached child processes that outlive `dev-cluster up`, with their logs in files. */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, openSync } from 'node:fs';
 import { ErrorCode, ShimmyError } from '../errors.js';
 
 export function startDetached(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
@@ -42,37 +41,6 @@ export async function stopProcess(pid: number, graceMs = 5000): Promise<void> {
   } catch {
     /* already gone */
   }
-}
-
-/**
- * A free loopback port for a server that binds it later (seconds later, for the
- * controller). Port 0 would give one from the kernel's ephemeral range, where the very
- * next outgoing connection of etcd or the API server may take it first; so the port comes
- * from below that range, at random, checked by binding it.
- */
-const handedOut = new Set<number>();
-
-export async function freePort(): Promise<number> {
-  const [ephemeralLow] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number];
-  const low = 10_000;
-  const high = Math.max(low + 1000, ephemeralLow - 1);
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = low + Math.floor(Math.random() * (high - low));
-    if (!handedOut.has(port) && (await canBind(port))) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new ShimmyError(ErrorCode.DEV_CLUSTER, `No free port found between ${low} and ${high}`, 'Free some ports or stop other dev clusters');
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }
 
 /** Polls `check` until it returns true; the error names what was awaited and where its log is. */

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { schedulerConfigFor } from '../../src/devcluster/cluster.js';
 import { ensureKubeBinary } from '../../src/devcluster/kube-binary.js';
-import { freePort, startDetached, stopProcess } from '../../src/devcluster/processes.js';
+import { startDetached, stopProcess } from '../../src/devcluster/processes.js';
+import { freePort } from '../../src/free-port.js';
 import { GROUP, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
 import { createChannel, createNamespace, eventually, getChannel, pod, PIPELINE, setAgentReady, startCluster, waitScheduled, type ClusterFixture } from './cluster-fixture.js';
 
