@@ -78,8 +78,14 @@ describe('a publisher killed mid-write', () => {
     for (let round = 0; round < 4; round++) {
       const sub = cli(['sub', ref.name, '-n', ref.namespace, '--verify', '--json', '--quiet']);
       await sub.waitFor(/subscribed/);
+      const observer = Channel.open(ref);
+      const before = observer.stats().messages;
       const pub = cli(['pub', ref.name, '-n', ref.namespace, '--seq', '--count', '100000000', '--size', String(64 + round * 4000)]);
-      await new Promise((r) => setTimeout(r, 300 + Math.random() * 400));
+      // Kill it at a random point once the burst is under way (start-up time varies with load).
+      const deadline = Date.now() + 20_000;
+      while (observer.stats().messages === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      observer.close();
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
       await kill9(pub);
       await new Promise((r) => setTimeout(r, 200));
       sub.child.kill('SIGTERM');
