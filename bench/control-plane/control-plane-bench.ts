@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { table } from '../../src/cli/channel-commands.js';
 import { filterNodes, prioritizeNodes } from '../../src/extender/placement.js';
+import { percentile } from '../../src/stats.js';
 import { NAMESPACE, nodeNames, pendingPod, syntheticView, type ClusterShape } from './synthetic-cluster.js';
 
 export interface LatencyFigures {
@@ -21,10 +22,6 @@ export interface LatencyFigures {
   p90: number;
   p99: number;
   max: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 }
 
 function figures(what: string, rate: number, ms: number[], failed: number): LatencyFigures {
