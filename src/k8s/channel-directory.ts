@@ -15,6 +15,7 @@ interface Entry {
 
 export interface ChannelMatch {
   channels: ResolvedChannel[];
+  /** One line per channel that could not be considered (an invalid selector, say). */
   problems: string[];
 }
 

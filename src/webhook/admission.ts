@@ -6,7 +6,7 @@
  */
 import { ErrorCode } from '../errors.js';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { ResolvedChannel } from '../k8s/channel-spec.js';
+import type { ChannelMatch } from '../k8s/channel-directory.js';
 import { podPatch } from './patch.js';
 
 export class AdmissionError extends Error {
@@ -38,12 +38,6 @@ export interface AdmissionReviewOut {
   apiVersion: 'admission.k8s.io/v1';
   kind: 'AdmissionReview';
   response: AdmissionResponse;
-}
-
-export interface ChannelMatch {
-  channels: ResolvedChannel[];
-  /** One line per channel that could not be considered (an invalid selector, say). */
-  problems: string[];
 }
 
 export interface AdmissionContext {
