@@ -6,8 +6,7 @@
  */
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { isConflict, isNotFound } from '../k8s/api-errors.js';
-import { errorText } from '../k8s/informer.js';
+import { errorText, isConflict, unlessNotFound } from '../k8s/api-errors.js';
 
 export interface LeaderElectionOptions {
   coordination: CoordinationV1Api;
@@ -62,13 +61,8 @@ export class LeaderElector {
     }
   }
 
-  private async read(): Promise<V1Lease | undefined> {
-    try {
-      return await this.opts.coordination.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private read(): Promise<V1Lease | undefined> {
+    return unlessNotFound(this.opts.coordination.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace }));
   }
 
   private setLeading(leading: boolean): void {

@@ -5,10 +5,9 @@
  */
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type ObjectCache, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { isConflict, isNotFound } from '../k8s/api-errors.js';
+import { errorText, isConflict, isNotFound } from '../k8s/api-errors.js';
 import type { AgentLeases } from '../k8s/agent-leases.js';
 import type { ChannelDirectory } from '../k8s/channel-directory.js';
-import { errorText } from '../k8s/informer.js';
 import { CHANNEL, CHANNEL_LABEL, ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../k8s/types.js';
 import { carryTransitionTimes, desiredEndpoints, desiredStatus, placementsByChannel, sameStatus, type Placement } from './channel-state.js';
 import type { ControllerMetrics } from './metrics.js';

@@ -7,6 +7,16 @@ export function statusOf(err: unknown): number | undefined {
 export const isNotFound = (err: unknown): boolean => statusOf(err) === 404;
 export const isConflict = (err: unknown): boolean => statusOf(err) === 409;
 
+/** The object a read returns, or undefined when the API server says 404. */
+export async function unlessNotFound<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /** "HTTP 422: <the API server's Status message>" from a client-node ApiException. */
 export function describeApiError(err: unknown): string | undefined {
   const status = statusOf(err);
@@ -19,4 +29,14 @@ export function describeApiError(err: unknown): string | undefined {
     /* not a Status object */
   }
   return `the Kubernetes API answered HTTP ${status}: ${message}`;
+}
+
+/** One line for a log field, from an Error, a client-node ApiException or anything else. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (err && typeof err === 'object') {
+    const e = err as { code?: unknown; body?: unknown; message?: unknown };
+    return String(e.message ?? e.body ?? e.code ?? JSON.stringify(err));
+  }
+  return String(err);
 }

@@ -4,6 +4,7 @@
  */
 import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { errorText } from './api-errors.js';
 
 export interface WatchedResource<T extends KubernetesObject> {
   readonly name: string;
@@ -65,13 +66,4 @@ export function watchResource<T extends KubernetesObject>(kc: KubeConfig, opts: 
       await informer.stop();
     },
   };
-}
-
-export function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  if (err && typeof err === 'object') {
-    const e = err as { code?: unknown; body?: unknown; message?: unknown };
-    return String(e.message ?? e.body ?? e.code ?? JSON.stringify(err));
-  }
-  return String(err);
 }

@@ -14,8 +14,7 @@
 import type { AdmissionregistrationV1Api, CoreV1Api, V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ControllerMetrics } from '../controller/metrics.js';
-import { isConflict, isNotFound } from '../k8s/api-errors.js';
-import { errorText } from '../k8s/informer.js';
+import { errorText, isConflict, unlessNotFound } from '../k8s/api-errors.js';
 import { certInfo, createCA, issueServingCert, signedBy } from './certs.js';
 import type { KeyPair } from './server.js';
 import { desiredWebhookConfig, webhookConfigDiffers, type WebhookTarget } from './webhook-config.js';
@@ -119,13 +118,8 @@ export class WebhookCertManager {
     await this.ensureWebhookConfig(state);
   }
 
-  private async readSecret(): Promise<V1Secret | undefined> {
-    try {
-      return await this.opts.core.readNamespacedSecret({ name: this.opts.secretName, namespace: this.opts.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private readSecret(): Promise<V1Secret | undefined> {
+    return unlessNotFound(this.opts.core.readNamespacedSecret({ name: this.opts.secretName, namespace: this.opts.namespace }));
   }
 
   private async ensureSecret(): Promise<TlsState> {
@@ -213,12 +207,7 @@ export class WebhookCertManager {
     const target: WebhookTarget = { namespace, caBundle: Buffer.from(pems).toString('base64'), ...(webhookUrl ? { url: webhookUrl } : {}) };
     const desired = desiredWebhookConfig(template, target);
     const name = desired.metadata!.name!;
-    let actual: V1MutatingWebhookConfiguration | undefined;
-    try {
-      actual = await admission.readMutatingWebhookConfiguration({ name });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    const actual = await unlessNotFound(admission.readMutatingWebhookConfiguration({ name }));
     if (!actual) {
       await admission.createMutatingWebhookConfiguration({ body: desired });
       log.info({ name }, 'MutatingWebhookConfiguration created');
