@@ -111,11 +111,6 @@ export class Master {
     const namespace = channel.metadata.namespace!;
     const name = channel.metadata.name!;
     const problem = channels.problemOf(namespace, name);
-    const status = desiredStatus({ channel, placement, problem, agentReady: (n) => agents.isReady(n) });
-    carryTransitionTimes(channel.status, status);
-    if (!sameStatus(channel.status, status)) {
-      await custom.patchNamespacedCustomObjectStatus({ ...this.api(namespace, CHANNEL.plural), name, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
-    }
     const desired = problem ? [] : desiredEndpoints(channel, placement);
     const actual = new Map(endpoints.list(namespace).filter((e) => e.metadata.labels?.[CHANNEL_LABEL] === name).map((e) => [e.metadata.name!, e]));
     for (const want of desired) {
@@ -128,6 +123,12 @@ export class Master {
       }
     }
     for (const stale of actual.values()) await this.deleteEndpoint(stale);
+    // Status last: a reader that sees it (Split=True, say) finds the endpoints it names.
+    const status = desiredStatus({ channel, placement, problem, agentReady: (n) => agents.isReady(n) });
+    carryTransitionTimes(channel.status, status);
+    if (!sameStatus(channel.status, status)) {
+      await custom.patchNamespacedCustomObjectStatus({ ...this.api(namespace, CHANNEL.plural), name, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    }
     return desired;
   }
 
