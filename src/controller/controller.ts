@@ -11,6 +11,7 @@ import { ChannelDirectory } from '../k8s/channel-directory.js';
 import { watchResource, type WatchedResource } from '../k8s/informer.js';
 import { PlacementIndex } from '../k8s/placement-index.js';
 import { CHANNEL, ENDPOINT, GROUP, INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../k8s/types.js';
+import type { PlacementView } from '../extender/placement.js';
 import { buildExtenderServer } from '../extender/server.js';
 import { WebhookCertManager } from '../webhook/cert-manager.js';
 import { buildWebhookServer } from '../webhook/server.js';
@@ -46,6 +47,8 @@ export interface ControllerOptions {
 
 export interface RunningController {
   metrics: ControllerMetrics;
+  /** The caches the webhook and the extender answer from (read them, never write). */
+  view: PlacementView;
   isLeader(): boolean;
   stop(): Promise<void>;
 }
@@ -70,6 +73,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const directory = new ChannelDirectory();
   const index = new PlacementIndex();
   const agents = new AgentLeases();
+  const view: PlacementView = { channels: directory, index, agents, agentNamespace: namespace };
   let master: Master | undefined;
   const changed = () => master?.trigger();
   let stopping = false;
@@ -166,7 +170,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       webhook.useCertificate(pair);
       log.info('webhook serving certificate swapped in');
     });
-    extender = buildExtenderServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), view: { channels: directory, index, agents, agentNamespace: namespace }, metrics, log });
+    extender = buildExtenderServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), view, metrics, log });
     await webhook.app.listen({ host: opts.listen, port: opts.webhookPort });
     opened.push(webhook);
     listening.webhook = true;
@@ -204,6 +208,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   return {
     metrics,
+    view,
     isLeader: () => (elector ? elector.isLeader() : true),
     async stop() {
       stopping = true;

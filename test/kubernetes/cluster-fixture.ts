@@ -94,8 +94,12 @@ export async function createNamespace(f: ClusterFixture, name: string, injection
   await f.core.createNamespace({ body: { metadata: { name, labels: injection ? { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' } : {} } } });
 }
 
+/** Creates a channel and, when the controller runs, returns once its caches hold it (as `kubectl wait` on Ready would). */
 export async function createChannel(f: ClusterFixture, namespace: string, name: string, spec: SharedMemoryChannelSpec): Promise<SharedMemoryChannel> {
-  return (await f.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'SharedMemoryChannel', metadata: { name, namespace }, spec } })) as SharedMemoryChannel;
+  const created = (await f.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'SharedMemoryChannel', metadata: { name, namespace }, spec } })) as SharedMemoryChannel;
+  const controller = f.controller;
+  if (controller) await eventually(`controller sees channel ${namespace}/${name}`, async () => controller.view.channels.get(namespace, name)?.metadata.uid === created.metadata.uid);
+  return created;
 }
 
 export async function getChannel(f: ClusterFixture, namespace: string, name: string): Promise<SharedMemoryChannel> {
@@ -121,6 +125,8 @@ export async function setAgentReady(f: ClusterFixture, node: string, ready: bool
   } catch {
     await f.coordination.createNamespacedLease({ namespace, body });
   }
+  const controller = f.controller;
+  if (controller) await eventually(`controller sees the agent on ${node} ${ready ? 'ready' : 'not ready'}`, async () => controller.view.agents.isReady(node) === ready);
 }
 
 export async function waitScheduled(f: ClusterFixture, namespace: string, names: readonly string[]): Promise<Map<string, string>> {

@@ -16,11 +16,13 @@ import { createChannel, createNamespace, eventually, getChannel, pod, PIPELINE, 
 
 let f: ClusterFixture;
 const NODES = ['node-1', 'node-2', 'node-3', 'node-4'];
+const PROBES = 'probes';
 
 beforeAll(async () => {
   f = await startCluster({ nodes: 4, agents: false });
   for (const node of NODES) await setAgentReady(f, node, true);
   await f.startController();
+  await createNamespace(f, PROBES, false);
 });
 
 afterAll(async () => {
@@ -38,6 +40,27 @@ async function setUnschedulable(node: string, unschedulable: boolean): Promise<v
   const n = await f.core.readNode({ name: node });
   n.spec = { ...n.spec, unschedulable };
   await f.core.replaceNode({ name: node, body: n });
+}
+
+/**
+ * Returns once shimmy-scheduler's own cache has `node` cordoned: a probe pod pinned to the
+ * node is refused as unschedulable. (A probe the scheduler still bound there is deleted
+ * and another one sent.)
+ */
+async function untilSchedulerSeesCordon(node: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const name = `probe-${node}-${attempt}`;
+    const body = pod(name, {}, { schedulerName: 'shimmy-scheduler', nodeSelector: { 'kubernetes.io/hostname': node } });
+    await f.core.createNamespacedPod({ namespace: PROBES, body });
+    const outcome = await eventually(`probe ${name} decided`, async () => {
+      const p = await f.core.readNamespacedPod({ name, namespace: PROBES });
+      if (p.spec?.nodeName) return 'bound';
+      const scheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled');
+      return scheduled?.status === 'False' && scheduled.reason === 'Unschedulable' ? 'refused' : undefined;
+    });
+    await f.core.deleteNamespacedPod({ name, namespace: PROBES, gracePeriodSeconds: 0 });
+    if (outcome === 'refused') return;
+  }
 }
 
 describe('scheduling with the Shimmy extender', () => {
@@ -99,6 +122,7 @@ describe('scheduling with the Shimmy extender', () => {
 
     await setUnschedulable(home, true);
     try {
+      await untilSchedulerSeesCordon(home);
       // The only co-located node is cordoned: no co-located choice exists, so the pod goes elsewhere.
       await f.core.createNamespacedPod({ namespace: 'strict', body: pod('eye', { app: 'robot' }) });
       const away = (await waitScheduled(f, 'strict', ['eye'])).get('eye')!;
