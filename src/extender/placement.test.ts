@@ -46,6 +46,21 @@ describe('filterNodes', () => {
     expect(filterNodes(v, pod('a'), ['n1', 'n2']).passed).toEqual(['n1', 'n2']);
     expect(filterNodes(v, pod('b'), NODES).passed).toEqual(NODES);
   });
+
+  it('remembers the node when only one passes, since kube-scheduler then skips prioritize', () => {
+    const home = prioritizeNodes(view({ a: 'Prefer' }), pod('a'), NODES).find((s) => s.Score === 10)!.Host;
+    const only = NODES.find((n) => n !== home)!;
+    const others = NODES.filter((n) => n !== only);
+    const v = view({ a: 'Prefer' });
+    const lease = (n: string, renewed: number) => ({ metadata: { name: `agent.${n}` }, spec: { holderIdentity: n, leaseDurationSeconds: 10, renewTime: new V1MicroTime(renewed) } });
+    for (const n of others) v.agents.upsert(lease(n, v.now.t - 11_000));
+    expect(filterNodes(v, pod('a'), NODES).passed).toEqual([only]);
+    // The agents come back before the first pod's binding is seen: the next pod joins it,
+    // not the channel's home node.
+    for (const n of others) v.agents.upsert(lease(n, v.now.t));
+    const scores = prioritizeNodes(v, pod('a'), NODES);
+    expect(scores.filter((s) => s.Score > 0)).toEqual([{ Host: only, Score: 10 }]);
+  });
 });
 
 describe('prioritizeNodes', () => {

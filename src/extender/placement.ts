@@ -64,6 +64,8 @@ export function filterNodes(view: PlacementView, pod: V1Pod, names: readonly str
       return false;
     });
   }
+  // kube-scheduler skips prioritize when one node is left, so the choice is known here.
+  if (passed.length === 1) view.index.assume(pod, passed[0]!);
   return { passed, failed };
 }
 
