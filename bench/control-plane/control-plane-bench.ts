@@ -22,6 +22,36 @@ export interface LatencyFigures {
   p90: number;
   p99: number;
   max: number;
+  /** With --repeat: how many runs this row combines, and the spread of their p99. */
+  runs?: number;
+  p99Min?: number;
+  p99Max?: number;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+};
+
+/** One row per scenario: the median of each percentile over the runs, the largest max. */
+export function medianFigures(runs: LatencyFigures[][]): LatencyFigures[] {
+  return runs[0]!.map((first, i) => {
+    const same = runs.map((rows) => rows[i]!);
+    const p99s = same.map((r) => r.p99);
+    return {
+      what: first.what,
+      rate: first.rate,
+      requests: same.reduce((n, r) => n + r.requests, 0),
+      failed: same.reduce((n, r) => n + r.failed, 0),
+      p50: median(same.map((r) => r.p50)),
+      p90: median(same.map((r) => r.p90)),
+      p99: median(p99s),
+      max: Math.max(...same.map((r) => r.max)),
+      runs: same.length,
+      p99Min: Math.min(...p99s),
+      p99Max: Math.max(...p99s),
+    };
+  });
 }
 
 function figures(what: string, rate: number, ms: number[], failed: number): LatencyFigures {
@@ -29,7 +59,7 @@ function figures(what: string, rate: number, ms: number[], failed: number): Late
   return { what, rate, requests: ms.length + failed, failed, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
 }
 
-async function load(what: string, url: string, bodies: string[], rate: number, seconds: number, connections: number, ca?: string): Promise<LatencyFigures> {
+async function load(what: string, url: string, bodies: string[], rate: number, { seconds, warmup }: Timing, connections: number, ca?: string): Promise<LatencyFigures> {
   const latencies: number[] = [];
   let failed = 0;
   const run = (duration: number, record: boolean) =>
@@ -55,7 +85,7 @@ async function load(what: string, url: string, bodies: string[], rate: number, s
       });
       instance.on('reqError', () => record && failed++);
     });
-  await run(2, false);
+  if (warmup > 0) await run(warmup, false);
   await run(seconds, true);
   return figures(what, rate, latencies, failed);
 }
@@ -77,10 +107,16 @@ function decisionTimes(shape: ClusterShape, iterations: number): LatencyFigures[
   return out;
 }
 
-export interface ControlPlaneBenchOptions extends ClusterShape {
+interface Timing {
+  /** Measured seconds per scenario. */
+  seconds: number;
+  /** Unmeasured seconds before them. */
+  warmup: number;
+}
+
+export interface ControlPlaneBenchOptions extends ClusterShape, Timing {
   admissionRate: number;
   extenderRate: number;
-  seconds: number;
   progress: (line: string) => void;
 }
 
@@ -100,21 +136,20 @@ export async function benchControlPlane(opts: ControlPlaneBenchOptions): Promise
       pod.spec = { containers: pod.spec!.containers.map((c) => ({ ...c, env: [] })) };
       return JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `uid-${i}`, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: NAMESPACE, operation: 'CREATE', object: pod } });
     });
-    opts.progress(`admission: ${opts.admissionRate} req/s for ${opts.seconds} s (${opts.channels} channels in the namespace)`);
     // One connection sends requests one after another at the rate; eight connections
     // (how the API server calls under concurrent pod creations) send them in bursts.
     for (const connections of [1, 8]) {
       opts.progress(`admission: ${opts.admissionRate} req/s over ${connections} connection(s) for ${opts.seconds} s (${opts.channels} channels in the namespace)`);
-      results.push(await load(`admission (HTTPS, ${connections} conn)`, webhook, reviews, opts.admissionRate, opts.seconds, connections, ca));
-      results.push(await load(`  floor: empty HTTPS endpoint (${connections} conn)`, tlsFloor, reviews, opts.admissionRate, opts.seconds, connections, ca));
+      results.push(await load(`admission (HTTPS, ${connections} conn)`, webhook, reviews, opts.admissionRate, opts, connections, ca));
+      results.push(await load(`  floor: empty HTTPS endpoint (${connections} conn)`, tlsFloor, reviews, opts.admissionRate, opts, connections, ca));
     }
     const args = Array.from({ length: 64 }, (_, i) => JSON.stringify({ Pod: pendingPod(i, opts), NodeNames: nodeNames(opts.nodes) }));
     for (const verb of ['filter', 'prioritize']) {
       opts.progress(`extender ${verb}: ${opts.extenderRate} req/s for ${opts.seconds} s (${opts.nodes} nodes, ${opts.pods} pods)`);
       // kube-scheduler calls the extender from its one scheduling loop: one request at a time.
-      results.push(await load(`extender ${verb} (HTTP, ${opts.nodes} NodeNames)`, `${extender}/${verb}`, args, opts.extenderRate, opts.seconds, 1));
+      results.push(await load(`extender ${verb} (HTTP, ${opts.nodes} NodeNames)`, `${extender}/${verb}`, args, opts.extenderRate, opts, 1));
     }
-    results.push(await load('  floor: empty HTTP endpoint, same body', floor, args, opts.extenderRate, opts.seconds, 1));
+    results.push(await load('  floor: empty HTTP endpoint, same body', floor, args, opts.extenderRate, opts, 1));
     results.push(...decisionTimes(opts, 5000));
     return results;
   } finally {
@@ -123,9 +158,34 @@ export async function benchControlPlane(opts: ControlPlaneBenchOptions): Promise
   }
 }
 
-export async function runControlPlaneBench(flags: { admissionRate: number; extenderRate: number; seconds: number; nodes: number; pods: number; channels: number; json?: string }): Promise<void> {
-  const results = await benchControlPlane({ ...flags, progress: (line) => console.error(`bench-control-plane: ${line}`) });
-  const f = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`);
-  console.log(table([['scenario', 'rate/s', 'requests', 'failed', 'p50', 'p90', 'p99', 'max'], ...results.map((r) => [r.what, r.rate ? String(r.rate) : '-', String(r.requests), String(r.failed), f(r.p50), f(r.p90), f(r.p99), f(r.max)])]));
-  if (flags.json) writeFileSync(flags.json, JSON.stringify({ date: new Date().toISOString(), node: process.version, shape: { nodes: flags.nodes, pods: flags.pods, channels: flags.channels }, results }, null, 2));
+export interface ControlPlaneBenchFlags extends ClusterShape, Timing {
+  admissionRate: number;
+  extenderRate: number;
+  repeat: number;
+  json?: string;
+}
+
+const formatMs = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`);
+
+export function figuresTable(results: LatencyFigures[]): string {
+  const repeated = results.some((r) => r.runs !== undefined);
+  const header = ['scenario', 'rate/s', 'requests', 'failed', 'p50', 'p90', 'p99', ...(repeated ? ['p99 min..max'] : []), 'max'];
+  const rows = results.map((r) => [
+    r.what, r.rate ? String(r.rate) : '-', String(r.requests), String(r.failed), formatMs(r.p50), formatMs(r.p90), formatMs(r.p99),
+    ...(repeated ? [r.p99Min !== undefined ? `${formatMs(r.p99Min)}..${formatMs(r.p99Max!)}` : '-'] : []),
+    formatMs(r.max),
+  ]);
+  return table([header, ...rows]);
+}
+
+export async function runControlPlaneBench(flags: ControlPlaneBenchFlags): Promise<void> {
+  const progress = (line: string) => console.error(`bench-control-plane: ${line}`);
+  const runs: LatencyFigures[][] = [];
+  for (let r = 1; r <= flags.repeat; r++) {
+    if (flags.repeat > 1) progress(`repetition ${r} of ${flags.repeat}`);
+    runs.push(await benchControlPlane({ ...flags, progress }));
+  }
+  const results = flags.repeat > 1 ? medianFigures(runs) : runs[0]!;
+  console.log(figuresTable(results));
+  if (flags.json) writeFileSync(flags.json, JSON.stringify({ date: new Date().toISOString(), node: process.version, shape: { nodes: flags.nodes, pods: flags.pods, channels: flags.channels }, repeat: flags.repeat, results, ...(flags.repeat > 1 ? { runs } : {}) }, null, 2));
 }

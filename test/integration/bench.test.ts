@@ -3,6 +3,9 @@
  * the test script runs): each transport delivers every message and reports figures. Only
  * behaviour is asserted; the figures themselves are for the README, not for tests.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../helpers/proc.js';
 
@@ -51,6 +54,33 @@ describe('shimmy demo', () => {
       expect(res.frames).toBe(40);
       expect(res.fps).toBeGreaterThan(0);
       expect(res.stages.map((s) => s.stage)).toEqual(['camera', 'metadata', 'detect', 'blur', 'resize']);
+    }
+  }, 120_000);
+});
+
+describe('shimmy bench-control-plane', () => {
+  it('answers every request of every scenario and prints the figures, twice over with --repeat', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shimmy-bench-'));
+    const json = join(dir, 'control-plane.json');
+    const r = await run(['bench-control-plane', '--nodes', '100', '--pods', '500', '--channels', '20', '--admission-rate', '100', '--extender-rate', '100', '--seconds', '1', '--warmup', '0', '--repeat', '2', '--json', json]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('repetition 2 of 2');
+    expect(r.stdout).toMatch(/p99 min\.\.max/);
+    const text = readFileSync(json, 'utf8');
+    rmSync(dir, { recursive: true });
+    const out = JSON.parse(text) as { repeat: number; runs: unknown[]; results: Array<{ what: string; requests: number; failed: number; p99: number; runs: number }> };
+    expect(out.repeat).toBe(2);
+    expect(out.runs).toHaveLength(2);
+    expect(out.results.map((x) => x.what)).toEqual([
+      'admission (HTTPS, 1 conn)', '  floor: empty HTTPS endpoint (1 conn)', 'admission (HTTPS, 8 conn)', '  floor: empty HTTPS endpoint (8 conn)',
+      'extender filter (HTTP, 100 NodeNames)', 'extender prioritize (HTTP, 100 NodeNames)', '  floor: empty HTTP endpoint, same body',
+      'filter (decision only)', 'prioritize (decision only)',
+    ]);
+    for (const row of out.results) {
+      expect(row.failed, row.what).toBe(0);
+      expect(row.requests, row.what).toBeGreaterThan(0);
+      expect(row.p99, row.what).toBeGreaterThan(0);
+      expect(row.runs).toBe(2);
     }
   }, 120_000);
 });
