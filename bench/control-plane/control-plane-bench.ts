@@ -31,10 +31,7 @@ export interface LatencyFigures {
   p99Max?: number;
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-};
+const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
 /** One row per scenario: the median of each percentile over the runs, the largest max. */
 export function medianFigures(runs: LatencyFigures[][]): LatencyFigures[] {
