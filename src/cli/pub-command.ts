@@ -1,19 +1,25 @@
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import { Channel } from '../channel/channel.js';
+import type { Channel } from '../channel/channel.js';
 import type { Publisher } from '../channel/endpoints.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { intOption, sizeOption } from './options.js';
+import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
+import { durationOption, intOption, sizeOption } from './options.js';
 import { SEQ_HEADER, fillSeqMessage, seqFrame } from './seq-message.js';
 
 interface PubFlags {
-  namespace: string;
+  namespace?: string;
   count?: number;
   size: number;
   rate?: number;
   seq?: boolean;
+  waitSubscribers?: number;
+  timeout?: number;
 }
+
+export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
+const WAIT_POLL_MS = 25;
 
 const encoder = new TextEncoder();
 
@@ -36,22 +42,79 @@ function frame(seq: number | null, payload: Uint8Array): Uint8Array {
   return seq === null ? payload : seqFrame(seq, payload);
 }
 
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function subscribers(n: number): string {
+  return `${n} subscriber${n === 1 ? '' : 's'}`;
+}
+
+export interface WaitForSubscribersOptions {
+  /** Called once, with the number attached, when the wait begins (not when already satisfied). */
+  onWait?: (attached: number) => void;
+  /** Polled between checks: true ends the wait early (Ctrl-C). */
+  stopped?: () => boolean;
+  pollMs?: number;
+}
+
+/**
+ * Resolves once at least `want` live subscribers are attached to `channel` (true), or when
+ * `stopped()` turns true (false); polls stats() every `pollMs` ms, asleep in between. Throws
+ * TIMEOUT after `timeoutMs`.
+ */
+export async function waitForSubscribers(channel: Channel, want: number, timeoutMs: number, options: WaitForSubscribersOptions = {}): Promise<boolean> {
+  const pollMs = options.pollMs ?? WAIT_POLL_MS;
+  const deadline = performance.now() + timeoutMs;
+  let attached = channel.stats().subscribers;
+  if (attached >= want) return true;
+  options.onWait?.(attached);
+  for (;;) {
+    if (options.stopped?.()) return false;
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      throw new ShimmyError(
+        ErrorCode.TIMEOUT,
+        `Timed out after ${formatMs(timeoutMs)} waiting for ${subscribers(want)} on channel ${describeRef(channel.ref)}: ${attached} attached`,
+        `Start the subscribers (\`shimmy sub ${channel.ref.name}\`, same namespace) before or alongside pub, lower --wait-subscribers, or raise --timeout`,
+      );
+    }
+    await sleep(Math.min(pollMs, left));
+    attached = channel.stats().subscribers;
+    if (attached >= want) return true;
+  }
+}
+
 export function registerPubCommand(program: Command): void {
   program
     .command('pub')
     .description('publish messages: the MESSAGE arguments, --count generated messages, or stdin lines')
     .argument('<name>', 'channel name')
     .argument('[message...]', 'messages to publish (each one message)')
-    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-n, --namespace <ns>', NAMESPACE_HELP)
     .option('-c, --count <n>', 'number of messages (generated ones of --size when no MESSAGE is given)', intOption('--count', 0))
     .option('-s, --size <size>', 'size of generated messages', sizeOption('--size'), 16)
     .option('-r, --rate <n>', 'messages per second (default: as fast as the channel takes them)', intOption('--rate', 1))
     .option('--seq', 'prefix each message with a sequence number and checksum (checked by `sub --verify`)')
+    .option('--wait-subscribers <n>', 'before sending anything, wait until at least n subscribers are attached (subscribers see only messages published after they attach)', intOption('--wait-subscribers', 1))
+    .option('--timeout <duration>', `with --wait-subscribers: give up (exit 1, ${ErrorCode.TIMEOUT}) after this long, e.g. 500ms, 30s, 2m (default: ${formatMs(DEFAULT_WAIT_TIMEOUT_MS)})`, durationOption('--timeout'))
     .action(async (name: string, messages: string[], flags: PubFlags) => {
-      const channel = Channel.open({ namespace: flags.namespace, name });
-      const pub = channel.publisher();
-      const pacer = new Pacer(flags.rate);
-      const started = performance.now();
+      if (flags.timeout !== undefined && flags.waitSubscribers === undefined) {
+        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, '--timeout only limits --wait-subscribers, which was not given', 'Add --wait-subscribers N, or drop --timeout');
+      }
+      if (messages.length === 0 && flags.count !== undefined && flags.seq && flags.size < SEQ_HEADER) {
+        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `--seq messages need at least ${SEQ_HEADER} bytes, --size is ${flags.size}`, `Use --size ${SEQ_HEADER} or more`);
+      }
+      const resolved = resolveCliChannel(name, flags.namespace);
+      const where = describeRef(resolved.ref);
+      const channel = openCliChannel(resolved);
+      let pub: Publisher;
+      try {
+        pub = channel.publisher();
+      } catch (err) {
+        channel.close();
+        throw err;
+      }
       let sent = 0;
       let bytes = 0;
       let stop = false;
@@ -59,13 +122,23 @@ export function registerPubCommand(program: Command): void {
         stop = true;
       };
       process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+      let started = performance.now();
       try {
-        if (messages.length > 0 || flags.count !== undefined) {
+        if (flags.waitSubscribers !== undefined) {
+          const want = flags.waitSubscribers;
+          const timeoutMs = flags.timeout ?? DEFAULT_WAIT_TIMEOUT_MS;
+          await waitForSubscribers(channel, want, timeoutMs, {
+            stopped: () => stop,
+            onWait: (attached) => console.error(`shimmy: waiting for ${subscribers(want)} on ${where} (${attached} attached, --timeout ${formatMs(timeoutMs)})`),
+          });
+          started = performance.now();
+        }
+        const pacer = new Pacer(flags.rate);
+        if (stop) {
+          // Ctrl-C while waiting for subscribers: nothing sent.
+        } else if (messages.length > 0 || flags.count !== undefined) {
           const count = flags.count ?? messages.length;
           const payloads = messages.map((m) => encoder.encode(m));
-          if (payloads.length === 0 && flags.seq && flags.size < SEQ_HEADER) {
-            throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `--seq messages need at least ${SEQ_HEADER} bytes, --size is ${flags.size}`, `Use --size ${SEQ_HEADER} or more`);
-          }
           const generated = new Uint8Array(flags.size).fill(0x61);
           for (let i = 0; i < count && !stop; i++) {
             await pacer.before(i);
@@ -95,6 +168,6 @@ export function registerPubCommand(program: Command): void {
         channel.close();
       }
       const seconds = (performance.now() - started) / 1000;
-      console.error(`published ${sent} messages (${bytes} bytes) to ${flags.namespace}/${name} in ${seconds.toFixed(3)} s (${Math.round(sent / Math.max(seconds, 1e-9))} msg/s)`);
+      console.error(`published ${sent} messages (${bytes} bytes) to ${where} in ${seconds.toFixed(3)} s (${Math.round(sent / Math.max(seconds, 1e-9))} msg/s)`);
     });
 }

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import { Channel } from '../channel/channel.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
+import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
 import { intOption } from './options.js';
 import { checkSeqMessage } from './seq-message.js';
 
 interface SubFlags {
-  namespace: string;
+  namespace?: string;
   count?: number;
   verify?: boolean;
   json?: boolean;
@@ -28,14 +28,21 @@ export function registerSubCommand(program: Command): void {
     .command('sub')
     .description('subscribe and print messages (one per line) until --count or Ctrl-C')
     .argument('<name>', 'channel name')
-    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-n, --namespace <ns>', NAMESPACE_HELP)
     .option('-c, --count <n>', 'exit after this many messages', intOption('--count', 1))
     .option('--verify', 'check the sequence numbers and checksums of `pub --seq` messages')
     .option('--json', 'end with a JSON summary {received, bytes, gaps, outOfOrder, lost, seconds}')
     .option('-q, --quiet', 'do not print the messages')
     .action(async (name: string, flags: SubFlags) => {
-      const channel = Channel.open({ namespace: flags.namespace, name });
-      const sub = channel.subscriber();
+      const resolved = resolveCliChannel(name, flags.namespace);
+      const channel = openCliChannel(resolved);
+      let sub;
+      try {
+        sub = channel.subscriber();
+      } catch (err) {
+        channel.close();
+        throw err;
+      }
       const abort = new AbortController();
       const stop = () => abort.abort();
       process.once('SIGINT', stop).once('SIGTERM', stop);
@@ -63,7 +70,7 @@ export function registerSubCommand(program: Command): void {
         }
         if (!flags.quiet) out.push(decoder.decode(bytes.subarray(offset, offset + length)));
       };
-      console.error(`shimmy: subscribed to ${flags.namespace}/${name}`);
+      console.error(`shimmy: subscribed to ${describeRef(resolved.ref)}`);
       try {
         while (s.received < limit && !abort.signal.aborted) {
           const n = sub.poll(handle, Math.min(4096, limit - s.received));
