@@ -1,9 +1,10 @@
-// shimmy-kube: etcd, kube-apiserver and kube-scheduler in one binary (hyperkube-style),
+// shimmy-kube: etcd and the Kubernetes components in one binary (hyperkube-style),
 // built from the Kubernetes Go modules by scripts/kube-build.sh for tests and
 // `shimmy dev-cluster`. The first argument picks the component; the rest are its flags.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"net/url"
@@ -11,9 +12,13 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/server/v3/embed"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 const usage = `usage: shimmy-kube COMPONENT [FLAGS]
@@ -22,6 +27,10 @@ components:
   etcd            single-member etcd (--data-dir, --client-url, --peer-url)
   kube-apiserver  the Kubernetes API server (its own flags)
   kube-scheduler  the Kubernetes scheduler (its own flags)
+  kube-controller-manager
+                  the Kubernetes controller manager (its own flags)
+  kubelet         the node agent (its own flags; one process per node)
+  kube-proxy      the Service proxy (its own flags; one process per node)
   version         print the Kubernetes version this binary was built from`
 
 // kubeVersion is set at link time by scripts/kube-build.sh.
@@ -39,23 +48,29 @@ func main() {
 	case "etcd":
 		os.Exit(runEtcd(args))
 	case "kube-apiserver":
-		cmd := apiserver.NewAPIServerCommand()
-		cmd.SetArgs(args)
-		if err := cmd.Execute(); err != nil {
-			os.Exit(1)
-		}
+		os.Exit(execute(apiserver.NewAPIServerCommand(), args))
 	case "kube-scheduler":
-		cmd := scheduler.NewSchedulerCommand()
-		cmd.SetArgs(args)
-		if err := cmd.Execute(); err != nil {
-			os.Exit(1)
-		}
+		os.Exit(execute(scheduler.NewSchedulerCommand(), args))
+	case "kube-controller-manager":
+		os.Exit(execute(controllermanager.NewControllerManagerCommand(), args))
+	case "kubelet":
+		os.Exit(execute(kubelet.NewKubeletCommand(context.Background()), args))
+	case "kube-proxy":
+		os.Exit(execute(proxy.NewProxyCommand(), args))
 	case "version":
 		fmt.Println(kubeVersion)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown component %q\n%s\n", component, usage)
 		os.Exit(2)
 	}
+}
+
+func execute(cmd *cobra.Command, args []string) int {
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		return 1
+	}
+	return 0
 }
 
 func runEtcd(args []string) int {

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { schedulerConfigFor } from '../../src/devcluster/cluster.js';
-import { ensureKubeBinary } from '../../src/devcluster/kube-binary.js';
+import { ensureKubeBinary } from '../../src/devcluster/go-tools.js';
 import { startDetached, stopProcess } from '../../src/devcluster/processes.js';
 import { freePort } from '../../src/free-port.js';
 import { GROUP, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
