@@ -32,6 +32,16 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          name: 'nodes',
+          include: ['test/nodes/**/*.test.ts'],
+          // Pods start in seconds, but a cold `dev-cluster up` builds containerd and images.
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -8,19 +8,20 @@ const cluster = () => import('../devcluster/cluster.js');
 export function registerDevClusterCommand(program: Command): void {
   const dev = program
     .command('dev-cluster')
-    .description('a real Kubernetes control plane on loopback (etcd, kube-apiserver, kube-scheduler, N Node objects, no kubelet) with Shimmy installed');
+    .description('a real Kubernetes cluster on this machine: control plane on the host, each node a host of its own (network, IPC and mount namespaces) with containerd, kubelet and kube-proxy; Shimmy installed');
 
   dev
     .command('up')
-    .description('build the Kubernetes binaries if needed, start the control plane and the Shimmy controller, write DIR/kubeconfig')
-    .option('--nodes <n>', 'Node objects to register', intOption('--nodes', 1), 3)
+    .description('build the Kubernetes binaries, containerd and the images if needed (cached), start the control plane, the nodes and the Shimmy controller, write DIR/kubeconfig; real nodes need root')
+    .option('--nodes <n>', 'nodes, named node-1 … node-N', intOption('--nodes', 1), 3)
     .option('--dir <dir>', 'state directory (kubeconfig, logs, etcd data)', DEFAULT_DIR)
     .option('--no-controller', 'leave the Shimmy controller out (tests start their own)')
     .option('--no-agents', 'publish no agent Leases (then the extender filters every node for channel pods)')
-    .action(async (flags: { nodes: number; dir: string; controller: boolean; agents: boolean }) => {
+    .option('--fake-nodes', 'Node objects only: no kubelet, containerd or controller manager, pods are placed but never run (fast; for scheduling tests and many nodes)')
+    .action(async (flags: { nodes: number; dir: string; controller: boolean; agents: boolean; fakeNodes?: boolean }) => {
       const { upCluster } = await cluster();
-      const state = await upCluster({ dir: flags.dir, nodes: flags.nodes, controller: flags.controller, agents: flags.agents, progress: (line) => console.error(`dev-cluster: ${line}`) });
-      console.log(`Kubernetes ${state.kubernetesVersion} is up with nodes ${state.nodes.join(', ')}${flags.controller ? ' and the Shimmy controller' : ''}.`);
+      const state = await upCluster({ dir: flags.dir, nodes: flags.nodes, controller: flags.controller, agents: flags.agents, fakeNodes: flags.fakeNodes ?? false, progress: (line) => console.error(`dev-cluster: ${line}`) });
+      console.log(`Kubernetes ${state.kubernetesVersion} is up with ${state.fakeNodes ? 'Node objects' : 'nodes'} ${state.nodes.join(', ')}${flags.controller ? ' and the Shimmy controller' : ''}.`);
       console.log(`  export KUBECONFIG=${state.kubeconfig}`);
       console.log('  kubectl label namespace default shimmy.dev/injection=enabled');
       console.log(`  logs: ${state.dir}/logs/   metrics: ${state.metricsUrl}/metrics`);
@@ -33,11 +34,27 @@ export function registerDevClusterCommand(program: Command): void {
     .option('--dir <dir>', 'state directory', DEFAULT_DIR)
     .action(async (flags: { dir: string }) => {
       const { downCluster } = await cluster();
-      if (!(await downCluster(flags.dir))) {
+      const result = await downCluster(flags.dir);
+      if (!result) {
         console.log(`no dev cluster in ${flags.dir}`);
         return;
       }
+      if (result.leftovers.length > 0) {
+        console.error(`shimmy: could not remove ${result.leftovers.join(', ')}`);
+        process.exitCode = 1;
+      }
       console.log(`dev cluster in ${flags.dir} stopped and removed`);
+    });
+
+  dev
+    .command('load')
+    .description('load a docker or OCI image archive (docker save, podman save, oci-image) into every node, as a registry pull would')
+    .argument('<archive>', 'image archive (.tar)')
+    .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+    .action(async (archive: string, flags: { dir: string }) => {
+      const { loadImage } = await cluster();
+      const loaded = await loadImage(flags.dir, archive);
+      console.log(`loaded ${archive} into ${loaded.join(', ')}`);
     });
 
   dev

@@ -8,6 +8,8 @@ import { waitFor } from './processes.js';
 export interface BootstrapOptions {
   namespace: string;
   nodes: string[];
+  /** Create the Node objects (fake nodes); real ones are registered by their kubelets. */
+  registerNodes: boolean;
   agents: boolean;
 }
 
@@ -50,7 +52,7 @@ export async function bootstrapObjects(kubeconfig: string, opts: BootstrapOption
       return !!got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
     }, 30_000);
   }
-  for (const name of opts.nodes) {
+  for (const name of opts.registerNodes ? opts.nodes : []) {
     await core.createNode({ body: fakeNode(name) });
     const node = await core.readNode({ name });
     node.status = NODE_STATUS as V1Node['status'];

@@ -73,6 +73,23 @@ export function issueServingCert(ca: CertificateAuthority, hosts: readonly strin
   return { cert: forge.pki.certificateToPem(cert), key: keys.pem, notAfter: cert.validity.notAfter };
 }
 
+/** A client certificate (`clientAuth`) for `commonName` in the groups `organizations`. */
+export function issueClientCert(ca: CertificateAuthority, commonName: string, organizations: readonly string[], validityMs: number, now = new Date()): IssuedCertificate {
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const caKey = forge.pki.privateKeyFromPem(ca.key);
+  const keys = newKeyPair();
+  const cert = baseCert(keys.publicKey, validityMs, now);
+  cert.setSubject([{ name: 'commonName', value: commonName }, ...organizations.map((o) => ({ name: 'organizationName', value: o }))]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', clientAuth: true },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: keys.pem, notAfter: cert.validity.notAfter };
+}
+
 export interface CertInfo {
   notBefore: Date;
   notAfter: Date;

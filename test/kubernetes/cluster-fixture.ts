@@ -29,7 +29,7 @@ export interface ClusterFixture {
 
 export async function startCluster(opts: { nodes: number; agents: boolean }): Promise<ClusterFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'shimmy-k8s-test-'));
-  const state = await upCluster({ dir, nodes: opts.nodes, controller: false, agents: opts.agents });
+  const state = await upCluster({ dir, nodes: opts.nodes, controller: false, agents: opts.agents, fakeNodes: true });
   const kc = new KubeConfig();
   kc.loadFromFile(state.kubeconfig);
   const log = pino({ level: 'info' }, pino.destination({ dest: join(dir, 'logs', 'controller.log'), sync: true }));

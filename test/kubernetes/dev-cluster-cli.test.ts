@@ -21,7 +21,7 @@ let state: DevClusterState;
 let standby: RunningController | undefined;
 
 beforeAll(async () => {
-  const up = await run(['dev-cluster', 'up', '--nodes', '2', '--dir', dir]);
+  const up = await run(['dev-cluster', 'up', '--fake-nodes', '--nodes', '2', '--dir', dir]);
   expect(up.code, up.stderr).toBe(0);
   expect(up.stderr).toMatch(/dev-cluster: kube-apiserver ready \(\d+\.\d s\)/);
   expect(up.stdout).toContain(`export KUBECONFIG=${dir}/kubeconfig`);
@@ -37,7 +37,7 @@ describe('shimmy dev-cluster and shimmy controller', () => {
   it('refuses a --dir that holds something else, and leaves it alone', async () => {
     const other = mkdtempSync(join(tmpdir(), 'shimmy-not-a-cluster-'));
     writeFileSync(join(other, 'notes.txt'), 'mine');
-    const up = await run(['dev-cluster', 'up', '--dir', other]);
+    const up = await run(['dev-cluster', 'up', '--fake-nodes', '--dir', other]);
     expect(up.code).toBe(1);
     expect(up.stderr).toMatch(/is not empty and holds no dev cluster.*\[SHIMMY_ERR_DEV_CLUSTER\]/);
     expect(readFileSync(join(other, 'notes.txt'), 'utf8')).toBe('mine');
