@@ -44,7 +44,7 @@ export const CNI_BIN_DIR = '/usr/lib/cni';
 export const RUNC = '/usr/sbin/runc';
 
 /** containerd 2.x (config version 3) for one node: its own root, state, socket and runc root. */
-export function containerdConfig(p: NodePaths, opts: { sandboxImage: string; shimDir: string }): string {
+export function containerdConfig(p: NodePaths, opts: { sandboxImage: string }): string {
   const q = (s: string) => `'${s}'`;
   return `version = 3
 root = ${q(p.containerdRoot)}

@@ -50,7 +50,7 @@ export interface NodeCredentials {
 export function prepareNode(spec: NodeSpec, creds: NodeCredentials, images: { sandbox: string }): void {
   const p = spec.paths;
   for (const d of [p.containerdRoot, p.containerdState, p.runcRoot, p.cniConfDir, join(p.varLib, 'kubelet'), join(p.varLog, 'pods'), join(p.varLog, 'containers')]) mkdirSync(d, { recursive: true });
-  writeFileSync(join(p.root, 'containerd.toml'), containerdConfig(p, { sandboxImage: images.sandbox, shimDir: '' }));
+  writeFileSync(join(p.root, 'containerd.toml'), containerdConfig(p, { sandboxImage: images.sandbox }));
   writeFileSync(join(p.cniConfDir, '10-shimmy-dev.conflist'), cniConfig(podCidr(spec.index)));
   writeFileSync(p.kubeletConfig, kubeletConfig({ nodeIp: spec.ip, cgroupRoot: spec.podCgroup, clientCaFile: creds.caFile, podLogsDir: '/var/log/pods', containerdSocket: p.containerdSocket }));
   writeFileSync(p.kubeletKubeconfig, tokenKubeconfig(creds.server, creds.caPem, `system:node:${spec.name}`, creds.kubeletToken), { mode: 0o600 });
