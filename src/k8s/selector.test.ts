@@ -29,4 +29,19 @@ describe('compileSelector', () => {
     expect(() => compileSelector({ matchExpressions: [{ key: 'a', operator: 'Near', values: ['x'] }] })).toThrow(/unknown operator "Near"/);
     expect(() => compileSelector(undefined)).toThrow(/missing/);
   });
+
+  it('looks labels up as own properties: prototype names match only real labels', () => {
+    for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      const exists = compileSelector({ matchExpressions: [{ key, operator: 'Exists' }] });
+      expect(exists({ app: 'cam' }), key).toBe(false);
+      expect(exists({}), key).toBe(false);
+      const absent = compileSelector({ matchExpressions: [{ key, operator: 'DoesNotExist' }] });
+      expect(absent({ app: 'cam' }), key).toBe(true);
+      const notIn = compileSelector({ matchExpressions: [{ key, operator: 'NotIn', values: ['x'] }] });
+      expect(notIn({ app: 'cam' }), key).toBe(true);
+    }
+    const labelled = JSON.parse('{"__proto__": "yes", "constructor": "c"}') as Record<string, string>;
+    expect(compileSelector({ matchLabels: { constructor: 'c' } })(labelled)).toBe(true);
+    expect(compileSelector({ matchExpressions: [{ key: '__proto__', operator: 'In', values: ['yes'] }] })(labelled)).toBe(true);
+  });
 });

@@ -17,12 +17,19 @@ export class SelectorError extends Error {
   }
 }
 
+/** A label's value, from the object's own properties only (never `constructor`, `__proto__`, …). */
+function label(labels: Labels, key: string): string | undefined {
+  if (!labels || !Object.hasOwn(labels, key)) return undefined;
+  const v = labels[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
 export function compileSelector(selector: V1LabelSelector | undefined): Matcher {
   if (!selector || typeof selector !== 'object') throw new SelectorError('selector is missing');
   const terms: Matcher[] = [];
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
     if (typeof value !== 'string') throw new SelectorError(`matchLabels.${key} is not a string`);
-    terms.push((l) => l?.[key] === value);
+    terms.push((l) => label(l, key) === value);
   }
   for (const [i, expr] of (selector.matchExpressions ?? []).entries()) {
     const { key, operator } = expr ?? {};
@@ -33,12 +40,12 @@ export function compileSelector(selector: V1LabelSelector | undefined): Matcher 
       case 'In':
       case 'NotIn':
         if (values.length === 0) throw new SelectorError(`matchExpressions[${i}] (${key} ${operator}) needs values`);
-        terms.push(operator === 'In' ? (l) => l?.[key] !== undefined && set.has(l[key]!) : (l) => l?.[key] === undefined || !set.has(l[key]!));
+        terms.push(operator === 'In' ? (l) => { const v = label(l, key); return v !== undefined && set.has(v); } : (l) => { const v = label(l, key); return v === undefined || !set.has(v); });
         break;
       case 'Exists':
       case 'DoesNotExist':
         if (values.length > 0) throw new SelectorError(`matchExpressions[${i}] (${key} ${operator}) takes no values`);
-        terms.push(operator === 'Exists' ? (l) => l?.[key] !== undefined : (l) => l?.[key] === undefined);
+        terms.push(operator === 'Exists' ? (l) => label(l, key) !== undefined : (l) => label(l, key) === undefined);
         break;
       default:
         throw new SelectorError(`matchExpressions[${i}] has unknown operator ${JSON.stringify(operator)} (use In, NotIn, Exists or DoesNotExist)`);
