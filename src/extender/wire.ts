@@ -2,7 +2,7 @@
  * kube-scheduler's extender wire format (k8s.io/kube-scheduler/extender/v1), with its Go
  * field names. Nodes is set when nodeCacheCapable is false, NodeNames when it is true.
  */
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 
 export interface ExtenderArgs {
@@ -26,10 +26,10 @@ export interface HostPriority {
 
 export const MAX_EXTENDER_PRIORITY = 10;
 
-export class ExtenderArgsError extends Error {
-  readonly code = ErrorCode.BAD_EXTENDER_ARGS;
+/** The message carries its own hint, so the ShimmyError has none of its own. */
+export class ExtenderArgsError extends ShimmyError {
   constructor(message: string) {
-    super(message);
+    super(ErrorCode.BAD_EXTENDER_ARGS, message, '');
     this.name = 'ExtenderArgsError';
   }
 }

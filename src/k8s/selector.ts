@@ -3,16 +3,16 @@
  * matchExpression must hold. `compileSelector` validates once and throws a
  * SelectorError that says which term is wrong.
  */
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 import type { V1LabelSelector } from '@kubernetes/client-node';
 
 export type Labels = Readonly<Record<string, string>> | undefined;
 export type Matcher = (labels: Labels) => boolean;
 
-export class SelectorError extends Error {
-  readonly code = ErrorCode.INVALID_SELECTOR;
+/** The message carries its own hint, so the ShimmyError has none of its own. */
+export class SelectorError extends ShimmyError {
   constructor(message: string) {
-    super(message);
+    super(ErrorCode.INVALID_SELECTOR, message, '');
     this.name = 'SelectorError';
   }
 }

@@ -4,15 +4,15 @@
  * refusing a pod is worse than not patching one. A body that is not an AdmissionReview
  * at all raises AdmissionError, which the server answers with HTTP 400 and the reason.
  */
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ChannelMatch } from '../k8s/channel-directory.js';
 import { podPatch } from './patch.js';
 
-export class AdmissionError extends Error {
-  readonly code = ErrorCode.BAD_ADMISSION_REVIEW;
+/** The message carries its own hint, so the ShimmyError has none of its own. */
+export class AdmissionError extends ShimmyError {
   constructor(message: string) {
-    super(message);
+    super(ErrorCode.BAD_ADMISSION_REVIEW, message, '');
     this.name = 'AdmissionError';
   }
 }
