@@ -2,6 +2,7 @@
  * The one native boundary: libc's System V shared-memory calls and libshimmy's futex and
  * IPC_STAT helpers. Nothing else in the project imports koffi.
  */
+import { constants } from 'node:os';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -13,8 +14,7 @@ const EXPECTED_ABI = 1;
 export const IPC_CREAT = 0o1000;
 export const IPC_EXCL = 0o2000;
 export const IPC_RMID = 0;
-export const ETIMEDOUT = 110;
-export const EINTR = 4;
+export const { ETIMEDOUT, EINTR } = constants.errno;
 
 /** An attached segment's base address, opaque to everything but this module. */
 export type Address = unknown;

@@ -2,18 +2,13 @@
  * A System V shared-memory segment: create, attach, stat, remove, with errno turned into
  * errors that say what to do.
  */
+import { constants } from 'node:os';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import * as native from './native.js';
 import type { Address, ShmInfo } from './native.js';
 import { listSysvShm } from './sysvipc.js';
 
-const EACCES = 13;
-const EEXIST = 17;
-const EINVAL = 22;
-const ENOENT = 2;
-const ENOMEM = 12;
-const ENOSPC = 28;
-const EPERM = 1;
+const { EACCES, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, EPERM } = constants.errno;
 
 export interface SegmentId {
   key: number;
