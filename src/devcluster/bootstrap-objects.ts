@@ -1,7 +1,7 @@
 /** The objects a fresh dev cluster needs: namespace, CRDs, Nodes, and (optionally) agent Leases. */
 import { ApiextensionsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, V1MicroTime, VersionApi, type V1Lease, type V1Node } from '@kubernetes/client-node';
 import { AGENT_LEASE_LABEL, AGENT_LEASE_LABEL_VALUE, agentLeaseName } from '../k8s/agent-leases.js';
-import { crdModel } from '../k8s/client-models.js';
+import { sendJson } from '../k8s/raw-request.js';
 import { CRDS } from '../k8s/crd.js';
 import { waitFor } from './processes.js';
 
@@ -44,7 +44,7 @@ export async function bootstrapObjects(kubeconfig: string, opts: BootstrapOption
   const core = kc.makeApiClient(CoreV1Api);
   const ext = kc.makeApiClient(ApiextensionsV1Api);
   await core.createNamespace({ body: { metadata: { name: opts.namespace } } });
-  for (const crd of CRDS) await ext.createCustomResourceDefinition({ body: crdModel(crd()) });
+  for (const crd of CRDS) await sendJson(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd());
   for (const crd of CRDS) {
     const name = crd().metadata.name;
     await waitFor(`CRD ${name}`, async () => {
