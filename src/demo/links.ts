@@ -1,10 +1,10 @@
 /**
  * How frames move between two demo stages: a Shimmy pub/sub channel (frames written in place
- * into the ring, read in place from it) or a TCP connection on loopback (length-prefixed).
+ * into the ring, read in place from it) or a TCP connection (length-prefixed; on loopback
+ * locally, pod IP to pod IP in the cluster).
  */
 import { createServer, connect, type Socket } from 'node:net';
-import { Channel } from '../channel/channel.js';
-import type { ChannelRef } from '../channel/names.js';
+import type { Channel } from '../channel/channel.js';
 
 /** Writes a frame into `out` (at most `max` bytes) and returns the length used. */
 export type Fill = (out: Uint8Array) => number;
@@ -24,8 +24,8 @@ export interface InLink {
   close(): void;
 }
 
-export function shmOut(ref: ChannelRef): OutLink {
-  const ch = Channel.open(ref);
+/** Publishes into `ch`, and closes it with the link. */
+export function shmOut(ch: Channel): OutLink {
   const pub = ch.publisher();
   return {
     trySend(max, fill) {
@@ -45,8 +45,8 @@ export function shmOut(ref: ChannelRef): OutLink {
   };
 }
 
-export function shmIn(ref: ChannelRef): InLink {
-  const ch = Channel.open(ref);
+/** Subscribes to `ch`, and closes it with the link. */
+export function shmIn(ch: Channel): InLink {
   const sub = ch.subscriber();
   return {
     async run(handle, until) {
@@ -62,9 +62,9 @@ export function shmIn(ref: ChannelRef): InLink {
   };
 }
 
-export async function tcpOut(port: number): Promise<OutLink> {
+export async function tcpOut(to: { host: string; port: number }): Promise<OutLink> {
   const sock: Socket = await new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
+    const s = connect(to.port, to.host);
     s.once('connect', () => resolve(s));
     s.once('error', reject);
   });
@@ -96,8 +96,8 @@ export async function tcpOut(port: number): Promise<OutLink> {
   };
 }
 
-/** Listens on a free loopback port; returns it and the link that reads from it. */
-export async function tcpIn(): Promise<{ port: number; link: InLink }> {
+/** Listens (default: a free loopback port); returns the port and the link that reads from it. */
+export async function tcpIn(at: { host: string; port: number } = { host: '127.0.0.1', port: 0 }): Promise<{ port: number; link: InLink }> {
   const frames: Buffer[] = [];
   let wake: (() => void) | null = null;
   const server = createServer((sock) => {
@@ -112,7 +112,10 @@ export async function tcpIn(): Promise<{ port: number; link: InLink }> {
       wake?.();
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, resolve);
+  });
   const port = (server.address() as { port: number }).port;
   return {
     port,

@@ -36,21 +36,27 @@ export interface DemoResult {
   stages: StageLatency[];
 }
 
-const STAGE_SCRIPT = fileURLToPath(new URL('./stage.js', import.meta.url));
+const STAGE_SCRIPT = fileURLToPath(new URL('./stage-process.js', import.meta.url));
 const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
+
+/** Each hop's ring: room for eight frames, a power of two. */
+export function hopRing(opts: Pick<DemoOptions, 'width' | 'height'>): { capacity: number; maxMessage: number } {
+  const maxMessage = frameBytes(opts.width, opts.height);
+  let capacity = 1 << 20;
+  while (capacity < maxMessage * 8) capacity *= 2;
+  return { capacity, maxMessage };
+}
 
 async function runOnce(transport: 'shm' | 'tcp', opts: DemoOptions): Promise<DemoResult> {
   const runId = randomBytes(3).toString('hex');
   const namespace = 'shimmy-demo';
   const refs = STAGES.slice(1).map((_, i) => ({ namespace, name: `demo-${runId}-hop${i + 1}` }));
   if (transport === 'shm') {
-    const size = frameBytes(opts.width, opts.height);
-    let capacity = 1 << 20;
-    while (capacity < size * 8) capacity *= 2;
-    for (const ref of refs) Channel.create(ref, { capacity, maxMessage: size }).close();
+    const { capacity, maxMessage } = hopRing(opts);
+    for (const ref of refs) Channel.create(ref, { capacity, maxMessage }).close();
   }
   const children = STAGES.map((stage) => {
-    const cfg: StageConfig = { stage, transport, frames: opts.frames, fps: opts.fps, width: opts.width, height: opts.height, namespace, runId };
+    const cfg: StageConfig = { stage, transport, frames: opts.frames, fps: opts.fps, width: opts.width, height: opts.height, channels: { namespace, runId } };
     return fork(STAGE_SCRIPT, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   });
   // Any stage failing fails the run at once, whichever stage the orchestrator waits on.
@@ -82,28 +88,35 @@ async function runOnce(transport: 'shm' | 'tcp', opts: DemoOptions): Promise<Dem
     for (let i = STAGES.length - 1; i >= 0; i--) children[i]!.send({ nextPort: ports[i + 1] });
     const done = await messages[STAGES.length - 1]!();
     if (done.type !== 'finished') throw new Error('resize stage stopped early');
-    const rows = done.frames;
-    const first = Math.min(...rows.map((r) => r[1]!));
-    const last = Math.max(...rows.map((r) => r[2 * (STAGES.length - 1) + 1]!));
-    const stages: StageLatency[] = STAGES.map((stage, s) => ({
-      stage,
-      hopP50Us: s === 0 ? NaN : pct(rows.map((r) => (r[2 * s]! - r[2 * s - 1]!) * 1000), 50),
-      hopP99Us: s === 0 ? NaN : pct(rows.map((r) => (r[2 * s]! - r[2 * s - 1]!) * 1000), 99),
-      workP50Ms: pct(rows.map((r) => r[2 * s + 1]! - r[2 * s]!), 50),
-    }));
-    const e2e = rows.map((r) => r[2 * (STAGES.length - 1) + 1]! - r[0]!);
-    return {
-      transport,
-      frames: rows.length,
-      fps: rows.length / Math.max(1e-9, (last - first) / 1000),
-      endToEndP50Ms: pct(e2e, 50),
-      endToEndP99Ms: pct(e2e, 99),
-      stages,
-    };
+    return summarize(transport, done.frames);
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     if (transport === 'shm') for (const ref of refs) Channel.remove(ref);
   }
+}
+
+/**
+ * The figures of one run from the resize stage's rows: per frame, when each stage received
+ * and sent it (CLOCK_MONOTONIC ms, comparable across processes and pods of one machine).
+ */
+export function summarize(transport: 'shm' | 'tcp', rows: number[][]): DemoResult {
+  const first = Math.min(...rows.map((r) => r[1]!));
+  const last = Math.max(...rows.map((r) => r[2 * (STAGES.length - 1) + 1]!));
+  const stages: StageLatency[] = STAGES.map((stage, s) => ({
+    stage,
+    hopP50Us: s === 0 ? NaN : pct(rows.map((r) => (r[2 * s]! - r[2 * s - 1]!) * 1000), 50),
+    hopP99Us: s === 0 ? NaN : pct(rows.map((r) => (r[2 * s]! - r[2 * s - 1]!) * 1000), 99),
+    workP50Ms: pct(rows.map((r) => r[2 * s + 1]! - r[2 * s]!), 50),
+  }));
+  const e2e = rows.map((r) => r[2 * (STAGES.length - 1) + 1]! - r[0]!);
+  return {
+    transport,
+    frames: rows.length,
+    fps: rows.length / Math.max(1e-9, (last - first) / 1000),
+    endToEndP50Ms: pct(e2e, 50),
+    endToEndP99Ms: pct(e2e, 99),
+    stages,
+  };
 }
 
 const f1 = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(1));

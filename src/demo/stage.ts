@@ -1,9 +1,20 @@
 /**
- * One stage of the demo pipeline, as its own process (started by pipeline.ts with a JSON
- * config in argv[2], reporting over IPC).
+ * One stage of the demo pipeline: the frame work and the links, the same in every setting.
+ * How a stage is told where its next hop is and where its reports go is a Coordinator:
+ *   - stage-process.ts: a child process of the local demo (pipeline.ts), over Node IPC;
+ *   - stage-pod.ts: a pod of `shimmy demo --cluster` (`shimmy demo-stage`), configured by
+ *     argv and the webhook's SHIMMY_* environment, reporting JSON lines on stdout.
  */
+import { Channel } from '../channel/channel.js';
+import type { ChannelRef } from '../channel/names.js';
+import { openChannel } from '../client/open.js';
 import { STAGES, FrameView, blurBoxes, computeMetadata, detectBlobs, frameBytes, halve, now, renderCamera, type StageName } from './frame.js';
 import { shmIn, shmOut, tcpIn, tcpOut, type InLink, type OutLink } from './links.js';
+
+export interface Address {
+  host: string;
+  port: number;
+}
 
 export interface StageConfig {
   stage: StageName;
@@ -12,10 +23,14 @@ export interface StageConfig {
   fps: number;
   width: number;
   height: number;
-  namespace: string;
-  runId: string;
-  /** For tcp: the port of the next stage. */
-  nextPort?: number;
+  /**
+   * shm: where the hop channels are. Explicit: `demo-<runId>-hop<N>` in `namespace`, made and
+   * removed by the orchestrator. 'injected': `hop<N>` from the pod's SHIMMY_* environment,
+   * created when absent (there is no node agent yet) and removed by their reader when done.
+   */
+  channels: { namespace: string; runId: string } | 'injected';
+  /** tcp: where to listen; default loopback on a free port. */
+  listen?: Address;
 }
 
 export type StageReport =
@@ -23,26 +38,46 @@ export type StageReport =
   | { type: 'finished'; frames: number[][] }
   | { type: 'error'; message: string };
 
-const report = (r: StageReport) => process.send!(r);
-const cfg = JSON.parse(process.argv[2]!) as StageConfig;
-const index = STAGES.indexOf(cfg.stage);
-const ref = (hop: number) => ({ namespace: cfg.namespace, name: `demo-${cfg.runId}-hop${hop}` });
+export interface Coordinator {
+  report(r: StageReport): void;
+  /**
+   * Called after 'listening': resolves once frames may flow, with the next stage's address
+   * for tcp (undefined for shm and for the last stage).
+   */
+  nextHop(): Promise<Address | undefined>;
+}
 
-async function main(): Promise<void> {
+/** The name of the channel between stage `hop - 1` and stage `hop`. */
+export const hopChannel = (hop: number) => `hop${hop}`;
+
+function openHop(cfg: StageConfig, hop: number): { channel: Channel; ref: ChannelRef } {
+  if (cfg.channels === 'injected') {
+    const { channel } = openChannel(hopChannel(hop), { create: true });
+    return { channel, ref: channel.ref };
+  }
+  const ref = { namespace: cfg.channels.namespace, name: `demo-${cfg.channels.runId}-${hopChannel(hop)}` };
+  return { channel: Channel.open(ref), ref };
+}
+
+export async function runStage(cfg: StageConfig, coord: Coordinator): Promise<void> {
+  const index = STAGES.indexOf(cfg.stage);
   let input: InLink | null = null;
+  let inputRef: ChannelRef | null = null;
   if (index > 0) {
     if (cfg.transport === 'shm') {
-      input = shmIn(ref(index));
-      report({ type: 'listening' });
+      const hop = openHop(cfg, index);
+      inputRef = hop.ref;
+      input = shmIn(hop.channel);
+      coord.report({ type: 'listening' });
     } else {
-      const t = await tcpIn();
+      const t = await tcpIn(cfg.listen);
       input = t.link;
-      report({ type: 'listening', port: t.port });
+      coord.report({ type: 'listening', port: t.port });
     }
   }
-  const next = (await new Promise((resolve) => process.once('message', resolve))) as { nextPort?: number };
+  const next = await coord.nextHop();
   let output: OutLink | null = null;
-  if (index < STAGES.length - 1) output = cfg.transport === 'shm' ? shmOut(ref(index + 1)) : await tcpOut(next.nextPort!);
+  if (index < STAGES.length - 1) output = cfg.transport === 'shm' ? shmOut(openHop(cfg, index + 1).channel) : await tcpOut(next!);
   const max = frameBytes(cfg.width, cfg.height);
 
   if (cfg.stage === 'camera') {
@@ -98,17 +133,9 @@ async function main(): Promise<void> {
   }, () => seen >= cfg.frames);
   await Promise.all(pending);
   input!.close();
+  // Every frame of the hop has been read, so its writer has written them all: nobody needs
+  // the segment again, and it goes once both have detached.
+  if (cfg.channels === 'injected' && inputRef) Channel.remove(inputRef);
   await output?.close();
-  if (cfg.stage === 'resize') report({ type: 'finished', frames: timings });
+  if (cfg.stage === 'resize') coord.report({ type: 'finished', frames: timings });
 }
-
-// Never outlive the parent: it may have been killed without cleaning up.
-process.on('disconnect', () => process.exit(1));
-
-main().then(
-  () => setTimeout(() => process.exit(0), 20),
-  (err: Error) => {
-    report({ type: 'error', message: err?.stack ?? String(err) });
-    setTimeout(() => process.exit(1), 20);
-  },
-);
