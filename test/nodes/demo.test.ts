@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoResult } from '../../src/demo/pipeline.js';
 import { run } from '../helpers/proc.js';
-import { upRealCluster, type NodesCluster } from './nodes-fixture.js';
+import { downRealCluster, upRealCluster, type NodesCluster } from './nodes-fixture.js';
 
 let c: NodesCluster;
 
@@ -14,7 +14,7 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  if (c) await run(['dev-cluster', 'down', '--dir', c.dir]);
+  if (c) await downRealCluster(c);
 });
 
 describe('shimmy demo --cluster', () => {

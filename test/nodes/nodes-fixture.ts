@@ -2,9 +2,9 @@
  * A dev cluster with real nodes, started through the CLI as a user would
  * (`shimmy dev-cluster up`), and helpers to run `shimmy` pods on it.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { readState, type DevClusterState } from '../../src/devcluster/cluster.js';
 import { SHIMMY_IMAGE } from '../../src/devcluster/images.js';
@@ -29,6 +29,13 @@ export async function upRealCluster(nodes: number): Promise<NodesCluster> {
   const kc = new KubeConfig();
   kc.loadFromFile(state.kubeconfig);
   return { dir, state, kc, core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), upOutput: up.stderr };
+}
+
+/** `dev-cluster down`, then the temporary folder that held DIR. */
+export async function downRealCluster(c: NodesCluster): Promise<{ code: number | null; stderr: string }> {
+  const result = await run(['dev-cluster', 'down', '--dir', c.dir]);
+  rmSync(dirname(c.dir), { recursive: true, force: true });
+  return result;
 }
 
 /** An opted-in namespace whose default ServiceAccount exists (pods are refused before). */

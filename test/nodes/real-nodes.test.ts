@@ -13,7 +13,7 @@ import { ensureGoTools } from '../../src/devcluster/go-tools.js';
 import { channelKey } from '../../src/channel/names.js';
 import { run } from '../helpers/proc.js';
 import { eventually } from '../kubernetes/cluster-fixture.js';
-import { injectedNamespace, logs, nodeOf, readyChannel, shimmyPod, upRealCluster, waitRunning, waitSucceeded, type NodesCluster } from './nodes-fixture.js';
+import { downRealCluster, injectedNamespace, logs, nodeOf, readyChannel, shimmyPod, upRealCluster, waitRunning, waitSucceeded, type NodesCluster } from './nodes-fixture.js';
 
 let c: NodesCluster;
 let down = false;
@@ -23,7 +23,7 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  if (c && !down) await run(['dev-cluster', 'down', '--dir', c.dir]);
+  if (c && !down) await downRealCluster(c);
 });
 
 interface VerifySummary {
@@ -137,7 +137,7 @@ describe('real nodes', () => {
   it('`down` leaves no process, mount, namespace, veth, bridge, cgroup, iptables rule or segment', async () => {
     const { clusterId, pids, dir } = c.state;
     const names = hostNames(clusterId);
-    const result = await run(['dev-cluster', 'down', '--dir', c.dir]);
+    const result = await downRealCluster(c);
     down = true;
     expect(result.code, result.stderr).toBe(0);
     const alive = Object.entries(pids).filter(([, pid]) => existsSync(`/proc/${pid}`));
