@@ -1,7 +1,7 @@
 export { openChannel, ShimmyChannel, type OpenOptions } from './client/open.js';
 export { ChannelDuplex } from './client/duplex.js';
 export { envFor, readInjectedChannel, channelEnvVar, type InjectedChannel } from './client/env.js';
-export { Channel, type ChannelStats, type CreateOptions } from './channel/channel.js';
+export { Channel, type AttachOptions, type ChannelStats, type CreateOptions } from './channel/channel.js';
 export { Publisher, Subscriber, StreamEnd, type Claim, type PublisherOptions, type StreamSide } from './channel/endpoints.js';
 export type { MessageHandler } from './channel/subscriber-reader.js';
 export { IdleStrategy, type IdleOptions } from './channel/idle.js';

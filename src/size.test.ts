@@ -13,11 +13,8 @@ describe('parseSize', () => {
 
   it('rejects garbage with a coded error that names the setting', () => {
     expect(() => parseSize('12 parsecs', '--size')).toThrowError(/Invalid --size "12 parsecs"/);
-    try {
-      parseSize('-1');
-    } catch (err) {
-      expect((err as { code: string }).code).toBe(ErrorCode.INVALID_SIZE);
-    }
+    expect(() => parseSize('-1')).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_SIZE }));
+    expect(() => parseSize('12 parsecs', '--size')).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_SIZE }));
   });
 });
 

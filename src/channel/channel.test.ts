@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Channel } from './channel.js';
 import { R, initHeader, segmentBytes, DEFAULTS } from './layout.js';
 import { channelKey } from './names.js';
+import { OWN_PID_NAMESPACE } from './liveness.js';
+import { S } from './participants.js';
 import { Segment } from '../shm/segment.js';
 import { ErrorCode } from '../errors.js';
 import { codeOf } from '../../test/helpers/errors.js';
@@ -210,26 +212,71 @@ describe('Channel pub/sub', () => {
   });
 });
 
+describe('Channel participant slots', () => {
+  it('refuses a participant with NO_FREE_SLOT when every slot is taken by a live one, and takes it once one closes', () => {
+    const ch = Channel.create(ref('full'), { capacity: 4096, maxMessage: 256, maxParticipants: 4 });
+    const taken = [ch.subscriber(), ch.subscriber(), ch.publisher(), ch.subscriber()];
+    expect(ch.table.snapshot().map((s) => s.index)).toEqual([0, 1, 2, 3]);
+    expect(codeOf(() => ch.subscriber())).toBe(ErrorCode.NO_FREE_SLOT);
+    expect(codeOf(() => ch.publisher())).toBe(ErrorCode.NO_FREE_SLOT);
+    expect(() => ch.subscriber()).toThrowError(/All 4 participant slots of this channel are taken by live processes/);
+    // Nothing was half-claimed by the refusals.
+    expect(ch.stats()).toMatchObject({ publishers: 1, subscribers: 3 });
+    taken[1]!.close();
+    ch.subscriber();
+    expect(ch.table.snapshot().map((s) => s.index)).toEqual([0, 1, 2, 3]);
+    ch.close();
+  });
+});
+
+describe('Channel heartbeat timeout', () => {
+  it('judges a participant in another PID namespace by its heartbeat age, against this process\'s timeout', () => {
+    const r = ref('beat');
+    const ch = Channel.create(r, { capacity: 4096, maxMessage: 256, heartbeatTimeoutMs: 2000 });
+    const other = Channel.open(r);
+    expect(other.table.heartbeatTimeoutMs).toBe(5000);
+    ch.subscriber();
+    const slot = ch.table.snapshot()[0]!.index;
+    // As if the subscriber lived in another PID namespace and last beat 3 s ago.
+    ch.table.setWord(slot, S.pidNs, (OWN_PID_NAMESPACE + 1) >>> 0);
+    ch.table.setWord(slot, S.heartbeat, ch.table.now() - 3000);
+    expect(ch.table.isDead(slot)).toBe(true);
+    expect(other.table.isDead(slot)).toBe(false);
+    ch.table.setWord(slot, S.heartbeat, ch.table.now() - 1000);
+    expect(ch.table.isDead(slot)).toBe(false);
+    expect(codeOf(() => Channel.open(r, { heartbeatTimeoutMs: 250 }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    other.close();
+    ch.close();
+  });
+});
+
 describe('Channel stream', () => {
-  it('gives each message to exactly one consumer of a side, both ways', async () => {
+  it('gives each message to exactly one consumer of a side, both ways, and to both consumers', async () => {
     const r = ref('stream');
     Channel.create(r, { mode: 'stream', capacity: 65536, maxMessage: 1024 }).close();
     const ch = openChannel(r);
     const a = ch.stream('a');
     const b1 = ch.stream('b');
     const b2 = ch.stream('b');
-    const seen: string[] = [];
-    const collect = (d: ReturnType<typeof ch.stream>) => d.on('data', (m: Buffer) => seen.push(m.toString()));
-    collect(b1);
-    collect(b2);
+    const took: [string[], string[]] = [[], []];
+    // Each consumer works a little on every message (pauses, as a worker awaiting I/O), so
+    // neither can take the whole stream at once.
+    const collect = (d: ReturnType<typeof ch.stream>, mine: string[]) => d.on('data', (m: Buffer) => {
+      mine.push(m.toString());
+      d.pause();
+      setTimeout(() => d.resume(), 1);
+    });
+    collect(b1, took[0]);
+    collect(b2, took[1]);
     for (let i = 0; i < 200; i++) a.write(`req-${i}`);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(seen.sort()).toEqual(Array.from({ length: 200 }, (_, i) => `req-${i}`).sort());
+    await vi.waitFor(() => expect(took[0].length + took[1].length).toBeGreaterThanOrEqual(200), { timeout: 20_000, interval: 10 });
+    expect([...took[0], ...took[1]].sort()).toEqual(Array.from({ length: 200 }, (_, i) => `req-${i}`).sort());
+    expect(took[0].length).toBeGreaterThan(0);
+    expect(took[1].length).toBeGreaterThan(0);
     const replies: string[] = [];
     a.on('data', (m: Buffer) => replies.push(m.toString()));
     b1.write('reply');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(replies).toEqual(['reply']);
+    await vi.waitFor(() => expect(replies).toEqual(['reply']), { timeout: 20_000, interval: 10 });
     ch.close();
   });
 

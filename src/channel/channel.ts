@@ -10,16 +10,38 @@ import {
   type ChannelConfig, type HeaderInfo,
 } from './layout.js';
 import { RecoverableLock } from './lock.js';
-import { HEARTBEAT_INTERVAL_MS } from './liveness.js';
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from './liveness.js';
 import { channelKey, fnv1a, identityOf, validateRef, type ChannelRef } from './names.js';
 import { ParticipantTable, S, type RoleName } from './participants.js';
 import { RingView } from './ring-view.js';
 import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSide } from './endpoints.js';
 import type { IdleOptions } from './idle.js';
 
-export interface CreateOptions extends Partial<ChannelConfig> {
+/** Settings of this process's view of a channel; nothing here is stored in the segment. */
+export interface AttachOptions {
+  /**
+   * How long a participant in another PID namespace may go without a heartbeat before this
+   * process counts it as dead and frees its slot or takes its lock over. Default 5000 ms
+   * (HEARTBEAT_TIMEOUT_MS); participants beat every 250 ms. Tests shorten it.
+   */
+  heartbeatTimeoutMs?: number;
+}
+
+export interface CreateOptions extends Partial<ChannelConfig>, AttachOptions {
   /** Segment permission bits; default 0o660. */
   permissions?: number;
+}
+
+function heartbeatTimeout(options: AttachOptions): number {
+  const ms = options.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS;
+  if (!Number.isFinite(ms) || ms <= HEARTBEAT_INTERVAL_MS) {
+    throw new ShimmyError(
+      ErrorCode.INVALID_ARGUMENT,
+      `heartbeatTimeoutMs ${ms} is not longer than the heartbeat interval of ${HEARTBEAT_INTERVAL_MS} ms`,
+      `Use several heartbeat intervals (the default is ${HEARTBEAT_TIMEOUT_MS} ms)`,
+    );
+  }
+  return ms;
 }
 
 export interface ChannelStats {
@@ -58,12 +80,12 @@ export class Channel {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
-  private constructor(ref: ChannelRef, segment: Segment, header: HeaderInfo) {
+  private constructor(ref: ChannelRef, segment: Segment, header: HeaderInfo, heartbeatTimeoutMs: number) {
     this.ref = ref;
     this.key = segment.seg.key;
     this.segment = segment;
     this.header = header;
-    this.table = new ParticipantTable(segment.buffer, header.maxParticipants, header.createdAtMs);
+    this.table = new ParticipantTable(segment.buffer, header.maxParticipants, header.createdAtMs, heartbeatTimeoutMs);
     const blocking = header.slowConsumer === 'block';
     const shared = header.mode === 'stream';
     this.rings = [];
@@ -75,18 +97,20 @@ export class Channel {
   /** Creates the channel's segment on this host. Fails with SEGMENT_EXISTS if present. */
   static create(ref: ChannelRef, options: CreateOptions = {}): Channel {
     validateRef(ref);
-    const { permissions, ...rest } = options;
+    const { permissions, heartbeatTimeoutMs, ...rest } = options;
+    const timeoutMs = heartbeatTimeout({ heartbeatTimeoutMs });
     const cfg = validateConfig({ ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) });
     const seg = segmentId(ref);
     const segment = Segment.create(seg, segmentBytes(cfg), permissions ?? 0o660);
     const identity = identityOf(ref);
     initHeader(segment.buffer, cfg, identity, fnv1a(identity));
-    return new Channel(ref, segment, readHeader(segment.buffer, seg.label));
+    return new Channel(ref, segment, readHeader(segment.buffer, seg.label), timeoutMs);
   }
 
   /** Attaches to an existing channel; checks layout version and identity. */
-  static open(ref: ChannelRef): Channel {
+  static open(ref: ChannelRef, options: AttachOptions = {}): Channel {
     validateRef(ref);
+    const timeoutMs = heartbeatTimeout(options);
     const seg = segmentId(ref);
     const segment = Segment.attach(seg);
     try {
@@ -99,7 +123,7 @@ export class Channel {
           'Two channel identities hash to the same key: rename one of the channels, or remove the stale segment with `ipcrm -M ' + formatKey(seg.key) + '`',
         );
       }
-      return new Channel(ref, segment, header);
+      return new Channel(ref, segment, header, timeoutMs);
     } catch (err) {
       segment.detach();
       throw err;
@@ -108,15 +132,16 @@ export class Channel {
 
   /** Attaches, or creates with `options` when absent; an existing channel keeps its settings. */
   static openOrCreate(ref: ChannelRef, options: CreateOptions = {}): Channel {
+    const local: AttachOptions = { heartbeatTimeoutMs: options.heartbeatTimeoutMs };
     try {
-      return Channel.open(ref);
+      return Channel.open(ref, local);
     } catch (err) {
       if (!(err instanceof ShimmyError) || err.code !== ErrorCode.SEGMENT_NOT_FOUND) throw err;
     }
     try {
       return Channel.create(ref, options);
     } catch (err) {
-      if (err instanceof ShimmyError && err.code === ErrorCode.SEGMENT_EXISTS) return Channel.open(ref);
+      if (err instanceof ShimmyError && err.code === ErrorCode.SEGMENT_EXISTS) return Channel.open(ref, local);
       throw err;
     }
   }

@@ -5,7 +5,7 @@
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { futexWaitSync } from '../shm/native.js';
 import type { Address } from '../shm/native.js';
-import { HEARTBEAT_TIMEOUT_MS, OWN_PID_NAMESPACE, processLiveness } from './liveness.js';
+import { OWN_PID_NAMESPACE, processLiveness } from './liveness.js';
 import { S, type ParticipantTable } from './participants.js';
 
 const SPINS_BEFORE_CHECK = 512;
@@ -80,7 +80,7 @@ export class RecoverableLock {
       const slot = (token & 0xff) - 1;
       const ns = slot >= 0 && slot < this.table.count ? this.table.word(slot, S.pidNs) : 0;
       const kernelKnows = ns === OWN_PID_NAMESPACE && processLiveness(this.table.word(slot, S.pid), ns) !== 'unknown';
-      return kernelKnows || heldForMs > HEARTBEAT_TIMEOUT_MS || (token >>> 8) !== (this.table.word(slot, S.gen) & 0xffffff);
+      return kernelKnows || heldForMs > this.table.heartbeatTimeoutMs || (token >>> 8) !== (this.table.word(slot, S.gen) & 0xffffff);
     }
     return false;
   }

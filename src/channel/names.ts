@@ -39,14 +39,16 @@ export function identityOf(ref: ChannelRef): string {
   return `${ref.namespace}/${ref.name}${ref.uid ? `@${ref.uid}` : ''}`;
 }
 
-/** 32-bit FNV-1a. */
-export function fnv1a(text: string): number {
+/** 32-bit FNV-1a of `bytes[from..to)`: the project's one implementation (keys, `--seq` checksums). */
+export function fnv1aBytes(bytes: Uint8Array, from = 0, to = bytes.length): number {
   let h = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(text)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193);
-  }
+  for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
   return h >>> 0;
+}
+
+/** 32-bit FNV-1a of a string's UTF-8 bytes. */
+export function fnv1a(text: string): number {
+  return fnv1aBytes(new TextEncoder().encode(text));
 }
 
 /**

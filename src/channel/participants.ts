@@ -44,10 +44,13 @@ export interface SlotSnapshot {
 export class ParticipantTable {
   readonly count: number;
   private readonly u32: Uint32Array;
+  /** How long a participant outside our PID namespace may go without a heartbeat before it counts as dead. */
+  readonly heartbeatTimeoutMs: number;
   private readonly createdAtMs: number;
 
-  constructor(buffer: ArrayBuffer, count: number, createdAtMs: number) {
+  constructor(buffer: ArrayBuffer, count: number, createdAtMs: number, heartbeatTimeoutMs = HEARTBEAT_TIMEOUT_MS) {
     this.count = count;
+    this.heartbeatTimeoutMs = heartbeatTimeoutMs;
     this.u32 = new Uint32Array(buffer, 0, (PARTICIPANTS + count * SLOT_BYTES) / 4);
     this.createdAtMs = createdAtMs;
     if (this.u32[H.maxParticipants] !== count) throw new Error('participant table size mismatch');
@@ -93,7 +96,7 @@ export class ParticipantTable {
     const live = processLiveness(this.word(slot, S.pid), this.word(slot, S.pidNs));
     if (live !== 'unknown') return live === 'dead';
     const age = (this.now() - this.word(slot, S.heartbeat)) | 0;
-    return age > HEARTBEAT_TIMEOUT_MS;
+    return age > this.heartbeatTimeoutMs;
   }
 
   /**

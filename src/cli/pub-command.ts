@@ -6,7 +6,7 @@ import type { Publisher } from '../channel/endpoints.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
 import { durationOption, intOption, sizeOption } from './options.js';
-import { SEQ_HEADER, fillSeqMessage, seqFrame } from './seq-message.js';
+import { SEQ_HEADER, fillSeqMessage, newPublisherId, seqFrame } from './seq-message.js';
 
 interface PubFlags {
   namespace?: string;
@@ -38,8 +38,8 @@ async function send(pub: Publisher, msg: Uint8Array): Promise<void> {
   if (!pub.tryPublish(msg)) await pub.publish(msg);
 }
 
-function frame(seq: number | null, payload: Uint8Array): Uint8Array {
-  return seq === null ? payload : seqFrame(seq, payload);
+function frame(publisher: number, seq: number | null, payload: Uint8Array): Uint8Array {
+  return seq === null ? payload : seqFrame(publisher, seq, payload);
 }
 
 function formatMs(ms: number): string {
@@ -95,7 +95,7 @@ export function registerPubCommand(program: Command): void {
     .option('-c, --count <n>', 'number of messages (generated ones of --size when no MESSAGE is given)', intOption('--count', 0))
     .option('-s, --size <size>', 'size of generated messages', sizeOption('--size'), 16)
     .option('-r, --rate <n>', 'messages per second (default: as fast as the channel takes them)', intOption('--rate', 1))
-    .option('--seq', 'prefix each message with a sequence number and checksum (checked by `sub --verify`)')
+    .option('--seq', 'prefix each message with this publisher\'s id, a sequence number and a checksum (checked by `sub --verify`)')
     .option('--wait-subscribers <n>', 'before sending anything, wait until at least n subscribers are attached (subscribers see only messages published after they attach)', intOption('--wait-subscribers', 1))
     .option('--timeout <duration>', `with --wait-subscribers: give up (exit 1, ${ErrorCode.TIMEOUT}) after this long, e.g. 500ms, 30s, 2m (default: ${formatMs(DEFAULT_WAIT_TIMEOUT_MS)})`, durationOption('--timeout'))
     .action(async (name: string, messages: string[], flags: PubFlags) => {
@@ -134,6 +134,8 @@ export function registerPubCommand(program: Command): void {
           started = performance.now();
         }
         const pacer = new Pacer(flags.rate);
+        // This process's id in --seq frames: `sub --verify` checks each publisher's sequence.
+        const publisherId = newPublisherId();
         if (stop) {
           // Ctrl-C while waiting for subscribers: nothing sent.
         } else if (messages.length > 0 || flags.count !== undefined) {
@@ -143,9 +145,9 @@ export function registerPubCommand(program: Command): void {
           for (let i = 0; i < count && !stop; i++) {
             await pacer.before(i);
             let msg: Uint8Array;
-            if (payloads.length > 0) msg = frame(flags.seq ? i : null, payloads[i % payloads.length]!);
+            if (payloads.length > 0) msg = frame(publisherId, flags.seq ? i : null, payloads[i % payloads.length]!);
             else {
-              if (flags.seq) fillSeqMessage(generated, i);
+              if (flags.seq) fillSeqMessage(generated, publisherId, i);
               msg = generated;
             }
             await send(pub, msg);
@@ -157,7 +159,7 @@ export function registerPubCommand(program: Command): void {
           for await (const line of lines) {
             if (stop) break;
             await pacer.before(sent);
-            const msg = frame(flags.seq ? sent : null, encoder.encode(line));
+            const msg = frame(publisherId, flags.seq ? sent : null, encoder.encode(line));
             await send(pub, msg);
             sent++;
             bytes += msg.length;

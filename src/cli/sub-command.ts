@@ -3,7 +3,7 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
 import { intOption } from './options.js';
-import { checkSeqMessage } from './seq-message.js';
+import { SeqVerifier } from './seq-message.js';
 
 interface SubFlags {
   namespace?: string;
@@ -21,6 +21,8 @@ export interface SubSummary {
   lost: number;
   corrupt: number;
   seconds: number;
+  /** With --verify: how many publishers' sequences were checked. */
+  publishers?: number;
 }
 
 export function registerSubCommand(program: Command): void {
@@ -30,8 +32,8 @@ export function registerSubCommand(program: Command): void {
     .argument('<name>', 'channel name')
     .option('-n, --namespace <ns>', NAMESPACE_HELP)
     .option('-c, --count <n>', 'exit after this many messages', intOption('--count', 1))
-    .option('--verify', 'check the sequence numbers and checksums of `pub --seq` messages')
-    .option('--json', 'end with a JSON summary {received, bytes, gaps, outOfOrder, lost, seconds}')
+    .option('--verify', 'check the checksums of `pub --seq` messages, and their sequence numbers per publisher (exit 3 when corrupt or out of order)')
+    .option('--json', 'end with a JSON summary {received, bytes, gaps, outOfOrder, lost, corrupt, seconds}, with --verify also publishers')
     .option('-q, --quiet', 'do not print the messages')
     .action(async (name: string, flags: SubFlags) => {
       const resolved = resolveCliChannel(name, flags.namespace);
@@ -50,7 +52,7 @@ export function registerSubCommand(program: Command): void {
       const decoder = new TextDecoder();
       let first = 0;
       let last = 0;
-      let nextSeq = -1;
+      const verifier = new SeqVerifier();
       const out: string[] = [];
       const limit = flags.count ?? Infinity;
       const handle: MessageHandler = (bytes, offset, length) => {
@@ -58,15 +60,8 @@ export function registerSubCommand(program: Command): void {
         s.received++;
         s.bytes += length;
         if (flags.verify) {
-          const check = checkSeqMessage(bytes, offset, length);
-          if (!check.ok) {
-            s.corrupt++;
-            if (!flags.quiet) console.error(`shimmy: message ${s.received}: ${check.reason}`);
-          } else {
-            if (nextSeq >= 0 && check.seq > nextSeq) s.gaps += check.seq - nextSeq;
-            if (nextSeq >= 0 && check.seq < nextSeq) s.outOfOrder++;
-            nextSeq = Math.max(nextSeq, check.seq + 1);
-          }
+          const corrupt = verifier.check(bytes, offset, length);
+          if (corrupt !== null && !flags.quiet) console.error(`shimmy: message ${s.received}: ${corrupt}`);
         }
         if (!flags.quiet) out.push(decoder.decode(bytes.subarray(offset, offset + length)));
       };
@@ -95,6 +90,12 @@ export function registerSubCommand(program: Command): void {
         channel.close();
       }
       s.seconds = s.received ? Number(((last - first) / 1000).toFixed(6)) : 0;
+      if (flags.verify) {
+        s.gaps = verifier.gaps;
+        s.outOfOrder = verifier.outOfOrder;
+        s.corrupt = verifier.corrupt;
+        s.publishers = verifier.publishers;
+      }
       if (flags.json) console.log(JSON.stringify(s));
       if (flags.verify && (s.corrupt > 0 || s.outOfOrder > 0)) process.exitCode = 3;
     });

@@ -27,9 +27,19 @@ export function start(script: string, args: string[], input?: string, options: S
   return startProgram(process.execPath, [script, ...args], input, options);
 }
 
+const running = new Set<ChildProcess>();
+
+/** SIGKILLs every process started here that is still running (for afterEach: a failed test leaves none behind). */
+export function killStarted(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
+
 /** Any program as a process. */
 export function startProgram(file: string, args: string[], input?: string, options: SpawnOptions = {}): Proc {
   const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let out = '';
   let err = '';
   const listeners = new Set<() => void>();

@@ -1,6 +1,8 @@
 /**
  * One consumer of a stream side: takes messages until `expect` were taken by all consumers
- * together (the shared counter), then prints the ones it took as JSON. argv: namespace name side expect
+ * together (the shared counter), then prints the ones it took as JSON. It pauses 1 ms after
+ * each message, as a worker does some work, so one consumer cannot take a whole burst while
+ * the other is still waking up. argv: namespace name side expect
  */
 import { openChannel } from '../../src/client/open.js';
 import { R } from '../../src/channel/layout.js';
@@ -11,9 +13,15 @@ const end = ch.stream(side as 'a' | 'b');
 const inbound = ch.channel.rings[side === 'a' ? 1 : 0]!;
 const mine: string[] = [];
 console.log('consuming');
-end.on('data', (m: Buffer) => mine.push(m.toString()));
+end.on('data', (m: Buffer) => {
+  mine.push(m.toString());
+  end.pause();
+  setTimeout(() => end.resume(), 1);
+});
 const timer = setInterval(() => {
-  if (Atomics.load(inbound.ctl, R.taken) >= Number(expect)) {
+  // Everything was taken, and what this consumer took is handed over (take() pushes what it
+  // took before returning, so nothing taken here is still on its way).
+  if (Atomics.load(inbound.ctl, R.taken) >= Number(expect) && end.readableLength === 0 && !end.isPaused()) {
     clearInterval(timer);
     setTimeout(() => {
       console.log(JSON.stringify(mine));
