@@ -93,7 +93,7 @@ export function registerPubCommand(program: Command): void {
     .argument('[message...]', 'messages to publish (each one message)')
     .option('-n, --namespace <ns>', NAMESPACE_HELP)
     .option('-c, --count <n>', 'number of messages (generated ones of --size when no MESSAGE is given)', intOption('--count', 0))
-    .option('-s, --size <size>', 'size of generated messages', sizeOption('--size'), 16)
+    .option('-s, --size <size>', 'size of generated messages: bytes or a quantity (1Ki = 1024, 1k = 1000)', sizeOption('--size'), 16)
     .option('-r, --rate <n>', 'messages per second (default: as fast as the channel takes them)', intOption('--rate', 1))
     .option('--seq', 'prefix each message with this publisher\'s id, a sequence number and a checksum (checked by `sub --verify`)')
     .option('--wait-subscribers <n>', 'before sending anything, wait until at least n subscribers are attached (subscribers see only messages published after they attach)', intOption('--wait-subscribers', 1))

@@ -2,12 +2,20 @@
 import { channelKey } from '../channel/names.js';
 import { envFor, type InjectedChannel } from '../client/env.js';
 import { formatKey } from '../shm/segment.js';
-import { parseQuantity } from './quantity.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { parseSize } from '../size.js';
 import { DEFAULTS, type SharedMemoryChannel } from './types.js';
 
 export interface ResolvedChannel extends InjectedChannel {
   keyText: string;
   env: Record<string, string>;
+}
+
+/** A positive byte quantity, read as the CLI reads sizes (src/size.ts). */
+function quantity(value: string | number, field: string): number {
+  const bytes = parseSize(value, field);
+  if (bytes <= 0) throw new ShimmyError(ErrorCode.INVALID_SIZE, `${field} ${JSON.stringify(value)} is not a positive number of bytes`, 'Use bytes or a quantity such as 64Ki, 4Mi, 1Gi');
+  return bytes;
 }
 
 export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
@@ -21,8 +29,8 @@ export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
     key,
     config: {
       mode: (spec.mode ?? DEFAULTS.mode) === 'Stream' ? 'stream' : 'pubsub',
-      capacity: parseQuantity(spec.capacity ?? DEFAULTS.capacity, 'capacity'),
-      maxMessage: parseQuantity(spec.maxMessageSize ?? DEFAULTS.maxMessageSize, 'maxMessageSize'),
+      capacity: quantity(spec.capacity ?? DEFAULTS.capacity, 'capacity'),
+      maxMessage: quantity(spec.maxMessageSize ?? DEFAULTS.maxMessageSize, 'maxMessageSize'),
       slowConsumer: (spec.slowConsumer ?? DEFAULTS.slowConsumer) === 'Overwrite' ? 'overwrite' : 'block',
     },
   };

@@ -5,9 +5,9 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { CHANNEL, DEFAULTS, ENDPOINT, GROUP, MODES, PLACEMENTS, SLOW_CONSUMERS, VERSION } from './types.js';
+import { QUANTITY_PATTERN } from '../size.js';
 
 /** Byte quantities: plain bytes or a Kubernetes binary/decimal suffix, no milli-bytes. */
-export const QUANTITY_PATTERN = '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$';
 /** Plain JSON (the wire names `default` and `enum`, which client-node's models rename). */
 type JSONSchema = { [field: string]: unknown };
 export interface CustomResourceDefinition extends KubernetesObject {
