@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { intOption, listOption } from '../src/cli/options.js';
-import { table } from '../src/cli/channel-commands.js';
+import { intOption, listOption } from '../src/terminal/options.js';
+import { table } from '../src/terminal/table.js';
 import { parseSize } from '../src/size.js';
 import { renderChart } from './chart.js';
 import { runBench, type BenchRow } from './runner.js';

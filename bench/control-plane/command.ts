@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { intOption } from '../../src/cli/options.js';
+import { intOption } from '../../src/terminal/options.js';
 import type { ControlPlaneBenchFlags } from './control-plane-bench.js';
 
 export function registerControlPlaneBenchCommand(program: Command): void {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { table } from '../../src/cli/channel-commands.js';
+import { table } from '../../src/terminal/table.js';
 import { filterNodes, prioritizeNodes } from '../../src/extender/placement.js';
 import { packageRoot } from '../../src/paths.js';
 import { percentile } from '../../src/stats.js';

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { Channel, type ChannelStats } from '../channel/channel.js';
 import { formatSize } from '../size.js';
-import { choiceOption, sizeOption } from './options.js';
+import { choiceOption, sizeOption } from '../terminal/options.js';
+import { table } from '../terminal/table.js';
 
 interface CreateFlags {
   namespace: string;
@@ -13,10 +14,6 @@ interface CreateFlags {
   ifAbsent?: boolean;
 }
 
-export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
-}
 
 export function registerChannelCommands(program: Command): void {
   const channel = program.command('channel').description('create, remove and list channels on this host');

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { choiceOption, durationOption, intOption, listOption } from './options.js';
+import { choiceOption, durationOption, intOption, listOption } from '../terminal/options.js';
 
 interface ControllerFlags {
   kubeconfig?: string;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { intOption } from './options.js';
+import { intOption } from '../terminal/options.js';
 
 const DEFAULT_DIR = '.shimmy/dev-cluster';
 // Loaded on use, not at start-up: the data-plane commands must start fast.

@@ -5,7 +5,7 @@ import type { Channel } from '../channel/channel.js';
 import type { Publisher } from '../channel/endpoints.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
-import { durationOption, intOption, sizeOption } from './options.js';
+import { durationOption, intOption, sizeOption } from '../terminal/options.js';
 import { SEQ_HEADER, fillSeqMessage, newPublisherId, seqFrame } from './seq-message.js';
 
 interface PubFlags {

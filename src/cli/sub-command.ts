@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
-import { intOption } from './options.js';
+import { intOption } from '../terminal/options.js';
 import { SeqVerifier } from './seq-message.js';
 
 interface SubFlags {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { choiceOption, intOption, listOption } from '../cli/options.js';
+import { choiceOption, intOption, listOption } from '../terminal/options.js';
 
 /** As in dev-cluster-command.ts. */
 const DEFAULT_DEV_CLUSTER_DIR = '.shimmy/dev-cluster';

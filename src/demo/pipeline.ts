@@ -7,7 +7,7 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Channel } from '../channel/channel.js';
-import { table } from '../cli/channel-commands.js';
+import { table } from '../terminal/table.js';
 import { percentile } from '../stats.js';
 import { STAGES, frameBytes } from './frame.js';
 import type { StageConfig, StageReport } from './stage.js';
