@@ -5,7 +5,7 @@
  */
 import Fastify from 'fastify';
 import { pino } from 'pino';
-import { ControllerMetrics } from '../../src/controller/metrics.js';
+import { ControllerMetrics } from '../../src/metrics/controller-metrics.js';
 import { buildExtenderServer } from '../../src/extender/server.js';
 import { createCA, issueServingCert } from '../../src/webhook/certs.js';
 import { buildWebhookServer } from '../../src/webhook/server.js';

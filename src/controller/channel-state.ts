@@ -5,7 +5,7 @@
 import type { V1Condition, V1Pod } from '@kubernetes/client-node';
 import { fnv1a } from '../channel/names.js';
 import { resolveChannel } from '../k8s/channel-spec.js';
-import { channelsOf } from '../k8s/placement-index.js';
+import { channelsOf } from '../k8s/pod-channels.js';
 import { API_VERSION, CHANNEL_LABEL, DEFAULTS, ENDPOINT, MANAGED_BY_LABEL, MANAGER, type ChannelEndpoint, type NodeEndpoints, type SharedMemoryChannel, type SharedMemoryChannelStatus } from '../k8s/types.js';
 
 /** node → pod names (sorted), for the pods of one channel that are bound and running. */

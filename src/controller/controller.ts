@@ -19,7 +19,7 @@ import { loadWebhookTemplate } from '../webhook/webhook-config.js';
 import { buildHealthServer } from './health-server.js';
 import { LeaderElector } from './leader.js';
 import { Master } from './master.js';
-import { ControllerMetrics } from './metrics.js';
+import { ControllerMetrics } from '../metrics/controller-metrics.js';
 
 export interface ControllerOptions {
   kubeconfig?: string;

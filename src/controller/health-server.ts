@@ -1,7 +1,7 @@
 /** /healthz, /readyz and /metrics on a plain HTTP port. */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { ControllerMetrics } from './metrics.js';
+import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 
 export interface HealthServerOptions {
   metrics: ControllerMetrics;

@@ -6,7 +6,7 @@ import { ChannelDirectory } from '../k8s/channel-directory.js';
 import type { ChannelEndpoint, SharedMemoryChannel } from '../k8s/types.js';
 import { desiredEndpoints } from './channel-state.js';
 import { Master } from './master.js';
-import { ControllerMetrics } from './metrics.js';
+import { ControllerMetrics } from '../metrics/controller-metrics.js';
 
 const channel: SharedMemoryChannel = { metadata: { namespace: 'strict', name: 'control', uid: 'u1', generation: 1 }, spec: { selector: { matchLabels: { app: 'robot' } }, placement: 'Require' } };
 const pod = (name: string, node: string): V1Pod => ({

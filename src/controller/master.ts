@@ -10,7 +10,7 @@ import type { AgentLeases } from '../k8s/agent-leases.js';
 import type { ChannelDirectory } from '../k8s/channel-directory.js';
 import { CHANNEL, CHANNEL_LABEL, ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../k8s/types.js';
 import { carryTransitionTimes, desiredEndpoints, desiredStatus, placementsByChannel, sameStatus, type Placement } from './channel-state.js';
-import type { ControllerMetrics } from './metrics.js';
+import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 
 export interface MasterOptions {
   custom: CustomObjectsApi;

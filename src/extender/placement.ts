@@ -13,7 +13,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { fnv1a } from '../channel/names.js';
 import type { AgentLeases } from '../k8s/agent-leases.js';
 import type { ChannelDirectory } from '../k8s/channel-directory.js';
-import { channelId, channelsOf, type PlacementIndex } from '../k8s/placement-index.js';
+import { channelId, type PlacementIndex } from '../k8s/placement-index.js';
+import { channelsOf } from '../k8s/pod-channels.js';
 import { DEFAULTS, type Placement } from '../k8s/types.js';
 import { MAX_EXTENDER_PRIORITY, type HostPriority } from './wire.js';
 

@@ -4,7 +4,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { ControllerMetrics } from '../controller/metrics.js';
+import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { drainable } from '../http/drain.js';
 import { httpServerOptions } from '../http/server-factory.js';
 import { filterNodes, prioritizeNodes, type PlacementView } from './placement.js';

@@ -8,12 +8,7 @@
  * before the previous pod's binding reaches any watch.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { CHANNELS_ANNOTATION } from './types.js';
-
-export function channelsOf(pod: V1Pod): string[] {
-  const text = pod.metadata?.annotations?.[CHANNELS_ANNOTATION];
-  return text ? text.split(',').map((s) => s.trim()).filter(Boolean) : [];
-}
+import { channelsOf } from './pod-channels.js';
 
 /** "namespace/name", the key of a channel in the index. */
 export const channelId = (namespace: string, name: string): string => `${namespace}/${name}`;

@@ -14,8 +14,6 @@ export const ENDPOINT = { kind: 'ChannelEndpoint', plural: 'channelendpoints', s
 
 /** Namespace label that opts a namespace into injection (Istio's pattern). */
 export const INJECTION_LABEL = 'shimmy.dev/injection';
-/** Pod annotation the webhook writes: the channel names injected, comma-separated. */
-export const CHANNELS_ANNOTATION = 'shimmy.dev/channels';
 /** Pod label the webhook writes, so the controller's pod informer watches only these pods. */
 export const INJECTED_LABEL = 'shimmy.dev/injected';
 /** Labels on ChannelEndpoint objects. */

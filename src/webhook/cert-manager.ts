@@ -13,10 +13,10 @@
  */
 import type { AdmissionregistrationV1Api, CoreV1Api, V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { ControllerMetrics } from '../controller/metrics.js';
+import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { errorText, isConflict, unlessNotFound } from '../k8s/api-errors.js';
 import { certInfo, createCA, issueServingCert, signedBy } from './certs.js';
-import type { KeyPair } from './server.js';
+import type { KeyPair } from './certs.js';
 import { desiredWebhookConfig, webhookConfigDiffers, type WebhookTarget } from './webhook-config.js';
 
 export interface CertManagerOptions {

@@ -6,6 +6,12 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 
+/** A PEM certificate and its private key, as a TLS server takes them. */
+export interface KeyPair {
+  key: string;
+  cert: string;
+}
+
 export interface CertificateAuthority {
   cert: string;
   key: string;

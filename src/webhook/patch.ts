@@ -9,7 +9,8 @@ import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import type { ResolvedChannel } from '../k8s/channel-spec.js';
-import { CHANNELS_ANNOTATION, INJECTED_LABEL } from '../k8s/types.js';
+import { CHANNELS_ANNOTATION, channelsAnnotation } from '../k8s/pod-channels.js';
+import { INJECTED_LABEL } from '../k8s/types.js';
 
 export const DEFAULT_SCHEDULER = 'default-scheduler';
 
@@ -53,7 +54,7 @@ export function mutatePod(pod: V1Pod, m: PodMutation): V1Pod {
   for (const c of spec.containers ?? []) setEnv(c, vars);
   for (const c of spec.initContainers ?? []) setEnv(c, vars);
   out.metadata ??= {};
-  out.metadata.annotations = { ...out.metadata.annotations, [CHANNELS_ANNOTATION]: m.channels.map((c) => c.name).join(',') };
+  out.metadata.annotations = { ...out.metadata.annotations, [CHANNELS_ANNOTATION]: channelsAnnotation(m.channels.map((c) => c.name)) };
   out.metadata.labels = { ...out.metadata.labels, [INJECTED_LABEL]: 'true' };
   if (m.schedulerName && (spec.schedulerName === undefined || spec.schedulerName === DEFAULT_SCHEDULER)) spec.schedulerName = m.schedulerName;
   return out;

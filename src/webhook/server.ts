@@ -9,18 +9,14 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
-import type { ControllerMetrics } from '../controller/metrics.js';
+import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { drainable } from '../http/drain.js';
 import { httpsServerOptions } from '../http/server-factory.js';
+import type { KeyPair } from './certs.js';
 import { AdmissionError, parseReview, review, type AdmissionContext } from './admission.js';
 
 /** kube-apiserver refuses objects over 3 MiB; anything larger is not a real review. */
 export const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
-
-export interface KeyPair {
-  key: string;
-  cert: string;
-}
 
 export interface WebhookServerOptions {
   /** A request not fully received by then gets 408 (default 10 s). */

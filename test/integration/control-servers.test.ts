@@ -8,7 +8,7 @@ import { connect as connectTls } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { V1MicroTime } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { ControllerMetrics } from '../../src/controller/metrics.js';
+import { ControllerMetrics } from '../../src/metrics/controller-metrics.js';
 import { buildExtenderServer, type ExtenderServer } from '../../src/extender/server.js';
 import { AgentLeases } from '../../src/k8s/agent-leases.js';
 import { ChannelDirectory } from '../../src/k8s/channel-directory.js';

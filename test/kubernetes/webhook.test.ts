@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { readInjectedChannel } from '../../src/client/env.js';
-import { CHANNELS_ANNOTATION, INJECTED_LABEL } from '../../src/k8s/types.js';
+import { CHANNELS_ANNOTATION } from '../../src/k8s/pod-channels.js';
+import { INJECTED_LABEL } from '../../src/k8s/types.js';
 import { createChannel, createNamespace, eventually, getChannel, pod, PIPELINE, startCluster, type ClusterFixture } from './cluster-fixture.js';
 
 const NS = 'pipeline';
