@@ -16,6 +16,7 @@ import { ParticipantTable, S, type RoleName } from './participants.js';
 import { RingView } from './ring-view.js';
 import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSide } from './endpoints.js';
 import type { IdleOptions } from './idle.js';
+import type { SlotHost } from './slot-host.js';
 
 /** Settings of this process's view of a channel; nothing here is stored in the segment. */
 export interface AttachOptions {
@@ -69,7 +70,7 @@ function segmentId(ref: ChannelRef): SegmentId {
   return { key: channelKey(ref), label: `${ref.namespace}/${ref.name}` };
 }
 
-export class Channel {
+export class Channel implements SlotHost {
   readonly ref: ChannelRef;
   readonly header: HeaderInfo;
   readonly key: number;
@@ -191,7 +192,7 @@ export class Channel {
     return readHeader(segment.buffer, label);
   }
 
-  get closedOrDetached(): boolean {
+  get isClosed(): boolean {
     return this.closed;
   }
 
@@ -205,6 +206,10 @@ export class Channel {
       this.heartbeatTimer.unref();
     }
     return slot;
+  }
+
+  reclaimIfDead(slot: number): boolean {
+    return this.table.reclaimIfDead(slot);
   }
 
   releaseSlot(slot: number): void {

@@ -8,7 +8,7 @@ import { RingWriter } from './ring-writer.js';
 import { StreamReader } from './stream-reader.js';
 import { SubscriberReader, type MessageHandler } from './subscriber-reader.js';
 import type { RingView } from './ring-view.js';
-import type { Channel } from './channel.js';
+import type { SlotHost } from './slot-host.js';
 
 export type StreamSide = 'a' | 'b';
 
@@ -44,7 +44,7 @@ class WriterEndpoint {
   private turn: Promise<void> = Promise.resolve();
 
   constructor(
-    protected readonly channel: Channel,
+    protected readonly channel: SlotHost,
     protected readonly ring: RingView,
     protected readonly slot: number,
     private readonly what: string,
@@ -59,7 +59,7 @@ class WriterEndpoint {
   }
 
   protected assertOpen(): void {
-    if (this.closed || this.channel.closedOrDetached) throw closedError(this.what);
+    if (this.closed || this.channel.isClosed) throw closedError(this.what);
   }
 
   get maxMessage(): number {
@@ -199,7 +199,7 @@ class WriterEndpoint {
   private readonly reclaim = (): void => this.reclaimStalled();
 
   private roomFor(length: number): boolean {
-    if (this.closed || this.channel.closedOrDetached) return true;
+    if (this.closed || this.channel.isClosed) return true;
     const at = this.writer.reserve(length);
     if (at < 0) return false;
     this.writer.abort();
@@ -208,22 +208,22 @@ class WriterEndpoint {
 
   /** A blocked writer frees the slots of dead subscribers holding it back. */
   private reclaimStalled(): void {
-    if (this.closed || this.channel.closedOrDetached || this.ring.shared) return;
+    if (this.closed || this.channel.isClosed || this.ring.shared) return;
     let freed = false;
-    for (const slot of this.ring.slowest()) freed = this.channel.table.reclaimIfDead(slot) || freed;
+    for (const slot of this.ring.slowest()) freed = this.channel.reclaimIfDead(slot) || freed;
     if (freed) this.writer.invalidateFloor();
   }
 }
 
 export class Publisher extends WriterEndpoint {
-  constructor(channel: Channel, ring: RingView, options: PublisherOptions = {}) {
+  constructor(channel: SlotHost, ring: RingView, options: PublisherOptions = {}) {
     super(channel, ring, channel.claimSlot('publisher', ring.index), 'publisher', options.exclusive);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (!this.channel.closedOrDetached) this.writer.close();
+    if (!this.channel.isClosed) this.writer.close();
     this.channel.releaseSlot(this.slot);
   }
 }
@@ -235,7 +235,7 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
   private closed = false;
 
   constructor(
-    private readonly channel: Channel,
+    private readonly channel: SlotHost,
     private readonly ring: RingView,
     private readonly options: IdleOptions,
   ) {
@@ -245,7 +245,7 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
   }
 
   private assertOpen(): void {
-    if (this.closed || this.channel.closedOrDetached) throw closedError('subscriber');
+    if (this.closed || this.channel.isClosed) throw closedError('subscriber');
   }
 
   /** Messages this subscriber missed because the overwrite policy lapped it. */
@@ -279,7 +279,7 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
     return out;
   }
 
-  private ready = (): boolean => this.closed || this.channel.closedOrDetached || this.reader.hasData();
+  private ready = (): boolean => this.closed || this.channel.isClosed || this.reader.hasData();
 
   /** Blocks this thread until a message arrives (or the timeout), then returns a copy. */
   receiveSync(options: SendOptions = {}): Uint8Array {
@@ -341,7 +341,7 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
     const collect: MessageHandler = (bytes, offset, length) => {
       batch.push(bytes.slice(offset, offset + length));
     };
-    while (!this.closed && !this.channel.closedOrDetached) {
+    while (!this.closed && !this.channel.isClosed) {
       this.reader.poll(collect, 256);
       if (batch.length === 0) {
         try {
@@ -375,7 +375,7 @@ export class StreamEnd extends WriterEndpoint {
   private readonly idle: IdleStrategy;
 
   constructor(
-    channel: Channel,
+    channel: SlotHost,
     readonly side: StreamSide,
     out: RingView,
     readonly inbound: RingView,
@@ -392,7 +392,7 @@ export class StreamEnd extends WriterEndpoint {
     return this.reader.take(max, deliver);
   }
 
-  private ready = (): boolean => this.closed || this.channel.closedOrDetached || this.reader.hasData();
+  private ready = (): boolean => this.closed || this.channel.isClosed || this.reader.hasData();
 
   async waitForMessages(options: SendOptions = {}): Promise<void> {
     this.assertOpen();
