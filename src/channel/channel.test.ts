@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Channel } from './channel.js';
-import { R, initHeader, segmentBytes, DEFAULTS } from './layout.js';
+import { RingWord, initHeader, segmentBytes, DEFAULTS } from './layout.js';
 import { channelKey } from './names.js';
 import { OWN_PID_NAMESPACE } from './liveness.js';
-import { S } from './participants.js';
+import { SlotWord } from './participants.js';
 import { Segment } from '../shm/segment.js';
 import { ErrorCode } from '../errors.js';
 import { codeOf } from '../../test/helpers/errors.js';
@@ -43,7 +43,7 @@ describe('Channel pub/sub', () => {
     const r = ref('wrap');
     const ch = Channel.create(r, { capacity: 4096, maxMessage: 512 });
     // Start just below 2^32 so positions wrap after a few records.
-    for (const f of [R.tail, R.tailIntent]) Atomics.store(ch.rings[0]!.ctl, f, 0xffffff00);
+    for (const f of [RingWord.tail, RingWord.tailIntent]) Atomics.store(ch.rings[0]!.ctl, f, 0xffffff00);
     const sub = ch.subscriber();
     const pub = ch.publisher();
     let received = 0;
@@ -56,7 +56,7 @@ describe('Channel pub/sub', () => {
       });
     }
     expect(received).toBe(5000);
-    expect(Atomics.load(ch.rings[0]!.ctl, R.tail)).toBeLessThan(0xffffff00);
+    expect(Atomics.load(ch.rings[0]!.ctl, RingWord.tail)).toBeLessThan(0xffffff00);
     ch.close();
   });
 
@@ -64,10 +64,10 @@ describe('Channel pub/sub', () => {
     const ch = Channel.create(ref(), { capacity: 65536, maxMessage: 1024 });
     const pub = ch.publisher();
     pub.tryPublish(bytes('before-1'));
-    const hint = Atomics.load(ch.rings[0]!.ctl, R.tail);
+    const hint = Atomics.load(ch.rings[0]!.ctl, RingWord.tail);
     pub.tryPublish(bytes('before-2'));
     // As if the writer of 'before-2' died after publishing its head, before moving tail.
-    Atomics.store(ch.rings[0]!.ctl, R.tail, hint);
+    Atomics.store(ch.rings[0]!.ctl, RingWord.tail, hint);
     pub.close();
     const sub = ch.subscriber();
     expect(sub.receive()).toBeNull();
@@ -238,11 +238,11 @@ describe('Channel heartbeat timeout', () => {
     ch.subscriber();
     const slot = ch.table.snapshot()[0]!.index;
     // As if the subscriber lived in another PID namespace and last beat 3 s ago.
-    ch.table.setWord(slot, S.pidNs, (OWN_PID_NAMESPACE + 1) >>> 0);
-    ch.table.setWord(slot, S.heartbeat, ch.table.now() - 3000);
+    ch.table.setWord(slot, SlotWord.pidNs, (OWN_PID_NAMESPACE + 1) >>> 0);
+    ch.table.setWord(slot, SlotWord.heartbeat, ch.table.now() - 3000);
     expect(ch.table.isDead(slot)).toBe(true);
     expect(other.table.isDead(slot)).toBe(false);
-    ch.table.setWord(slot, S.heartbeat, ch.table.now() - 1000);
+    ch.table.setWord(slot, SlotWord.heartbeat, ch.table.now() - 1000);
     expect(ch.table.isDead(slot)).toBe(false);
     expect(codeOf(() => Channel.open(r, { heartbeatTimeoutMs: 250 }))).toBe(ErrorCode.INVALID_ARGUMENT);
     other.close();

@@ -5,14 +5,11 @@
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { Segment, formatKey, type SegmentId } from '../shm/segment.js';
 import { listSysvShm } from '../shm/sysvipc.js';
-import {
-  DEFAULTS, H, R, initHeader, readHeader, segmentBytes, validateConfig,
-  type ChannelConfig, type HeaderInfo,
-} from './layout.js';
+import { DEFAULTS, HeaderWord, RingWord, initHeader, readHeader, segmentBytes, validateConfig, type ChannelConfig, type HeaderInfo } from './layout.js';
 import { RecoverableLock } from './lock.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from './liveness.js';
 import { channelKey, fnv1a, identityOf, validateRef, type ChannelRef } from './names.js';
-import { ParticipantTable, S, type RoleName } from './participants.js';
+import { ParticipantTable, SlotWord, type RoleName } from './participants.js';
 import { RingView } from './ring-view.js';
 import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSide } from './endpoints.js';
 import type { IdleOptions } from './idle.js';
@@ -186,7 +183,7 @@ export class Channel implements SlotHost {
   private static readHeaderWhenReady(segment: Segment, label: string): HeaderInfo {
     const magic = new Uint32Array(segment.buffer, 0, 1);
     const until = Date.now() + 1000;
-    while (Atomics.load(magic, H.magic) === 0 && Date.now() < until) {
+    while (Atomics.load(magic, HeaderWord.magic) === 0 && Date.now() < until) {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
     }
     return readHeader(segment.buffer, label);
@@ -199,8 +196,8 @@ export class Channel implements SlotHost {
   /** Claims a participant slot for one of our endpoints and keeps its heartbeat going. */
   claimSlot(role: RoleName, ring: number): number {
     this.assertOpen();
-    const slot = this.table.claim(role, ring, (s) => this.table.setWord(s, S.cursor, Atomics.load(this.rings[ring]!.ctl, R.tail)));
-    this.ownSlots.set(slot, this.table.word(slot, S.gen));
+    const slot = this.table.claim(role, ring, (s) => this.table.setWord(s, SlotWord.cursor, Atomics.load(this.rings[ring]!.ctl, RingWord.tail)));
+    this.ownSlots.set(slot, this.table.word(slot, SlotWord.gen));
     if (!this.heartbeatTimer) {
       this.heartbeatTimer = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
       this.heartbeatTimer.unref();
@@ -220,15 +217,15 @@ export class Channel implements SlotHost {
   }
 
   lockFor(ring: number, which: 'write' | 'read', slot: number): RecoverableLock {
-    const index = which === 'write' ? R.writeLock : R.readLock;
+    const index = which === 'write' ? RingWord.writeLock : RingWord.readLock;
     const view = this.rings[ring]!;
     const token = this.table.token(slot);
     const conflict = () => {
-      const holder = Atomics.load(view.ctl, R.exclusiveWriter);
+      const holder = Atomics.load(view.ctl, RingWord.exclusiveWriter);
       if (which === 'read' || holder === 0 || holder === token || this.table.tokenHolderDead(holder)) return null;
       return new ShimmyError(
         ErrorCode.PUBLISHER_CONFLICT,
-        `Channel ${this.ref.namespace}/${this.ref.name} has an exclusive publisher (pid ${this.table.word((holder & 0xff) - 1, S.pid)})`,
+        `Channel ${this.ref.namespace}/${this.ref.name} has an exclusive publisher (pid ${this.table.word((holder & 0xff) - 1, SlotWord.pid)})`,
         'Publish from that process, or make it a shared publisher (publisher() without exclusive)',
       );
     };
@@ -238,7 +235,7 @@ export class Channel implements SlotHost {
   private beat(): void {
     const now = this.table.now();
     for (const [slot, gen] of this.ownSlots) {
-      if (this.table.word(slot, S.gen) === gen) this.table.setWord(slot, S.heartbeat, now);
+      if (this.table.word(slot, SlotWord.gen) === gen) this.table.setWord(slot, SlotWord.heartbeat, now);
     }
   }
 
@@ -282,13 +279,13 @@ export class Channel implements SlotHost {
     const info = this.segment.info();
     const slots = this.table.snapshot().filter((s) => s.alive);
     const count = (role: RoleName) => slots.filter((s) => s.role === role).length;
-    const messages = this.rings.reduce((sum, r) => sum + Atomics.load(r.ctl, R.nextSeq), 0);
+    const messages = this.rings.reduce((sum, r) => sum + Atomics.load(r.ctl, RingWord.nextSeq), 0);
     let lag = 0;
     let lost = 0;
     if (this.header.mode === 'stream') {
-      for (const r of this.rings) lag = Math.max(lag, (Atomics.load(r.ctl, R.nextSeq) - Atomics.load(r.ctl, R.taken)) >>> 0);
+      for (const r of this.rings) lag = Math.max(lag, (Atomics.load(r.ctl, RingWord.nextSeq) - Atomics.load(r.ctl, RingWord.taken)) >>> 0);
     } else {
-      const next = Atomics.load(this.rings[0]!.ctl, R.nextSeq);
+      const next = Atomics.load(this.rings[0]!.ctl, RingWord.nextSeq);
       for (const s of slots) {
         if (s.role !== 'subscriber') continue;
         lag = Math.max(lag, (next - s.expectedSeq) >>> 0);

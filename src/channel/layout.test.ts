@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, H, initHeader, readHeader, segmentBytes, validateConfig } from './layout.js';
+import { DEFAULTS, HeaderWord, initHeader, readHeader, segmentBytes, validateConfig } from './layout.js';
 import { ErrorCode } from '../errors.js';
 import { codeOf } from '../../test/helpers/errors.js';
 
@@ -33,17 +33,17 @@ describe('readHeader', () => {
 
   it('refuses a wrong magic, a wrong version and an uninitialized segment', () => {
     const bad = header();
-    new Uint32Array(bad)[H.magic] = 0xdeadbeef;
+    new Uint32Array(bad)[HeaderWord.magic] = 0xdeadbeef;
     expect(codeOf(() => readHeader(bad, 'x'))).toBe(ErrorCode.CORRUPT_HEADER);
     const old = header();
-    new Uint32Array(old)[H.version] = 99;
+    new Uint32Array(old)[HeaderWord.version] = 99;
     expect(codeOf(() => readHeader(old, 'x'))).toBe(ErrorCode.VERSION_MISMATCH);
     expect(codeOf(() => readHeader(new ArrayBuffer(16384), 'x'))).toBe(ErrorCode.NOT_INITIALIZED);
   });
 
   it('refuses a header whose capacity does not match the segment', () => {
     const buf = header();
-    new Uint32Array(buf)[H.capacity] = 1 << 20;
+    new Uint32Array(buf)[HeaderWord.capacity] = 1 << 20;
     expect(() => readHeader(buf, 'x')).toThrowError(/SHIMMY_ERR|needs/);
   });
 });

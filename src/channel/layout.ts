@@ -45,8 +45,8 @@ export type ModeName = keyof typeof Mode;
 export const SlowConsumer = { block: 1, overwrite: 2 } as const;
 export type SlowConsumerName = keyof typeof SlowConsumer;
 
-/** Word indexes (u32) into page 0. */
-export const H = {
+/** Word indexes (u32) of the segment header, page 0. */
+export const HeaderWord = {
   magic: 0,
   version: 1,
   mode: 2,
@@ -66,8 +66,8 @@ export const IDENTITY_MAX = 256;
 export const RING_CONTROL = 384;
 export const RING_CONTROL_BYTES = 256;
 
-/** Word offsets inside one ring's control block. */
-export const R = {
+/** Word indexes (u32) inside one ring's control block. */
+export const RingWord = {
   tail: 0,
   tailIntent: 1,
   nextSeq: 2,
@@ -173,18 +173,18 @@ export function initHeader(buffer: ArrayBuffer, cfg: ChannelConfig, identity: st
   const bytes = new TextEncoder().encode(identity);
   if (bytes.length > IDENTITY_MAX) invalid(`Channel identity ${identity} is longer than ${IDENTITY_MAX} bytes`, 'Use shorter names');
   new Uint8Array(buffer, IDENTITY_OFFSET, IDENTITY_MAX).set(bytes);
-  u32[H.version] = LAYOUT_VERSION;
-  u32[H.mode] = Mode[cfg.mode];
-  u32[H.slowConsumer] = SlowConsumer[cfg.slowConsumer];
-  u32[H.capacity] = cfg.capacity;
-  u32[H.maxMessage] = cfg.maxMessage;
-  u32[H.maxParticipants] = cfg.maxParticipants;
-  u32[H.ringCount] = ringCount(cfg.mode);
-  new Float64Array(buffer, H.createdAtMs * 4, 1)[0] = now;
-  u32[H.identityHash] = hash;
-  u32[H.identityLength] = bytes.length;
-  u32[H.headerBytes] = headerBytes(cfg.maxParticipants);
-  Atomics.store(u32, H.magic, MAGIC);
+  u32[HeaderWord.version] = LAYOUT_VERSION;
+  u32[HeaderWord.mode] = Mode[cfg.mode];
+  u32[HeaderWord.slowConsumer] = SlowConsumer[cfg.slowConsumer];
+  u32[HeaderWord.capacity] = cfg.capacity;
+  u32[HeaderWord.maxMessage] = cfg.maxMessage;
+  u32[HeaderWord.maxParticipants] = cfg.maxParticipants;
+  u32[HeaderWord.ringCount] = ringCount(cfg.mode);
+  new Float64Array(buffer, HeaderWord.createdAtMs * 4, 1)[0] = now;
+  u32[HeaderWord.identityHash] = hash;
+  u32[HeaderWord.identityLength] = bytes.length;
+  u32[HeaderWord.headerBytes] = headerBytes(cfg.maxParticipants);
+  Atomics.store(u32, HeaderWord.magic, MAGIC);
 }
 
 export interface HeaderInfo extends ChannelConfig {
@@ -205,7 +205,7 @@ function corrupt(label: string, problem: string): never {
 export function readHeader(buffer: ArrayBuffer, label: string): HeaderInfo {
   if (buffer.byteLength < 4096) corrupt(label, `the segment is ${buffer.byteLength} bytes, smaller than a header`);
   const u32 = new Uint32Array(buffer, 0, 4096 / 4);
-  const magic = Atomics.load(u32, H.magic);
+  const magic = Atomics.load(u32, HeaderWord.magic);
   if (magic === 0) {
     throw new ShimmyError(
       ErrorCode.NOT_INITIALIZED,
@@ -214,7 +214,7 @@ export function readHeader(buffer: ArrayBuffer, label: string): HeaderInfo {
     );
   }
   if (magic !== MAGIC) corrupt(label, `wrong magic 0x${magic.toString(16)} (expected 0x${MAGIC.toString(16)})`);
-  const version = u32[H.version]!;
+  const version = u32[HeaderWord.version]!;
   if (version !== LAYOUT_VERSION) {
     throw new ShimmyError(
       ErrorCode.VERSION_MISMATCH,
@@ -222,27 +222,27 @@ export function readHeader(buffer: ArrayBuffer, label: string): HeaderInfo {
       'Upgrade the older side so both use the same Shimmy release, or recreate the channel',
     );
   }
-  const mode = modeName(u32[H.mode]!);
-  const slowConsumer = policyName(u32[H.slowConsumer]!);
-  if (!mode) corrupt(label, `unknown mode ${u32[H.mode]}`);
-  if (!slowConsumer) corrupt(label, `unknown slow-consumer policy ${u32[H.slowConsumer]}`);
+  const mode = modeName(u32[HeaderWord.mode]!);
+  const slowConsumer = policyName(u32[HeaderWord.slowConsumer]!);
+  if (!mode) corrupt(label, `unknown mode ${u32[HeaderWord.mode]}`);
+  if (!slowConsumer) corrupt(label, `unknown slow-consumer policy ${u32[HeaderWord.slowConsumer]}`);
   const cfg: ChannelConfig = {
     mode,
     slowConsumer,
-    capacity: u32[H.capacity]!,
-    maxMessage: u32[H.maxMessage]!,
-    maxParticipants: u32[H.maxParticipants]!,
+    capacity: u32[HeaderWord.capacity]!,
+    maxMessage: u32[HeaderWord.maxMessage]!,
+    maxParticipants: u32[HeaderWord.maxParticipants]!,
   };
   try {
     validateConfig(cfg);
   } catch (err) {
     corrupt(label, (err as Error).message);
   }
-  const hb = u32[H.headerBytes]!;
-  if (hb !== headerBytes(cfg.maxParticipants) || u32[H.ringCount] !== ringCount(mode)) corrupt(label, 'inconsistent header size or ring count');
+  const hb = u32[HeaderWord.headerBytes]!;
+  if (hb !== headerBytes(cfg.maxParticipants) || u32[HeaderWord.ringCount] !== ringCount(mode)) corrupt(label, 'inconsistent header size or ring count');
   if (buffer.byteLength < segmentBytes(cfg)) corrupt(label, `segment is ${buffer.byteLength} bytes, its header needs ${segmentBytes(cfg)}`);
-  const idLen = u32[H.identityLength]!;
+  const idLen = u32[HeaderWord.identityLength]!;
   if (idLen > IDENTITY_MAX) corrupt(label, `identity length ${idLen}`);
   const identity = new TextDecoder().decode(new Uint8Array(buffer, IDENTITY_OFFSET, idLen));
-  return { ...cfg, identity, createdAtMs: new Float64Array(buffer, H.createdAtMs * 4, 1)[0]!, headerBytes: hb };
+  return { ...cfg, identity, createdAtMs: new Float64Array(buffer, HeaderWord.createdAtMs * 4, 1)[0]!, headerBytes: hb };
 }

@@ -6,7 +6,7 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { futexWaitSync } from '../shm/native.js';
 import type { Address } from '../shm/native.js';
 import { OWN_PID_NAMESPACE, processLiveness } from './liveness.js';
-import { S, type ParticipantTable } from './participants.js';
+import { SlotWord, type ParticipantTable } from './participants.js';
 
 const SPINS_BEFORE_CHECK = 512;
 const SLEEP_NS = 50_000;
@@ -78,9 +78,9 @@ export class RecoverableLock {
       // Across PID namespaces only heartbeats speak; a lock is held for microseconds, so
       // also require that this holder kept it for a whole heartbeat timeout.
       const slot = (token & 0xff) - 1;
-      const ns = slot >= 0 && slot < this.table.count ? this.table.word(slot, S.pidNs) : 0;
-      const kernelKnows = ns === OWN_PID_NAMESPACE && processLiveness(this.table.word(slot, S.pid), ns) !== 'unknown';
-      return kernelKnows || heldForMs > this.table.heartbeatTimeoutMs || (token >>> 8) !== (this.table.word(slot, S.gen) & 0xffffff);
+      const ns = slot >= 0 && slot < this.table.count ? this.table.word(slot, SlotWord.pidNs) : 0;
+      const kernelKnows = ns === OWN_PID_NAMESPACE && processLiveness(this.table.word(slot, SlotWord.pid), ns) !== 'unknown';
+      return kernelKnows || heldForMs > this.table.heartbeatTimeoutMs || (token >>> 8) !== (this.table.word(slot, SlotWord.gen) & 0xffffff);
     }
     return false;
   }

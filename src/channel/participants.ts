@@ -4,15 +4,15 @@
  * Slots of dead participants are reclaimed by whoever notices first.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { H, PARTICIPANTS, SLOT_BYTES } from './layout.js';
+import { HeaderWord, PARTICIPANTS, SLOT_BYTES } from './layout.js';
 import { HEARTBEAT_TIMEOUT_MS, OWN_PID_NAMESPACE, processLiveness } from './liveness.js';
 
 export const SlotState = { free: 0, active: 1, claiming: 2 } as const;
 export const Role = { publisher: 1, subscriber: 2, streamEnd: 3 } as const;
 export type RoleName = keyof typeof Role;
 
-/** Word offsets inside a slot. */
-export const S = {
+/** Word indexes (u32) inside a participant slot. */
+export const SlotWord = {
   state: 0,
   gen: 1,
   role: 2,
@@ -53,7 +53,7 @@ export class ParticipantTable {
     this.heartbeatTimeoutMs = heartbeatTimeoutMs;
     this.u32 = new Uint32Array(buffer, 0, (PARTICIPANTS + count * SLOT_BYTES) / 4);
     this.createdAtMs = createdAtMs;
-    if (this.u32[H.maxParticipants] !== count) throw new Error('participant table size mismatch');
+    if (this.u32[HeaderWord.maxParticipants] !== count) throw new Error('participant table size mismatch');
   }
 
   /** Milliseconds since channel creation, modulo 2^32: the heartbeat clock. */
@@ -80,22 +80,22 @@ export class ParticipantTable {
 
   /** Owner token used by locks: generation and slot index, never 0. */
   token(slot: number): number {
-    return (((this.word(slot, S.gen) & 0xffffff) << 8) | (slot + 1)) >>> 0;
+    return (((this.word(slot, SlotWord.gen) & 0xffffff) << 8) | (slot + 1)) >>> 0;
   }
 
   /** True when the holder of `token` is gone: its slot was reused, freed, or its process died. */
   tokenHolderDead(token: number): boolean {
     const slot = (token & 0xff) - 1;
     if (slot < 0 || slot >= this.count) return true;
-    if ((this.word(slot, S.gen) & 0xffffff) !== token >>> 8) return true;
-    if (this.word(slot, S.state) !== SlotState.active) return true;
+    if ((this.word(slot, SlotWord.gen) & 0xffffff) !== token >>> 8) return true;
+    if (this.word(slot, SlotWord.state) !== SlotState.active) return true;
     return this.isDead(slot);
   }
 
   isDead(slot: number): boolean {
-    const live = processLiveness(this.word(slot, S.pid), this.word(slot, S.pidNs));
+    const live = processLiveness(this.word(slot, SlotWord.pid), this.word(slot, SlotWord.pidNs));
     if (live !== 'unknown') return live === 'dead';
-    const age = (this.now() - this.word(slot, S.heartbeat)) | 0;
+    const age = (this.now() - this.word(slot, SlotWord.heartbeat)) | 0;
     return age > this.heartbeatTimeoutMs;
   }
 
@@ -107,16 +107,16 @@ export class ParticipantTable {
     for (let attempt = 0; attempt < 2; attempt++) {
       for (let slot = 0; slot < this.count; slot++) {
         const b = this.base(slot);
-        if (Atomics.compareExchange(this.u32, b + S.state, SlotState.free, SlotState.claiming) !== SlotState.free) continue;
-        Atomics.store(this.u32, b + S.gen, (this.u32[b + S.gen]! + 1) >>> 0);
-        Atomics.store(this.u32, b + S.role, Role[role]);
-        Atomics.store(this.u32, b + S.pid, process.pid);
-        Atomics.store(this.u32, b + S.pidNs, OWN_PID_NAMESPACE);
-        Atomics.store(this.u32, b + S.heartbeat, this.now());
-        Atomics.store(this.u32, b + S.ring, ring);
-        for (const f of [S.cursor, S.expectedSeq, S.lost, S.delivered]) Atomics.store(this.u32, b + f, 0);
+        if (Atomics.compareExchange(this.u32, b + SlotWord.state, SlotState.free, SlotState.claiming) !== SlotState.free) continue;
+        Atomics.store(this.u32, b + SlotWord.gen, (this.u32[b + SlotWord.gen]! + 1) >>> 0);
+        Atomics.store(this.u32, b + SlotWord.role, Role[role]);
+        Atomics.store(this.u32, b + SlotWord.pid, process.pid);
+        Atomics.store(this.u32, b + SlotWord.pidNs, OWN_PID_NAMESPACE);
+        Atomics.store(this.u32, b + SlotWord.heartbeat, this.now());
+        Atomics.store(this.u32, b + SlotWord.ring, ring);
+        for (const f of [SlotWord.cursor, SlotWord.expectedSeq, SlotWord.lost, SlotWord.delivered]) Atomics.store(this.u32, b + f, 0);
         init(slot);
-        Atomics.store(this.u32, b + S.state, SlotState.active);
+        Atomics.store(this.u32, b + SlotWord.state, SlotState.active);
         return slot;
       }
       this.reclaimDead();
@@ -130,15 +130,15 @@ export class ParticipantTable {
 
   /** Frees this process's own slot, if it still owns it. */
   release(slot: number, gen: number): void {
-    if ((this.word(slot, S.gen) & 0xffffff) !== (gen & 0xffffff)) return;
-    Atomics.compareExchange(this.u32, this.base(slot) + S.state, SlotState.active, SlotState.free);
+    if ((this.word(slot, SlotWord.gen) & 0xffffff) !== (gen & 0xffffff)) return;
+    Atomics.compareExchange(this.u32, this.base(slot) + SlotWord.state, SlotState.active, SlotState.free);
   }
 
   /** Frees the slot if its participant is dead. Returns true when it did. */
   reclaimIfDead(slot: number): boolean {
-    const state = this.word(slot, S.state);
+    const state = this.word(slot, SlotWord.state);
     if (state === SlotState.free || !this.isDead(slot)) return false;
-    return Atomics.compareExchange(this.u32, this.base(slot) + S.state, state, SlotState.free) === state;
+    return Atomics.compareExchange(this.u32, this.base(slot) + SlotWord.state, state, SlotState.free) === state;
   }
 
   reclaimDead(): number {
@@ -153,7 +153,7 @@ export class ParticipantTable {
     const u32 = this.u32;
     for (let slot = 0; slot < this.count; slot++) {
       const b = this.base(slot);
-      if (Atomics.load(u32, b + S.state) === SlotState.active && u32[b + S.role] === want && u32[b + S.ring] === ring) fn(slot);
+      if (Atomics.load(u32, b + SlotWord.state) === SlotState.active && u32[b + SlotWord.role] === want && u32[b + SlotWord.ring] === ring) fn(slot);
     }
   }
 
@@ -161,20 +161,20 @@ export class ParticipantTable {
     const out: SlotSnapshot[] = [];
     const now = this.now();
     for (let slot = 0; slot < this.count; slot++) {
-      if (this.word(slot, S.state) !== SlotState.active) continue;
-      const role = (Object.keys(Role) as RoleName[]).find((k) => Role[k] === this.word(slot, S.role));
+      if (this.word(slot, SlotWord.state) !== SlotState.active) continue;
+      const role = (Object.keys(Role) as RoleName[]).find((k) => Role[k] === this.word(slot, SlotWord.role));
       if (!role) continue;
       out.push({
         index: slot,
         role,
-        pid: this.word(slot, S.pid),
+        pid: this.word(slot, SlotWord.pid),
         alive: !this.isDead(slot),
-        ring: this.word(slot, S.ring),
-        cursor: this.word(slot, S.cursor),
-        expectedSeq: this.word(slot, S.expectedSeq),
-        lost: this.word(slot, S.lost),
-        delivered: this.word(slot, S.delivered),
-        heartbeatAgeMs: (now - this.word(slot, S.heartbeat)) | 0,
+        ring: this.word(slot, SlotWord.ring),
+        cursor: this.word(slot, SlotWord.cursor),
+        expectedSeq: this.word(slot, SlotWord.expectedSeq),
+        lost: this.word(slot, SlotWord.lost),
+        delivered: this.word(slot, SlotWord.delivered),
+        heartbeatAgeMs: (now - this.word(slot, SlotWord.heartbeat)) | 0,
       });
     }
     return out;

@@ -2,9 +2,9 @@
  * Typed views over one ring of a channel segment: its control block and its data bytes,
  * plus the two notifiers (data available, space available).
  */
-import { LENGTH_MASK, PAD_FLAG, R, RECORD_HEADER, RING_CONTROL, RING_CONTROL_BYTES, align8 } from './layout.js';
+import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, RING_CONTROL, RING_CONTROL_BYTES, align8 } from './layout.js';
 import { Notifier } from './notifier.js';
-import { S, type ParticipantTable } from './participants.js';
+import { SlotWord, type ParticipantTable } from './participants.js';
 import type { Segment } from '../shm/segment.js';
 
 export class RingView {
@@ -32,8 +32,8 @@ export class RingView {
     this.words = new Uint32Array(segment.buffer, dataOffset, capacity / 4);
     this.bytes = new Uint8Array(segment.buffer, dataOffset, capacity);
     this.mask = capacity - 1;
-    this.data = new Notifier(this.ctl, R.dataNotify, R.dataWaiters, segment.wordAddress(ctlOffset + R.dataNotify * 4), () => segment.attached);
-    this.space = new Notifier(this.ctl, R.spaceNotify, R.spaceWaiters, segment.wordAddress(ctlOffset + R.spaceNotify * 4), () => segment.attached);
+    this.data = new Notifier(this.ctl, RingWord.dataNotify, RingWord.dataWaiters, segment.wordAddress(ctlOffset + RingWord.dataNotify * 4), () => segment.attached);
+    this.space = new Notifier(this.ctl, RingWord.spaceNotify, RingWord.spaceWaiters, segment.wordAddress(ctlOffset + RingWord.spaceNotify * 4), () => segment.attached);
   }
 
   /**
@@ -41,11 +41,11 @@ export class RingView {
    * cursor for streams, the slowest live subscriber for pub/sub, `tail` when nobody reads.
    */
   readFloor(tail: number): number {
-    if (this.shared) return Atomics.load(this.ctl, R.sharedCursor);
+    if (this.shared) return Atomics.load(this.ctl, RingWord.sharedCursor);
     let behind = 0;
     const t = this.table;
     t.forEachActive('subscriber', this.index, (slot) => {
-      const b = (tail - t.word(slot, S.cursor)) >>> 0;
+      const b = (tail - t.word(slot, SlotWord.cursor)) >>> 0;
       if (b > behind && b <= this.capacity) behind = b;
     });
     return (tail - behind) >>> 0;
@@ -57,8 +57,8 @@ export class RingView {
    * between publishing a head and moving it.
    */
   committedEnd(): { pos: number; nextSeq: number } {
-    let pos = Atomics.load(this.ctl, R.tail);
-    let nextSeq = Atomics.load(this.ctl, R.nextSeq);
+    let pos = Atomics.load(this.ctl, RingWord.tail);
+    let nextSeq = Atomics.load(this.ctl, RingWord.nextSeq);
     for (let scanned = 0; scanned <= this.capacity; ) {
       const idx = pos & this.mask;
       const head = Atomics.load(this.words, idx >>> 2);
@@ -74,11 +74,11 @@ export class RingView {
 
   /** Slots whose cursor sits at the floor, i.e. those holding writers back. */
   slowest(): number[] {
-    const tail = Atomics.load(this.ctl, R.tail);
+    const tail = Atomics.load(this.ctl, RingWord.tail);
     const floor = this.readFloor(tail);
     const out: number[] = [];
     this.table.forEachActive('subscriber', this.index, (slot) => {
-      if (this.table.word(slot, S.cursor) === floor) out.push(slot);
+      if (this.table.word(slot, SlotWord.cursor) === floor) out.push(slot);
     });
     return out;
   }

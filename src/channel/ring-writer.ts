@@ -6,7 +6,7 @@
  * end by scanning heads, and writes over the unfinished record.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { PAD_FLAG, R, RECORD_HEADER, VALID_FLAG, align8 } from './layout.js';
+import { PAD_FLAG, RingWord, RECORD_HEADER, VALID_FLAG, align8 } from './layout.js';
 import type { RingView } from './ring-view.js';
 import type { RecoverableLock } from './lock.js';
 
@@ -35,9 +35,9 @@ export class RingWriter {
     this.lock.acquire();
     // Whoever wrote last may have died between publishing a head and moving tail.
     this.repair();
-    Atomics.store(ring.ctl, R.exclusiveWriter, this.lock.ownerToken);
-    this.tail = Atomics.load(ring.ctl, R.tail);
-    this.seq = Atomics.load(ring.ctl, R.nextSeq);
+    Atomics.store(ring.ctl, RingWord.exclusiveWriter, this.lock.ownerToken);
+    this.tail = Atomics.load(ring.ctl, RingWord.tail);
+    this.seq = Atomics.load(ring.ctl, RingWord.nextSeq);
   }
 
   /** Gives up an exclusive writer's lock (publishing a corked batch first). */
@@ -45,7 +45,7 @@ export class RingWriter {
     if (!this.exclusive) return;
     this.abort();
     this.uncork();
-    Atomics.compareExchange(this.ring.ctl, R.exclusiveWriter, this.lock.ownerToken, 0);
+    Atomics.compareExchange(this.ring.ctl, RingWord.exclusiveWriter, this.lock.ownerToken, 0);
     this.lock.release();
   }
 
@@ -60,10 +60,10 @@ export class RingWriter {
   private repair(): void {
     const ctl = this.ring.ctl;
     const { pos, nextSeq } = this.ring.committedEnd();
-    ctl[R.nextSeq] = nextSeq;
-    Atomics.store(ctl, R.tail, pos);
-    Atomics.store(ctl, R.tailIntent, (pos + RECORD_HEADER) >>> 0);
-    Atomics.store(ctl, R.exclusiveWriter, 0);
+    ctl[RingWord.nextSeq] = nextSeq;
+    Atomics.store(ctl, RingWord.tail, pos);
+    Atomics.store(ctl, RingWord.tailIntent, (pos + RECORD_HEADER) >>> 0);
+    Atomics.store(ctl, RingWord.exclusiveWriter, 0);
   }
 
   /**
@@ -83,7 +83,7 @@ export class RingWriter {
     if (!this.exclusive && this.lock.acquire()) this.repair();
     const ctl = ring.ctl;
     const cap = ring.capacity;
-    let pos = this.exclusive ? this.tail : Atomics.load(ctl, R.tail);
+    let pos = this.exclusive ? this.tail : Atomics.load(ctl, RingWord.tail);
     const idx = pos & ring.mask;
     const need = RECORD_HEADER + align8(len);
     const pad = idx + need > cap ? cap - idx : 0;
@@ -105,7 +105,7 @@ export class RingWriter {
         }
       }
     } else {
-      Atomics.store(ctl, R.tailIntent, reach);
+      Atomics.store(ctl, RingWord.tailIntent, reach);
     }
     if (pad !== 0) {
       // Filler to the end of the ring, committed at once: clear the head at 0 first.
@@ -113,7 +113,7 @@ export class RingWriter {
       Atomics.store(ring.words, idx >>> 2, (PAD_FLAG | pad) >>> 0);
       pos = (pos + pad) >>> 0;
       // Behind a hidden corked batch the tail hint waits for uncork().
-      if (this.corkedHead < 0) Atomics.store(ctl, R.tail, pos);
+      if (this.corkedHead < 0) Atomics.store(ctl, RingWord.tail, pos);
       if (this.exclusive) this.tail = pos;
     }
     this.pendingPos = pos;
@@ -133,7 +133,7 @@ export class RingWriter {
     const ctl = ring.ctl;
     const words = ring.words;
     // nextSeq and tail are only written under the write lock; readers go by heads.
-    const seq = this.exclusive ? this.seq : ctl[R.nextSeq]!;
+    const seq = this.exclusive ? this.seq : ctl[RingWord.nextSeq]!;
     const w = this.pendingIdx >>> 2;
     const start = this.pendingPos;
     const end = (start + RECORD_HEADER + align8(len)) >>> 0;
@@ -147,9 +147,9 @@ export class RingWriter {
       this.publishExclusive(w, head, start);
     } else {
       Atomics.store(words, w, head);
-      ctl[R.nextSeq] = (seq + 1) >>> 0;
-      if (!ring.blocking) Atomics.store(ctl, R.lastRecord, start);
-      Atomics.store(ctl, R.tail, end);
+      ctl[RingWord.nextSeq] = (seq + 1) >>> 0;
+      if (!ring.blocking) Atomics.store(ctl, RingWord.lastRecord, start);
+      Atomics.store(ctl, RingWord.tail, end);
       this.lock.release();
       ring.data.wakeIfWaiting();
     }
@@ -179,15 +179,15 @@ export class RingWriter {
   /** An exclusive writer's tail, nextSeq and newest-record hints, for tools and takeovers. */
   private publishHints(lastRecord: number): void {
     const ctl = this.ring.ctl;
-    ctl[R.nextSeq] = this.seq;
-    if (!this.ring.blocking) Atomics.store(ctl, R.lastRecord, lastRecord >>> 0);
-    ctl[R.tail] = this.tail;
+    ctl[RingWord.nextSeq] = this.seq;
+    if (!this.ring.blocking) Atomics.store(ctl, RingWord.lastRecord, lastRecord >>> 0);
+    ctl[RingWord.tail] = this.tail;
   }
 
   abort(): void {
     if (this.pendingPos < 0) return;
     const ctl = this.ring.ctl;
-    Atomics.store(ctl, R.tailIntent, (Atomics.load(ctl, R.tail) + RECORD_HEADER) >>> 0);
+    Atomics.store(ctl, RingWord.tailIntent, (Atomics.load(ctl, RingWord.tail) + RECORD_HEADER) >>> 0);
     this.pendingPos = -1;
     if (!this.exclusive) this.lock.release();
   }

@@ -4,7 +4,7 @@
  * copied out before the cursor moves, then handed over; a consumer killed while holding the
  * lock leaves the cursor where it was and the next consumer takes the message.
  */
-import { LENGTH_MASK, PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
+import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, align8 } from './layout.js';
 import type { RecoverableLock } from './lock.js';
 import type { RingView } from './ring-view.js';
 
@@ -19,7 +19,7 @@ export class StreamReader {
   /** A message is there when the head at the shared cursor is non-zero (layout.ts). */
   hasData(): boolean {
     const ring = this.ring;
-    return Atomics.load(ring.words, (Atomics.load(ring.ctl, R.sharedCursor) & ring.mask) >>> 2) !== 0;
+    return Atomics.load(ring.words, (Atomics.load(ring.ctl, RingWord.sharedCursor) & ring.mask) >>> 2) !== 0;
   }
 
   /** Takes up to `max` messages as copies. Never waits longer than the lock. */
@@ -30,7 +30,7 @@ export class StreamReader {
     const out: Array<[Buffer, number]> = [];
     this.lock.acquire();
     try {
-      let cursor = Atomics.load(ctl, R.sharedCursor);
+      let cursor = Atomics.load(ctl, RingWord.sharedCursor);
       while (out.length < max) {
         const idx = cursor & ring.mask;
         const head = Atomics.load(ring.words, idx >>> 2);
@@ -38,14 +38,14 @@ export class StreamReader {
         const len = head & LENGTH_MASK;
         if ((head & PAD_FLAG) !== 0) {
           cursor = (cursor + len) >>> 0;
-          Atomics.store(ctl, R.sharedCursor, cursor);
+          Atomics.store(ctl, RingWord.sharedCursor, cursor);
           continue;
         }
         const seq = ring.words[(idx >>> 2) + 1]!;
         out.push([Buffer.from(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len)), seq]);
         cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
-        Atomics.store(ctl, R.sharedCursor, cursor);
-        Atomics.add(ctl, R.taken, 1);
+        Atomics.store(ctl, RingWord.sharedCursor, cursor);
+        Atomics.add(ctl, RingWord.taken, 1);
       }
     } finally {
       this.lock.release();

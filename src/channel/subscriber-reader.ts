@@ -8,8 +8,8 @@
  * lost.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { LENGTH_MASK, PAD_FLAG, R, RECORD_HEADER, align8 } from './layout.js';
-import { S, SlotState } from './participants.js';
+import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, align8 } from './layout.js';
+import { SlotWord, SlotState } from './participants.js';
 import type { RingView } from './ring-view.js';
 
 /** Receives one message: `bytes[offset .. offset+length)`; valid only during the call. */
@@ -31,15 +31,15 @@ export class SubscriberReader {
     readonly slot: number,
   ) {
     const t = ring.table;
-    this.gen = t.word(slot, S.gen);
+    this.gen = t.word(slot, SlotWord.gen);
     // A subscriber gets what is published after it joined: start at the committed end.
     // The slot went active with the tail read at claim time; looking again now that writers
     // see us means nothing between the two looks can be overwritten before we read it.
     const end = ring.committedEnd();
     this.cursor = end.pos;
     this.expectedSeq = end.nextSeq;
-    t.setWord(slot, S.cursor, this.cursor);
-    t.setWord(slot, S.expectedSeq, this.expectedSeq);
+    t.setWord(slot, SlotWord.cursor, this.cursor);
+    t.setWord(slot, SlotWord.expectedSeq, this.expectedSeq);
     this.scratch = ring.blocking ? null : new Uint8Array(ring.maxMessage);
   }
 
@@ -81,7 +81,7 @@ export class SubscriberReader {
   }
 
   private lapped(cursor: number): boolean {
-    return ((Atomics.load(this.ring.ctl, R.tailIntent) - cursor) >>> 0) > this.ring.capacity;
+    return ((Atomics.load(this.ring.ctl, RingWord.tailIntent) - cursor) >>> 0) > this.ring.capacity;
   }
 
   private pollOverwrite(handler: MessageHandler, max: number): number {
@@ -125,8 +125,8 @@ export class SubscriberReader {
 
   /** Where a lapped reader goes on: the newest record if it is still intact, else the tail. */
   private resumePoint(): number {
-    const tail = Atomics.load(this.ring.ctl, R.tail);
-    const newest = Atomics.load(this.ring.ctl, R.lastRecord);
+    const tail = Atomics.load(this.ring.ctl, RingWord.tail);
+    const newest = Atomics.load(this.ring.ctl, RingWord.lastRecord);
     return this.lapped(newest) || ((tail - newest) >>> 0) > this.ring.capacity ? tail : newest;
   }
 
@@ -139,24 +139,24 @@ export class SubscriberReader {
     this.delivered += n;
     if (this.ring.blocking) this.expectedSeq = (this.expectedSeq + n) >>> 0;
     // The cursor releases ring space to writers; the rest is for `channel ls`.
-    t.setWord(this.slot, S.cursor, this.cursor);
-    t.setStat(this.slot, S.delivered, this.delivered);
-    t.setStat(this.slot, S.expectedSeq, this.expectedSeq);
+    t.setWord(this.slot, SlotWord.cursor, this.cursor);
+    t.setStat(this.slot, SlotWord.delivered, this.delivered);
+    t.setStat(this.slot, SlotWord.expectedSeq, this.expectedSeq);
     if (this.ring.blocking) this.ring.space.wakeIfWaiting();
-    else t.setStat(this.slot, S.lost, this.lost);
+    else t.setStat(this.slot, SlotWord.lost, this.lost);
   }
 
   /** Refreshes the heartbeat and checks that nobody reclaimed our slot. */
   heartbeat(): void {
     this.polls = 0;
     const t = this.ring.table;
-    if (t.word(this.slot, S.gen) !== this.gen || t.word(this.slot, S.state) !== SlotState.active) {
+    if (t.word(this.slot, SlotWord.gen) !== this.gen || t.word(this.slot, SlotWord.state) !== SlotState.active) {
       throw new ShimmyError(
         ErrorCode.CLOSED,
         'This subscriber was declared dead and its slot reclaimed (no heartbeat for too long)',
         'Subscribe again; keep the event loop or poll loop turning so heartbeats continue',
       );
     }
-    t.setWord(this.slot, S.heartbeat, t.now());
+    t.setWord(this.slot, SlotWord.heartbeat, t.now());
   }
 }

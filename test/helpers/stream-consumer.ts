@@ -5,7 +5,7 @@
  * the other is still waking up. argv: namespace name side expect
  */
 import { openChannel } from '../../src/client/open.js';
-import { R } from '../../src/channel/layout.js';
+import { RingWord } from '../../src/channel/layout.js';
 
 const [namespace, name, side, expect] = process.argv.slice(2);
 const ch = openChannel({ namespace: namespace!, name: name! });
@@ -21,7 +21,7 @@ end.on('data', (m: Buffer) => {
 const timer = setInterval(() => {
   // Everything was taken, and what this consumer took is handed over (take() pushes what it
   // took before returning, so nothing taken here is still on its way).
-  if (Atomics.load(inbound.ctl, R.taken) >= Number(expect) && end.readableLength === 0 && !end.isPaused()) {
+  if (Atomics.load(inbound.ctl, RingWord.taken) >= Number(expect) && end.readableLength === 0 && !end.isPaused()) {
     clearInterval(timer);
     setTimeout(() => {
       console.log(JSON.stringify(mine));

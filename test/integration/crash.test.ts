@@ -6,9 +6,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../src/channel/channel.js';
-import { R } from '../../src/channel/layout.js';
+import { RingWord } from '../../src/channel/layout.js';
 import { OWN_PID_NAMESPACE } from '../../src/channel/liveness.js';
-import { S, SlotState } from '../../src/channel/participants.js';
+import { SlotWord, SlotState } from '../../src/channel/participants.js';
 import { ErrorCode } from '../../src/errors.js';
 import { codeOf } from '../helpers/errors.js';
 import { HELPERS, cli, helper, kill9, killStarted, run, startProgram, testChannels } from '../helpers/proc.js';
@@ -56,8 +56,8 @@ describe('a participant killed with SIGKILL when every slot is taken', () => {
     expect(codeOf(() => ch.subscriber())).toBe(ErrorCode.NO_FREE_SLOT);
     await kill9(idle);
     // Nobody has reclaimed the dead subscriber's slot yet (no publisher was blocked by it) ...
-    expect(ch.table.word(dead, S.state)).toBe(SlotState.active);
-    expect(ch.table.word(dead, S.pid)).toBe(idle.child.pid);
+    expect(ch.table.word(dead, SlotWord.state)).toBe(SlotState.active);
+    expect(ch.table.word(dead, SlotWord.pid)).toBe(idle.child.pid);
     // ... so the next join finds no free slot, reclaims the dead one's, and takes it.
     const before = mine();
     ch.subscriber();
@@ -79,8 +79,8 @@ describe('a subscriber in another PID namespace (a pod with hostIPC)', () => {
     const pod = startProgram('unshare', ['--pid', '--fork', '--kill-child', process.execPath, `${HELPERS}/idle-subscriber.js`, ref.namespace, ref.name]);
     await pod.waitFor(/subscribed/);
     const slot = ch.table.snapshot().find((s) => s.role === 'subscriber')!.index;
-    expect(ch.table.word(slot, S.pidNs)).not.toBe(OWN_PID_NAMESPACE);
-    const claimedAt = ch.table.word(slot, S.heartbeat);
+    expect(ch.table.word(slot, SlotWord.pidNs)).not.toBe(OWN_PID_NAMESPACE);
+    const claimedAt = ch.table.word(slot, SlotWord.heartbeat);
     const pub = ch.publisher();
     const msg = new Uint8Array(1000);
     while (pub.tryPublish(msg));
@@ -88,17 +88,17 @@ describe('a subscriber in another PID namespace (a pod with hostIPC)', () => {
     // back. Only its heartbeat says it is alive; its claim-time stamp expires within the wait.
     expect(() => pub.publishSync(msg, { timeoutMs: 2 * timeoutMs })).toThrowError(/Timed out/);
     expect(ch.stats().subscribers).toBe(1);
-    expect(ch.table.word(slot, S.state)).toBe(SlotState.active);
-    expect((ch.table.now() - ch.table.word(slot, S.heartbeat)) | 0).toBeLessThan(timeoutMs);
-    expect((ch.table.word(slot, S.heartbeat) - claimedAt) | 0).toBeGreaterThan(timeoutMs);
+    expect(ch.table.word(slot, SlotWord.state)).toBe(SlotState.active);
+    expect((ch.table.now() - ch.table.word(slot, SlotWord.heartbeat)) | 0).toBeLessThan(timeoutMs);
+    expect((ch.table.word(slot, SlotWord.heartbeat) - claimedAt) | 0).toBeGreaterThan(timeoutMs);
     await kill9(pod);
-    const lastBeat = ch.table.word(slot, S.heartbeat);
+    const lastBeat = ch.table.word(slot, SlotWord.heartbeat);
     const killedAt = ch.table.now();
     pub.publishSync(msg, { timeoutMs: 30_000 });
     const reclaimedAt = ch.table.now();
     // Reclaimed once its last beat is a heartbeat timeout old: not at once, as a subscriber
     // in our own PID namespace would be, and not much later (a generous bound).
-    expect(ch.table.word(slot, S.state)).toBe(SlotState.free);
+    expect(ch.table.word(slot, SlotWord.state)).toBe(SlotState.free);
     expect(ch.stats().subscribers).toBe(0);
     expect((killedAt - lastBeat) | 0).toBeLessThan(timeoutMs);
     expect((reclaimedAt - lastBeat) | 0).toBeGreaterThan(timeoutMs);
@@ -114,7 +114,7 @@ describe('a publisher killed mid-write', () => {
     const sub = ch.subscriber();
     const holder = helper('hold-claim', [ref.namespace, ref.name, '4096']);
     await holder.waitFor(/claimed/);
-    expect(Atomics.load(ch.rings[0]!.ctl, R.writeLock)).not.toBe(0);
+    expect(Atomics.load(ch.rings[0]!.ctl, RingWord.writeLock)).not.toBe(0);
     expect(sub.receive()).toBeNull();
     await kill9(holder);
     const pub = ch.publisher();
@@ -129,7 +129,7 @@ describe('a publisher killed mid-write', () => {
     const ref = channels.ref('burst');
     Channel.create(ref, { capacity: 8 << 20, maxMessage: 65536 }).close();
     const observer = Channel.open(ref);
-    const writeLock = () => Atomics.load(observer.rings[0]!.ctl, R.writeLock);
+    const writeLock = () => Atomics.load(observer.rings[0]!.ctl, RingWord.writeLock);
     const rounds = 6;
     let midWrite = 0;
     for (let round = 0; round < rounds; round++) {
