@@ -88,7 +88,7 @@ export class Channel implements SlotHost {
     const shared = header.mode === 'stream';
     this.rings = [];
     for (let r = 0; r < (shared ? 2 : 1); r++) {
-      this.rings.push(new RingView(segment, r, header.headerBytes + r * header.capacity, header.capacity, header.maxMessage, blocking, shared, this.table));
+      this.rings.push(new RingView(segment, { index: r, dataOffset: header.headerBytes + r * header.capacity, capacity: header.capacity, maxMessage: header.maxMessage, blocking, shared, table: this.table }));
     }
   }
 

@@ -7,6 +7,20 @@ import { Notifier } from './notifier.js';
 import { SlotWord, type ParticipantTable } from './participants.js';
 import type { Segment } from '../shm/segment.js';
 
+export interface RingViewOptions {
+  /** Which ring of the segment (0 for pub/sub; 0 and 1 for the two directions of a stream). */
+  index: number;
+  /** Byte offset of the ring's data in the segment. */
+  dataOffset: number;
+  capacity: number;
+  maxMessage: number;
+  /** Writers wait for the slowest reader (block policy, and every stream). */
+  blocking: boolean;
+  /** Stream rings have one shared cursor instead of per-subscriber cursors. */
+  shared: boolean;
+  table: ParticipantTable;
+}
+
 export class RingView {
   readonly ctl: Uint32Array;
   readonly words: Uint32Array;
@@ -15,18 +29,16 @@ export class RingView {
   readonly data: Notifier;
   readonly space: Notifier;
 
-  constructor(
-    segment: Segment,
-    readonly index: number,
-    dataOffset: number,
-    readonly capacity: number,
-    readonly maxMessage: number,
-    /** Writers wait for the slowest reader (block policy, and every stream). */
-    readonly blocking: boolean,
-    /** Stream rings have one shared cursor instead of per-subscriber cursors. */
-    readonly shared: boolean,
-    readonly table: ParticipantTable,
-  ) {
+  readonly index: number;
+  readonly capacity: number;
+  readonly maxMessage: number;
+  readonly blocking: boolean;
+  readonly shared: boolean;
+  readonly table: ParticipantTable;
+
+  constructor(segment: Segment, o: RingViewOptions) {
+    ({ index: this.index, capacity: this.capacity, maxMessage: this.maxMessage, blocking: this.blocking, shared: this.shared, table: this.table } = o);
+    const { index, capacity, dataOffset } = o;
     const ctlOffset = RING_CONTROL + index * RING_CONTROL_BYTES;
     this.ctl = new Uint32Array(segment.buffer, ctlOffset, RING_CONTROL_BYTES / 4);
     this.words = new Uint32Array(segment.buffer, dataOffset, capacity / 4);
