@@ -75,7 +75,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const agents = new AgentLeases();
   const view: PlacementView = { channels: directory, index, agents, agentNamespace: namespace };
   let master: Master | undefined;
-  const changed = () => master?.trigger();
+  const changed = () => master?.reconcileSoon();
   let stopping = false;
 
   const channelWatch = watchResource<SharedMemoryChannel>(kc, {
@@ -140,8 +140,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     log,
   });
   // Someone changed or deleted the configuration: put it back.
-  configWatch.informer.on('update', () => certs.poke());
-  configWatch.informer.on('delete', () => certs.poke());
+  configWatch.informer.on('update', () => certs.reconcileSoon());
+  configWatch.informer.on('delete', () => certs.reconcileSoon());
 
   const watches: WatchedResource<never>[] = [channelWatch, podWatch, leaseWatch, endpointWatch, configWatch] as unknown as WatchedResource<never>[];
   const assumptionTimer = setInterval(() => index.expireAssumptions(), 5000);

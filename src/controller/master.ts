@@ -36,7 +36,7 @@ export class Master {
 
   start(): void {
     this.active = true;
-    this.trigger();
+    this.reconcileSoon();
   }
 
   async stop(): Promise<void> {
@@ -45,8 +45,8 @@ export class Master {
     await this.syncing;
   }
 
-  /** Schedules a sync; many triggers within the debounce make one. */
-  trigger(delayMs = this.opts.debounceMs ?? 50): void {
+  /** Reconciles after the debounce; many calls within it make one reconcile. */
+  reconcileSoon(delayMs = this.opts.debounceMs ?? 50): void {
     if (!this.active) return;
     if (this.syncing) {
       this.pending = true;
@@ -56,7 +56,7 @@ export class Master {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       let failed = false;
-      this.syncing = this.sync()
+      this.syncing = this.reconcile()
         .catch((err) => {
           this.opts.log.warn({ err: errorText(err) }, 'master sync failed; retrying in 1 s');
           failed = true;
@@ -66,8 +66,8 @@ export class Master {
           const again = this.pending;
           this.pending = false;
           // Changes during the sync: debounce as usual; a failed write: back off.
-          if (failed) this.trigger(1000);
-          else if (again) this.trigger();
+          if (failed) this.reconcileSoon(1000);
+          else if (again) this.reconcileSoon();
         });
     }, delayMs);
   }
@@ -76,7 +76,7 @@ export class Master {
     return { group: GROUP, version: VERSION, namespace, plural };
   }
 
-  private async sync(): Promise<void> {
+  private async reconcile(): Promise<void> {
     const { channels, pods, endpoints, metrics } = this.opts;
     const byNamespace = new Map<string, Map<string, Placement>>();
     const placementOf = (namespace: string, name: string): Placement => {

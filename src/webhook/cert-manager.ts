@@ -81,7 +81,7 @@ export class WebhookCertManager {
   /** Registers the webhook (call once the server listens) and keeps it all current. */
   async start(): Promise<void> {
     await this.reconcile();
-    this.timer = setInterval(() => this.poke(), this.opts.checkEveryMs);
+    this.timer = setInterval(() => this.reconcileSoon(), this.opts.checkEveryMs);
   }
 
   onCertificate(listener: (pair: KeyPair) => void): void {
@@ -89,7 +89,7 @@ export class WebhookCertManager {
   }
 
   /** Runs a reconcile soon (e.g. the webhook configuration changed); never two at once. */
-  poke(): void {
+  reconcileSoon(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
@@ -101,7 +101,7 @@ export class WebhookCertManager {
         this.running = undefined;
         if (this.again) {
           this.again = false;
-          this.poke();
+          this.reconcileSoon();
         }
       });
   }
