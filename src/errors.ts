@@ -32,6 +32,7 @@ export const ErrorCode = {
   BAD_EXTENDER_ARGS: 'SHIMMY_ERR_BAD_EXTENDER_ARGS',
   KUBERNETES_API: 'SHIMMY_ERR_KUBERNETES_API',
   DEV_CLUSTER: 'SHIMMY_ERR_DEV_CLUSTER',
+  DEMO_FAILED: 'SHIMMY_ERR_DEMO_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

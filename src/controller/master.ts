@@ -11,6 +11,7 @@ import type { ChannelDirectory } from '../k8s/channel-directory.js';
 import { CHANNEL, CHANNEL_LABEL, ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../k8s/types.js';
 import { carryTransitionTimes, desiredEndpoints, desiredStatus, placementsByChannel, sameStatus, type Placement } from './channel-state.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 
 export interface MasterOptions {
   custom: CustomObjectsApi;
@@ -103,7 +104,7 @@ export class Master {
     }
     metrics.channels.set(all.length);
     metrics.endpoints.set(wanted.size);
-    if (failures) throw new Error(`${failures} channel(s) failed to sync`);
+    if (failures) throw new ShimmyError(ErrorCode.KUBERNETES_API, `${failures} channel(s) failed to sync`, 'Retried in a second; the log has each failure');
   }
 
   private async syncChannel(channel: SharedMemoryChannel, placement: Placement): Promise<ChannelEndpoint[]> {

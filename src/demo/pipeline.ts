@@ -11,6 +11,7 @@ import { table } from '../terminal/table.js';
 import { percentile } from '../stats.js';
 import { STAGES, frameBytes } from './frame.js';
 import type { StageConfig, StageReport } from './stage.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 
 export interface DemoOptions {
   frames: number;
@@ -70,12 +71,12 @@ async function runOnce(transport: 'shm' | 'tcp', opts: DemoOptions): Promise<Dem
       const queue: StageReport[] = [];
       const waiters: Array<(r: StageReport) => void> = [];
       c.on('message', (r: StageReport) => {
-        if (r.type === 'error') failStage(new Error(`stage ${STAGES[i]} failed: ${r.message}`));
+        if (r.type === 'error') failStage(new ShimmyError(ErrorCode.DEMO_FAILED, `stage ${STAGES[i]} failed: ${r.message}`, ''));
         else if (waiters.length) waiters.shift()!(r);
         else queue.push(r);
       });
       c.on('exit', (code, signal) => {
-        if (code || signal) failStage(new Error(`stage ${STAGES[i]} exited with ${signal ?? `code ${code}`}`));
+        if (code || signal) failStage(new ShimmyError(ErrorCode.DEMO_FAILED, `stage ${STAGES[i]} exited with ${signal ?? `code ${code}`}`, ''));
       });
       return () => Promise.race([failed, new Promise<StageReport>((resolve) => (queue.length ? resolve(queue.shift()!) : waiters.push(resolve)))]);
     });
@@ -87,7 +88,7 @@ async function runOnce(transport: 'shm' | 'tcp', opts: DemoOptions): Promise<Dem
     // Downstream first, so every stage's receiver exists before its sender connects.
     for (let i = STAGES.length - 1; i >= 0; i--) children[i]!.send({ nextPort: ports[i + 1] });
     const done = await messages[STAGES.length - 1]!();
-    if (done.type !== 'finished') throw new Error('resize stage stopped early');
+    if (done.type !== 'finished') throw new ShimmyError(ErrorCode.DEMO_FAILED, 'the resize stage stopped early', '');
     return summarize(transport, done.frames);
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

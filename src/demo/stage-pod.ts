@@ -5,6 +5,7 @@
  * reports as JSON lines on stdout, which the orchestrator reads from the pod's log.
  */
 import { runStage, type Address, type Coordinator, type StageConfig, type StageReport } from './stage.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 
 export interface PodStageConfig extends StageConfig {
   /** tcp: the next stage's pod IP and port. */
@@ -39,7 +40,7 @@ export function decodeReports(log: string): StageReport[] {
     }
     if (r.type === 'rows') rows.push(...(r.frames ?? []));
     else if (r.type === 'finished') {
-      if (rows.length !== r.count) throw new Error(`the log holds ${rows.length} of the ${r.count} timing rows`);
+      if (rows.length !== r.count) throw new ShimmyError(ErrorCode.DEMO_FAILED, `the log holds ${rows.length} of the ${r.count} timing rows`, 'Run the demo again; the pod log may have been cut');
       reports.push({ type: 'finished', frames: rows });
       rows = [];
     } else if (r.type === 'listening') reports.push(r.port === undefined ? { type: 'listening' } : { type: 'listening', port: r.port });

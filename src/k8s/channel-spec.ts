@@ -20,7 +20,7 @@ function quantity(value: string | number, field: string): number {
 
 export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
   const { namespace, name, uid } = channel.metadata;
-  if (!namespace || !name) throw new Error('channel has no namespace or name');
+  if (!namespace || !name) throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'A SharedMemoryChannel without a namespace or name', 'Only channels read from the API server can be resolved');
   const spec = channel.spec ?? {};
   const ref = uid ? { namespace, name, uid } : { namespace, name };
   const key = channelKey(ref);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { V1MutatingWebhook, V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { packageRoot } from '../paths.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 
 export const WEBHOOK_CONFIG_FILE = `${packageRoot}/webhook-config/mutating-webhook.yaml`;
 
@@ -22,7 +23,7 @@ export interface WebhookTarget {
 export function loadWebhookTemplate(file = WEBHOOK_CONFIG_FILE): V1MutatingWebhookConfiguration {
   const doc = parse(readFileSync(file, 'utf8')) as V1MutatingWebhookConfiguration;
   if (doc?.kind !== 'MutatingWebhookConfiguration' || !doc.metadata?.name || !Array.isArray(doc.webhooks)) {
-    throw new Error(`${file} is not a MutatingWebhookConfiguration with webhooks`);
+    throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `${file} is not a MutatingWebhookConfiguration with webhooks`, 'Restore it from the package (webhook-config/mutating-webhook.yaml)');
   }
   return doc;
 }
