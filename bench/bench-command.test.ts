@@ -3,12 +3,24 @@ import { formatRows, medianRows } from './bench-command.js';
 import type { BenchRow } from './runner.js';
 
 const row = (transport: string, msgsPerSec: number, extra: Partial<BenchRow> = {}): BenchRow => ({
-  transport, size: 16, count: 1000, msgsPerSec, mbPerSec: 0, p50Us: 1, p99Us: 2, delivered: 1000, ...extra,
+  transport,
+  size: 16,
+  count: 1000,
+  msgsPerSec,
+  mbPerSec: 0,
+  p50Us: 1,
+  p99Us: 2,
+  delivered: 1000,
+  ...extra,
 });
 
 describe('medianRows', () => {
   it('keeps the median run of each row and records the spread', () => {
-    const runs = [[row('shm', 5), row('tcp', 1)], [row('shm', 11), row('tcp', 3)], [row('shm', 8), row('tcp', 2)]];
+    const runs = [
+      [row('shm', 5), row('tcp', 1)],
+      [row('shm', 11), row('tcp', 3)],
+      [row('shm', 8), row('tcp', 2)],
+    ];
     const med = medianRows(runs);
     expect(med.map((r) => [r.transport, r.msgsPerSec, r.minMsgsPerSec, r.maxMsgsPerSec, r.runs])).toEqual([
       ['shm', 8, 5, 11, 3],
@@ -17,7 +29,10 @@ describe('medianRows', () => {
   });
 
   it('leaves failed runs out of the median, and a row that always failed as it was', () => {
-    const runs = [[row('nats', 0, { error: 'peer died' }), row('redis', 0, { skipped: 'not installed' })], [row('nats', 7), row('redis', 0, { skipped: 'not installed' })]];
+    const runs = [
+      [row('nats', 0, { error: 'peer died' }), row('redis', 0, { skipped: 'not installed' })],
+      [row('nats', 7), row('redis', 0, { skipped: 'not installed' })],
+    ];
     const [nats, redis] = medianRows(runs);
     expect(nats).toMatchObject({ msgsPerSec: 7, runs: 1 });
     expect(redis!.skipped).toBe('not installed');

@@ -28,7 +28,17 @@ export function formatRows(rows: BenchRow[]): string {
       lines.push([r.transport, String(r.size), String(r.count), r.skipped ? 'skipped' : 'error', ...range, '-', '-', '-', r.skipped ?? r.error ?? '']);
       continue;
     }
-    lines.push([r.transport, String(r.size), String(r.count), n(r.msgsPerSec), ...range, String(r.mbPerSec), String(r.p50Us), String(r.p99Us), `${r.delivered}${r.truncated ? '*' : ''}`]);
+    lines.push([
+      r.transport,
+      String(r.size),
+      String(r.count),
+      n(r.msgsPerSec),
+      ...range,
+      String(r.mbPerSec),
+      String(r.p50Us),
+      String(r.p99Us),
+      `${r.delivered}${r.truncated ? '*' : ''}`,
+    ]);
   }
   return table(lines);
 }
@@ -48,22 +58,47 @@ export function registerBenchCommand(program: Command): void {
   program
     .command('bench')
     .description('throughput and latency of shared memory against sockets and brokers, measured in one run')
-    .option('--transports <list>', `comma-separated, from ${TRANSPORT_NAMES.join(',')}`, listOption('--transports', (t) => {
-      if (!TRANSPORT_NAMES.includes(t)) throw new Error(`unknown transport ${t} (known: ${TRANSPORT_NAMES.join(', ')})`);
-      return t;
-    }), TRANSPORT_NAMES)
-    .option('--sizes <list>', 'message sizes', listOption('--sizes', (s) => parseSize(s, '--sizes')), [16, 102400])
-    .option('--counts <list>', 'messages per throughput run', listOption('--counts', (c) => parseSize(c.replace(/k$/i, '000').replace(/m$/i, '000000'), '--counts')), [10_000, 100_000, 1_000_000])
+    .option(
+      '--transports <list>',
+      `comma-separated, from ${TRANSPORT_NAMES.join(',')}`,
+      listOption('--transports', (t) => {
+        if (!TRANSPORT_NAMES.includes(t)) throw new Error(`unknown transport ${t} (known: ${TRANSPORT_NAMES.join(', ')})`);
+        return t;
+      }),
+      TRANSPORT_NAMES,
+    )
+    .option(
+      '--sizes <list>',
+      'message sizes',
+      listOption('--sizes', (s) => parseSize(s, '--sizes')),
+      [16, 102400],
+    )
+    .option(
+      '--counts <list>',
+      'messages per throughput run',
+      listOption('--counts', (c) => parseSize(c.replace(/k$/i, '000').replace(/m$/i, '000000'), '--counts')),
+      [10_000, 100_000, 1_000_000],
+    )
     .option('--json <file>', 'write JSON lines (one object per run) to FILE, or - for stdout')
     .option('--chart <file>', 'write an SVG chart of the throughput')
     .option('--budget <seconds>', 'time budget per throughput run; the publisher stops there (marked * in DELIVERED)', intOption('--budget', 1), 15)
     .option('--latency-samples <n>', 'round trips per latency run', intOption('--latency-samples', 10), 10_000)
     .option('--repeat <n>', 'run the matrix N times and report the median of each row (min and max in the JSON)', intOption('--repeat', 1), 1)
-    .addHelpText('after', '\nPeers (Mosquitto, NATS, Redis, Kafka) are started by the benchmark on free loopback ports;\ninstall them once with `bash bench/peers/setup.sh`. Latency is one-way: half a ping-pong round trip.\nshm busy-polls, shm-sleep sleeps on a futex while idle.')
+    .addHelpText(
+      'after',
+      '\nPeers (Mosquitto, NATS, Redis, Kafka) are started by the benchmark on free loopback ports;\ninstall them once with `bash bench/peers/setup.sh`. Latency is one-way: half a ping-pong round trip.\nshm busy-polls, shm-sleep sleeps on a futex while idle.',
+    )
     .action(async (flags: BenchFlags) => {
       const jsonToStdout = flags.json === '-';
       const progress = (line: string) => console.error(`[bench] ${line}`);
-      const options = { transports: flags.transports, sizes: flags.sizes, counts: flags.counts, budgetMs: flags.budget * 1000, latencySamples: flags.latencySamples, latencyBudgetMs: 5000 };
+      const options = {
+        transports: flags.transports,
+        sizes: flags.sizes,
+        counts: flags.counts,
+        budgetMs: flags.budget * 1000,
+        latencySamples: flags.latencySamples,
+        latencyBudgetMs: 5000,
+      };
       const runs: BenchRow[][] = [];
       for (let r = 1; r <= flags.repeat; r++) {
         if (flags.repeat > 1) progress(`repetition ${r} of ${flags.repeat}`);
@@ -76,7 +111,8 @@ export function registerBenchCommand(program: Command): void {
       if (flags.chart) writeFileSync(flags.chart, renderChart(rows));
       if (!jsonToStdout) {
         console.log(formatRows(rows));
-        if (rows.some((r) => r.truncated)) console.log(`* the publisher reached the ${flags.budget}s time budget before COUNT; rates are over what was delivered`);
+        if (rows.some((r) => r.truncated))
+          console.log(`* the publisher reached the ${flags.budget}s time budget before COUNT; rates are over what was delivered`);
       }
     });
 }

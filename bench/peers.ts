@@ -92,7 +92,11 @@ const PEERS: Record<string, PeerDef> = {
     async start() {
       const dir = mkdtempSync(join(tmpdir(), 'shimmy-redis-'));
       const port = await freePort();
-      const child = spawn(which('redis-server')!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--client-output-buffer-limit', 'pubsub 0 0 0'], { stdio: 'ignore' });
+      const child = spawn(
+        which('redis-server')!,
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--client-output-buffer-limit', 'pubsub 0 0 0'],
+        { stdio: 'ignore' },
+      );
       await waitForPort(port, child, 10_000, 'redis-server');
       return { endpoints: { redis: `127.0.0.1:${port}` }, stop: stopper(child, dir) };
     },
@@ -107,14 +111,32 @@ const PEERS: Record<string, PeerDef> = {
       const dir = mkdtempSync(join(tmpdir(), 'shimmy-kafka-'));
       const [port, cport] = [await freePort(), await freePort()];
       const props = join(dir, 'server.properties');
-      writeFileSync(props, [
-        'process.roles=broker,controller', 'node.id=1', `controller.quorum.voters=1@127.0.0.1:${cport}`,
-        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`, `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
-        'controller.listener.names=CONTROLLER', 'inter.broker.listener.name=PLAINTEXT', 'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-        `log.dirs=${join(dir, 'data')}`, 'num.partitions=1', 'offsets.topic.replication.factor=1', 'transaction.state.log.replication.factor=1',
-        'transaction.state.log.min.isr=1', 'group.initial.rebalance.delay.ms=0', 'message.max.bytes=2097152', 'auto.create.topics.enable=true', '',
-      ].join('\n'));
-      writeFileSync(join(dir, 'log4j.properties'), 'log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n');
+      writeFileSync(
+        props,
+        [
+          'process.roles=broker,controller',
+          'node.id=1',
+          `controller.quorum.voters=1@127.0.0.1:${cport}`,
+          `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`,
+          `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+          'controller.listener.names=CONTROLLER',
+          'inter.broker.listener.name=PLAINTEXT',
+          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+          `log.dirs=${join(dir, 'data')}`,
+          'num.partitions=1',
+          'offsets.topic.replication.factor=1',
+          'transaction.state.log.replication.factor=1',
+          'transaction.state.log.min.isr=1',
+          'group.initial.rebalance.delay.ms=0',
+          'message.max.bytes=2097152',
+          'auto.create.topics.enable=true',
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(
+        join(dir, 'log4j.properties'),
+        'log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n',
+      );
       const java = ['-Xmx1g', `-Dlog4j.configuration=file:${join(dir, 'log4j.properties')}`, '-cp', `${KAFKA_LIBS}/*`];
       await new Promise<void>((resolve, reject) => {
         const fmt = spawn('java', [...java, 'kafka.tools.StorageTool', 'format', '-t', 'c2hpbW15LWJlbmNoLTAwMQ', '-c', props], { stdio: 'ignore' });

@@ -62,7 +62,8 @@ function startWorker(cfg: WorkerConfig): { child: ChildProcess; next: (type: Wor
   });
   const next = (type: WorkerReport['type']) =>
     new Promise<WorkerReport>((resolve, reject) => {
-      const take = (r: WorkerReport) => (r.type === 'error' ? reject(new Error(r.message)) : r.type === type ? resolve(r) : reject(new Error(`expected ${type}, got ${r.type}`)));
+      const take = (r: WorkerReport) =>
+        r.type === 'error' ? reject(new Error(r.message)) : r.type === type ? resolve(r) : reject(new Error(`expected ${type}, got ${r.type}`));
       const q = queue.shift();
       if (q) take(q);
       else waiters.push(take);
@@ -149,7 +150,9 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
     const check = checkPeer(transport);
     if (!check.ok) {
       progress(`${transport}: skipped: ${check.reason}`);
-      for (const size of opts.sizes) for (const count of opts.counts) emit({ transport, size, count, msgsPerSec: 0, mbPerSec: 0, p50Us: NaN, p99Us: NaN, delivered: 0, skipped: check.reason });
+      for (const size of opts.sizes)
+        for (const count of opts.counts)
+          emit({ transport, size, count, msgsPerSec: 0, mbPerSec: 0, p50Us: NaN, p99Us: NaN, delivered: 0, skipped: check.reason });
       done += opts.sizes.length * opts.counts.length;
       continue;
     }
@@ -160,7 +163,8 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
     } catch (err) {
       const reason = `peer failed to start: ${(err as Error).message}`;
       progress(`${transport}: ${reason}`);
-      for (const size of opts.sizes) for (const count of opts.counts) emit({ transport, size, count, msgsPerSec: 0, mbPerSec: 0, p50Us: NaN, p99Us: NaN, delivered: 0, error: reason });
+      for (const size of opts.sizes)
+        for (const count of opts.counts) emit({ transport, size, count, msgsPerSec: 0, mbPerSec: 0, p50Us: NaN, p99Us: NaN, delivered: 0, error: reason });
       continue;
     }
     try {
@@ -177,9 +181,22 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
           done++;
           try {
             const t = await throughput(transport, size, count, peer.endpoints, opts);
-            const row: BenchRow = { transport, size, count, msgsPerSec: Math.round(t.msgsPerSec), mbPerSec: Number(t.mbPerSec.toFixed(1)), p50Us: Number(lat.p50Us.toFixed(2)), p99Us: Number(lat.p99Us.toFixed(2)), delivered: t.delivered, ...(t.truncated ? { truncated: true } : {}), ...(latencyError ? { latencyError } : {}) };
+            const row: BenchRow = {
+              transport,
+              size,
+              count,
+              msgsPerSec: Math.round(t.msgsPerSec),
+              mbPerSec: Number(t.mbPerSec.toFixed(1)),
+              p50Us: Number(lat.p50Us.toFixed(2)),
+              p99Us: Number(lat.p99Us.toFixed(2)),
+              delivered: t.delivered,
+              ...(t.truncated ? { truncated: true } : {}),
+              ...(latencyError ? { latencyError } : {}),
+            };
             emit(row);
-            progress(`[${done}/${total}] ${transport} ${size} B x ${count}: ${row.msgsPerSec.toLocaleString('en-US')} msg/s, ${row.mbPerSec} MB/s, p50 ${row.p50Us} us, p99 ${row.p99Us} us, delivered ${row.delivered}${row.truncated ? ' (time budget reached)' : ''}`);
+            progress(
+              `[${done}/${total}] ${transport} ${size} B x ${count}: ${row.msgsPerSec.toLocaleString('en-US')} msg/s, ${row.mbPerSec} MB/s, p50 ${row.p50Us} us, p99 ${row.p99Us} us, delivered ${row.delivered}${row.truncated ? ' (time budget reached)' : ''}`,
+            );
           } catch (err) {
             const message = (err as Error).message.split('\n')[0]!;
             emit({ transport, size, count, msgsPerSec: 0, mbPerSec: 0, p50Us: lat.p50Us, p99Us: lat.p99Us, delivered: 0, error: message });

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const quiet = process.argv.includes('--quiet');
-const log = (msg) => { if (!quiet) console.error(`[build] ${msg}`); };
+const log = (msg) => {
+  if (!quiet) console.error(`[build] ${msg}`);
+};
 
 function newest(dir, filter) {
   let t = 0;
@@ -28,10 +30,7 @@ if (mtime(lib) < newest(join(root, 'native'), (p) => p.endsWith('.c') || p.endsW
   execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', lib, join(root, 'native/shimmy.c')], { stdio: 'inherit' });
 }
 
-const tsInputs = Math.max(
-  ...['src', 'bench', 'test', 'bin'].map((d) => newest(join(root, d), (p) => p.endsWith('.ts'))),
-  mtime(join(root, 'tsconfig.json')),
-);
+const tsInputs = Math.max(...['src', 'bench', 'test', 'bin'].map((d) => newest(join(root, d), (p) => p.endsWith('.ts'))), mtime(join(root, 'tsconfig.json')));
 const stamp = join(root, 'dist/.stamp');
 if (mtime(stamp) < tsInputs) {
   log('compiling TypeScript');

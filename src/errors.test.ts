@@ -22,7 +22,7 @@ describe('ShimmyError', () => {
   });
 });
 
-describe('the control plane\'s errors', () => {
+describe("the control plane's errors", () => {
   it('are ShimmyErrors with their codes, so they take the coded one-line path', () => {
     const cases = [
       [new AdmissionError('request is missing'), ErrorCode.BAD_ADMISSION_REVIEW],

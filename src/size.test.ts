@@ -40,7 +40,12 @@ describe('parseSize', () => {
     const crd = new RegExp(QUANTITY_PATTERN);
     for (const q of ['4096', '4Ki', '4Mi', '4M', '64k', '1Gi', '1G', '2Ti', '1.5Mi', '8M']) {
       expect(crd.test(q), q).toBe(true);
-      const resolved = resolveChannel({ apiVersion: 'shimmy.dev/v1alpha1', kind: 'SharedMemoryChannel', metadata: { namespace: 'ns', name: 'c', uid: 'u' }, spec: { selector: { matchLabels: { a: 'b' } }, capacity: q, maxMessageSize: q } });
+      const resolved = resolveChannel({
+        apiVersion: 'shimmy.dev/v1alpha1',
+        kind: 'SharedMemoryChannel',
+        metadata: { namespace: 'ns', name: 'c', uid: 'u' },
+        spec: { selector: { matchLabels: { a: 'b' } }, capacity: q, maxMessageSize: q },
+      });
       expect(resolved.config.capacity, q).toBe(parseSize(q));
       expect(resolved.config.maxMessage, q).toBe(parseSize(q));
     }

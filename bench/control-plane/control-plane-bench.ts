@@ -31,7 +31,11 @@ export interface LatencyFigures {
   p99Max?: number;
 }
 
-const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
+const median = (values: number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 
 /** One row per scenario: the median of each percentile over the runs, the largest max. */
 export function medianFigures(runs: LatencyFigures[][]): LatencyFigures[] {
@@ -56,10 +60,27 @@ export function medianFigures(runs: LatencyFigures[][]): LatencyFigures[] {
 
 function figures(what: string, rate: number, ms: number[], failed: number): LatencyFigures {
   const sorted = [...ms].sort((a, b) => a - b);
-  return { what, rate, requests: ms.length + failed, failed, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
+  return {
+    what,
+    rate,
+    requests: ms.length + failed,
+    failed,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) ?? NaN,
+  };
 }
 
-async function load(what: string, url: string, bodies: string[], rate: number, { seconds, warmup }: Timing, connections: number, ca?: string): Promise<LatencyFigures> {
+async function load(
+  what: string,
+  url: string,
+  bodies: string[],
+  rate: number,
+  { seconds, warmup }: Timing,
+  connections: number,
+  ca?: string,
+): Promise<LatencyFigures> {
   const latencies: number[] = [];
   let failed = 0;
   const run = (duration: number, record: boolean) =>
@@ -94,7 +115,10 @@ function decisionTimes(shape: ClusterShape, iterations: number): LatencyFigures[
   const view = syntheticView(shape);
   const names = nodeNames(shape.nodes);
   const out: LatencyFigures[] = [];
-  for (const [what, fn] of [['filter (decision only)', filterNodes], ['prioritize (decision only)', prioritizeNodes]] as const) {
+  for (const [what, fn] of [
+    ['filter (decision only)', filterNodes],
+    ['prioritize (decision only)', prioritizeNodes],
+  ] as const) {
     const ms: number[] = [];
     for (let i = 0; i < iterations; i++) {
       const pod = pendingPod(i, shape);
@@ -134,12 +158,25 @@ export async function benchControlPlane(opts: ControlPlaneBenchOptions): Promise
       const pod = pendingPod(i, opts);
       delete pod.metadata!.annotations;
       pod.spec = { containers: pod.spec!.containers.map((c) => ({ ...c, env: [] })) };
-      return JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `uid-${i}`, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: NAMESPACE, operation: 'CREATE', object: pod } });
+      return JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: `uid-${i}`,
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          resource: { group: '', version: 'v1', resource: 'pods' },
+          namespace: NAMESPACE,
+          operation: 'CREATE',
+          object: pod,
+        },
+      });
     });
     // One connection sends requests one after another at the rate; eight connections
     // (how the API server calls under concurrent pod creations) send them in bursts.
     for (const connections of [1, 8]) {
-      opts.progress(`admission: ${opts.admissionRate} req/s over ${connections} connection(s) for ${opts.seconds} s (${opts.channels} channels in the namespace)`);
+      opts.progress(
+        `admission: ${opts.admissionRate} req/s over ${connections} connection(s) for ${opts.seconds} s (${opts.channels} channels in the namespace)`,
+      );
       results.push(await load(`admission (HTTPS, ${connections} conn)`, webhook, reviews, opts.admissionRate, opts, connections, ca));
       results.push(await load(`  floor: empty HTTPS endpoint (${connections} conn)`, tlsFloor, reviews, opts.admissionRate, opts, connections, ca));
     }
@@ -171,7 +208,13 @@ export function figuresTable(results: LatencyFigures[]): string {
   const repeated = results.some((r) => r.runs !== undefined);
   const header = ['scenario', 'rate/s', 'requests', 'failed', 'p50', 'p90', 'p99', ...(repeated ? ['p99 min..max'] : []), 'max'];
   const rows = results.map((r) => [
-    r.what, r.rate ? String(r.rate) : '-', String(r.requests), String(r.failed), formatMs(r.p50), formatMs(r.p90), formatMs(r.p99),
+    r.what,
+    r.rate ? String(r.rate) : '-',
+    String(r.requests),
+    String(r.failed),
+    formatMs(r.p50),
+    formatMs(r.p90),
+    formatMs(r.p99),
     ...(repeated ? [r.p99Min !== undefined ? `${formatMs(r.p99Min)}..${formatMs(r.p99Max!)}` : '-'] : []),
     formatMs(r.max),
   ]);
@@ -185,7 +228,16 @@ export function figuresTable(results: LatencyFigures[]): string {
  */
 async function repetition(flags: ControlPlaneBenchFlags, json: string): Promise<LatencyFigures[]> {
   const args = [join(packageRoot, 'bin', 'shimmy.js'), 'bench-control-plane', '--repeat', '1', '--json', json];
-  for (const [flag, value] of [['--admission-rate', flags.admissionRate], ['--extender-rate', flags.extenderRate], ['--seconds', flags.seconds], ['--warmup', flags.warmup], ['--nodes', flags.nodes], ['--pods', flags.pods], ['--channels', flags.channels]] as const) args.push(flag, String(value));
+  for (const [flag, value] of [
+    ['--admission-rate', flags.admissionRate],
+    ['--extender-rate', flags.extenderRate],
+    ['--seconds', flags.seconds],
+    ['--warmup', flags.warmup],
+    ['--nodes', flags.nodes],
+    ['--pods', flags.pods],
+    ['--channels', flags.channels],
+  ] as const)
+    args.push(flag, String(value));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`benchmark repetition exited with ${code}`);
@@ -209,5 +261,20 @@ export async function runControlPlaneBench(flags: ControlPlaneBenchFlags): Promi
   }
   const results = flags.repeat > 1 ? medianFigures(runs) : runs[0]!;
   console.log(figuresTable(results));
-  if (flags.json) writeFileSync(flags.json, JSON.stringify({ date: new Date().toISOString(), node: process.version, shape: { nodes: flags.nodes, pods: flags.pods, channels: flags.channels }, repeat: flags.repeat, results, ...(flags.repeat > 1 ? { runs } : {}) }, null, 2));
+  if (flags.json)
+    writeFileSync(
+      flags.json,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          node: process.version,
+          shape: { nodes: flags.nodes, pods: flags.pods, channels: flags.channels },
+          repeat: flags.repeat,
+          results,
+          ...(flags.repeat > 1 ? { runs } : {}),
+        },
+        null,
+        2,
+      ),
+    );
 }

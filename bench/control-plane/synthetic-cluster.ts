@@ -24,18 +24,26 @@ export function nodeNames(n: number): string[] {
 export function syntheticView(shape: ClusterShape): PlacementView {
   const channels = new ChannelDirectory();
   for (let c = 0; c < shape.channels; c++) {
-    channels.upsert({ metadata: { namespace: NAMESPACE, name: `ch-${c}`, uid: `uid-${c}` }, spec: { selector: { matchLabels: { channel: `ch-${c}` } }, placement: c % 5 === 0 ? 'Require' : 'Prefer' } });
+    channels.upsert({
+      metadata: { namespace: NAMESPACE, name: `ch-${c}`, uid: `uid-${c}` },
+      spec: { selector: { matchLabels: { channel: `ch-${c}` } }, placement: c % 5 === 0 ? 'Require' : 'Prefer' },
+    });
   }
   const nodes = nodeNames(shape.nodes);
   const agents = new AgentLeases();
-  for (const node of nodes) agents.upsert({ metadata: { name: `agent.${node}` }, spec: { holderIdentity: node, leaseDurationSeconds: 3600, renewTime: new V1MicroTime() } });
+  for (const node of nodes)
+    agents.upsert({ metadata: { name: `agent.${node}` }, spec: { holderIdentity: node, leaseDurationSeconds: 3600, renewTime: new V1MicroTime() } });
   const index = new PlacementIndex();
   for (let p = 0; p < shape.pods; p++) {
     const c = p % shape.channels;
     // A channel's pods sit on three nodes near its "home"; some pods use two channels.
     const node = nodes[(c * 7 + (p % 3)) % nodes.length]!;
     const names = p % 4 === 0 ? `ch-${c},ch-${(c + 1) % shape.channels}` : `ch-${c}`;
-    index.upsertPod({ metadata: { namespace: NAMESPACE, name: `pod-${p}`, uid: `pod-uid-${p}`, annotations: { 'shimmy.dev/channels': names } }, spec: { nodeName: node, containers: [] }, status: { phase: 'Running' } });
+    index.upsertPod({
+      metadata: { namespace: NAMESPACE, name: `pod-${p}`, uid: `pod-uid-${p}`, annotations: { 'shimmy.dev/channels': names } },
+      spec: { nodeName: node, containers: [] },
+      status: { phase: 'Running' },
+    });
   }
   return { channels, index, agents, agentNamespace: 'shimmy-system' };
 }
@@ -44,8 +52,18 @@ export function syntheticView(shape: ClusterShape): PlacementView {
 export function pendingPod(i: number, shape: ClusterShape): V1Pod {
   const c = i % shape.channels;
   return {
-    metadata: { namespace: NAMESPACE, name: `new-${i}`, uid: `new-uid-${i}`, labels: { channel: `ch-${c}`, app: 'pipeline' }, annotations: { 'shimmy.dev/channels': `ch-${c},ch-${(c + 1) % shape.channels}` } },
-    spec: { schedulerName: 'shimmy-scheduler', hostIPC: true, containers: [{ name: 'stage', image: 'registry.example/stage:1.0', env: [{ name: 'SHIMMY_NAMESPACE', value: NAMESPACE }] }] },
+    metadata: {
+      namespace: NAMESPACE,
+      name: `new-${i}`,
+      uid: `new-uid-${i}`,
+      labels: { channel: `ch-${c}`, app: 'pipeline' },
+      annotations: { 'shimmy.dev/channels': `ch-${c},ch-${(c + 1) % shape.channels}` },
+    },
+    spec: {
+      schedulerName: 'shimmy-scheduler',
+      hostIPC: true,
+      containers: [{ name: 'stage', image: 'registry.example/stage:1.0', env: [{ name: 'SHIMMY_NAMESPACE', value: NAMESPACE }] }],
+    },
     status: { phase: 'Pending' },
   };
 }

@@ -23,7 +23,6 @@ afterEach(() => {
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
 
-
 describe('Channel pub/sub', () => {
   it('delivers every message to every subscriber, in order', () => {
     const ch = Channel.create(ref(), { capacity: 65536, maxMessage: 1024 });
@@ -134,10 +133,12 @@ describe('Channel pub/sub', () => {
     const first = pub.tryClaim(1000)!;
     expect(pub.tryPublish(bytes('sync'))).toBe(false);
     expect(codeOf(() => pub.publishSync(bytes('blocking')))).toBe(ErrorCode.INVALID_ARGUMENT);
-    const later = [1, 2, 3, 4, 5].map((i) => pub.claim(1000).then((c) => {
-      c.bytes.set(bytes(`claim-${i}`));
-      c.commit(7);
-    }));
+    const later = [1, 2, 3, 4, 5].map((i) =>
+      pub.claim(1000).then((c) => {
+        c.bytes.set(bytes(`claim-${i}`));
+        c.commit(7);
+      }),
+    );
     const published = pub.publish(bytes('async'));
     first.bytes.set(bytes('claim-0'));
     first.commit(7);
@@ -230,7 +231,7 @@ describe('Channel participant slots', () => {
 });
 
 describe('Channel heartbeat timeout', () => {
-  it('judges a participant in another PID namespace by its heartbeat age, against this process\'s timeout', () => {
+  it("judges a participant in another PID namespace by its heartbeat age, against this process's timeout", () => {
     const r = ref('beat');
     const ch = Channel.create(r, { capacity: 4096, maxMessage: 256, heartbeatTimeoutMs: 2000 });
     const other = Channel.open(r);
@@ -261,11 +262,12 @@ describe('Channel stream', () => {
     const took: [string[], string[]] = [[], []];
     // Each consumer works a little on every message (pauses, as a worker awaiting I/O), so
     // neither can take the whole stream at once.
-    const collect = (d: ReturnType<typeof ch.stream>, mine: string[]) => d.on('data', (m: Buffer) => {
-      mine.push(m.toString());
-      d.pause();
-      setTimeout(() => d.resume(), 1);
-    });
+    const collect = (d: ReturnType<typeof ch.stream>, mine: string[]) =>
+      d.on('data', (m: Buffer) => {
+        mine.push(m.toString());
+        d.pause();
+        setTimeout(() => d.resume(), 1);
+      });
     collect(b1, took[0]);
     collect(b2, took[1]);
     for (let i = 0; i < 200; i++) a.write(`req-${i}`);

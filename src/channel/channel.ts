@@ -88,7 +88,17 @@ export class Channel implements SlotHost {
     const shared = header.mode === 'stream';
     this.rings = [];
     for (let r = 0; r < (shared ? 2 : 1); r++) {
-      this.rings.push(new RingView(segment, { index: r, dataOffset: header.headerBytes + r * header.capacity, capacity: header.capacity, maxMessage: header.maxMessage, blocking, shared, table: this.table }));
+      this.rings.push(
+        new RingView(segment, {
+          index: r,
+          dataOffset: header.headerBytes + r * header.capacity,
+          capacity: header.capacity,
+          maxMessage: header.maxMessage,
+          blocking,
+          shared,
+          table: this.table,
+        }),
+      );
     }
   }
 

@@ -109,7 +109,11 @@ class WriterEndpoint {
 
   private assertNoOpenClaim(): void {
     if (this.claimOpen || this.queued !== 0) {
-      throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'This endpoint has an open claim or pending async writes, so a blocking write would wait on itself', 'Commit or abort the claim first, or keep to the async publish()/claim()');
+      throw new ShimmyError(
+        ErrorCode.INVALID_ARGUMENT,
+        'This endpoint has an open claim or pending async writes, so a blocking write would wait on itself',
+        'Commit or abort the claim first, or keep to the async publish()/claim()',
+      );
     }
   }
 
@@ -193,7 +197,14 @@ class WriterEndpoint {
   }
 
   private spaceWait(options: SendOptions & IdleOptions): WaitOptions {
-    return { idle: options.idle, spinMicros: options.spinMicros, timeoutMs: options.timeoutMs, signal: options.signal, what: 'space in the ring (a slow subscriber)', onSlice: this.reclaim };
+    return {
+      idle: options.idle,
+      spinMicros: options.spinMicros,
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      what: 'space in the ring (a slow subscriber)',
+      onSlice: this.reclaim,
+    };
   }
 
   private readonly reclaim = (): void => this.reclaimStalled();

@@ -77,7 +77,11 @@ export class AdaptivePause {
 }
 
 function timeout(what: string, ms: number): ShimmyError {
-  return new ShimmyError(ErrorCode.TIMEOUT, `Timed out after ${ms} ms waiting for ${what}`, 'Check that the peer process is running and attached to the same channel');
+  return new ShimmyError(
+    ErrorCode.TIMEOUT,
+    `Timed out after ${ms} ms waiting for ${what}`,
+    'Check that the peer process is running and attached to the same channel',
+  );
 }
 
 function aborted(signal: AbortSignal): ShimmyError {

@@ -9,7 +9,6 @@ function header(cfg = DEFAULTS): ArrayBuffer {
   return buf;
 }
 
-
 describe('validateConfig', () => {
   it('accepts the defaults', () => {
     expect(validateConfig({ ...DEFAULTS })).toEqual(DEFAULTS);

@@ -142,7 +142,10 @@ export function validateConfig(cfg: ChannelConfig): ChannelConfig {
   if (!(cfg.mode in Mode)) invalid(`Unknown mode ${JSON.stringify(cfg.mode)}`, 'Use pubsub or stream');
   if (!(cfg.slowConsumer in SlowConsumer)) invalid(`Unknown slow-consumer policy ${JSON.stringify(cfg.slowConsumer)}`, 'Use block or overwrite');
   if (cfg.mode === 'stream' && cfg.slowConsumer !== 'block') {
-    invalid('A stream channel cannot use the overwrite policy: each message must reach exactly one consumer', 'Use --slow-consumer block (the default) for streams');
+    invalid(
+      'A stream channel cannot use the overwrite policy: each message must reach exactly one consumer',
+      'Use --slow-consumer block (the default) for streams',
+    );
   }
   const cap = cfg.capacity;
   if (!Number.isInteger(cap) || cap < MIN_CAPACITY || cap > MAX_CAPACITY || (cap & (cap - 1)) !== 0) {

@@ -55,7 +55,11 @@ export class RecoverableLock {
         continue;
       }
       if (holder === this.token) {
-        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'This participant already holds the channel lock', 'Commit or abort the pending claim before publishing again');
+        throw new ShimmyError(
+          ErrorCode.INVALID_ARGUMENT,
+          'This participant already holds the channel lock',
+          'Commit or abort the pending claim before publishing again',
+        );
       }
       if (++spins < SPINS_BEFORE_CHECK) continue;
       spins = 0;
@@ -80,7 +84,7 @@ export class RecoverableLock {
       const slot = (token & 0xff) - 1;
       const ns = slot >= 0 && slot < this.table.count ? this.table.word(slot, SlotWord.pidNs) : 0;
       const kernelKnows = ns === OWN_PID_NAMESPACE && processLiveness(this.table.word(slot, SlotWord.pid), ns) !== 'unknown';
-      return kernelKnows || heldForMs > this.table.heartbeatTimeoutMs || (token >>> 8) !== (this.table.word(slot, SlotWord.gen) & 0xffffff);
+      return kernelKnows || heldForMs > this.table.heartbeatTimeoutMs || token >>> 8 !== (this.table.word(slot, SlotWord.gen) & 0xffffff);
     }
     return false;
   }

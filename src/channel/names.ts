@@ -30,7 +30,11 @@ export function validateRef(ref: ChannelRef): void {
   validateName('namespace', ref.namespace);
   validateName('channel name', ref.name);
   if (ref.uid !== undefined && ref.uid.length > 64) {
-    throw new ShimmyError(ErrorCode.INVALID_NAME, `The channel uid ${JSON.stringify(ref.uid)} is longer than 64 characters`, 'Pass the SharedMemoryChannel metadata.uid unchanged');
+    throw new ShimmyError(
+      ErrorCode.INVALID_NAME,
+      `The channel uid ${JSON.stringify(ref.uid)} is longer than 64 characters`,
+      'Pass the SharedMemoryChannel metadata.uid unchanged',
+    );
   }
 }
 

@@ -53,7 +53,12 @@ export class ParticipantTable {
     this.heartbeatTimeoutMs = heartbeatTimeoutMs;
     this.u32 = new Uint32Array(buffer, 0, (PARTICIPANTS + count * SLOT_BYTES) / 4);
     this.createdAtMs = createdAtMs;
-    if (this.u32[HeaderWord.maxParticipants] !== count) throw new ShimmyError(ErrorCode.CORRUPT_HEADER, `The participant table holds ${this.u32[HeaderWord.maxParticipants]} slots, the header says ${count}`, 'Remove and recreate the channel');
+    if (this.u32[HeaderWord.maxParticipants] !== count)
+      throw new ShimmyError(
+        ErrorCode.CORRUPT_HEADER,
+        `The participant table holds ${this.u32[HeaderWord.maxParticipants]} slots, the header says ${count}`,
+        'Remove and recreate the channel',
+      );
   }
 
   /** Milliseconds since channel creation, modulo 2^32: the heartbeat clock. */

@@ -44,8 +44,20 @@ export class RingView {
     this.words = new Uint32Array(segment.buffer, dataOffset, capacity / 4);
     this.bytes = new Uint8Array(segment.buffer, dataOffset, capacity);
     this.mask = capacity - 1;
-    this.data = new Notifier(this.ctl, RingWord.dataNotify, RingWord.dataWaiters, segment.wordAddress(ctlOffset + RingWord.dataNotify * 4), () => segment.attached);
-    this.space = new Notifier(this.ctl, RingWord.spaceNotify, RingWord.spaceWaiters, segment.wordAddress(ctlOffset + RingWord.spaceNotify * 4), () => segment.attached);
+    this.data = new Notifier(
+      this.ctl,
+      RingWord.dataNotify,
+      RingWord.dataWaiters,
+      segment.wordAddress(ctlOffset + RingWord.dataNotify * 4),
+      () => segment.attached,
+    );
+    this.space = new Notifier(
+      this.ctl,
+      RingWord.spaceNotify,
+      RingWord.spaceWaiters,
+      segment.wordAddress(ctlOffset + RingWord.spaceNotify * 4),
+      () => segment.attached,
+    );
   }
 
   /**
@@ -71,7 +83,7 @@ export class RingView {
   committedEnd(): { pos: number; nextSeq: number } {
     let pos = Atomics.load(this.ctl, RingWord.tail);
     let nextSeq = Atomics.load(this.ctl, RingWord.nextSeq);
-    for (let scanned = 0; scanned <= this.capacity; ) {
+    for (let scanned = 0; scanned <= this.capacity;) {
       const idx = pos & this.mask;
       const head = Atomics.load(this.words, idx >>> 2);
       if (head === 0) break;

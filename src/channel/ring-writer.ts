@@ -91,10 +91,10 @@ export class RingWriter {
     // The head after the record is zeroed too, so it must be free as well.
     const reach = (end + RECORD_HEADER) >>> 0;
     if (ring.blocking) {
-      if (!this.floorValid || ((reach - this.floor) >>> 0) > cap) {
+      if (!this.floorValid || (reach - this.floor) >>> 0 > cap) {
         this.floor = ring.readFloor(pos);
         this.floorValid = true;
-        if (((reach - this.floor) >>> 0) > cap) {
+        if ((reach - this.floor) >>> 0 > cap) {
           if (!this.exclusive) this.lock.release();
           // Readers cannot make room for a batch they cannot see yet.
           if (this.corkedHead >= 0) {
@@ -209,7 +209,7 @@ export class RingWriter {
     const idx = pos & ring.mask;
     const need = RECORD_HEADER + align8(len);
     const end = (pos + need) >>> 0;
-    if (len > ring.maxMessage || idx + need > ring.capacity || !ring.blocking || !this.floorValid || ((end + RECORD_HEADER - this.floor) >>> 0) > ring.capacity) {
+    if (len > ring.maxMessage || idx + need > ring.capacity || !ring.blocking || !this.floorValid || (end + RECORD_HEADER - this.floor) >>> 0 > ring.capacity) {
       return this.tryWriteReserved(src);
     }
     copyInto(ring.bytes, idx + RECORD_HEADER, src);

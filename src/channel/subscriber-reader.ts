@@ -81,7 +81,7 @@ export class SubscriberReader {
   }
 
   private lapped(cursor: number): boolean {
-    return ((Atomics.load(this.ring.ctl, RingWord.tailIntent) - cursor) >>> 0) > this.ring.capacity;
+    return (Atomics.load(this.ring.ctl, RingWord.tailIntent) - cursor) >>> 0 > this.ring.capacity;
   }
 
   private pollOverwrite(handler: MessageHandler, max: number): number {
@@ -127,11 +127,15 @@ export class SubscriberReader {
   private resumePoint(): number {
     const tail = Atomics.load(this.ring.ctl, RingWord.tail);
     const newest = Atomics.load(this.ring.ctl, RingWord.lastRecord);
-    return this.lapped(newest) || ((tail - newest) >>> 0) > this.ring.capacity ? tail : newest;
+    return this.lapped(newest) || (tail - newest) >>> 0 > this.ring.capacity ? tail : newest;
   }
 
   private corrupt(cursor: number, what: string): never {
-    throw new ShimmyError(ErrorCode.CORRUPT_HEADER, `Ring ${this.ring.index} is corrupt at position ${cursor}: ${what}`, 'Remove and recreate the channel; report this as a bug');
+    throw new ShimmyError(
+      ErrorCode.CORRUPT_HEADER,
+      `Ring ${this.ring.index} is corrupt at position ${cursor}: ${what}`,
+      'Remove and recreate the channel; report this as a bug',
+    );
   }
 
   private publishProgress(n: number): void {

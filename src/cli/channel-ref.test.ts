@@ -43,7 +43,10 @@ describe('resolveCliChannel', () => {
 
   it('an explicit --namespace wins over the environment, even a broken one', () => {
     expect(resolveCliChannel('raw-frames', 'pipeline', env)).toEqual({ ref: { namespace: 'pipeline', name: 'raw-frames' }, source: 'flags' });
-    expect(resolveCliChannel('raw-frames', 'default', { ...env, SHIMMY_CHANNEL_RAW_FRAMES_KEY: 'nope' })).toEqual({ ref: { namespace: 'default', name: 'raw-frames' }, source: 'flags' });
+    expect(resolveCliChannel('raw-frames', 'default', { ...env, SHIMMY_CHANNEL_RAW_FRAMES_KEY: 'nope' })).toEqual({
+      ref: { namespace: 'default', name: 'raw-frames' },
+      source: 'flags',
+    });
   });
 
   it('tolerates spaces around the names in SHIMMY_CHANNELS, as the client library does', () => {

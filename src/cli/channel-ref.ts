@@ -26,7 +26,14 @@ export interface CliChannel {
 /** True when SHIMMY_CHANNELS lists `name` (parsed as readInjectedChannel parses it). */
 function injected(name: string, env: NodeJS.ProcessEnv): boolean {
   const list = env.SHIMMY_CHANNELS;
-  return list !== undefined && list !== '' && list.split(',').map((s) => s.trim()).includes(name);
+  return (
+    list !== undefined &&
+    list !== '' &&
+    list
+      .split(',')
+      .map((s) => s.trim())
+      .includes(name)
+  );
 }
 
 /**

@@ -38,7 +38,12 @@ export function registerControllerCommand(program: Command): void {
     .option('--metrics-port <port>', 'HTTP port of /healthz, /readyz and /metrics', intOption('--metrics-port', 0), 8080)
     .option('--webhook-url <url>', 'register the webhook at this URL (controller outside the cluster) instead of the Service')
     .option('--webhook-service <name>', 'Service in front of the webhook', 'shimmy-controller')
-    .option('--webhook-hosts <list>', 'extra names/IPs for the serving certificate, comma-separated', listOption('--webhook-hosts', (s) => s), [])
+    .option(
+      '--webhook-hosts <list>',
+      'extra names/IPs for the serving certificate, comma-separated',
+      listOption('--webhook-hosts', (s) => s),
+      [],
+    )
     .option('--webhook-config <file>', 'MutatingWebhookConfiguration template (default: webhook-config/mutating-webhook.yaml)')
     .option('--scheduler-name <name>', 'schedulerName to set on patched pods; "" to leave it alone', 'shimmy-scheduler')
     .addOption(duration('--ca-validity', 'lifetime of the webhook CA; rotated with a third left', '365d'))

@@ -8,20 +8,36 @@ const cluster = () => import('../devcluster/cluster.js');
 export function registerDevClusterCommand(program: Command): void {
   const dev = program
     .command('dev-cluster')
-    .description('a real Kubernetes cluster on this machine: control plane on the host, each node a host of its own (network, IPC and mount namespaces) with containerd, kubelet and kube-proxy; Shimmy installed');
+    .description(
+      'a real Kubernetes cluster on this machine: control plane on the host, each node a host of its own (network, IPC and mount namespaces) with containerd, kubelet and kube-proxy; Shimmy installed',
+    );
 
   dev
     .command('up')
-    .description('build the Kubernetes binaries, containerd and the images if needed (cached), start the control plane, the nodes and the Shimmy controller, write DIR/kubeconfig; real nodes need root')
+    .description(
+      'build the Kubernetes binaries, containerd and the images if needed (cached), start the control plane, the nodes and the Shimmy controller, write DIR/kubeconfig; real nodes need root',
+    )
     .option('--nodes <n>', 'nodes, named node-1 … node-N', intOption('--nodes', 1), 3)
     .option('--dir <dir>', 'state directory (kubeconfig, logs, etcd data)', DEFAULT_DIR)
     .option('--no-controller', 'leave the Shimmy controller out (tests start their own)')
     .option('--no-agents', 'publish no agent Leases (then the extender filters every node for channel pods)')
-    .option('--fake-nodes', 'Node objects only: no kubelet, containerd or controller manager, pods are placed but never run (fast; for scheduling tests and many nodes)')
+    .option(
+      '--fake-nodes',
+      'Node objects only: no kubelet, containerd or controller manager, pods are placed but never run (fast; for scheduling tests and many nodes)',
+    )
     .action(async (flags: { nodes: number; dir: string; controller: boolean; agents: boolean; fakeNodes?: boolean }) => {
       const { upCluster } = await cluster();
-      const state = await upCluster({ dir: flags.dir, nodes: flags.nodes, controller: flags.controller, agents: flags.agents, fakeNodes: flags.fakeNodes ?? false, progress: (line) => console.error(`dev-cluster: ${line}`) });
-      console.log(`Kubernetes ${state.kubernetesVersion} is up with ${state.fakeNodes ? 'Node objects' : 'nodes'} ${state.nodes.join(', ')}${flags.controller ? ' and the Shimmy controller' : ''}.`);
+      const state = await upCluster({
+        dir: flags.dir,
+        nodes: flags.nodes,
+        controller: flags.controller,
+        agents: flags.agents,
+        fakeNodes: flags.fakeNodes ?? false,
+        progress: (line) => console.error(`dev-cluster: ${line}`),
+      });
+      console.log(
+        `Kubernetes ${state.kubernetesVersion} is up with ${state.fakeNodes ? 'Node objects' : 'nodes'} ${state.nodes.join(', ')}${flags.controller ? ' and the Shimmy controller' : ''}.`,
+      );
       console.log(`  export KUBECONFIG=${state.kubeconfig}`);
       console.log('  kubectl label namespace default shimmy.dev/injection=enabled');
       console.log(`  logs: ${state.dir}/logs/   metrics: ${state.metricsUrl}/metrics`);
@@ -71,6 +87,7 @@ export function registerDevClusterCommand(program: Command): void {
         return;
       }
       console.log(`Kubernetes ${state.kubernetesVersion} at ${state.server}; KUBECONFIG=${state.kubeconfig}`);
-      for (const [name, pid] of Object.entries(state.pids)) console.log(`  ${name.padEnd(18)} pid ${String(pid).padEnd(8)} ${isAlive(pid) ? 'running' : 'stopped'}`);
+      for (const [name, pid] of Object.entries(state.pids))
+        console.log(`  ${name.padEnd(18)} pid ${String(pid).padEnd(8)} ${isAlive(pid) ? 'running' : 'stopped'}`);
     });
 }

@@ -9,10 +9,12 @@ export const CRD_DIR = join(packageRoot, 'charts', 'shimmy', 'crds');
 
 export function crdFiles(): Map<string, string> {
   const header = '# Generated from src/k8s/crd.ts by `shimmy manifests`; do not edit.\n';
-  return new Map(CRDS.map((make) => {
-    const crd = make();
-    return [join(CRD_DIR, `${crd.metadata.name}.yaml`), header + stringify(crd, { lineWidth: 0 })];
-  }));
+  return new Map(
+    CRDS.map((make) => {
+      const crd = make();
+      return [join(CRD_DIR, `${crd.metadata.name}.yaml`), header + stringify(crd, { lineWidth: 0 })];
+    }),
+  );
 }
 
 export function registerManifestsCommand(program: Command): void {

@@ -57,7 +57,9 @@ describe('waitForSubscribers', () => {
     const elapsed = performance.now() - started;
     expect(err).toBeInstanceOf(ShimmyError);
     expect((err as ShimmyError).code).toBe(ErrorCode.TIMEOUT);
-    expect((err as ShimmyError).message).toMatch(/Timed out after 300ms waiting for 3 subscribers on channel shimmy-test\/waitsubs-[0-9a-f]+: 1 attached\. .*--timeout/);
+    expect((err as ShimmyError).message).toMatch(
+      /Timed out after 300ms waiting for 3 subscribers on channel shimmy-test\/waitsubs-[0-9a-f]+: 1 attached\. .*--timeout/,
+    );
     expect(elapsed).toBeGreaterThanOrEqual(295);
     expect(elapsed).toBeLessThan(5000);
     // 20-50 ms between looks, not a busy loop: about 12 looks in 300 ms.

@@ -95,15 +95,31 @@ export function registerPubCommand(program: Command): void {
     .option('-c, --count <n>', 'number of messages (generated ones of --size when no MESSAGE is given)', intOption('--count', 0))
     .option('-s, --size <size>', 'size of generated messages: bytes or a quantity (1Ki = 1024, 1k = 1000)', sizeOption('--size'), 16)
     .option('-r, --rate <n>', 'messages per second (default: as fast as the channel takes them)', intOption('--rate', 1))
-    .option('--seq', 'prefix each message with this publisher\'s id, a sequence number and a checksum (checked by `sub --verify`)')
-    .option('--wait-subscribers <n>', 'before sending anything, wait until at least n subscribers are attached (subscribers see only messages published after they attach)', intOption('--wait-subscribers', 1))
-    .option('--timeout <duration>', `with --wait-subscribers: give up (exit 1, ${ErrorCode.TIMEOUT}) after this long, e.g. 500ms, 30s, 2m (default: ${formatMs(DEFAULT_WAIT_TIMEOUT_MS)})`, durationOption('--timeout'))
+    .option('--seq', "prefix each message with this publisher's id, a sequence number and a checksum (checked by `sub --verify`)")
+    .option(
+      '--wait-subscribers <n>',
+      'before sending anything, wait until at least n subscribers are attached (subscribers see only messages published after they attach)',
+      intOption('--wait-subscribers', 1),
+    )
+    .option(
+      '--timeout <duration>',
+      `with --wait-subscribers: give up (exit 1, ${ErrorCode.TIMEOUT}) after this long, e.g. 500ms, 30s, 2m (default: ${formatMs(DEFAULT_WAIT_TIMEOUT_MS)})`,
+      durationOption('--timeout'),
+    )
     .action(async (name: string, messages: string[], flags: PubFlags) => {
       if (flags.timeout !== undefined && flags.waitSubscribers === undefined) {
-        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, '--timeout only limits --wait-subscribers, which was not given', 'Add --wait-subscribers N, or drop --timeout');
+        throw new ShimmyError(
+          ErrorCode.INVALID_ARGUMENT,
+          '--timeout only limits --wait-subscribers, which was not given',
+          'Add --wait-subscribers N, or drop --timeout',
+        );
       }
       if (messages.length === 0 && flags.count !== undefined && flags.seq && flags.size < SEQ_HEADER) {
-        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `--seq messages need at least ${SEQ_HEADER} bytes, --size is ${flags.size}`, `Use --size ${SEQ_HEADER} or more`);
+        throw new ShimmyError(
+          ErrorCode.INVALID_ARGUMENT,
+          `--seq messages need at least ${SEQ_HEADER} bytes, --size is ${flags.size}`,
+          `Use --size ${SEQ_HEADER} or more`,
+        );
       }
       const resolved = resolveCliChannel(name, flags.namespace);
       const where = describeRef(resolved.ref);
@@ -129,7 +145,8 @@ export function registerPubCommand(program: Command): void {
           const timeoutMs = flags.timeout ?? DEFAULT_WAIT_TIMEOUT_MS;
           await waitForSubscribers(channel, want, timeoutMs, {
             stopped: () => stop,
-            onWait: (attached) => console.error(`shimmy: waiting for ${subscribers(want)} on ${where} (${attached} attached, --timeout ${formatMs(timeoutMs)})`),
+            onWait: (attached) =>
+              console.error(`shimmy: waiting for ${subscribers(want)} on ${where} (${attached} attached, --timeout ${formatMs(timeoutMs)})`),
           });
           started = performance.now();
         }

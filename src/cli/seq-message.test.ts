@@ -50,14 +50,22 @@ describe('SeqVerifier', () => {
     }
   };
 
-  it('checks each publisher\'s sequence on its own, however they interleave', () => {
+  it("checks each publisher's sequence on its own, however they interleave", () => {
     const v = new SeqVerifier();
     // Three publishers, each first seen at a different point of its own sequence, in bursts
     // of different lengths: one sequence across all of them would see 0 after 500.
     const frames: Array<[number, number]> = [];
-    const next = new Map([[0xa, 500], [0xb, 0], [0xc, 9]]);
+    const next = new Map([
+      [0xa, 500],
+      [0xb, 0],
+      [0xc, 9],
+    ]);
     for (let round = 0; round < 50; round++) {
-      for (const [publisher, burst] of [[0xa, 1], [0xb, 3], [0xc, 2]] as const) {
+      for (const [publisher, burst] of [
+        [0xa, 1],
+        [0xb, 3],
+        [0xc, 2],
+      ] as const) {
         for (let k = 0; k < burst; k++) {
           frames.push([publisher, next.get(publisher)!]);
           next.set(publisher, next.get(publisher)! + 1);
@@ -70,7 +78,16 @@ describe('SeqVerifier', () => {
 
   it('counts gaps and reordering within one publisher', () => {
     const v = new SeqVerifier();
-    feed(v, [[1, 0], [2, 0], [1, 1], [1, 4], [2, 1], [1, 3], [1, 5], [2, 2]]);
+    feed(v, [
+      [1, 0],
+      [2, 0],
+      [1, 1],
+      [1, 4],
+      [2, 1],
+      [1, 3],
+      [1, 5],
+      [2, 2],
+    ]);
     // Publisher 1 skipped 2 and 3 (two gaps), then 3 came late (out of order).
     expect(v).toMatchObject({ gaps: 2, outOfOrder: 1, corrupt: 0, publishers: 2 });
   });

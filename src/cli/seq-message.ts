@@ -52,7 +52,8 @@ export function checkSeqMessage(bytes: Uint8Array, offset: number, length: numbe
   if (magic === SEQ1_MAGIC) return { ok: false, reason: 'a SEQ1 frame, without a publisher id: publish with this version of `shimmy pub --seq`' };
   if (magic !== SEQ_MAGIC) return { ok: false, reason: 'no SEQ2 magic (was it published with --seq?)' };
   if (dv.getUint32(12, true) !== length) return { ok: false, reason: `length field ${dv.getUint32(12, true)} but ${length} bytes received` };
-  if (dv.getUint32(16, true) !== fnv1aBytes(bytes, offset + SEQ_HEADER, offset + length)) return { ok: false, reason: 'checksum mismatch (torn or corrupted payload)' };
+  if (dv.getUint32(16, true) !== fnv1aBytes(bytes, offset + SEQ_HEADER, offset + length))
+    return { ok: false, reason: 'checksum mismatch (torn or corrupted payload)' };
   return { ok: true, publisher: dv.getUint32(4, true), seq: dv.getUint32(8, true) };
 }
 

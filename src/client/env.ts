@@ -60,7 +60,11 @@ function need(env: NodeJS.ProcessEnv, variable: string, name: string): string {
 
 function oneOf<T extends string>(variable: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new ShimmyError(ErrorCode.INVALID_ENV, `${variable}=${JSON.stringify(value)} is not one of ${allowed.join(', ')}`, 'Fix or remove the variable; the webhook sets it correctly');
+    throw new ShimmyError(
+      ErrorCode.INVALID_ENV,
+      `${variable}=${JSON.stringify(value)} is not one of ${allowed.join(', ')}`,
+      'Fix or remove the variable; the webhook sets it correctly',
+    );
   }
   return value as T;
 }
@@ -68,7 +72,9 @@ function oneOf<T extends string>(variable: string, value: string, allowed: reado
 /** Reads one channel's injected settings; every problem names the variable at fault. */
 export function readInjectedChannel(name: string, env: NodeJS.ProcessEnv = process.env): InjectedChannel {
   validateName('channel name', name);
-  const listed = need(env, 'SHIMMY_CHANNELS', name).split(',').map((s) => s.trim());
+  const listed = need(env, 'SHIMMY_CHANNELS', name)
+    .split(',')
+    .map((s) => s.trim());
   if (!listed.includes(name)) {
     throw new ShimmyError(
       ErrorCode.MISSING_ENV,
@@ -80,19 +86,25 @@ export function readInjectedChannel(name: string, env: NodeJS.ProcessEnv = proce
   validateName('namespace', namespace);
   const keyVar = channelEnvVar(name, 'KEY');
   const keyText = need(env, keyVar, name);
-  if (!/^0x[0-9a-fA-F]{1,8}$/.test(keyText)) throw new ShimmyError(ErrorCode.INVALID_ENV, `${keyVar}=${JSON.stringify(keyText)} is not a hex key like 0x1a2b3c4d`, 'Fix or remove the variable');
+  if (!/^0x[0-9a-fA-F]{1,8}$/.test(keyText))
+    throw new ShimmyError(ErrorCode.INVALID_ENV, `${keyVar}=${JSON.stringify(keyText)} is not a hex key like 0x1a2b3c4d`, 'Fix or remove the variable');
   const uid = env[channelEnvVar(name, 'UID')] || undefined;
   const ref: ChannelRef = uid ? { namespace, name, uid } : { namespace, name };
   const key = Number.parseInt(keyText, 16) | 0;
   if (key !== channelKey(ref)) {
-    throw new ShimmyError(ErrorCode.INVALID_ENV, `${keyVar}=${keyText} does not match channel ${namespace}/${name} (expected ${formatKey(channelKey(ref))})`, 'The environment is stale or hand-edited; recreate the pod');
+    throw new ShimmyError(
+      ErrorCode.INVALID_ENV,
+      `${keyVar}=${keyText} does not match channel ${namespace}/${name} (expected ${formatKey(channelKey(ref))})`,
+      'The environment is stale or hand-edited; recreate the pod',
+    );
   }
   const sizeOf = (field: 'CAPACITY' | 'MAX_MESSAGE') => {
     const variable = channelEnvVar(name, field);
     try {
       return parseSize(need(env, variable, name), variable);
     } catch (err) {
-      if (err instanceof ShimmyError && err.code === ErrorCode.INVALID_SIZE) throw new ShimmyError(ErrorCode.INVALID_ENV, err.message, 'Fix or remove the variable');
+      if (err instanceof ShimmyError && err.code === ErrorCode.INVALID_SIZE)
+        throw new ShimmyError(ErrorCode.INVALID_ENV, err.message, 'Fix or remove the variable');
       throw err;
     }
   };
@@ -103,7 +115,11 @@ export function readInjectedChannel(name: string, env: NodeJS.ProcessEnv = proce
       mode: oneOf<ModeName>(channelEnvVar(name, 'MODE'), need(env, channelEnvVar(name, 'MODE'), name), Object.keys(Mode) as ModeName[]),
       capacity: sizeOf('CAPACITY'),
       maxMessage: sizeOf('MAX_MESSAGE'),
-      slowConsumer: oneOf<SlowConsumerName>(channelEnvVar(name, 'SLOW_CONSUMER'), need(env, channelEnvVar(name, 'SLOW_CONSUMER'), name), Object.keys(SlowConsumer) as SlowConsumerName[]),
+      slowConsumer: oneOf<SlowConsumerName>(
+        channelEnvVar(name, 'SLOW_CONSUMER'),
+        need(env, channelEnvVar(name, 'SLOW_CONSUMER'), name),
+        Object.keys(SlowConsumer) as SlowConsumerName[],
+      ),
     },
   };
 }

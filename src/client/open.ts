@@ -23,7 +23,10 @@ export interface OpenOptions extends ChannelRef {
 export class ShimmyChannel {
   private readonly closers = new Set<{ close(): void }>();
 
-  constructor(readonly channel: Channel, signal?: AbortSignal) {
+  constructor(
+    readonly channel: Channel,
+    signal?: AbortSignal,
+  ) {
     if (signal) {
       if (signal.aborted) this.close();
       else signal.addEventListener('abort', () => this.close(), { once: true });
@@ -73,7 +76,13 @@ export function openChannel(nameOrOptions: string | OpenOptions, options: Omit<O
   let opts: OpenOptions;
   if (typeof nameOrOptions === 'string') {
     const injected = readInjectedChannel(nameOrOptions, options.env ?? process.env);
-    opts = { ...options, namespace: injected.namespace, name: injected.name, uid: injected.uid, create: options.create === true ? injected.config : options.create };
+    opts = {
+      ...options,
+      namespace: injected.namespace,
+      name: injected.name,
+      uid: injected.uid,
+      create: options.create === true ? injected.config : options.create,
+    };
   } else {
     opts = nameOrOptions;
   }

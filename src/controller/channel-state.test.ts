@@ -3,7 +3,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { SharedMemoryChannel } from '../k8s/types.js';
 import { carryTransitionTimes, desiredEndpoints, desiredStatus, endpointName, placementsByChannel, sameStatus } from './channel-state.js';
 
-const channel: SharedMemoryChannel = { metadata: { namespace: 'ns', name: 'frames', uid: 'u1', generation: 3 }, spec: { selector: { matchLabels: { a: 'b' } }, capacity: '8Mi', mode: 'Stream' } };
+const channel: SharedMemoryChannel = {
+  metadata: { namespace: 'ns', name: 'frames', uid: 'u1', generation: 3 },
+  spec: { selector: { matchLabels: { a: 'b' } }, capacity: '8Mi', mode: 'Stream' },
+};
 const pod = (name: string, node: string | undefined, channels: string, phase = 'Running', deleting = false): V1Pod => ({
   metadata: { name, namespace: 'ns', annotations: { 'shimmy.dev/channels': channels }, ...(deleting ? { deletionTimestamp: new Date() } : {}) },
   spec: { containers: [], ...(node ? { nodeName: node } : {}) },
@@ -11,22 +14,46 @@ const pod = (name: string, node: string | undefined, channels: string, phase = '
 });
 
 describe('channel state', () => {
-  const pods = [pod('b', 'n2', 'frames'), pod('a', 'n1', 'frames,other'), pod('c', 'n2', 'frames'), pod('pending', undefined, 'frames'), pod('done', 'n3', 'frames', 'Succeeded'), pod('going', 'n3', 'frames', 'Running', true)];
+  const pods = [
+    pod('b', 'n2', 'frames'),
+    pod('a', 'n1', 'frames,other'),
+    pod('c', 'n2', 'frames'),
+    pod('pending', undefined, 'frames'),
+    pod('done', 'n3', 'frames', 'Succeeded'),
+    pod('going', 'n3', 'frames', 'Running', true),
+  ];
 
   it('groups bound, live pods by channel and node', () => {
     const byChannel = placementsByChannel(pods);
-    expect([...byChannel.get('frames')!]).toEqual([['n2', ['b', 'c']], ['n1', ['a']]]);
+    expect([...byChannel.get('frames')!]).toEqual([
+      ['n2', ['b', 'c']],
+      ['n1', ['a']],
+    ]);
     expect([...byChannel.get('other')!]).toEqual([['n1', ['a']]]);
   });
 
   it('reports Ready and Split from endpoints and agents', () => {
     const placement = placementsByChannel(pods).get('frames')!;
     const status = desiredStatus({ channel, placement, problem: undefined, agentReady: (n) => n !== 'n2' });
-    expect(status).toMatchObject({ observedGeneration: 3, pods: 3, nodes: 2, endpoints: [{ node: 'n1', pods: ['a'] }, { node: 'n2', pods: ['b', 'c'] }] });
+    expect(status).toMatchObject({
+      observedGeneration: 3,
+      pods: 3,
+      nodes: 2,
+      endpoints: [
+        { node: 'n1', pods: ['a'] },
+        { node: 'n2', pods: ['b', 'c'] },
+      ],
+    });
     expect(status.key).toMatch(/^0x[0-9a-f]{8}$/);
-    expect(status.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([['Ready', 'False', 'AgentNotReady'], ['Split', 'True', 'MultipleNodes']]);
+    expect(status.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'False', 'AgentNotReady'],
+      ['Split', 'True', 'MultipleNodes'],
+    ]);
     const empty = desiredStatus({ channel, placement: new Map(), problem: undefined, agentReady: () => true });
-    expect(empty.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([['Ready', 'True', 'NoEndpoints'], ['Split', 'False', 'NoEndpoints']]);
+    expect(empty.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'True', 'NoEndpoints'],
+      ['Split', 'False', 'NoEndpoints'],
+    ]);
     const bad = desiredStatus({ channel, placement: new Map(), problem: 'selector is empty', agentReady: () => true });
     expect(bad.conditions![0]).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: 'selector is empty' });
   });
@@ -43,7 +70,10 @@ describe('channel state', () => {
 
   it('makes one ChannelEndpoint per node with the other nodes as peers', () => {
     const eps = desiredEndpoints(channel, placementsByChannel(pods).get('frames')!);
-    expect(eps.map((e) => [e.metadata.name, e.spec.node, e.spec.pods, e.spec.peers])).toEqual([['frames.n1', 'n1', ['a'], ['n2']], ['frames.n2', 'n2', ['b', 'c'], ['n1']]]);
+    expect(eps.map((e) => [e.metadata.name, e.spec.node, e.spec.pods, e.spec.peers])).toEqual([
+      ['frames.n1', 'n1', ['a'], ['n2']],
+      ['frames.n2', 'n2', ['b', 'c'], ['n1']],
+    ]);
     expect(eps[0]!.spec).toMatchObject({ mode: 'Stream', capacity: 8 * 2 ** 20, channelUID: 'u1' });
     expect(eps[0]!.metadata.ownerReferences![0]).toMatchObject({ kind: 'SharedMemoryChannel', uid: 'u1' });
     expect(endpointName('frames', 'x'.repeat(250))).toMatch(/^frames\.[0-9a-f]+$/);

@@ -6,7 +6,18 @@ import type { V1Condition, V1Pod } from '@kubernetes/client-node';
 import { fnv1a } from '../channel/names.js';
 import { resolveChannel } from '../k8s/channel-spec.js';
 import { channelsOf } from '../k8s/pod-channels.js';
-import { API_VERSION, CHANNEL_LABEL, DEFAULTS, ENDPOINT, MANAGED_BY_LABEL, MANAGER, type ChannelEndpoint, type NodeEndpoints, type SharedMemoryChannel, type SharedMemoryChannelStatus } from '../k8s/types.js';
+import {
+  API_VERSION,
+  CHANNEL_LABEL,
+  DEFAULTS,
+  ENDPOINT,
+  MANAGED_BY_LABEL,
+  MANAGER,
+  type ChannelEndpoint,
+  type NodeEndpoints,
+  type SharedMemoryChannel,
+  type SharedMemoryChannelStatus,
+} from '../k8s/types.js';
 
 /** node → pod names (sorted), for the pods of one channel that are bound and running. */
 export type Placement = Map<string, string[]>;
@@ -39,7 +50,14 @@ export interface StatusInputs {
 }
 
 function condition(type: string, ok: boolean, reason: string, message: string, generation: number | undefined): V1Condition {
-  return { type, status: ok ? 'True' : 'False', reason, message, lastTransitionTime: new Date(), ...(generation !== undefined ? { observedGeneration: generation } : {}) };
+  return {
+    type,
+    status: ok ? 'True' : 'False',
+    reason,
+    message,
+    lastTransitionTime: new Date(),
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
 }
 
 export function desiredStatus({ channel, placement, problem, agentReady }: StatusInputs): SharedMemoryChannelStatus {
@@ -53,9 +71,10 @@ export function desiredStatus({ channel, placement, problem, agentReady }: Statu
   else if (notReady.length) ready = condition('Ready', false, 'AgentNotReady', `no ready shimmy agent on ${notReady.join(', ')}`, generation);
   else if (nodes.length === 0) ready = condition('Ready', true, 'NoEndpoints', 'accepted; no pod on the channel is scheduled yet', generation);
   else ready = condition('Ready', true, 'AgentsReady', `agents ready on ${nodes.length} node(s)`, generation);
-  const split = nodes.length > 1
-    ? condition('Split', true, 'MultipleNodes', `endpoints on ${nodes.join(', ')}; agents replicate between them`, generation)
-    : condition('Split', false, nodes.length ? 'SingleNode' : 'NoEndpoints', nodes.length ? `all endpoints on ${nodes[0]}` : 'no endpoints', generation);
+  const split =
+    nodes.length > 1
+      ? condition('Split', true, 'MultipleNodes', `endpoints on ${nodes.join(', ')}; agents replicate between them`, generation)
+      : condition('Split', false, nodes.length ? 'SingleNode' : 'NoEndpoints', nodes.length ? `all endpoints on ${nodes[0]}` : 'no endpoints', generation);
   let key: string | undefined;
   try {
     key = resolveChannel(channel).keyText;

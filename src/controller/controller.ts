@@ -4,7 +4,17 @@
  * runs on the leader only.
  */
 import { hostname } from 'node:os';
-import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject, type V1Lease, type V1MutatingWebhookConfiguration, type V1Pod } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type KubernetesObject,
+  type V1Lease,
+  type V1MutatingWebhookConfiguration,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AgentLeases, AGENT_LEASE_LABEL, AGENT_LEASE_LABEL_VALUE } from '../k8s/agent-leases.js';
 import { ChannelDirectory } from '../k8s/channel-directory.js';
@@ -84,7 +94,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: CHANNEL.plural }),
     log,
   });
-  mirror(channelWatch, (c) => directory.upsert(c), (c) => directory.remove(c), changed);
+  mirror(
+    channelWatch,
+    (c) => directory.upsert(c),
+    (c) => directory.remove(c),
+    changed,
+  );
 
   const podWatch = watchResource<V1Pod>(kc, {
     name: 'pods',
@@ -93,7 +108,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     labelSelector: `${INJECTED_LABEL}=true`,
     log,
   });
-  mirror(podWatch, (p) => index.upsertPod(p), (p) => index.removePod(p), changed);
+  mirror(
+    podWatch,
+    (p) => index.upsertPod(p),
+    (p) => index.removePod(p),
+    changed,
+  );
 
   const agentSelector = `${AGENT_LEASE_LABEL}=${AGENT_LEASE_LABEL_VALUE}`;
   const leaseWatch = watchResource<V1Lease>(kc, {
@@ -103,7 +123,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     labelSelector: agentSelector,
     log,
   });
-  mirror(leaseWatch, (l) => agents.upsert(l), (l) => agents.remove(l), changed);
+  mirror(
+    leaseWatch,
+    (l) => agents.upsert(l),
+    (l) => agents.remove(l),
+    changed,
+  );
 
   const endpointSelector = `${MANAGED_BY_LABEL}=${MANAGER}`;
   const endpointWatch = watchResource<ChannelEndpoint>(kc, {
@@ -154,7 +179,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     notReady: () => [
       ...(stopping ? ['shutting down'] : []),
       ...watches.filter((w) => !w.isListed()).map((w) => `${w.name} cache`),
-      ...Object.entries(listening).filter(([, up]) => !up).map(([name]) => `${name} server`),
+      ...Object.entries(listening)
+        .filter(([, up]) => !up)
+        .map(([name]) => `${name} server`),
     ],
   });
   await health.listen({ host: opts.listen, port: opts.metricsPort });
@@ -165,7 +192,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     // The webhook answers only once it knows the channels: an early answer would skip pods.
     await channelWatch.listed;
     const firstPair = await certs.loadCertificate();
-    webhook = buildWebhookServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), context: { match: (ns, labels) => directory.match(ns, labels), ...(opts.schedulerName ? { schedulerName: opts.schedulerName } : {}) }, tls: firstPair, metrics, log });
+    webhook = buildWebhookServer({
+      ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}),
+      context: { match: (ns, labels) => directory.match(ns, labels), ...(opts.schedulerName ? { schedulerName: opts.schedulerName } : {}) },
+      tls: firstPair,
+      metrics,
+      log,
+    });
     certs.onCertificate((pair) => {
       webhook.useCertificate(pair);
       log.info('webhook serving certificate swapped in');
@@ -190,7 +223,15 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   const identity = opts.identity ?? `${hostname()}_${process.pid}`;
   const startMaster = () => {
-    master = new Master({ custom, channels: directory, pods: podWatch.cache, endpoints: endpointWatch.cache, agents, metrics, log: log.child({ part: 'master' }) });
+    master = new Master({
+      custom,
+      channels: directory,
+      pods: podWatch.cache,
+      endpoints: endpointWatch.cache,
+      agents,
+      metrics,
+      log: log.child({ part: 'master' }),
+    });
     metrics.leader.set(1);
     void Promise.all(watches.map((w) => w.listed)).then(() => master?.start());
   };

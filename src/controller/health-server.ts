@@ -11,7 +11,10 @@ export interface HealthServerOptions {
 }
 
 export function buildHealthServer(opts: HealthServerOptions): FastifyInstance {
-  const app = Fastify({ loggerInstance: opts.log.child({ server: 'health' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({
+    loggerInstance: opts.log.child({ server: 'health' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   app.get('/healthz', async () => 'ok');
   app.get('/readyz', async (_request, reply) => {
     const waiting = opts.notReady();

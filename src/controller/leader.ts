@@ -79,7 +79,19 @@ export class LeaderElector {
     try {
       const lease = await this.read();
       if (!lease) {
-        await coordination.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: this.duration, acquireTime: new V1MicroTime(now), renewTime: new V1MicroTime(now), leaseTransitions: 0 } } });
+        await coordination.createNamespacedLease({
+          namespace,
+          body: {
+            metadata: { name, namespace },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds: this.duration,
+              acquireTime: new V1MicroTime(now),
+              renewTime: new V1MicroTime(now),
+              leaseTransitions: 0,
+            },
+          },
+        });
       } else {
         const spec = (lease.spec ??= {});
         const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;

@@ -8,7 +8,10 @@ import { desiredEndpoints } from './channel-state.js';
 import { Master } from './master.js';
 import { ControllerMetrics } from '../metrics/controller-metrics.js';
 
-const channel: SharedMemoryChannel = { metadata: { namespace: 'strict', name: 'control', uid: 'u1', generation: 1 }, spec: { selector: { matchLabels: { app: 'robot' } }, placement: 'Require' } };
+const channel: SharedMemoryChannel = {
+  metadata: { namespace: 'strict', name: 'control', uid: 'u1', generation: 1 },
+  spec: { selector: { matchLabels: { app: 'robot' } }, placement: 'Require' },
+};
 const pod = (name: string, node: string): V1Pod => ({
   metadata: { name, namespace: 'strict', annotations: { 'shimmy.dev/channels': 'control' } },
   spec: { containers: [], nodeName: node },
@@ -47,7 +50,16 @@ async function syncOnce(custom: CustomObjectsApi, pods: V1Pod[], endpoints: Chan
   channels.upsert(channel);
   const agents = new AgentLeases();
   for (const node of ['node-2', 'node-3']) agents.upsert(lease(node));
-  const master = new Master({ custom, channels, pods: cache(pods), endpoints: cache(endpoints), agents, metrics: new ControllerMetrics(false), log: pino({ level: 'silent' }), debounceMs: 0 });
+  const master = new Master({
+    custom,
+    channels,
+    pods: cache(pods),
+    endpoints: cache(endpoints),
+    agents,
+    metrics: new ControllerMetrics(false),
+    log: pino({ level: 'silent' }),
+    debounceMs: 0,
+  });
   master.start();
   await new Promise((resolve) => setTimeout(resolve, 20));
   await master.stop();
@@ -58,7 +70,7 @@ describe('master', () => {
   const before = desiredEndpoints(channel, new Map([['node-2', ['arm']]]));
   const pods = [pod('arm', 'node-2'), pod('eye', 'node-3')];
 
-  it('writes a channel\'s endpoints before its status, so a reader of Split=True finds both', async () => {
+  it("writes a channel's endpoints before its status, so a reader of Split=True finds both", async () => {
     const { calls, api } = recordingApi();
     await syncOnce(api, pods, before);
     expect(calls).toEqual(['replace control.node-2', 'create control.node-3', 'status control']);

@@ -94,7 +94,8 @@ export class Master {
         for (const e of desired) wanted.add(`${e.metadata.namespace}/${e.metadata.name}`);
       } catch (err) {
         failures++;
-        if (!isConflict(err)) this.opts.log.warn({ channel: `${channel.metadata.namespace}/${channel.metadata.name}`, err: errorText(err) }, 'channel sync failed');
+        if (!isConflict(err))
+          this.opts.log.warn({ channel: `${channel.metadata.namespace}/${channel.metadata.name}`, err: errorText(err) }, 'channel sync failed');
       }
     }
     for (const stale of endpoints.list()) {
@@ -113,7 +114,12 @@ export class Master {
     const name = channel.metadata.name!;
     const problem = channels.problemOf(namespace, name);
     const desired = problem ? [] : desiredEndpoints(channel, placement);
-    const actual = new Map(endpoints.list(namespace).filter((e) => e.metadata.labels?.[CHANNEL_LABEL] === name).map((e) => [e.metadata.name!, e]));
+    const actual = new Map(
+      endpoints
+        .list(namespace)
+        .filter((e) => e.metadata.labels?.[CHANNEL_LABEL] === name)
+        .map((e) => [e.metadata.name!, e]),
+    );
     for (const want of desired) {
       const have = actual.get(want.metadata.name!);
       actual.delete(want.metadata.name!);
@@ -128,7 +134,10 @@ export class Master {
     const status = desiredStatus({ channel, placement, problem, agentReady: (n) => agents.isReady(n) });
     carryTransitionTimes(channel.status, status);
     if (!sameStatus(channel.status, status)) {
-      await custom.patchNamespacedCustomObjectStatus({ ...this.api(namespace, CHANNEL.plural), name, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      await custom.patchNamespacedCustomObjectStatus(
+        { ...this.api(namespace, CHANNEL.plural), name, body: { status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
     }
     return desired;
   }

@@ -25,18 +25,30 @@ afterEach(() => {
 describe('shimmy demo --cluster', () => {
   it('says there is no dev cluster in DIR, and how to start one', async () => {
     const dir = clusterDir();
-    await expect(runClusterDemo({ ...opts, dir })).rejects.toMatchObject({ code: ErrorCode.DEV_CLUSTER, message: expect.stringContaining(`No dev cluster in ${dir}. Start one: shimmy dev-cluster up --dir ${dir}`) });
+    await expect(runClusterDemo({ ...opts, dir })).rejects.toMatchObject({
+      code: ErrorCode.DEV_CLUSTER,
+      message: expect.stringContaining(`No dev cluster in ${dir}. Start one: shimmy dev-cluster up --dir ${dir}`),
+    });
   });
 
   it('refuses a cluster of Node objects only (--fake-nodes): its pods never run', async () => {
     const dir = clusterDir({ fakeNodes: true, pids: { apiserver: process.pid, controller: process.pid } });
-    await expect(runClusterDemo({ ...opts, dir })).rejects.toMatchObject({ code: ErrorCode.DEV_CLUSTER, message: expect.stringMatching(/Node objects only \(--fake-nodes\)/) });
+    await expect(runClusterDemo({ ...opts, dir })).rejects.toMatchObject({
+      code: ErrorCode.DEV_CLUSTER,
+      message: expect.stringMatching(/Node objects only \(--fake-nodes\)/),
+    });
   });
 
   it('refuses a stopped cluster, and one without the Shimmy controller', async () => {
     const stopped = clusterDir({ fakeNodes: false, pids: {} });
-    await expect(runClusterDemo({ ...opts, dir: stopped })).rejects.toMatchObject({ code: ErrorCode.DEV_CLUSTER, message: expect.stringMatching(/is not running/) });
+    await expect(runClusterDemo({ ...opts, dir: stopped })).rejects.toMatchObject({
+      code: ErrorCode.DEV_CLUSTER,
+      message: expect.stringMatching(/is not running/),
+    });
     const noController = clusterDir({ fakeNodes: false, pids: { apiserver: process.pid } });
-    await expect(runClusterDemo({ ...opts, dir: noController })).rejects.toMatchObject({ code: ErrorCode.DEV_CLUSTER, message: expect.stringMatching(/runs no Shimmy controller/) });
+    await expect(runClusterDemo({ ...opts, dir: noController })).rejects.toMatchObject({
+      code: ErrorCode.DEV_CLUSTER,
+      message: expect.stringMatching(/runs no Shimmy controller/),
+    });
   });
 });

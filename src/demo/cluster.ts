@@ -50,9 +50,21 @@ function connect(dir: string): KubeConfig {
   const state = readState(dir);
   const up = `Start one: shimmy dev-cluster up --dir ${dir}`;
   if (!state) throw clusterError(`No dev cluster in ${dir}`, up);
-  if (state.fakeNodes) throw clusterError(`The dev cluster in ${dir} has Node objects only (--fake-nodes), so its pods never run`, `Start one with real nodes: shimmy dev-cluster down --dir ${dir} && shimmy dev-cluster up --dir ${dir}`);
-  if (state.pids.apiserver === undefined || !isAlive(state.pids.apiserver)) throw clusterError(`The dev cluster in ${dir} is not running (its kube-apiserver is gone)`, `Restart it: shimmy dev-cluster down --dir ${dir} && shimmy dev-cluster up --dir ${dir}`);
-  if (state.pids.controller === undefined || !isAlive(state.pids.controller)) throw clusterError(`The dev cluster in ${dir} runs no Shimmy controller, so no pod gets its channels`, `Start it without --no-controller: shimmy dev-cluster down --dir ${dir} && shimmy dev-cluster up --dir ${dir}`);
+  if (state.fakeNodes)
+    throw clusterError(
+      `The dev cluster in ${dir} has Node objects only (--fake-nodes), so its pods never run`,
+      `Start one with real nodes: shimmy dev-cluster down --dir ${dir} && shimmy dev-cluster up --dir ${dir}`,
+    );
+  if (state.pids.apiserver === undefined || !isAlive(state.pids.apiserver))
+    throw clusterError(
+      `The dev cluster in ${dir} is not running (its kube-apiserver is gone)`,
+      `Restart it: shimmy dev-cluster down --dir ${dir} && shimmy dev-cluster up --dir ${dir}`,
+    );
+  if (state.pids.controller === undefined || !isAlive(state.pids.controller))
+    throw clusterError(
+      `The dev cluster in ${dir} runs no Shimmy controller, so no pod gets its channels`,
+      `Start it without --no-controller: shimmy dev-cluster down --dir ${dir} && shimmy dev-cluster up --dir ${dir}`,
+    );
   const kc = new KubeConfig();
   kc.loadFromFile(state.kubeconfig);
   return kc;
@@ -64,7 +76,11 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw clusterError(`Timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`, 'See `kubectl get pods,events` in the demo namespace while it runs, and the dev cluster logs');
+    if (Date.now() > deadline)
+      throw clusterError(
+        `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`,
+        'See `kubectl get pods,events` in the demo namespace while it runs, and the dev cluster logs',
+      );
     await sleep(POLL_MS);
   }
 }
@@ -82,30 +98,43 @@ async function checkPod(api: Api, pod: V1Pod): Promise<void> {
   if (phase === 'Failed') {
     const log = await podLog(api, name);
     // The image is built from the checkout by `dev-cluster up`: an older cluster has an older one.
-    const hint = log.includes("unknown command 'demo-stage'") ? `The cluster's image ${SHIMMY_IMAGE} predates \`shimmy demo --cluster\`: restart the dev cluster from this checkout` : 'Its log above says why';
+    const hint = log.includes("unknown command 'demo-stage'")
+      ? `The cluster's image ${SHIMMY_IMAGE} predates \`shimmy demo --cluster\`: restart the dev cluster from this checkout`
+      : 'Its log above says why';
     throw clusterError(`Stage pod ${api.namespace}/${name} failed:\n${tail(log)}\n`, hint);
   }
   const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
   if (waiting?.reason && /ErrImage|ImagePull|InvalidImageName|CreateContainer|RunContainerError/.test(waiting.reason)) {
-    throw clusterError(`Stage pod ${api.namespace}/${name} cannot start: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`, `The nodes need the image ${SHIMMY_IMAGE}, which dev-cluster up builds from this checkout`);
+    throw clusterError(
+      `Stage pod ${api.namespace}/${name} cannot start: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`,
+      `The nodes need the image ${SHIMMY_IMAGE}, which dev-cluster up builds from this checkout`,
+    );
   }
 }
 
 /** Waits until the pod's log has a report of `type`; returns it and the pod. */
 async function awaitReport(api: Api, name: string, type: StageReport['type'], timeoutMs: number): Promise<{ report: StageReport; pod: V1Pod }> {
-  return until(`pod ${api.namespace}/${name} to report '${type}'`, async () => {
-    const pod = await api.core.readNamespacedPod({ name, namespace: api.namespace });
-    await checkPod(api, pod);
-    const phase = pod.status?.phase;
-    if (phase !== 'Running' && phase !== 'Succeeded') return undefined;
-    const reports = decodeReports(await podLog(api, name));
-    const error = reports.find((r) => r.type === 'error');
-    if (error) throw clusterError(`Stage pod ${api.namespace}/${name} failed: ${(error as { message: string }).message}`, 'See its log');
-    const report = reports.find((r) => r.type === type);
-    if (report) return { report, pod };
-    if (phase === 'Succeeded') throw clusterError(`Stage pod ${api.namespace}/${name} ended without reporting '${type}':\n${tail(await podLog(api, name))}\n`, 'Its log above says why');
-    return undefined;
-  }, timeoutMs);
+  return until(
+    `pod ${api.namespace}/${name} to report '${type}'`,
+    async () => {
+      const pod = await api.core.readNamespacedPod({ name, namespace: api.namespace });
+      await checkPod(api, pod);
+      const phase = pod.status?.phase;
+      if (phase !== 'Running' && phase !== 'Succeeded') return undefined;
+      const reports = decodeReports(await podLog(api, name));
+      const error = reports.find((r) => r.type === 'error');
+      if (error) throw clusterError(`Stage pod ${api.namespace}/${name} failed: ${(error as { message: string }).message}`, 'See its log');
+      const report = reports.find((r) => r.type === type);
+      if (report) return { report, pod };
+      if (phase === 'Succeeded')
+        throw clusterError(
+          `Stage pod ${api.namespace}/${name} ended without reporting '${type}':\n${tail(await podLog(api, name))}\n`,
+          'Its log above says why',
+        );
+      return undefined;
+    },
+    timeoutMs,
+  );
 }
 
 function stagePod(name: string, transport: 'shm' | 'tcp', stage: StageName, cfg: PodStageConfig): V1Pod {
@@ -122,7 +151,15 @@ function stagePod(name: string, transport: 'shm' | 'tcp', stage: StageName, cfg:
       // shm pods are placed together by shimmy-scheduler (their channels Require it); the
       // tcp pods are kept on one node too, so both transports cross the same distance.
       ...(transport === 'tcp'
-        ? { affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { [RUN_LABEL]: 'tcp' } }, topologyKey: 'kubernetes.io/hostname' }] } } }
+        ? {
+            affinity: {
+              podAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: [
+                  { labelSelector: { matchLabels: { [RUN_LABEL]: 'tcp' } }, topologyKey: 'kubernetes.io/hostname' },
+                ],
+              },
+            },
+          }
         : {}),
     },
   };
@@ -141,10 +178,20 @@ async function createChannels(api: Api, opts: DemoOptions): Promise<void> {
   }
   // The webhook answers from the controller's watch: pods wait until it has seen every channel.
   for (let hop = 1; hop < STAGES.length; hop++) {
-    await until(`channel ${api.namespace}/${hopChannel(hop)} to get its Ready condition from the Shimmy controller`, async () => {
-      const ch = (await api.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: api.namespace, plural: CHANNEL.plural, name: hopChannel(hop) })) as SharedMemoryChannel;
-      return ch.status?.conditions?.some((c) => c.type === 'Ready') ? true : undefined;
-    }, 30_000);
+    await until(
+      `channel ${api.namespace}/${hopChannel(hop)} to get its Ready condition from the Shimmy controller`,
+      async () => {
+        const ch = (await api.custom.getNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: api.namespace,
+          plural: CHANNEL.plural,
+          name: hopChannel(hop),
+        })) as SharedMemoryChannel;
+        return ch.status?.conditions?.some((c) => c.type === 'Ready') ? true : undefined;
+      },
+      30_000,
+    );
   }
 }
 
@@ -170,11 +217,21 @@ async function runInPods(api: Api, transport: 'shm' | 'tcp', opts: DemoOptions, 
     const { pod } = await awaitReport(api, name(stage), 'listening', POD_START_MS);
     if (pod.spec?.nodeName) nodes.add(pod.spec.nodeName);
     if (transport === 'tcp') {
-      const ip = pod.status?.podIP ?? (await until(`pod ${api.namespace}/${name(stage)} to get an IP`, async () => (await api.core.readNamespacedPod({ name: name(stage), namespace: api.namespace })).status?.podIP, 30_000));
+      const ip =
+        pod.status?.podIP ??
+        (await until(
+          `pod ${api.namespace}/${name(stage)} to get an IP`,
+          async () => (await api.core.readNamespacedPod({ name: name(stage), namespace: api.namespace })).status?.podIP,
+          30_000,
+        ));
       next = { host: ip, port: STAGE_PORT };
     }
   }
-  const camera = await until(`pod ${api.namespace}/${name('camera')} to be placed`, async () => (await api.core.readNamespacedPod({ name: name('camera'), namespace: api.namespace })).spec?.nodeName, POD_START_MS);
+  const camera = await until(
+    `pod ${api.namespace}/${name('camera')} to be placed`,
+    async () => (await api.core.readNamespacedPod({ name: name('camera'), namespace: api.namespace })).spec?.nodeName,
+    POD_START_MS,
+  );
   nodes.add(camera);
   progress(`${transport}: ${STAGES.map(name).join(', ')} on ${[...nodes].sort().join(', ')}; camera started`);
 
@@ -186,7 +243,11 @@ async function runInPods(api: Api, transport: 'shm' | 'tcp', opts: DemoOptions, 
     const pods = (await api.core.listNamespacedPod({ namespace: api.namespace, labelSelector: `${RUN_LABEL}=${transport}` })).items;
     for (const pod of pods) await checkPod(api, pod);
     if (pods.find((p) => p.metadata?.name === name('resize'))?.status?.phase === 'Succeeded') break;
-    if (Date.now() > deadline) throw clusterError(`Timed out after ${Math.round(runMs / 1000)} s waiting for the ${transport} pipeline to finish (pods: ${pods.map((p) => `${p.metadata?.name} ${p.status?.phase}`).join(', ')})`, 'See the stage pods\' logs');
+    if (Date.now() > deadline)
+      throw clusterError(
+        `Timed out after ${Math.round(runMs / 1000)} s waiting for the ${transport} pipeline to finish (pods: ${pods.map((p) => `${p.metadata?.name} ${p.status?.phase}`).join(', ')})`,
+        "See the stage pods' logs",
+      );
     await sleep(500);
   }
   const { report } = await awaitReport(api, name('resize'), 'finished', 30_000);
@@ -204,7 +265,11 @@ async function deleteNamespace(core: CoreV1Api, namespace: string): Promise<void
 
 export async function runClusterDemo(opts: ClusterDemoOptions, progress: (line: string) => void = () => {}): Promise<DemoResult[]> {
   const kc = connect(opts.dir);
-  const api: Api = { core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), namespace: `shimmy-demo-${randomBytes(3).toString('hex')}` };
+  const api: Api = {
+    core: kc.makeApiClient(CoreV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    namespace: `shimmy-demo-${randomBytes(3).toString('hex')}`,
+  };
   // Ctrl-C still deletes the namespace (and with it every pod and channel of the run).
   const interrupted = (signal: NodeJS.Signals) => {
     progress(`${signal}: deleting namespace ${api.namespace}`);
@@ -214,16 +279,22 @@ export async function runClusterDemo(opts: ClusterDemoOptions, progress: (line: 
   process.once('SIGTERM', interrupted);
   try {
     progress(`namespace ${api.namespace} on the dev cluster in ${opts.dir}`);
-    await api.core.createNamespace({ body: { metadata: { name: api.namespace, labels: { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' } } } });
+    await api.core.createNamespace({
+      body: { metadata: { name: api.namespace, labels: { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' } } },
+    });
     // kube-controller-manager creates the ServiceAccount; pods are refused until it exists.
-    await until(`ServiceAccount ${api.namespace}/default`, async () => {
-      try {
-        return (await api.core.readNamespacedServiceAccount({ name: 'default', namespace: api.namespace })) ? true : undefined;
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-    }, 60_000);
+    await until(
+      `ServiceAccount ${api.namespace}/default`,
+      async () => {
+        try {
+          return (await api.core.readNamespacedServiceAccount({ name: 'default', namespace: api.namespace })) ? true : undefined;
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }
+      },
+      60_000,
+    );
     const results: DemoResult[] = [];
     for (const t of opts.transports) {
       progress(`running the pipeline as pods over ${t === 'shm' ? 'Shimmy shared-memory channels' : 'TCP, pod IP to pod IP'}...`);

@@ -197,7 +197,7 @@ export function halve(src: FrameView, out: Uint8Array): number {
   const d = out.subarray(HEADER_BYTES);
   for (let y = 0; y < oh; y++) {
     for (let x = 0; x < ow; x++) {
-      const i = ((2 * y) * w + 2 * x) * 3;
+      const i = (2 * y * w + 2 * x) * 3;
       const j = i + w * 3;
       const o = (y * ow + x) * 3;
       for (let c = 0; c < 3; c++) d[o + c] = (s[i + c]! + s[i + 3 + c]! + s[j + c]! + s[j + 3 + c]!) >> 2;

@@ -38,7 +38,11 @@ export interface DemoResult {
 }
 
 const STAGE_SCRIPT = fileURLToPath(new URL('./stage-process.js', import.meta.url));
-const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
+const pct = (xs: number[], p: number) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    p,
+  );
 
 /** Each hop's ring: room for eight frames, a power of two. */
 export function hopRing(opts: Pick<DemoOptions, 'width' | 'height'>): { capacity: number; maxMessage: number } {
@@ -105,9 +109,24 @@ export function summarize(transport: 'shm' | 'tcp', rows: number[][]): DemoResul
   const last = Math.max(...rows.map((r) => r[2 * (STAGES.length - 1) + 1]!));
   const stages: StageLatency[] = STAGES.map((stage, s) => ({
     stage,
-    hopP50Us: s === 0 ? NaN : pct(rows.map((r) => (r[2 * s]! - r[2 * s - 1]!) * 1000), 50),
-    hopP99Us: s === 0 ? NaN : pct(rows.map((r) => (r[2 * s]! - r[2 * s - 1]!) * 1000), 99),
-    workP50Ms: pct(rows.map((r) => r[2 * s + 1]! - r[2 * s]!), 50),
+    hopP50Us:
+      s === 0
+        ? NaN
+        : pct(
+            rows.map((r) => (r[2 * s]! - r[2 * s - 1]!) * 1000),
+            50,
+          ),
+    hopP99Us:
+      s === 0
+        ? NaN
+        : pct(
+            rows.map((r) => (r[2 * s]! - r[2 * s - 1]!) * 1000),
+            99,
+          ),
+    workP50Ms: pct(
+      rows.map((r) => r[2 * s + 1]! - r[2 * s]!),
+      50,
+    ),
   }));
   const e2e = rows.map((r) => r[2 * (STAGES.length - 1) + 1]! - r[0]!);
   return {

@@ -9,10 +9,13 @@ describe('stage pod reports', () => {
     for (const l of lines) expect(l.length).toBeLessThan(32 * 1024);
     // Other output (a warning on stderr, say) shares the log and is skipped.
     const log = ['(node:1) Warning: something', ...lines, 'shimmy: done'].join('\n');
-    expect(decodeReports(log)).toEqual([{ type: 'listening', port: 7400 }, { type: 'finished', frames }]);
+    expect(decodeReports(log)).toEqual([
+      { type: 'listening', port: 7400 },
+      { type: 'finished', frames },
+    ]);
   });
 
-  it('reads a shm stage\'s listening report, which has no port, and an error', () => {
+  it("reads a shm stage's listening report, which has no port, and an error", () => {
     const log = [...encodeReport({ type: 'listening' }), ...encodeReport({ type: 'error', message: 'boom' })].join('\n');
     expect(decodeReports(log)).toEqual([{ type: 'listening' }, { type: 'error', message: 'boom' }]);
   });

@@ -40,7 +40,12 @@ export function decodeReports(log: string): StageReport[] {
     }
     if (r.type === 'rows') rows.push(...(r.frames ?? []));
     else if (r.type === 'finished') {
-      if (rows.length !== r.count) throw new ShimmyError(ErrorCode.DEMO_FAILED, `the log holds ${rows.length} of the ${r.count} timing rows`, 'Run the demo again; the pod log may have been cut');
+      if (rows.length !== r.count)
+        throw new ShimmyError(
+          ErrorCode.DEMO_FAILED,
+          `the log holds ${rows.length} of the ${r.count} timing rows`,
+          'Run the demo again; the pod log may have been cut',
+        );
       reports.push({ type: 'finished', frames: rows });
       rows = [];
     } else if (r.type === 'listening') reports.push(r.port === undefined ? { type: 'listening' } : { type: 'listening', port: r.port });

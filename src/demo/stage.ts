@@ -33,10 +33,7 @@ export interface StageConfig {
   listen?: Address;
 }
 
-export type StageReport =
-  | { type: 'listening'; port?: number }
-  | { type: 'finished'; frames: number[][] }
-  | { type: 'error'; message: string };
+export type StageReport = { type: 'listening'; port?: number } | { type: 'finished'; frames: number[][] } | { type: 'error'; message: string };
 
 export interface Coordinator {
   report(r: StageReport): void;
@@ -102,35 +99,38 @@ export async function runStage(cfg: StageConfig, coord: Coordinator): Promise<vo
   let seen = 0;
   const timings: number[][] = [];
   const pending: Promise<void>[] = [];
-  await input!.run((bytes) => {
-    const arrived = now();
-    seen++;
-    const src = new FrameView(bytes);
-    if (cfg.stage === 'resize') {
-      const out = new Uint8Array(frameBytes(src.width >> 1, src.height >> 1));
-      halve(src, out);
-      const f = new FrameView(out);
-      f.markReceived(index, arrived);
-      f.markSent(index);
-      const row: number[] = [];
-      for (let s = 0; s < STAGES.length; s++) row.push(f.received(s), f.sent(s));
-      timings.push(row);
-      return;
-    }
-    // Copy the frame into the outgoing buffer (the ring itself for shm), then work in place.
-    const forward = (from: Uint8Array) => (out: Uint8Array) => {
-      out.set(from);
-      const f = new FrameView(out);
-      f.markReceived(index, arrived);
-      if (cfg.stage === 'metadata') computeMetadata(f);
-      else if (cfg.stage === 'detect') f.setBoxes(detectBlobs(f));
-      else if (cfg.stage === 'blur') blurBoxes(f, f.boxes());
-      f.markSent(index);
-      return from.length;
-    };
-    // The input is a view valid only during this call: when the next stage is behind, keep a copy.
-    if (!output!.trySend(max, forward(bytes))) pending.push(output!.send(max, forward(bytes.slice())));
-  }, () => seen >= cfg.frames);
+  await input!.run(
+    (bytes) => {
+      const arrived = now();
+      seen++;
+      const src = new FrameView(bytes);
+      if (cfg.stage === 'resize') {
+        const out = new Uint8Array(frameBytes(src.width >> 1, src.height >> 1));
+        halve(src, out);
+        const f = new FrameView(out);
+        f.markReceived(index, arrived);
+        f.markSent(index);
+        const row: number[] = [];
+        for (let s = 0; s < STAGES.length; s++) row.push(f.received(s), f.sent(s));
+        timings.push(row);
+        return;
+      }
+      // Copy the frame into the outgoing buffer (the ring itself for shm), then work in place.
+      const forward = (from: Uint8Array) => (out: Uint8Array) => {
+        out.set(from);
+        const f = new FrameView(out);
+        f.markReceived(index, arrived);
+        if (cfg.stage === 'metadata') computeMetadata(f);
+        else if (cfg.stage === 'detect') f.setBoxes(detectBlobs(f));
+        else if (cfg.stage === 'blur') blurBoxes(f, f.boxes());
+        f.markSent(index);
+        return from.length;
+      };
+      // The input is a view valid only during this call: when the next stage is behind, keep a copy.
+      if (!output!.trySend(max, forward(bytes))) pending.push(output!.send(max, forward(bytes.slice())));
+    },
+    () => seen >= cfg.frames,
+  );
   await Promise.all(pending);
   input!.close();
   // Every frame of the hop has been read, so its writer has written them all: nobody needs

@@ -25,7 +25,16 @@ export function fakeNode(name: string): V1Node {
 const NODE_STATUS = {
   capacity: { cpu: '8', memory: '32Gi', pods: '110' },
   allocatable: { cpu: '8', memory: '32Gi', pods: '110' },
-  conditions: [{ type: 'Ready', status: 'True', reason: 'DevCluster', message: 'dev-cluster node without a kubelet', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() }],
+  conditions: [
+    {
+      type: 'Ready',
+      status: 'True',
+      reason: 'DevCluster',
+      message: 'dev-cluster node without a kubelet',
+      lastHeartbeatTime: new Date(),
+      lastTransitionTime: new Date(),
+    },
+  ],
 };
 
 /** A Lease as the node agent will publish it; `durationSeconds` long without renewal. */
@@ -47,10 +56,14 @@ export async function bootstrapObjects(kubeconfig: string, opts: BootstrapOption
   for (const crd of CRDS) await sendJson(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd());
   for (const crd of CRDS) {
     const name = crd().metadata.name;
-    await waitFor(`CRD ${name}`, async () => {
-      const got = await ext.readCustomResourceDefinition({ name });
-      return !!got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-    }, 30_000);
+    await waitFor(
+      `CRD ${name}`,
+      async () => {
+        const got = await ext.readCustomResourceDefinition({ name });
+        return !!got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+      },
+      30_000,
+    );
   }
   for (const name of opts.registerNodes ? opts.nodes : []) {
     await core.createNode({ body: fakeNode(name) });
@@ -65,7 +78,8 @@ export async function bootstrapObjects(kubeconfig: string, opts: BootstrapOption
   if (opts.agents) {
     const coordination = kc.makeApiClient(CoordinationV1Api);
     // No agent renews these: they last a year so the dev cluster's nodes count as ready.
-    for (const node of opts.nodes) await coordination.createNamespacedLease({ namespace: opts.namespace, body: agentLease(opts.namespace, node, 365 * 24 * 3600) });
+    for (const node of opts.nodes)
+      await coordination.createNamespacedLease({ namespace: opts.namespace, body: agentLease(opts.namespace, node, 365 * 24 * 3600) });
   }
   const version = await kc.makeApiClient(VersionApi).getCode();
   return version.gitVersion;

@@ -58,7 +58,17 @@ export interface DevClusterState {
   namespace: string;
   /** Host processes by name; a node's are `NODE/kubelet`, `NODE/containerd`, … */
   pids: Record<string, number>;
-  ports: { etcd: number; etcdPeer: number; apiserver: number; scheduler: number; defaultScheduler: number; controllerManager: number; webhook: number; extender: number; metrics: number };
+  ports: {
+    etcd: number;
+    etcdPeer: number;
+    apiserver: number;
+    scheduler: number;
+    defaultScheduler: number;
+    controllerManager: number;
+    webhook: number;
+    extender: number;
+    metrics: number;
+  };
   /** Where the controller is (or must be, with --no-controller) for the webhook and scheduler. */
   webhookUrl: string;
   extenderUrl: string;
@@ -102,13 +112,33 @@ async function httpOk(url: string): Promise<boolean> {
 
 /** Refuses what would break a cluster with real nodes, before anything is started. */
 function checkRealNodes(opts: DevClusterOptions, dir: string): void {
-  if (process.getuid?.() !== 0) throw new ShimmyError(ErrorCode.DEV_CLUSTER, 'Real nodes need root (network namespaces, mounts, cgroups)', 'Run as root, or use --fake-nodes for Node objects without kubelets');
-  if (opts.nodes > MAX_REAL_NODES) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `--nodes ${opts.nodes} is more than ${MAX_REAL_NODES} real nodes`, 'Use fewer nodes, or --fake-nodes for Node objects only');
+  if (process.getuid?.() !== 0)
+    throw new ShimmyError(
+      ErrorCode.DEV_CLUSTER,
+      'Real nodes need root (network namespaces, mounts, cgroups)',
+      'Run as root, or use --fake-nodes for Node objects without kubelets',
+    );
+  if (opts.nodes > MAX_REAL_NODES)
+    throw new ShimmyError(
+      ErrorCode.DEV_CLUSTER,
+      `--nodes ${opts.nodes} is more than ${MAX_REAL_NODES} real nodes`,
+      'Use fewer nodes, or --fake-nodes for Node objects only',
+    );
   // Inside a node, these host paths are replaced by the node's own.
   for (const hidden of ['/run', '/var/lib', '/var/log', '/dev/shm']) {
-    if (dir === hidden || dir.startsWith(`${hidden}/`)) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `--dir ${dir} is under ${hidden}, which each node replaces with its own`, 'Pick a directory elsewhere, e.g. .shimmy/dev-cluster');
+    if (dir === hidden || dir.startsWith(`${hidden}/`))
+      throw new ShimmyError(
+        ErrorCode.DEV_CLUSTER,
+        `--dir ${dir} is under ${hidden}, which each node replaces with its own`,
+        'Pick a directory elsewhere, e.g. .shimmy/dev-cluster',
+      );
   }
-  if (hostAddressInUse()) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `Another dev cluster with real nodes is running (${HOST_IP} is taken)`, 'Stop it with `shimmy dev-cluster down --dir ITS_DIR`; one cluster with real nodes runs at a time');
+  if (hostAddressInUse())
+    throw new ShimmyError(
+      ErrorCode.DEV_CLUSTER,
+      `Another dev cluster with real nodes is running (${HOST_IP} is taken)`,
+      'Stop it with `shimmy dev-cluster down --dir ITS_DIR`; one cluster with real nodes runs at a time',
+    );
 }
 
 export async function upCluster(opts: DevClusterOptions): Promise<DevClusterState> {
@@ -117,7 +147,11 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
   const fake = opts.fakeNodes ?? false;
   const existing = readState(dir);
   if (existing && Object.values(existing.pids).some(isAlive)) {
-    throw new ShimmyError(ErrorCode.DEV_CLUSTER, `A dev cluster is already running in ${dir}`, `Run shimmy dev-cluster down --dir ${opts.dir} first, or pick another --dir`);
+    throw new ShimmyError(
+      ErrorCode.DEV_CLUSTER,
+      `A dev cluster is already running in ${dir}`,
+      `Run shimmy dev-cluster down --dir ${opts.dir} first, or pick another --dir`,
+    );
   }
   if (!existing && existsSync(dir) && readdirSync(dir).length > 0) {
     // Never wipe a directory this command did not make (`--dir .`, say).
@@ -134,7 +168,12 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
   const kubeTools = await ensureGoTools('kube', progress);
   const binary = join(kubeTools, 'shimmy-kube');
   const nodeTools = fake ? '' : await ensureGoTools('node', progress);
-  const images = fake ? [] : [await buildPauseImage({ cacheDir: join(packageRoot, '.cache', 'images'), nodeTools, progress }), await buildShimmyImage({ cacheDir: join(packageRoot, '.cache', 'images'), nodeTools, progress })];
+  const images = fake
+    ? []
+    : [
+        await buildPauseImage({ cacheDir: join(packageRoot, '.cache', 'images'), nodeTools, progress }),
+        await buildShimmyImage({ cacheDir: join(packageRoot, '.cache', 'images'), nodeTools, progress }),
+      ];
   if (!fake) step('binaries and images ready');
   const ports = {
     etcd: await freePort(),
@@ -175,7 +214,20 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
     // service-account signing key, and a token per client.
     const year = 365 * 24 * 3600e3;
     const ca = createCA('shimmy-dev-cluster-ca', year);
-    const serving = issueServingCert(ca, [apiHost, '127.0.0.1', KUBERNETES_SERVICE_IP, 'localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], year);
+    const serving = issueServingCert(
+      ca,
+      [
+        apiHost,
+        '127.0.0.1',
+        KUBERNETES_SERVICE_IP,
+        'localhost',
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+      ],
+      year,
+    );
     const kubeletClient = issueClientCert(ca, 'kube-apiserver-kubelet-client', ['system:masters'], year);
     const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pki = (f: string) => join(dir, 'pki', f);
@@ -202,7 +254,11 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
     writeFileSync(pki('tokens.csv'), `${tokenLines.join('\n')}\n`, { mode: 0o600 });
     writeFileSync(kubeconfig, tokenKubeconfig(server, ca.cert, 'shimmy-admin', tokens.admin), { mode: 0o600 });
 
-    state.pids.etcd = startDetached(binary, ['etcd', `--data-dir=${join(dir, 'etcd')}`, `--client-url=http://127.0.0.1:${ports.etcd}`, `--peer-url=http://127.0.0.1:${ports.etcdPeer}`], log('etcd'));
+    state.pids.etcd = startDetached(
+      binary,
+      ['etcd', `--data-dir=${join(dir, 'etcd')}`, `--client-url=http://127.0.0.1:${ports.etcd}`, `--peer-url=http://127.0.0.1:${ports.etcdPeer}`],
+      log('etcd'),
+    );
     save();
     await waitFor('etcd', () => httpOk(`http://127.0.0.1:${ports.etcd}/health`), 30_000, { pid: state.pids.etcd, log: log('etcd') });
     step('etcd ready');
@@ -252,39 +308,65 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
     }
     state.pids.apiserver = startDetached(binary, apiserverArgs, log('kube-apiserver'));
     save();
-    await waitFor('kube-apiserver', () => httpsReady(`${server}/readyz`, ca.cert, tokens.admin), 120_000, { pid: state.pids.apiserver, log: log('kube-apiserver') });
+    await waitFor('kube-apiserver', () => httpsReady(`${server}/readyz`, ca.cert, tokens.admin), 120_000, {
+      pid: state.pids.apiserver,
+      log: log('kube-apiserver'),
+    });
     step('kube-apiserver ready');
 
-    state.kubernetesVersion = await bootstrapObjects(kubeconfig, { namespace: CONTROLLER_NAMESPACE, nodes: state.nodes, registerNodes: fake, agents: opts.agents });
+    state.kubernetesVersion = await bootstrapObjects(kubeconfig, {
+      namespace: CONTROLLER_NAMESPACE,
+      nodes: state.nodes,
+      registerNodes: fake,
+      agents: opts.agents,
+    });
     save();
     step(`CRDs installed${fake ? `, ${opts.nodes} nodes registered` : ''}${opts.agents ? ', agent leases published' : ''}`);
 
     if (!fake) {
       const kcmConfig = join(dir, 'kube-controller-manager.kubeconfig');
       writeFileSync(kcmConfig, tokenKubeconfig(server, ca.cert, 'system:kube-controller-manager', tokens.controllerManager), { mode: 0o600 });
-      state.pids.controllerManager = startDetached(binary, [
-        'kube-controller-manager',
-        `--kubeconfig=${kcmConfig}`,
-        '--bind-address=127.0.0.1',
-        `--secure-port=${ports.controllerManager}`,
-        '--leader-elect=false',
-        `--service-account-private-key-file=${pki('sa.key')}`,
-        `--root-ca-file=${pki('ca.crt')}`,
-        '--use-service-account-credentials=true',
-        `--cluster-cidr=${CLUSTER_CIDR}`,
-        `--service-cluster-ip-range=${SERVICE_CIDR}`,
-        '--cluster-name=shimmy-dev',
-      ], log('kube-controller-manager'));
+      state.pids.controllerManager = startDetached(
+        binary,
+        [
+          'kube-controller-manager',
+          `--kubeconfig=${kcmConfig}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${ports.controllerManager}`,
+          '--leader-elect=false',
+          `--service-account-private-key-file=${pki('sa.key')}`,
+          `--root-ca-file=${pki('ca.crt')}`,
+          '--use-service-account-credentials=true',
+          `--cluster-cidr=${CLUSTER_CIDR}`,
+          `--service-cluster-ip-range=${SERVICE_CIDR}`,
+          '--cluster-name=shimmy-dev',
+        ],
+        log('kube-controller-manager'),
+      );
       save();
-      await waitFor('kube-controller-manager', () => httpsReady(`https://127.0.0.1:${ports.controllerManager}/healthz`), 60_000, { pid: state.pids.controllerManager, log: log('kube-controller-manager') });
+      await waitFor('kube-controller-manager', () => httpsReady(`https://127.0.0.1:${ports.controllerManager}/healthz`), 60_000, {
+        pid: state.pids.controllerManager,
+        log: log('kube-controller-manager'),
+      });
       step('kube-controller-manager ready');
     }
 
     writeFileSync(join(dir, 'scheduler.yaml'), schedulerConfigFor(kubeconfig, state.extenderUrl));
-    state.pids.scheduler = startDetached(binary, ['kube-scheduler', `--config=${join(dir, 'scheduler.yaml')}`, '--bind-address=127.0.0.1', `--secure-port=${ports.scheduler}`], log('shimmy-scheduler'));
-    state.pids.defaultScheduler = startDetached(binary, ['kube-scheduler', `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${ports.defaultScheduler}`], log('default-scheduler'));
+    state.pids.scheduler = startDetached(
+      binary,
+      ['kube-scheduler', `--config=${join(dir, 'scheduler.yaml')}`, '--bind-address=127.0.0.1', `--secure-port=${ports.scheduler}`],
+      log('shimmy-scheduler'),
+    );
+    state.pids.defaultScheduler = startDetached(
+      binary,
+      ['kube-scheduler', `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${ports.defaultScheduler}`],
+      log('default-scheduler'),
+    );
     save();
-    await waitFor('kube-scheduler (shimmy-scheduler)', () => httpsReady(`https://127.0.0.1:${ports.scheduler}/healthz`), 60_000, { pid: state.pids.scheduler, log: log('shimmy-scheduler') });
+    await waitFor('kube-scheduler (shimmy-scheduler)', () => httpsReady(`https://127.0.0.1:${ports.scheduler}/healthz`), 60_000, {
+      pid: state.pids.scheduler,
+      log: log('shimmy-scheduler'),
+    });
     step('kube-scheduler (default and shimmy-scheduler) started');
 
     if (!fake) {
@@ -305,7 +387,11 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
     }
 
     if (opts.controller) {
-      state.pids.controller = startDetached(process.execPath, [join(packageRoot, 'bin', 'shimmy.js'), 'controller', ...controllerArgs(state)], log('controller'));
+      state.pids.controller = startDetached(
+        process.execPath,
+        [join(packageRoot, 'bin', 'shimmy.js'), 'controller', ...controllerArgs(state)],
+        log('controller'),
+      );
       save();
       await waitFor('shimmy controller', () => httpOk(`${state.metricsUrl}/readyz`), 60_000, { pid: state.pids.controller, log: log('controller') });
       step('shimmy controller ready');
@@ -343,7 +429,9 @@ export async function downCluster(dir: string, opts: { keepFiles?: boolean } = {
   const state = readState(dir);
   if (!state) return undefined;
   // Clients first, then the nodes, then the API server, then its store; each stage in parallel.
-  await Promise.all(['controller', 'scheduler', 'defaultScheduler', 'controllerManager'].map((name) => (state.pids[name] ? stopProcess(state.pids[name]) : undefined)));
+  await Promise.all(
+    ['controller', 'scheduler', 'defaultScheduler', 'controllerManager'].map((name) => (state.pids[name] ? stopProcess(state.pids[name]) : undefined)),
+  );
   const leftovers = state.fakeNodes === false ? await stopNodes(state.clusterId, state.dir, state.nodes, state.pids) : [];
   for (const stage of [['apiserver'], ['etcd']]) await Promise.all(stage.map((name) => (state.pids[name] ? stopProcess(state.pids[name]) : undefined)));
   if (!opts.keepFiles) rmSync(resolve(dir), { recursive: true, force: true });
@@ -354,7 +442,8 @@ export async function downCluster(dir: string, opts: { keepFiles?: boolean } = {
 export async function loadImage(dir: string, archive: string): Promise<string[]> {
   const state = readState(dir);
   if (!state) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `No dev cluster in ${dir}`, 'Start one with `shimmy dev-cluster up`, or pass its --dir');
-  if (state.fakeNodes) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `The dev cluster in ${dir} has fake nodes, which run no containers`, 'Start it without --fake-nodes');
+  if (state.fakeNodes)
+    throw new ShimmyError(ErrorCode.DEV_CLUSTER, `The dev cluster in ${dir} has fake nodes, which run no containers`, 'Start it without --fake-nodes');
   if (!existsSync(archive)) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `No image archive at ${archive}`, 'Give the path of a `docker save` or OCI archive');
   const ctr = join(await ensureGoTools('node'), 'ctr');
   for (const spec of specs(state.clusterId, state.dir, state.nodes)) importImage(ctr, spec.paths.containerdSocket, resolve(archive));

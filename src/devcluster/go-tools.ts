@@ -27,7 +27,14 @@ export function ensureGoTools(module: GoModule, progress: (line: string) => void
     child.on('close', (code) => {
       const dir = out.trim().split('\n').pop();
       if (code === 0 && dir) resolve(dir);
-      else reject(new ShimmyError(ErrorCode.DEV_CLUSTER, `scripts/go-build.sh ${module} failed (exit ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`, 'It needs Go and the Go module proxy; run it alone to see the whole output'));
+      else
+        reject(
+          new ShimmyError(
+            ErrorCode.DEV_CLUSTER,
+            `scripts/go-build.sh ${module} failed (exit ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`,
+            'It needs Go and the Go module proxy; run it alone to see the whole output',
+          ),
+        );
     });
   });
 }

@@ -52,7 +52,8 @@ export function removeNetwork(id: string, nodes: readonly NetworkNode[]): string
   for (const node of nodes) {
     const ns = names.netns(node.name);
     if (existsSync(`/run/netns/${ns}`) && !tryRun('ip', ['netns', 'del', ns])) left.push(`network namespace ${ns}`);
-    if (existsSync(`/sys/class/net/${names.hostVeth(node.index)}`) && !tryRun('ip', ['link', 'del', names.hostVeth(node.index)])) left.push(`veth ${names.hostVeth(node.index)}`);
+    if (existsSync(`/sys/class/net/${names.hostVeth(node.index)}`) && !tryRun('ip', ['link', 'del', names.hostVeth(node.index)]))
+      left.push(`veth ${names.hostVeth(node.index)}`);
   }
   if (existsSync(`/sys/class/net/${names.bridge}`) && !tryRun('ip', ['link', 'del', names.bridge])) left.push(`bridge ${names.bridge}`);
   return left;

@@ -17,7 +17,20 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { packageRoot } from '../paths.js';
@@ -64,13 +77,26 @@ interface RunResult {
 
 function runCommand(command: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (!err) return resolve({ stdout, stderr });
-      const e = err as NodeJS.ErrnoException & { code?: string | number };
-      if (e.code === 'ENOENT') return reject(new ShimmyError(ErrorCode.DEV_CLUSTER, `${command} is not installed`, `Building the dev-cluster images needs it`));
-      const detail = (stderr || stdout || err.message).trim().split('\n').slice(-5).join(' | ');
-      reject(new ShimmyError(ErrorCode.DEV_CLUSTER, `${basename(command)} ${args.join(' ')} failed${typeof e.code === 'number' ? ` (exit ${e.code})` : ''}: ${detail}`, HINT, { cause: err }));
-    });
+    execFile(
+      command,
+      args,
+      { cwd: opts.cwd, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 << 20, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (!err) return resolve({ stdout, stderr });
+        const e = err as NodeJS.ErrnoException & { code?: string | number };
+        if (e.code === 'ENOENT')
+          return reject(new ShimmyError(ErrorCode.DEV_CLUSTER, `${command} is not installed`, `Building the dev-cluster images needs it`));
+        const detail = (stderr || stdout || err.message).trim().split('\n').slice(-5).join(' | ');
+        reject(
+          new ShimmyError(
+            ErrorCode.DEV_CLUSTER,
+            `${basename(command)} ${args.join(' ')} failed${typeof e.code === 'number' ? ` (exit ${e.code})` : ''}: ${detail}`,
+            HINT,
+            { cause: err },
+          ),
+        );
+      },
+    );
   });
 }
 
@@ -128,7 +154,9 @@ function fileDigest(path: string): string {
 }
 
 function inputsKey(inputs: Inputs): string {
-  const sorted = Object.keys(inputs).sort().map((k) => [k, inputs[k]]);
+  const sorted = Object.keys(inputs)
+    .sort()
+    .map((k) => [k, inputs[k]]);
   return createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 16);
 }
 
@@ -146,29 +174,54 @@ function changedSince(cacheDir: string, name: string, inputs: Inputs): string | 
     return undefined;
   }
   const keys = new Set([...Object.keys(before), ...Object.keys(inputs)]);
-  return [...keys].filter((k) => before[k] !== inputs[k]).sort().join(', ');
+  return [...keys]
+    .filter((k) => before[k] !== inputs[k])
+    .sort()
+    .join(', ');
 }
 
 /** Drops older archives (and their inputs files) of the same image, keeping `keep`. */
 function pruneOld(cacheDir: string, name: string, key: string): void {
   for (const f of readdirSync(cacheDir)) {
-    if (f.startsWith(`${name}-`) && !f.startsWith(`${name}-${key}.`) && (f.endsWith('.tar') || f.endsWith('.inputs.json'))) rmSync(join(cacheDir, f), { force: true });
+    if (f.startsWith(`${name}-`) && !f.startsWith(`${name}-${key}.`) && (f.endsWith('.tar') || f.endsWith('.inputs.json')))
+      rmSync(join(cacheDir, f), { force: true });
   }
 }
 
 function ociImageTool(nodeTools: string): string {
   const tool = join(nodeTools, 'oci-image');
-  if (!existsSync(tool)) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${tool} does not exist`, 'Build it with `bash scripts/go-build.sh node` and pass the directory it prints');
+  if (!existsSync(tool))
+    throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${tool} does not exist`, 'Build it with `bash scripts/go-build.sh node` and pass the directory it prints');
   return tool;
 }
 
 /** GNU tar of everything under `root`: sorted names, owner 0, fixed mtime. */
 async function makeLayer(root: string, out: string): Promise<void> {
   const top = readdirSync(root).sort();
-  await runCommand('tar', ['--create', '--file', out, '--directory', root, '--format=gnu', '--sort=name', '--numeric-owner', '--owner=0', '--group=0', `--mtime=${LAYER_MTIME}`, '--', ...top]);
+  await runCommand('tar', [
+    '--create',
+    '--file',
+    out,
+    '--directory',
+    root,
+    '--format=gnu',
+    '--sort=name',
+    '--numeric-owner',
+    '--owner=0',
+    '--group=0',
+    `--mtime=${LAYER_MTIME}`,
+    '--',
+    ...top,
+  ]);
 }
 
-async function writeImage(tool: string, layer: string, tag: string, out: string, config: { entrypoint: string[]; env?: string[]; user?: string }): Promise<void> {
+async function writeImage(
+  tool: string,
+  layer: string,
+  tag: string,
+  out: string,
+  config: { entrypoint: string[]; env?: string[]; user?: string },
+): Promise<void> {
   const args = ['--layer', layer, '--tag', tag, '--out', out, '--workdir', '/'];
   for (const word of config.entrypoint) args.push('--entrypoint', word);
   for (const e of config.env ?? []) args.push('--env', e);
@@ -180,7 +233,14 @@ async function writeImage(tool: string, layer: string, tag: string, out: string,
  * `<cacheDir>/<name>-<hash of inputs>.tar`, built when missing in a scratch directory next
  * to the cache and moved in place (so a half-written archive is never used).
  */
-async function buildCached(cacheDir: string, name: string, tag: string, inputs: Inputs, progress: (line: string) => void, build: (work: string, out: string) => Promise<void>): Promise<ImageArchive> {
+async function buildCached(
+  cacheDir: string,
+  name: string,
+  tag: string,
+  inputs: Inputs,
+  progress: (line: string) => void,
+  build: (work: string, out: string) => Promise<void>,
+): Promise<ImageArchive> {
   const key = inputsKey(inputs);
   const path = join(cacheDir, `${name}-${key}.tar`);
   if (existsSync(path)) {
@@ -225,7 +285,7 @@ export async function buildPauseImage(opts: ImageBuildOptions): Promise<ImageArc
 /** /bin/busybox, installed from Debian's busybox-static when missing. */
 async function ensureBusybox(progress: (line: string) => void): Promise<void> {
   if (existsSync(BUSYBOX)) return;
-  progress('images: installing busybox-static from Debian (the shimmy image\'s shell)');
+  progress("images: installing busybox-static from Debian (the shimmy image's shell)");
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
   const apt = async (...args: string[]) => {
     const [cmd, ...rest] = [...sudo, 'apt-get', ...args];
@@ -258,7 +318,10 @@ function copyInto(root: string, from: string, mode?: number): void {
 function writeEtc(root: string): void {
   const etc = join(root, 'etc');
   mkdirSync(etc, { recursive: true });
-  writeFileSync(join(etc, 'passwd'), ['root:x:0:0:root:/root:/bin/sh', 'shimmy:x:10001:10001:shimmy:/tmp:/bin/sh', 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false', ''].join('\n'));
+  writeFileSync(
+    join(etc, 'passwd'),
+    ['root:x:0:0:root:/root:/bin/sh', 'shimmy:x:10001:10001:shimmy:/tmp:/bin/sh', 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false', ''].join('\n'),
+  );
   writeFileSync(join(etc, 'group'), ['root:x:0:', 'shimmy:x:10001:', 'nogroup:x:65534:', ''].join('\n'));
   writeFileSync(join(etc, 'nsswitch.conf'), ['passwd: files', 'group: files', 'hosts: files dns', ''].join('\n'));
   for (const f of ['passwd', 'group', 'nsswitch.conf']) chmodSync(join(etc, f), 0o644);
@@ -285,7 +348,14 @@ export async function buildShimmyImage(opts: ImageBuildOptions): Promise<ImageAr
     const addons = [...nativeAddons(join(packageRoot, 'node_modules', 'koffi')), ...nativeAddons(join(packageRoot, 'node_modules', '@koromix'))];
     const libs = new Set<string>();
     for (const f of [node, hostLib, BUSYBOX, ...addons]) for (const l of await sharedLibraries(f)) libs.add(l);
-    const inputs: Inputs = { recipe: RECIPE, tag: SHIMMY_IMAGE, 'package tarball': fileDigest(tarball), [`node ${node}`]: fileDigest(node), [BUSYBOX]: fileDigest(BUSYBOX), 'oci-image': fileDigest(tool) };
+    const inputs: Inputs = {
+      recipe: RECIPE,
+      tag: SHIMMY_IMAGE,
+      'package tarball': fileDigest(tarball),
+      [`node ${node}`]: fileDigest(node),
+      [BUSYBOX]: fileDigest(BUSYBOX),
+      'oci-image': fileDigest(tool),
+    };
     for (const l of libs) inputs[l] = fileDigest(l);
     progress(`images: packed ${basename(tarball)} and hashed the image's inputs in ${seconds(started)}`);
 
@@ -299,11 +369,16 @@ export async function buildShimmyImage(opts: ImageBuildOptions): Promise<ImageAr
 
       let t = Date.now();
       progress(`images: npm install --omit=dev ${basename(tarball)} into ${IMAGE_PATHS.prefix}`);
-      await runCommand('npm', ['install', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', '--no-update-notifier', '--loglevel=error', `./${basename(tarball)}`], { cwd: prefix });
+      await runCommand(
+        'npm',
+        ['install', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', '--no-update-notifier', '--loglevel=error', `./${basename(tarball)}`],
+        { cwd: prefix },
+      );
       progress(`images: npm install took ${seconds(t)}`);
       const pkg = join(root, IMAGE_PATHS.package);
       const lib = join(pkg, 'native', 'build', 'libshimmy.so');
-      if (!existsSync(lib)) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `the installed package has no native/build/libshimmy.so`, 'Check the `files` list in package.json');
+      if (!existsSync(lib))
+        throw new ShimmyError(ErrorCode.DEV_CLUSTER, `the installed package has no native/build/libshimmy.so`, 'Check the `files` list in package.json');
 
       t = Date.now();
       mkdirSync(join(root, dirname(IMAGE_PATHS.node)), { recursive: true });

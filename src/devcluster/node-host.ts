@@ -49,10 +49,28 @@ export interface NodeCredentials {
 /** Writes every configuration file of the node and makes its directories and cgroups. */
 export function prepareNode(spec: NodeSpec, creds: NodeCredentials, images: { sandbox: string }): void {
   const p = spec.paths;
-  for (const d of [p.containerdRoot, p.containerdState, p.runcRoot, p.cniConfDir, join(p.varLib, 'kubelet'), join(p.varLog, 'pods'), join(p.varLog, 'containers')]) mkdirSync(d, { recursive: true });
+  for (const d of [
+    p.containerdRoot,
+    p.containerdState,
+    p.runcRoot,
+    p.cniConfDir,
+    join(p.varLib, 'kubelet'),
+    join(p.varLog, 'pods'),
+    join(p.varLog, 'containers'),
+  ])
+    mkdirSync(d, { recursive: true });
   writeFileSync(join(p.root, 'containerd.toml'), containerdConfig(p, { sandboxImage: images.sandbox }));
   writeFileSync(join(p.cniConfDir, '10-shimmy-dev.conflist'), cniConfig(podCidr(spec.index)));
-  writeFileSync(p.kubeletConfig, kubeletConfig({ nodeIp: spec.ip, cgroupRoot: spec.podCgroup, clientCaFile: creds.caFile, podLogsDir: '/var/log/pods', containerdSocket: p.containerdSocket }));
+  writeFileSync(
+    p.kubeletConfig,
+    kubeletConfig({
+      nodeIp: spec.ip,
+      cgroupRoot: spec.podCgroup,
+      clientCaFile: creds.caFile,
+      podLogsDir: '/var/log/pods',
+      containerdSocket: p.containerdSocket,
+    }),
+  );
   writeFileSync(p.kubeletKubeconfig, tokenKubeconfig(creds.server, creds.caPem, `system:node:${spec.name}`, creds.kubeletToken), { mode: 0o600 });
   writeFileSync(p.proxyConfig, kubeProxyConfig({ node: spec.name, kubeconfig: p.proxyKubeconfig }));
   writeFileSync(p.proxyKubeconfig, tokenKubeconfig(creds.server, creds.caPem, 'system:kube-proxy', creds.proxyToken), { mode: 0o600 });
@@ -84,7 +102,20 @@ export async function startHolder(spec: NodeSpec, logFile: string): Promise<numb
     `: > '${holderReady(spec)}'`,
     'exec sleep infinity',
   ].join('\n');
-  const [cmd, args] = inDaemonCgroup(spec, ['nsenter', `--net=/run/netns/${spec.netns}`, '--', 'unshare', '--ipc', '--mount', '--propagation', 'slave', '--', 'sh', '-c', setup]);
+  const [cmd, args] = inDaemonCgroup(spec, [
+    'nsenter',
+    `--net=/run/netns/${spec.netns}`,
+    '--',
+    'unshare',
+    '--ipc',
+    '--mount',
+    '--propagation',
+    'slave',
+    '--',
+    'sh',
+    '-c',
+    setup,
+  ]);
   const pid = startDetached(cmd, args, logFile);
   await waitFor(`${spec.name}: namespaces`, async () => existsSync(holderReady(spec)), 10_000, { pid, log: logFile });
   return pid;
@@ -107,5 +138,10 @@ export function tail(file: string, lines = 8): string {
 }
 
 export function nodeFailure(spec: NodeSpec, what: string, logFile: string, cause?: unknown): ShimmyError {
-  return new ShimmyError(ErrorCode.DEV_CLUSTER, `${spec.name}: ${what}; last lines of ${logFile}:\n${tail(logFile)}`, 'Fix the cause above and run `shimmy dev-cluster up` again', { cause });
+  return new ShimmyError(
+    ErrorCode.DEV_CLUSTER,
+    `${spec.name}: ${what}; last lines of ${logFile}:\n${tail(logFile)}`,
+    'Fix the cause above and run `shimmy dev-cluster up` again',
+    { cause },
+  );
 }

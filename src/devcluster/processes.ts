@@ -48,8 +48,10 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check().catch(() => false)) return;
-    if (opts.pid !== undefined && !isAlive(opts.pid)) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${what} exited during start-up`, `Its log says why: ${opts.log ?? 'see its log'}`);
-    if (Date.now() > deadline) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${what} was not ready after ${timeoutMs / 1000} s`, `Its log says why: ${opts.log ?? 'see its log'}`);
+    if (opts.pid !== undefined && !isAlive(opts.pid))
+      throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${what} exited during start-up`, `Its log says why: ${opts.log ?? 'see its log'}`);
+    if (Date.now() > deadline)
+      throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${what} was not ready after ${timeoutMs / 1000} s`, `Its log says why: ${opts.log ?? 'see its log'}`);
     await sleep(100);
   }
 }

@@ -57,15 +57,35 @@ async function startOne(spec: NodeSpec, o: StartNodesOptions): Promise<void> {
   const env = { ...process.env, PATH: `${o.tools.shimDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
   const containerd = startInNode(spec, holder, [o.tools.containerd, '--config', join(spec.paths.root, 'containerd.toml')], log('containerd'), env);
   o.started(`${spec.name}/containerd`, containerd);
-  await waitFor(`${spec.name}: containerd`, async () => {
-    run(o.tools.ctr, ['--address', spec.paths.containerdSocket, 'version'], { timeoutMs: 5000 });
-    return true;
-  }, 30_000, { pid: containerd, log: log('containerd') }).catch((err: unknown) => {
+  await waitFor(
+    `${spec.name}: containerd`,
+    async () => {
+      run(o.tools.ctr, ['--address', spec.paths.containerdSocket, 'version'], { timeoutMs: 5000 });
+      return true;
+    },
+    30_000,
+    { pid: containerd, log: log('containerd') },
+  ).catch((err: unknown) => {
     throw nodeFailure(spec, 'containerd did not start', log('containerd'), err);
   });
   for (const image of o.images) importImage(o.tools.ctr, spec.paths.containerdSocket, image.path);
 
-  const kubelet = startInNode(spec, holder, [o.tools.kube, 'kubelet', `--config=${spec.paths.kubeletConfig}`, `--kubeconfig=${spec.paths.kubeletKubeconfig}`, `--hostname-override=${spec.name}`, `--node-ip=${spec.ip}`, '--node-labels=shimmy.dev/dev-cluster=true', '--v=1'], log('kubelet'), env);
+  const kubelet = startInNode(
+    spec,
+    holder,
+    [
+      o.tools.kube,
+      'kubelet',
+      `--config=${spec.paths.kubeletConfig}`,
+      `--kubeconfig=${spec.paths.kubeletKubeconfig}`,
+      `--hostname-override=${spec.name}`,
+      `--node-ip=${spec.ip}`,
+      '--node-labels=shimmy.dev/dev-cluster=true',
+      '--v=1',
+    ],
+    log('kubelet'),
+    env,
+  );
   o.started(`${spec.name}/kubelet`, kubelet);
   const proxy = startInNode(spec, holder, [o.tools.kube, 'kube-proxy', `--config=${spec.paths.proxyConfig}`], log('kube-proxy'), env);
   o.started(`${spec.name}/kube-proxy`, proxy);
@@ -84,12 +104,16 @@ export async function startNodes(o: StartNodesOptions): Promise<void> {
     all.map(async (spec) => {
       const kubeletLog = logOf(o.dir, spec.name, 'kubelet');
       try {
-        await waitFor(`${spec.name} Ready`, async () => {
-          const node = await core.readNode({ name: spec.name });
-          const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-          const tainted = node.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/not-ready');
-          return !!ready && !tainted;
-        }, 120_000);
+        await waitFor(
+          `${spec.name} Ready`,
+          async () => {
+            const node = await core.readNode({ name: spec.name });
+            const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+            const tainted = node.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/not-ready');
+            return !!ready && !tainted;
+          },
+          120_000,
+        );
       } catch (err) {
         throw nodeFailure(spec, 'did not become Ready within 120 s', kubeletLog, err);
       }
@@ -103,7 +127,11 @@ export async function stopNodes(clusterId: string, dir: string, nodes: readonly 
   const all = specs(clusterId, dir, nodes);
   const names = hostNames(clusterId);
   // kubelet and kube-proxy first (they would restart what is killed), then everything else.
-  await Promise.all(Object.entries(pids).filter(([k]) => /\/(kubelet|kube-proxy)$/.test(k)).map(([, pid]) => stopProcess(pid, 3000)));
+  await Promise.all(
+    Object.entries(pids)
+      .filter(([k]) => /\/(kubelet|kube-proxy)$/.test(k))
+      .map(([, pid]) => stopProcess(pid, 3000)),
+  );
   const deadline = Date.now() + 30_000;
   for (;;) {
     const left = processesIn(`/${names.cgroup}`);
@@ -116,7 +144,12 @@ export async function stopNodes(clusterId: string, dir: string, nodes: readonly 
         /* gone */
       }
     }
-    if (Date.now() > deadline) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `processes ${left.join(', ')} of the dev cluster survived SIGKILL for 30 s`, 'Check them with ps; they may be stuck in the kernel');
+    if (Date.now() > deadline)
+      throw new ShimmyError(
+        ErrorCode.DEV_CLUSTER,
+        `processes ${left.join(', ')} of the dev cluster survived SIGKILL for 30 s`,
+        'Check them with ps; they may be stuck in the kernel',
+      );
     await sleep(100);
   }
   const leftovers: string[] = [];

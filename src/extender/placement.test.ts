@@ -11,9 +11,11 @@ const NODES = ['n1', 'n2', 'n3', 'n4'];
 function view(placements: Record<string, Placement> = {}): PlacementView & { now: { t: number } } {
   const now = { t: 1_000_000 };
   const channels = new ChannelDirectory();
-  for (const [name, placement] of Object.entries(placements)) channels.upsert({ metadata: { namespace: 'ns', name, uid: name }, spec: { selector: { matchLabels: { c: name } }, placement } });
+  for (const [name, placement] of Object.entries(placements))
+    channels.upsert({ metadata: { namespace: 'ns', name, uid: name }, spec: { selector: { matchLabels: { c: name } }, placement } });
   const agents = new AgentLeases(() => now.t);
-  for (const n of NODES) agents.upsert({ metadata: { name: `agent.${n}` }, spec: { holderIdentity: n, leaseDurationSeconds: 30, renewTime: new V1MicroTime(now.t) } });
+  for (const n of NODES)
+    agents.upsert({ metadata: { name: `agent.${n}` }, spec: { holderIdentity: n, leaseDurationSeconds: 30, renewTime: new V1MicroTime(now.t) } });
   return { channels, index: new PlacementIndex(() => now.t), agents, agentNamespace: 'shimmy-system', now };
 }
 
@@ -52,7 +54,10 @@ describe('filterNodes', () => {
     const only = NODES.find((n) => n !== home)!;
     const others = NODES.filter((n) => n !== only);
     const v = view({ a: 'Prefer' });
-    const lease = (n: string, renewed: number) => ({ metadata: { name: `agent.${n}` }, spec: { holderIdentity: n, leaseDurationSeconds: 10, renewTime: new V1MicroTime(renewed) } });
+    const lease = (n: string, renewed: number) => ({
+      metadata: { name: `agent.${n}` },
+      spec: { holderIdentity: n, leaseDurationSeconds: 10, renewTime: new V1MicroTime(renewed) },
+    });
     for (const n of others) v.agents.upsert(lease(n, v.now.t - 11_000));
     expect(filterNodes(v, pod('a'), NODES).passed).toEqual([only]);
     // The agents come back before the first pod's binding is seen: the next pod joins it,
@@ -64,7 +69,7 @@ describe('filterNodes', () => {
 });
 
 describe('prioritizeNodes', () => {
-  it('scores by the share of the pod\'s channels already on each node', () => {
+  it("scores by the share of the pod's channels already on each node", () => {
     const v = view({ a: 'Prefer', b: 'Prefer' });
     v.index.upsertPod(pod('a', 'n1'));
     v.index.upsertPod(pod('a,b', 'n2'));

@@ -27,7 +27,13 @@ export interface ExtenderServer {
 }
 
 export function buildExtenderServer(opts: ExtenderServerOptions): ExtenderServer {
-  const app = Fastify({ loggerInstance: opts.log.child({ server: 'extender' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024, ...httpServerOptions(opts.requestTimeoutMs), return503OnClosing: false });
+  const app = Fastify({
+    loggerInstance: opts.log.child({ server: 'extender' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024,
+    ...httpServerOptions(opts.requestTimeoutMs),
+    return503OnClosing: false,
+  });
   const close = drainable(app, opts.shutdownGraceMs);
   const { view, metrics } = opts;
 
@@ -35,7 +41,7 @@ export function buildExtenderServer(opts: ExtenderServerOptions): ExtenderServer
     const err = error as Error & { statusCode?: number; code?: string };
     const verb = request.url.replace(/^\//, '') || 'unknown';
     metrics.extenderErrors.inc({ verb });
-    const status = err instanceof ExtenderArgsError ? 400 : err.statusCode ?? 500;
+    const status = err instanceof ExtenderArgsError ? 400 : (err.statusCode ?? 500);
     if (status >= 500) request.log.error({ err }, 'extender call failed');
     void reply.code(status).send({ Error: `shimmy extender: ${err.message}` });
   });

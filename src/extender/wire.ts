@@ -42,10 +42,12 @@ export interface Candidates {
 }
 
 export function parseExtenderArgs(body: unknown): Candidates {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ExtenderArgsError('body is not a JSON object; send ExtenderArgs { Pod, Nodes | NodeNames }');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new ExtenderArgsError('body is not a JSON object; send ExtenderArgs { Pod, Nodes | NodeNames }');
   const args = body as Partial<ExtenderArgs>;
   const pod = args.Pod;
-  if (!pod || typeof pod !== 'object' || typeof pod.metadata !== 'object' || pod.metadata === null) throw new ExtenderArgsError('Pod is missing or has no metadata');
+  if (!pod || typeof pod !== 'object' || typeof pod.metadata !== 'object' || pod.metadata === null)
+    throw new ExtenderArgsError('Pod is missing or has no metadata');
   if (Array.isArray(args.NodeNames)) {
     if (!args.NodeNames.every((n) => typeof n === 'string')) throw new ExtenderArgsError('NodeNames must be a list of strings');
     return { pod, names: args.NodeNames };

@@ -14,13 +14,23 @@ export interface ResolvedChannel extends InjectedChannel {
 /** A positive byte quantity, read as the CLI reads sizes (src/size.ts). */
 function quantity(value: string | number, field: string): number {
   const bytes = parseSize(value, field);
-  if (bytes <= 0) throw new ShimmyError(ErrorCode.INVALID_SIZE, `${field} ${JSON.stringify(value)} is not a positive number of bytes`, 'Use bytes or a quantity such as 64Ki, 4Mi, 1Gi');
+  if (bytes <= 0)
+    throw new ShimmyError(
+      ErrorCode.INVALID_SIZE,
+      `${field} ${JSON.stringify(value)} is not a positive number of bytes`,
+      'Use bytes or a quantity such as 64Ki, 4Mi, 1Gi',
+    );
   return bytes;
 }
 
 export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
   const { namespace, name, uid } = channel.metadata;
-  if (!namespace || !name) throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'A SharedMemoryChannel without a namespace or name', 'Only channels read from the API server can be resolved');
+  if (!namespace || !name)
+    throw new ShimmyError(
+      ErrorCode.INVALID_ARGUMENT,
+      'A SharedMemoryChannel without a namespace or name',
+      'Only channels read from the API server can be resolved',
+    );
   const spec = channel.spec ?? {};
   const ref = uid ? { namespace, name, uid } : { namespace, name };
   const key = channelKey(ref);

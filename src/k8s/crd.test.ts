@@ -9,7 +9,7 @@ describe('CRD manifests', () => {
     for (const [file, text] of crdFiles()) expect(readFileSync(file, 'utf8'), file).toBe(text);
   });
 
-  it('uses the wire spelling of schema keywords (client-node\'s models rename them)', () => {
+  it("uses the wire spelling of schema keywords (client-node's models rename them)", () => {
     const yaml = parse([...crdFiles().values()][0]!) as ReturnType<typeof channelCRD>;
     const spec = JSON.stringify(yaml.spec);
     expect(spec).toContain('"x-kubernetes-int-or-string":true');

@@ -12,7 +12,12 @@ import { QUANTITY_PATTERN } from '../size.js';
 type JSONSchema = { [field: string]: unknown };
 export interface CustomResourceDefinition extends KubernetesObject {
   metadata: { name: string };
-  spec: { group: string; names: { kind: string; plural: string; [field: string]: unknown }; versions: { name: string; [field: string]: unknown }[]; [field: string]: unknown };
+  spec: {
+    group: string;
+    names: { kind: string; plural: string; [field: string]: unknown };
+    versions: { name: string; [field: string]: unknown }[];
+    [field: string]: unknown;
+  };
 }
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
@@ -22,13 +27,16 @@ const quantity = (field: string, description: string, defaultValue: string): JSO
   anyOf: [{ type: 'integer' }, { type: 'string' }],
   default: defaultValue,
   'x-kubernetes-validations': [
-    { rule: `type(self) == int ? self > 0 : self.matches('${QUANTITY_PATTERN.replace(/\\/g, '\\\\')}')`, message: `${field} must be a positive number of bytes or a quantity such as 64Ki, 4Mi or 1Gi` },
+    {
+      rule: `type(self) == int ? self > 0 : self.matches('${QUANTITY_PATTERN.replace(/\\/g, '\\\\')}')`,
+      message: `${field} must be a positive number of bytes or a quantity such as 64Ki, 4Mi or 1Gi`,
+    },
   ],
 });
 
 const labelSelector: JSONSchema = {
   type: 'object',
-  description: 'Pods in the channel\'s namespace that use it (a LabelSelector, like a Deployment\'s). Must not be empty.',
+  description: "Pods in the channel's namespace that use it (a LabelSelector, like a Deployment's). Must not be empty.",
   properties: {
     matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
     matchExpressions: {
@@ -42,13 +50,19 @@ const labelSelector: JSONSchema = {
           values: { type: 'array', items: { type: 'string' } },
         },
         'x-kubernetes-validations': [
-          { rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0", message: 'In and NotIn need values; Exists and DoesNotExist take none' },
+          {
+            rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
+            message: 'In and NotIn need values; Exists and DoesNotExist take none',
+          },
         ],
       },
     },
   },
   'x-kubernetes-validations': [
-    { rule: '(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)', message: 'selector must not be empty: an empty selector would put every pod of the namespace on the channel' },
+    {
+      rule: '(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)',
+      message: 'selector must not be empty: an empty selector would put every pod of the namespace on the channel',
+    },
   ],
 };
 
@@ -74,7 +88,10 @@ const channelSchema: JSONSchema = {
   type: 'object',
   required: ['spec'],
   'x-kubernetes-validations': [
-    { rule: `self.metadata.name.size() <= 63 && self.metadata.name.matches('${DNS_LABEL}')`, message: 'channel names are DNS labels: at most 63 characters of a-z, 0-9 and -, starting and ending with a letter or digit' },
+    {
+      rule: `self.metadata.name.size() <= 63 && self.metadata.name.matches('${DNS_LABEL}')`,
+      message: 'channel names are DNS labels: at most 63 characters of a-z, 0-9 and -, starting and ending with a letter or digit',
+    },
   ],
   properties: {
     apiVersion: { type: 'string' },
@@ -85,15 +102,37 @@ const channelSchema: JSONSchema = {
       required: ['selector'],
       properties: {
         selector: labelSelector,
-        mode: { type: 'string', enum: [...MODES], default: DEFAULTS.mode, description: 'PubSub: every subscriber gets every message. Stream: one ring per direction; each message goes to one consumer.' },
+        mode: {
+          type: 'string',
+          enum: [...MODES],
+          default: DEFAULTS.mode,
+          description: 'PubSub: every subscriber gets every message. Stream: one ring per direction; each message goes to one consumer.',
+        },
         capacity: quantity('capacity', 'Ring size in bytes per node, e.g. 4Mi.', DEFAULTS.capacity),
         maxMessageSize: quantity('maxMessageSize', 'Largest message in bytes, e.g. 1Mi. Must be smaller than capacity.', DEFAULTS.maxMessageSize),
-        slowConsumer: { type: 'string', enum: [...SLOW_CONSUMERS], default: DEFAULTS.slowConsumer, description: 'Block: publishers wait for the slowest subscriber. Overwrite: they never wait; lapped subscribers learn how many they lost.' },
-        placement: { type: 'string', enum: [...PLACEMENTS], default: DEFAULTS.placement, description: 'Prefer: the scheduler extender favours nodes already running the channel. Require: it never splits the channel while a co-located node fits. None: no preference.' },
+        slowConsumer: {
+          type: 'string',
+          enum: [...SLOW_CONSUMERS],
+          default: DEFAULTS.slowConsumer,
+          description: 'Block: publishers wait for the slowest subscriber. Overwrite: they never wait; lapped subscribers learn how many they lost.',
+        },
+        placement: {
+          type: 'string',
+          enum: [...PLACEMENTS],
+          default: DEFAULTS.placement,
+          description:
+            'Prefer: the scheduler extender favours nodes already running the channel. Require: it never splits the channel while a co-located node fits. None: no preference.',
+        },
       },
       'x-kubernetes-validations': [
-        { rule: "!isQuantity(string(self.capacity)) || (quantity(string(self.capacity)).compareTo(quantity('4Ki')) >= 0 && quantity(string(self.capacity)).compareTo(quantity('1Gi')) <= 0)", message: 'capacity must be between 4Ki and 1Gi' },
-        { rule: '!isQuantity(string(self.capacity)) || !isQuantity(string(self.maxMessageSize)) || quantity(string(self.maxMessageSize)).compareTo(quantity(string(self.capacity))) < 0', message: 'maxMessageSize must be smaller than capacity' },
+        {
+          rule: "!isQuantity(string(self.capacity)) || (quantity(string(self.capacity)).compareTo(quantity('4Ki')) >= 0 && quantity(string(self.capacity)).compareTo(quantity('1Gi')) <= 0)",
+          message: 'capacity must be between 4Ki and 1Gi',
+        },
+        {
+          rule: '!isQuantity(string(self.capacity)) || !isQuantity(string(self.maxMessageSize)) || quantity(string(self.maxMessageSize)).compareTo(quantity(string(self.capacity))) < 0',
+          message: 'maxMessageSize must be smaller than capacity',
+        },
       ],
     },
     status: {
@@ -101,7 +140,7 @@ const channelSchema: JSONSchema = {
       properties: {
         observedGeneration: { type: 'integer', format: 'int64' },
         conditions,
-        key: { type: 'string', description: 'The System V key of the channel\'s segments (the same on every node).' },
+        key: { type: 'string', description: "The System V key of the channel's segments (the same on every node)." },
         pods: { type: 'integer', description: 'Scheduled pods on the channel.' },
         nodes: { type: 'integer', description: 'Nodes with at least one of those pods.' },
         endpoints: {
@@ -153,7 +192,14 @@ function definition(names: Names, version: { [field: string]: unknown }): Custom
     spec: {
       group: GROUP,
       scope: 'Namespaced',
-      names: { kind: names.kind, listKind: names.listKind, plural: names.plural, singular: names.singular, shortNames: [names.shortName], categories: ['shimmy'] },
+      names: {
+        kind: names.kind,
+        listKind: names.listKind,
+        plural: names.plural,
+        singular: names.singular,
+        shortNames: [names.shortName],
+        categories: ['shimmy'],
+      },
       versions: [{ name: VERSION, served: true, storage: true, ...version }],
     },
   };

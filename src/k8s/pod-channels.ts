@@ -14,5 +14,10 @@ export function channelsAnnotation(names: readonly string[]): string {
 /** The channel names a patched pod carries (none for other pods). */
 export function channelsOf(pod: V1Pod): string[] {
   const text = pod.metadata?.annotations?.[CHANNELS_ANNOTATION];
-  return text ? text.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  return text
+    ? text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 }

@@ -12,7 +12,10 @@ export async function sendJson(kc: KubeConfig, method: 'POST' | 'PUT', path: str
   if (!server) throw new ShimmyError(ErrorCode.KUBERNETES_API, 'The kubeconfig has no current cluster', 'Check its current-context');
   const url = new URL(path, server);
   const payload = Buffer.from(JSON.stringify(body));
-  const opts: Parameters<typeof request>[1] = { method, headers: { 'content-type': 'application/json', 'content-length': payload.length, accept: 'application/json' } };
+  const opts: Parameters<typeof request>[1] = {
+    method,
+    headers: { 'content-type': 'application/json', 'content-length': payload.length, accept: 'application/json' },
+  };
   await kc.applyToHTTPSOptions(opts);
   return new Promise((resolve, reject) => {
     const req = request(url, opts, (res) => {
@@ -28,12 +31,14 @@ export async function sendJson(kc: KubeConfig, method: 'POST' | 'PUT', path: str
         }
         if ((res.statusCode ?? 500) >= 300) {
           const message = (parsed as { message?: string })?.message ?? text.slice(0, 300);
-          reject(new ShimmyError(ErrorCode.KUBERNETES_API, `${method} ${path} failed (HTTP ${res.statusCode}): ${message}`, 'See the API server\'s message'));
+          reject(new ShimmyError(ErrorCode.KUBERNETES_API, `${method} ${path} failed (HTTP ${res.statusCode}): ${message}`, "See the API server's message"));
         } else resolve(parsed);
       });
     });
     req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path} timed out after 30 s`)));
-    req.on('error', (err) => reject(new ShimmyError(ErrorCode.KUBERNETES_API, `${method} ${path} failed: ${err.message}`, 'Check that the API server is reachable', { cause: err })));
+    req.on('error', (err) =>
+      reject(new ShimmyError(ErrorCode.KUBERNETES_API, `${method} ${path} failed: ${err.message}`, 'Check that the API server is reachable', { cause: err })),
+    );
     req.end(payload);
   });
 }

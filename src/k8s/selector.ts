@@ -40,7 +40,17 @@ export function compileSelector(selector: V1LabelSelector | undefined): Matcher 
       case 'In':
       case 'NotIn':
         if (values.length === 0) throw new SelectorError(`matchExpressions[${i}] (${key} ${operator}) needs values`);
-        terms.push(operator === 'In' ? (l) => { const v = label(l, key); return v !== undefined && set.has(v); } : (l) => { const v = label(l, key); return v === undefined || !set.has(v); });
+        terms.push(
+          operator === 'In'
+            ? (l) => {
+                const v = label(l, key);
+                return v !== undefined && set.has(v);
+              }
+            : (l) => {
+                const v = label(l, key);
+                return v === undefined || !set.has(v);
+              },
+        );
         break;
       case 'Exists':
       case 'DoesNotExist':

@@ -9,8 +9,20 @@ export const GROUP = 'shimmy.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-export const CHANNEL = { kind: 'SharedMemoryChannel', plural: 'sharedmemorychannels', singular: 'sharedmemorychannel', shortName: 'shmc', listKind: 'SharedMemoryChannelList' } as const;
-export const ENDPOINT = { kind: 'ChannelEndpoint', plural: 'channelendpoints', singular: 'channelendpoint', shortName: 'shmce', listKind: 'ChannelEndpointList' } as const;
+export const CHANNEL = {
+  kind: 'SharedMemoryChannel',
+  plural: 'sharedmemorychannels',
+  singular: 'sharedmemorychannel',
+  shortName: 'shmc',
+  listKind: 'SharedMemoryChannelList',
+} as const;
+export const ENDPOINT = {
+  kind: 'ChannelEndpoint',
+  plural: 'channelendpoints',
+  singular: 'channelendpoint',
+  shortName: 'shmce',
+  listKind: 'ChannelEndpointList',
+} as const;
 
 /** Namespace label that opts a namespace into injection (Istio's pattern). */
 export const INJECTION_LABEL = 'shimmy.dev/injection';

@@ -131,7 +131,7 @@ export function view(addr: Address, length: number): ArrayBuffer {
 
 /** The address `offset` bytes past `addr`, for futex words inside a segment. */
 export function offsetAddress(addr: Address, offset: number): Address {
-  return koffi.as(koffi.address(addr as never) + BigInt(offset) as never, 'void *');
+  return koffi.as((koffi.address(addr as never) + BigInt(offset)) as never, 'void *');
 }
 
 /** Blocks this thread while the word equals `expected`. Returns 0, -ETIMEDOUT or -EINTR. */

@@ -66,7 +66,13 @@ export class Segment {
   readonly created: boolean;
   private addr: Address | null;
 
-  private constructor(readonly seg: SegmentId, id: number, size: number, addr: Address, created: boolean) {
+  private constructor(
+    readonly seg: SegmentId,
+    id: number,
+    size: number,
+    addr: Address,
+    created: boolean,
+  ) {
     this.id = id;
     this.size = size;
     this.addr = addr;

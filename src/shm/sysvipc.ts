@@ -25,7 +25,15 @@ export function listSysvShm(): SysvShmEntry[] {
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 9) continue;
-    out.push({ key: Number(f[0]) | 0, id: Number(f[1]), mode: Number.parseInt(f[2]!, 8) & 0o777, size: Number(f[3]), attached: Number(f[6]), uid: Number(f[7]), gid: Number(f[8]) });
+    out.push({
+      key: Number(f[0]) | 0,
+      id: Number(f[1]),
+      mode: Number.parseInt(f[2]!, 8) & 0o777,
+      size: Number(f[3]),
+      attached: Number(f[6]),
+      uid: Number(f[7]),
+      gid: Number(f[8]),
+    });
   }
   return out;
 }

@@ -21,13 +21,17 @@ export function intOption(flag: string, min = 0) {
 }
 
 export function listOption<T>(flag: string, parse: (v: string) => T) {
-  return (value: string): T[] => value.split(',').filter(Boolean).map((v) => {
-    try {
-      return parse(v.trim());
-    } catch (err) {
-      throw new InvalidArgumentError(`${flag}: ${(err as Error).message}`);
-    }
-  });
+  return (value: string): T[] =>
+    value
+      .split(',')
+      .filter(Boolean)
+      .map((v) => {
+        try {
+          return parse(v.trim());
+        } catch (err) {
+          throw new InvalidArgumentError(`${flag}: ${(err as Error).message}`);
+        }
+      });
 }
 
 export function choiceOption<T extends string>(flag: string, choices: readonly T[]) {

@@ -50,10 +50,14 @@ export const HOST_IPC_WARNING =
   'shimmy: this pod gets hostIPC: true for shared-memory channels; the Pod Security level "baseline" forbids hostIPC, so the namespace needs pod-security.kubernetes.io/enforce=privileged';
 
 export function parseReview(body: unknown): AdmissionRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new AdmissionError('body is not a JSON object; send an admission.k8s.io/v1 AdmissionReview');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new AdmissionError('body is not a JSON object; send an admission.k8s.io/v1 AdmissionReview');
   const review = body as { apiVersion?: unknown; kind?: unknown; request?: unknown };
   if (review.kind !== 'AdmissionReview') throw new AdmissionError(`kind is ${JSON.stringify(review.kind)}, expected "AdmissionReview"`);
-  if (review.apiVersion !== 'admission.k8s.io/v1') throw new AdmissionError(`apiVersion is ${JSON.stringify(review.apiVersion)}; this webhook speaks admission.k8s.io/v1 only (set admissionReviewVersions: ["v1"])`);
+  if (review.apiVersion !== 'admission.k8s.io/v1')
+    throw new AdmissionError(
+      `apiVersion is ${JSON.stringify(review.apiVersion)}; this webhook speaks admission.k8s.io/v1 only (set admissionReviewVersions: ["v1"])`,
+    );
   const request = review.request as AdmissionRequest | undefined;
   if (!request || typeof request !== 'object') throw new AdmissionError('request is missing');
   if (typeof request.uid !== 'string' || request.uid === '') throw new AdmissionError('request.uid is missing; the response must echo it');
@@ -69,7 +73,9 @@ function allow(uid: string, warnings: string[] = []): AdmissionReviewOut {
 export function review(request: AdmissionRequest, ctx: AdmissionContext): AdmissionReviewOut {
   const kind = request.kind ?? {};
   if (kind.kind !== 'Pod' || (kind.group ?? '') !== '' || kind.version !== 'v1') {
-    return allow(request.uid, [`shimmy: webhook mutates v1 Pods only, got ${kind.group || 'core'}/${kind.version}/${kind.kind}; check the rules of the MutatingWebhookConfiguration`]);
+    return allow(request.uid, [
+      `shimmy: webhook mutates v1 Pods only, got ${kind.group || 'core'}/${kind.version}/${kind.kind}; check the rules of the MutatingWebhookConfiguration`,
+    ]);
   }
   if (request.operation !== undefined && request.operation !== 'CREATE') return allow(request.uid);
   const pod = request.object as V1Pod | undefined;

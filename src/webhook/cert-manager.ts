@@ -155,7 +155,13 @@ export class WebhookCertManager {
     }
     const tls = state['tls.crt'];
     const tlsLeft = tls ? certInfo(tls).notAfter.getTime() - now : 0;
-    if (!tls || !state['tls.key'] || !signedBy(tls, state['ca.crt']!) || tlsLeft < this.opts.certValidityMs / 3 || tlsLeft > this.opts.certValidityMs + 60_000) {
+    if (
+      !tls ||
+      !state['tls.key'] ||
+      !signedBy(tls, state['ca.crt']!) ||
+      tlsLeft < this.opts.certValidityMs / 3 ||
+      tlsLeft > this.opts.certValidityMs + 60_000
+    ) {
       const issued = issueServingCert({ cert: state['ca.crt']!, key: state['ca.key']! }, this.opts.hosts, this.opts.certValidityMs);
       Object.assign(state, { 'tls.crt': issued.cert, 'tls.key': issued.key });
       changed = true;

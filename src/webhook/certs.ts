@@ -49,7 +49,10 @@ function baseCert(publicKey: forge.pki.PublicKey, validityMs: number, now: Date)
 export function createCA(commonName: string, validityMs: number, now = new Date()): CertificateAuthority & { notAfter: Date } {
   const keys = newKeyPair();
   const cert = baseCert(keys.publicKey, validityMs, now);
-  const subject = [{ name: 'commonName', value: commonName }, { name: 'organizationName', value: 'shimmy' }];
+  const subject = [
+    { name: 'commonName', value: commonName },
+    { name: 'organizationName', value: 'shimmy' },
+  ];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -80,7 +83,13 @@ export function issueServingCert(ca: CertificateAuthority, hosts: readonly strin
 }
 
 /** A client certificate (`clientAuth`) for `commonName` in the groups `organizations`. */
-export function issueClientCert(ca: CertificateAuthority, commonName: string, organizations: readonly string[], validityMs: number, now = new Date()): IssuedCertificate {
+export function issueClientCert(
+  ca: CertificateAuthority,
+  commonName: string,
+  organizations: readonly string[],
+  validityMs: number,
+  now = new Date(),
+): IssuedCertificate {
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const caKey = forge.pki.privateKeyFromPem(ca.key);
   const keys = newKeyPair();

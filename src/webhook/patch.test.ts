@@ -12,7 +12,15 @@ const channel = (name: string, extra: Partial<SharedMemoryChannel['spec']> = {})
 });
 const frames = resolveChannel(channel('frames', { capacity: '8Mi' }));
 const boxes = resolveChannel(channel('boxes', { mode: 'Stream', slowConsumer: 'Overwrite' }));
-const bare = (): V1Pod => ({ metadata: { name: 'p', namespace: 'video' }, spec: { containers: [{ name: 'a', image: 'a' }, { name: 'b', image: 'b' }] } });
+const bare = (): V1Pod => ({
+  metadata: { name: 'p', namespace: 'video' },
+  spec: {
+    containers: [
+      { name: 'a', image: 'a' },
+      { name: 'b', image: 'b' },
+    ],
+  },
+});
 const apply = (pod: V1Pod, ops: ReturnType<typeof podPatch>) => fastJsonPatch.applyPatch(structuredClone(pod), ops, true, false).newDocument;
 
 describe('podPatch', () => {
@@ -49,9 +57,12 @@ describe('podPatch', () => {
     expect(podPatch(once, m)).toEqual([]);
   });
 
-  it('replaces stale values and valueFrom, keeps the user\'s other variables in place', () => {
+  it("replaces stale values and valueFrom, keeps the user's other variables in place", () => {
     const pod = bare();
-    pod.spec!.containers[0]!.env = [{ name: 'KEEP', value: '1' }, { name: 'SHIMMY_CHANNEL_FRAMES_KEY', valueFrom: { configMapKeyRef: { name: 'x', key: 'y' } } }];
+    pod.spec!.containers[0]!.env = [
+      { name: 'KEEP', value: '1' },
+      { name: 'SHIMMY_CHANNEL_FRAMES_KEY', valueFrom: { configMapKeyRef: { name: 'x', key: 'y' } } },
+    ];
     const patched = apply(pod, podPatch(pod, { namespace: 'video', channels: [frames] }));
     const env = patched.spec!.containers[0]!.env!;
     expect(env[0]).toEqual({ name: 'KEEP', value: '1' });
@@ -61,9 +72,13 @@ describe('podPatch', () => {
   it('takes the default scheduler over but leaves a custom one alone', () => {
     const custom = bare();
     custom.spec!.schedulerName = 'gpu-scheduler';
-    expect(apply(custom, podPatch(custom, { namespace: 'video', channels: [frames], schedulerName: 'shimmy-scheduler' })).spec!.schedulerName).toBe('gpu-scheduler');
+    expect(apply(custom, podPatch(custom, { namespace: 'video', channels: [frames], schedulerName: 'shimmy-scheduler' })).spec!.schedulerName).toBe(
+      'gpu-scheduler',
+    );
     const dflt = bare();
     dflt.spec!.schedulerName = 'default-scheduler';
-    expect(apply(dflt, podPatch(dflt, { namespace: 'video', channels: [frames], schedulerName: 'shimmy-scheduler' })).spec!.schedulerName).toBe('shimmy-scheduler');
+    expect(apply(dflt, podPatch(dflt, { namespace: 'video', channels: [frames], schedulerName: 'shimmy-scheduler' })).spec!.schedulerName).toBe(
+      'shimmy-scheduler',
+    );
   });
 });

@@ -56,7 +56,7 @@ export function buildWebhookServer(opts: WebhookServerOptions): WebhookServer {
   app.setErrorHandler((error, request, reply) => {
     const err = error as Error & { statusCode?: number; code?: string };
     metrics.admissions.inc({ result: 'bad_request' });
-    const status = err instanceof AdmissionError ? 400 : err.statusCode ?? 500;
+    const status = err instanceof AdmissionError ? 400 : (err.statusCode ?? 500);
     const hint = status === 413 ? ` (limit ${MAX_REVIEW_BYTES} bytes)` : '';
     if (status >= 500) request.log.error({ err }, 'admission failed');
     else request.log.warn({ err: err.message }, 'bad admission request');

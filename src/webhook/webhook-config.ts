@@ -23,7 +23,11 @@ export interface WebhookTarget {
 export function loadWebhookTemplate(file = WEBHOOK_CONFIG_FILE): V1MutatingWebhookConfiguration {
   const doc = parse(readFileSync(file, 'utf8')) as V1MutatingWebhookConfiguration;
   if (doc?.kind !== 'MutatingWebhookConfiguration' || !doc.metadata?.name || !Array.isArray(doc.webhooks)) {
-    throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `${file} is not a MutatingWebhookConfiguration with webhooks`, 'Restore it from the package (webhook-config/mutating-webhook.yaml)');
+    throw new ShimmyError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${file} is not a MutatingWebhookConfiguration with webhooks`,
+      'Restore it from the package (webhook-config/mutating-webhook.yaml)',
+    );
   }
   return doc;
 }
@@ -47,7 +51,20 @@ export function desiredWebhookConfig(template: V1MutatingWebhookConfiguration, t
 /** The fields the controller insists on; the API server's defaults elsewhere are left alone. */
 function projection(hook: V1MutatingWebhook): unknown {
   const cc = hook.clientConfig ?? {};
-  return [hook.name, cc.url, cc.service?.name, cc.service?.namespace, cc.service?.path, cc.caBundle, hook.failurePolicy, hook.sideEffects, hook.timeoutSeconds, hook.reinvocationPolicy, JSON.stringify(hook.namespaceSelector ?? {}), JSON.stringify(hook.rules ?? [])];
+  return [
+    hook.name,
+    cc.url,
+    cc.service?.name,
+    cc.service?.namespace,
+    cc.service?.path,
+    cc.caBundle,
+    hook.failurePolicy,
+    hook.sideEffects,
+    hook.timeoutSeconds,
+    hook.reinvocationPolicy,
+    JSON.stringify(hook.namespaceSelector ?? {}),
+    JSON.stringify(hook.rules ?? []),
+  ];
 }
 
 export function webhookConfigDiffers(actual: V1MutatingWebhookConfiguration, desired: V1MutatingWebhookConfiguration): boolean {

@@ -72,13 +72,15 @@ export function startProgram(file: string, args: string[], input?: string, optio
           reject(new Error(`timed out waiting for ${pattern}; stdout: ${out.slice(-500)} stderr: ${err.slice(-500)}`));
         }, ms);
         listeners.add(check);
-        void exited.then(() => setTimeout(() => {
-          if (listeners.has(check)) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            reject(new Error(`process exited before ${pattern}; stdout: ${out.slice(-500)} stderr: ${err.slice(-500)}`));
-          }
-        }, 50));
+        void exited.then(() =>
+          setTimeout(() => {
+            if (listeners.has(check)) {
+              listeners.delete(check);
+              clearTimeout(timer);
+              reject(new Error(`process exited before ${pattern}; stdout: ${out.slice(-500)} stderr: ${err.slice(-500)}`));
+            }
+          }, 50),
+        );
         check();
       });
     },

@@ -25,7 +25,10 @@ describe('shimmy bench', () => {
     const transports = ['shm', 'shm-sleep', 'tcp', 'uds', 'mosquitto', 'nats', 'redis', 'kafka'];
     const r = await run(['bench', '--transports', transports.join(','), '--sizes', '16,100KiB', '--counts', '2000', '--latency-samples', '200', '--json', '-']);
     expect(r.code, r.stderr).toBe(0);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Row);
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Row);
     expect(rows.map((x) => x.transport)).toEqual(transports.flatMap((t) => [t, t]));
     for (const row of rows) {
       expect(row.skipped, `${row.transport} skipped`).toBeUndefined();
@@ -62,19 +65,49 @@ describe('shimmy bench-control-plane', () => {
   it('answers every request of every scenario and prints the figures, twice over with --repeat', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shimmy-bench-'));
     const json = join(dir, 'control-plane.json');
-    const r = await run(['bench-control-plane', '--nodes', '100', '--pods', '500', '--channels', '20', '--admission-rate', '100', '--extender-rate', '100', '--seconds', '1', '--warmup', '0', '--repeat', '2', '--json', json]);
+    const r = await run([
+      'bench-control-plane',
+      '--nodes',
+      '100',
+      '--pods',
+      '500',
+      '--channels',
+      '20',
+      '--admission-rate',
+      '100',
+      '--extender-rate',
+      '100',
+      '--seconds',
+      '1',
+      '--warmup',
+      '0',
+      '--repeat',
+      '2',
+      '--json',
+      json,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('repetition 2 of 2');
     expect(r.stdout).toMatch(/p99 min\.\.max/);
     const text = readFileSync(json, 'utf8');
     rmSync(dir, { recursive: true });
-    const out = JSON.parse(text) as { repeat: number; runs: unknown[]; results: Array<{ what: string; requests: number; failed: number; p99: number; runs: number }> };
+    const out = JSON.parse(text) as {
+      repeat: number;
+      runs: unknown[];
+      results: Array<{ what: string; requests: number; failed: number; p99: number; runs: number }>;
+    };
     expect(out.repeat).toBe(2);
     expect(out.runs).toHaveLength(2);
     expect(out.results.map((x) => x.what)).toEqual([
-      'admission (HTTPS, 1 conn)', '  floor: empty HTTPS endpoint (1 conn)', 'admission (HTTPS, 8 conn)', '  floor: empty HTTPS endpoint (8 conn)',
-      'extender filter (HTTP, 100 NodeNames)', 'extender prioritize (HTTP, 100 NodeNames)', '  floor: empty HTTP endpoint, same body',
-      'filter (decision only)', 'prioritize (decision only)',
+      'admission (HTTPS, 1 conn)',
+      '  floor: empty HTTPS endpoint (1 conn)',
+      'admission (HTTPS, 8 conn)',
+      '  floor: empty HTTPS endpoint (8 conn)',
+      'extender filter (HTTP, 100 NodeNames)',
+      'extender prioritize (HTTP, 100 NodeNames)',
+      '  floor: empty HTTP endpoint, same body',
+      'filter (decision only)',
+      'prioritize (decision only)',
     ]);
     for (const row of out.results) {
       expect(row.failed, row.what).toBe(0);

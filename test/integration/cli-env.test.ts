@@ -90,7 +90,11 @@ describe('shimmy pub and sub in a pod (SHIMMY_* environment, no --namespace)', (
     const s = seg.stats();
     seg.close();
     expect({ key: s.key, mode: s.mode, capacity: s.capacity, maxMessage: s.maxMessage, slowConsumer: s.slowConsumer }).toEqual({
-      key: ch.keyText, mode: 'pubsub', capacity: 256 * 1024, maxMessage: 1024, slowConsumer: 'block',
+      key: ch.keyText,
+      mode: 'pubsub',
+      capacity: 256 * 1024,
+      maxMessage: 1024,
+      slowConsumer: 'block',
     });
     expect(s.messages).toBe(n);
     // The uid is part of the key: nothing was made under the standalone identity.
@@ -122,11 +126,16 @@ describe('shimmy pub and sub in a pod (SHIMMY_* environment, no --namespace)', (
     // Listed, but the key does not match the identity (a stale or hand-edited environment).
     const keyVar = channelEnvVar(ch.name, 'KEY');
     const stale = { ...env, [keyVar]: '0x00000001' };
-    for (const args of [['pub', ch.name, 'hello'], ['sub', ch.name, '--count', '1']]) {
+    for (const args of [
+      ['pub', ch.name, 'hello'],
+      ['sub', ch.name, '--count', '1'],
+    ]) {
       const broken = await runInPod(stale, args);
       expect(broken.code).toBe(1);
       expect(broken.stderr.trim().split('\n')).toHaveLength(1);
-      expect(broken.stderr).toMatch(new RegExp(`^shimmy: ${keyVar}=0x00000001 does not match channel ${NAMESPACE}/${ch.name}.*\\[${ErrorCode.INVALID_ENV}\\]\\n$`));
+      expect(broken.stderr).toMatch(
+        new RegExp(`^shimmy: ${keyVar}=0x00000001 does not match channel ${NAMESPACE}/${ch.name}.*\\[${ErrorCode.INVALID_ENV}\\]\\n$`),
+      );
     }
     // Listed, but a setting missing.
     const { [channelEnvVar(ch.name, 'CAPACITY')]: _capacity, ...partial } = env;
@@ -171,7 +180,11 @@ describe('shimmy pub --wait-subscribers', () => {
     const lines = p.stderr().trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^shimmy: waiting for 1 subscriber on .*\(0 attached, --timeout 300ms\)$/);
-    expect(lines[1]).toMatch(new RegExp(`^shimmy: Timed out after 300ms waiting for 1 subscriber on channel ${NAMESPACE}/${ch.name}: 0 attached\\. .*--timeout.* \\[${ErrorCode.TIMEOUT}\\]$`));
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^shimmy: Timed out after 300ms waiting for 1 subscriber on channel ${NAMESPACE}/${ch.name}: 0 attached\\. .*--timeout.* \\[${ErrorCode.TIMEOUT}\\]$`,
+      ),
+    );
     const seg = Channel.open(ch);
     expect(seg.stats().messages).toBe(0);
     seg.close();
@@ -183,7 +196,9 @@ describe('shimmy pub --wait-subscribers', () => {
     expect((await run(['channel', 'create', ref.name, '-n', ref.namespace, '--capacity', '64KiB', '--max-message', '1KiB'])).code).toBe(0);
     const timedOut = await run(['pub', ref.name, '-n', ref.namespace, 'x', '--wait-subscribers', '1', '--timeout', '100ms']);
     expect(timedOut.code).toBe(1);
-    expect(timedOut.stderr).toMatch(new RegExp(`Timed out after 100ms waiting for 1 subscriber on channel ${NAMESPACE}/${ref.name}: 0 attached.*\\[${ErrorCode.TIMEOUT}\\]`));
+    expect(timedOut.stderr).toMatch(
+      new RegExp(`Timed out after 100ms waiting for 1 subscriber on channel ${NAMESPACE}/${ref.name}: 0 attached.*\\[${ErrorCode.TIMEOUT}\\]`),
+    );
 
     const noWait = await run(['pub', ref.name, '-n', ref.namespace, 'x', '--timeout', '1s']);
     expect(noWait.code).toBe(1);

@@ -11,7 +11,19 @@ afterEach(() => {
 describe('shimmy channel', () => {
   it('creates, lists and removes a channel', async () => {
     const ref = channels.ref('cli');
-    const created = await run(['channel', 'create', ref.name, '--namespace', ref.namespace, '--capacity', '1MiB', '--max-message', '64KiB', '--slow-consumer', 'overwrite']);
+    const created = await run([
+      'channel',
+      'create',
+      ref.name,
+      '--namespace',
+      ref.namespace,
+      '--capacity',
+      '1MiB',
+      '--max-message',
+      '64KiB',
+      '--slow-consumer',
+      'overwrite',
+    ]);
     expect(created.code).toBe(0);
     expect(created.stdout).toMatch(/mode pubsub, key 0x[0-9a-f]{8}, capacity 1MiB, max message 64KiB, slow consumer overwrite/);
     const ls = await run(['channel', 'ls']);
@@ -46,17 +58,22 @@ describe('shimmy channel', () => {
 describe('permissions', () => {
   const root = process.getuid?.() === 0;
   // Running as another user needs root (CI runs as root); elsewhere the skip shows, with its reason.
-  it.skipIf(!root)(`tells another user whose segment it is and with which permissions${root ? '' : ' [SKIPPED: not root, cannot run as uid 65534]'}`, async () => {
-    const ref = channels.ref('private');
-    expect((await run(['channel', 'create', ref.name, '-n', ref.namespace, '--permissions', '0600'])).code).toBe(0);
-    const denied = await run(['sub', ref.name, '-n', ref.namespace], undefined, { uid: 65534, gid: 65534 });
-    expect(denied.code).toBe(1);
-    expect(denied.stderr).toMatch(/refused: the segment belongs to uid 0 with permissions 0600 and this process runs as uid 65534.*SHIMMY_ERR_PERMISSION_DENIED/);
-  });
+  it.skipIf(!root)(
+    `tells another user whose segment it is and with which permissions${root ? '' : ' [SKIPPED: not root, cannot run as uid 65534]'}`,
+    async () => {
+      const ref = channels.ref('private');
+      expect((await run(['channel', 'create', ref.name, '-n', ref.namespace, '--permissions', '0600'])).code).toBe(0);
+      const denied = await run(['sub', ref.name, '-n', ref.namespace], undefined, { uid: 65534, gid: 65534 });
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toMatch(
+        /refused: the segment belongs to uid 0 with permissions 0600 and this process runs as uid 65534.*SHIMMY_ERR_PERMISSION_DENIED/,
+      );
+    },
+  );
 });
 
 describe('shimmy --help', () => {
-  it('loads the control plane\'s modules only when its commands run, so pub and sub start fast', async () => {
+  it("loads the control plane's modules only when its commands run, so pub and sub start fast", async () => {
     // Loading them eagerly made every command start ~0.7 s later, enough to break the crash tests.
     const heavy = /node_modules\/(fastify|node-forge|prom-client|autocannon|@kubernetes|pino)\//;
     const probe = `const { buildProgram } = await import(${JSON.stringify(`${ROOT}dist/src/cli/main.js`)}); buildProgram();
@@ -72,7 +89,8 @@ describe('shimmy --help', () => {
   it('answers for every command', async () => {
     const top = await run(['--help']);
     expect(top.code).toBe(0);
-    for (const cmd of ['channel', 'pub', 'sub', 'bench', 'demo', 'controller', 'dev-cluster', 'manifests', 'bench-control-plane']) expect(top.stdout).toContain(cmd);
+    for (const cmd of ['channel', 'pub', 'sub', 'bench', 'demo', 'controller', 'dev-cluster', 'manifests', 'bench-control-plane'])
+      expect(top.stdout).toContain(cmd);
     const controller = await run(['controller', '--help']);
     expect(controller.stdout).toMatch(/--webhook-port <port>[\s\S]*--cert-validity <duration>[\s\S]*\(default: 30d\)/);
     const up = await run(['dev-cluster', 'up', '--help']);

@@ -21,7 +21,10 @@ const ca = createCA('test-ca', 3600e3);
 const tls = issueServingCert(ca, ['127.0.0.1'], 3600e3);
 const channels = new ChannelDirectory();
 channels.upsert({ metadata: { namespace: 'ns', name: 'frames', uid: 'u' }, spec: { selector: { matchLabels: { app: 'cam' } } } });
-channels.upsert({ metadata: { namespace: 'ns', name: 'broken', uid: 'v' }, spec: { selector: { matchExpressions: [{ key: 'x', operator: 'Near', values: ['y'] }] } } });
+channels.upsert({
+  metadata: { namespace: 'ns', name: 'broken', uid: 'v' },
+  spec: { selector: { matchExpressions: [{ key: 'x', operator: 'Near', values: ['y'] }] } },
+});
 const agents = new AgentLeases();
 agents.upsert({ metadata: { name: 'agent.n1' }, spec: { holderIdentity: 'n1', leaseDurationSeconds: 600, renewTime: new V1MicroTime() } });
 
@@ -31,8 +34,19 @@ let webhookUrl: string;
 let extenderUrl: string;
 
 beforeAll(async () => {
-  webhook = buildWebhookServer({ requestTimeoutMs: 1000, context: { match: (ns, labels) => channels.match(ns, labels) }, tls, metrics: new ControllerMetrics(false), log });
-  extender = buildExtenderServer({ requestTimeoutMs: 1000, view: { channels, index: new PlacementIndex(), agents, agentNamespace: 'shimmy-system' }, metrics: new ControllerMetrics(false), log });
+  webhook = buildWebhookServer({
+    requestTimeoutMs: 1000,
+    context: { match: (ns, labels) => channels.match(ns, labels) },
+    tls,
+    metrics: new ControllerMetrics(false),
+    log,
+  });
+  extender = buildExtenderServer({
+    requestTimeoutMs: 1000,
+    view: { channels, index: new PlacementIndex(), agents, agentNamespace: 'shimmy-system' },
+    metrics: new ControllerMetrics(false),
+    log,
+  });
   webhookUrl = `${await webhook.app.listen({ host: '127.0.0.1', port: 0 })}/mutate`;
   extenderUrl = await extender.app.listen({ host: '127.0.0.1', port: 0 });
 });
@@ -54,7 +68,12 @@ function postTls(url: string, body: string | Buffer, contentType = 'application/
   });
 }
 
-const review = (request: Record<string, unknown>) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'ns', operation: 'CREATE', ...request } });
+const review = (request: Record<string, unknown>) =>
+  JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'ns', operation: 'CREATE', ...request },
+  });
 const camPod = { metadata: { labels: { app: 'cam' } }, spec: { containers: [{ name: 'c', image: 'i' }] } };
 
 /** Sends headers and half a body, then nothing: the server must answer 408 and close. */
@@ -63,7 +82,9 @@ function stall(url: string, secure: boolean): Promise<{ ms: number; statusLine: 
   const started = Date.now();
   return new Promise((resolve) => {
     const socket = secure ? connectTls({ port: Number(port), host: '127.0.0.1', ca: ca.cert }) : connectTcp(Number(port), '127.0.0.1');
-    socket.on(secure ? 'secureConnect' : 'connect', () => socket.write(`POST ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"apiVersion":`));
+    socket.on(secure ? 'secureConnect' : 'connect', () =>
+      socket.write(`POST ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"apiVersion":`),
+    );
     let data = '';
     socket.on('data', (d: Buffer) => (data += d.toString()));
     socket.on('close', () => resolve({ ms: Date.now() - started, statusLine: data.split('\r\n')[0]! }));
@@ -72,7 +93,10 @@ function stall(url: string, secure: boolean): Promise<{ ms: number; statusLine: 
 
 describe('a client that stops sending half-way', () => {
   it('gets 408 from both servers within the request deadline, not a hung connection', async () => {
-    for (const [url, secure] of [[webhookUrl, true], [`${extenderUrl}/filter`, false]] as const) {
+    for (const [url, secure] of [
+      [webhookUrl, true],
+      [`${extenderUrl}/filter`, false],
+    ] as const) {
       const { ms, statusLine } = await stall(url, secure);
       expect(statusLine).toBe('HTTP/1.1 408 Request Timeout');
       expect(ms).toBeLessThan(5000);

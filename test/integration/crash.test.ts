@@ -50,7 +50,11 @@ describe('a participant killed with SIGKILL when every slot is taken', () => {
     ch.publisher();
     ch.subscriber();
     ch.subscriber();
-    const mine = () => ch.table.snapshot().filter((s) => s.pid === process.pid).map((s) => s.index);
+    const mine = () =>
+      ch.table
+        .snapshot()
+        .filter((s) => s.pid === process.pid)
+        .map((s) => s.index);
     expect(mine()).toHaveLength(3);
     // Full of live participants: a join is refused, with the code and the way out.
     expect(codeOf(() => ch.subscriber())).toBe(ErrorCode.NO_FREE_SLOT);

@@ -24,7 +24,11 @@ beforeAll(() => {
   const tarball = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').pop()!;
   // An empty folder of the user's own: the install must not walk up into the checkout.
   execFileSync('npm', ['init', '-y'], { cwd: work, stdio: 'ignore' });
-  execFileSync('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error', join(work, tarball)], { cwd: work, stdio: 'pipe', timeout: 300_000 });
+  execFileSync('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error', join(work, tarball)], {
+    cwd: work,
+    stdio: 'pipe',
+    timeout: 300_000,
+  });
   cli = join(work, 'node_modules', 'shimmy', 'bin', 'shimmy.js');
 }, 320_000);
 
@@ -44,11 +48,27 @@ describe('the installed package', () => {
   it('creates a channel and carries messages between pub and sub', async () => {
     const created = shimmy(['channel', 'create', channel.name, '--namespace', channel.namespace, '--capacity', '1Mi', '--max-message', '64Ki']);
     expect(created.code, created.stderr).toBe(0);
-    const sub = spawn(process.execPath, [cli, 'sub', channel.name, '--namespace', channel.namespace, '--count', '1000', '--verify', '--json', '--quiet'], { cwd: work });
+    const sub = spawn(process.execPath, [cli, 'sub', channel.name, '--namespace', channel.namespace, '--count', '1000', '--verify', '--json', '--quiet'], {
+      cwd: work,
+    });
     let out = '';
     sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const subExit = new Promise<number | null>((resolve) => sub.on('exit', resolve));
-    const pub = shimmy(['pub', channel.name, '--namespace', channel.namespace, '--count', '1000', '--size', '64', '--seq', '--wait-subscribers', '1', '--timeout', '30s']);
+    const pub = shimmy([
+      'pub',
+      channel.name,
+      '--namespace',
+      channel.namespace,
+      '--count',
+      '1000',
+      '--size',
+      '64',
+      '--seq',
+      '--wait-subscribers',
+      '1',
+      '--timeout',
+      '30s',
+    ]);
     expect(pub.code, pub.stderr).toBe(0);
     expect(await subExit).toBe(0);
     expect(JSON.parse(out.trim())).toMatchObject({ received: 1000, gaps: 0, outOfOrder: 0, corrupt: 0 });

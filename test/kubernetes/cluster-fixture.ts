@@ -91,14 +91,26 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 }
 
 export async function createNamespace(f: ClusterFixture, name: string, injection: boolean): Promise<void> {
-  await f.core.createNamespace({ body: { metadata: { name, labels: injection ? { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' } : {} } } });
+  await f.core.createNamespace({
+    body: { metadata: { name, labels: injection ? { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' } : {} } },
+  });
 }
 
 /** Creates a channel and, when the controller runs, returns once its caches hold it (as `kubectl wait` on Ready would). */
 export async function createChannel(f: ClusterFixture, namespace: string, name: string, spec: SharedMemoryChannelSpec): Promise<SharedMemoryChannel> {
-  const created = (await f.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'SharedMemoryChannel', metadata: { name, namespace }, spec } })) as SharedMemoryChannel;
+  const created = (await f.custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: 'sharedmemorychannels',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'SharedMemoryChannel', metadata: { name, namespace }, spec },
+  })) as SharedMemoryChannel;
   const controller = f.controller;
-  if (controller) await eventually(`controller sees channel ${namespace}/${name}`, async () => controller.view.channels.get(namespace, name)?.metadata.uid === created.metadata.uid);
+  if (controller)
+    await eventually(
+      `controller sees channel ${namespace}/${name}`,
+      async () => controller.view.channels.get(namespace, name)?.metadata.uid === created.metadata.uid,
+    );
   return created;
 }
 
@@ -107,7 +119,10 @@ export async function getChannel(f: ClusterFixture, namespace: string, name: str
 }
 
 export function pod(name: string, labels: Record<string, string>, extra: Partial<V1Pod['spec']> = {}): V1Pod {
-  return { metadata: { name, labels }, spec: { containers: [{ name: 'main', image: 'registry.invalid/shimmy-test:1', command: ['sleep', '1000'] }], ...extra } };
+  return {
+    metadata: { name, labels },
+    spec: { containers: [{ name: 'main', image: 'registry.invalid/shimmy-test:1', command: ['sleep', '1000'] }], ...extra },
+  };
 }
 
 /** The paper's pipeline: one pod per stage, all on the `frames` selector. */
@@ -126,17 +141,22 @@ export async function setAgentReady(f: ClusterFixture, node: string, ready: bool
     await f.coordination.createNamespacedLease({ namespace, body });
   }
   const controller = f.controller;
-  if (controller) await eventually(`controller sees the agent on ${node} ${ready ? 'ready' : 'not ready'}`, async () => controller.view.agents.isReady(node) === ready);
+  if (controller)
+    await eventually(`controller sees the agent on ${node} ${ready ? 'ready' : 'not ready'}`, async () => controller.view.agents.isReady(node) === ready);
 }
 
 export async function waitScheduled(f: ClusterFixture, namespace: string, names: readonly string[]): Promise<Map<string, string>> {
-  return eventually(`pods ${names.join(', ')} scheduled`, async () => {
-    const out = new Map<string, string>();
-    for (const name of names) {
-      const p = await f.core.readNamespacedPod({ name, namespace });
-      if (!p.spec?.nodeName) return undefined;
-      out.set(name, p.spec.nodeName);
-    }
-    return out;
-  }, 30_000);
+  return eventually(
+    `pods ${names.join(', ')} scheduled`,
+    async () => {
+      const out = new Map<string, string>();
+      for (const name of names) {
+        const p = await f.core.readNamespacedPod({ name, namespace });
+        if (!p.spec?.nodeName) return undefined;
+        out.set(name, p.spec.nodeName);
+      }
+      return out;
+    },
+    30_000,
+  );
 }

@@ -65,10 +65,22 @@ describe('shimmy dev-cluster and shimmy controller', () => {
     const holder = async () => (await coordination.readNamespacedLease({ name: 'shimmy-controller', namespace: state.namespace })).spec?.holderIdentity;
     const first = await holder();
     standby = await startController({
-      kubeconfig: state.kubeconfig, namespace: state.namespace, listen: '127.0.0.1',
-      webhookPort: await freePort(), extenderPort: await freePort(), metricsPort: await freePort(),
-      webhookUrl: state.webhookUrl, webhookService: 'shimmy-controller', webhookHosts: ['127.0.0.1'], schedulerName: 'shimmy-scheduler',
-      caValidityMs: 365 * 86_400_000, certValidityMs: 30 * 86_400_000, certCheckMs: 60_000, leaderElection: true, identity: 'standby', shutdownGraceMs: 500,
+      kubeconfig: state.kubeconfig,
+      namespace: state.namespace,
+      listen: '127.0.0.1',
+      webhookPort: await freePort(),
+      extenderPort: await freePort(),
+      metricsPort: await freePort(),
+      webhookUrl: state.webhookUrl,
+      webhookService: 'shimmy-controller',
+      webhookHosts: ['127.0.0.1'],
+      schedulerName: 'shimmy-scheduler',
+      caValidityMs: 365 * 86_400_000,
+      certValidityMs: 30 * 86_400_000,
+      certCheckMs: 60_000,
+      leaderElection: true,
+      identity: 'standby',
+      shutdownGraceMs: 500,
       log: pino({ level: 'silent' }),
     });
     await new Promise((r) => setTimeout(r, 3000));

@@ -12,7 +12,18 @@ import { ensureKubeBinary } from '../../src/devcluster/go-tools.js';
 import { startDetached, stopProcess } from '../../src/devcluster/processes.js';
 import { freePort } from '../../src/free-port.js';
 import { GROUP, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
-import { createChannel, createNamespace, eventually, getChannel, pod, PIPELINE, setAgentReady, startCluster, waitScheduled, type ClusterFixture } from './cluster-fixture.js';
+import {
+  createChannel,
+  createNamespace,
+  eventually,
+  getChannel,
+  pod,
+  PIPELINE,
+  setAgentReady,
+  startCluster,
+  waitScheduled,
+  type ClusterFixture,
+} from './cluster-fixture.js';
 
 let f: ClusterFixture;
 const NODES = ['node-1', 'node-2', 'node-3', 'node-4'];
@@ -30,11 +41,18 @@ afterAll(async () => {
 });
 
 async function endpoints(namespace: string, channel: string): Promise<ChannelEndpoint[]> {
-  const list = (await f.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'channelendpoints', fieldSelector: `spec.channel=${channel}` })) as { items: ChannelEndpoint[] };
+  const list = (await f.custom.listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: 'channelendpoints',
+    fieldSelector: `spec.channel=${channel}`,
+  })) as { items: ChannelEndpoint[] };
   return list.items.sort((a, b) => a.spec.node.localeCompare(b.spec.node));
 }
 
-const condition = async (namespace: string, name: string, type: string) => (await getChannel(f, namespace, name)).status?.conditions?.find((c) => c.type === type);
+const condition = async (namespace: string, name: string, type: string) =>
+  (await getChannel(f, namespace, name)).status?.conditions?.find((c) => c.type === type);
 
 async function setUnschedulable(node: string, unschedulable: boolean): Promise<void> {
   const n = await f.core.readNode({ name: node });
@@ -129,7 +147,12 @@ describe('scheduling with the Shimmy extender', () => {
       expect(away).not.toBe(home);
       await eventually('Split condition', async () => (await condition('strict', 'control', 'Split'))?.status === 'True');
       const eps = await endpoints('strict', 'control');
-      expect(eps.map((e) => [e.spec.node, e.spec.peers])).toEqual([[home, [away]], [away, [home]]].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+      expect(eps.map((e) => [e.spec.node, e.spec.peers])).toEqual(
+        [
+          [home, [away]],
+          [away, [home]],
+        ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      );
 
       // Now two nodes run the channel: the next pods may go to either, never to a third.
       for (const name of ['hand', 'leg', 'ear']) await f.core.createNamespacedPod({ namespace: 'strict', body: pod(name, { app: 'robot' }) });
@@ -140,10 +163,11 @@ describe('scheduling with the Shimmy extender', () => {
     }
   });
 
-  it('removes a node\'s endpoint when its last pod goes, and the Split condition with it', async () => {
+  it("removes a node's endpoint when its last pod goes, and the Split condition with it", async () => {
     const pods = (await f.core.listNamespacedPod({ namespace: 'strict' })).items;
     const node = pods.find((p) => p.metadata!.name === 'eye')!.spec!.nodeName!;
-    for (const p of pods.filter((p) => p.spec!.nodeName === node)) await f.core.deleteNamespacedPod({ name: p.metadata!.name!, namespace: 'strict', gracePeriodSeconds: 0 });
+    for (const p of pods.filter((p) => p.spec!.nodeName === node))
+      await f.core.deleteNamespacedPod({ name: p.metadata!.name!, namespace: 'strict', gracePeriodSeconds: 0 });
     await eventually('endpoint removed', async () => {
       const eps = await endpoints('strict', 'control');
       return eps.length === 1 && eps[0]!.spec.node !== node && eps[0]!.spec.peers.length === 0;
@@ -153,18 +177,26 @@ describe('scheduling with the Shimmy extender', () => {
 
   it('works with nodeCacheCapable: false too (the scheduler sends whole Node objects)', async () => {
     // A third scheduler, from the same file, with the extender receiving Nodes, not NodeNames.
-    const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl)) as { profiles: { schedulerName: string }[]; extenders: { nodeCacheCapable: boolean }[] };
+    const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl)) as {
+      profiles: { schedulerName: string }[];
+      extenders: { nodeCacheCapable: boolean }[];
+    };
     config.profiles[0]!.schedulerName = 'shimmy-full-nodes';
     config.extenders[0]!.nodeCacheCapable = false;
     const file = join(f.state.dir, 'full-nodes-scheduler.yaml');
     writeFileSync(file, stringify(config));
-    const pid = startDetached(await ensureKubeBinary(), ['kube-scheduler', `--config=${file}`, '--bind-address=127.0.0.1', `--secure-port=${await freePort()}`], join(f.state.dir, 'logs', 'full-nodes-scheduler.log'));
+    const pid = startDetached(
+      await ensureKubeBinary(),
+      ['kube-scheduler', `--config=${file}`, '--bind-address=127.0.0.1', `--secure-port=${await freePort()}`],
+      join(f.state.dir, 'logs', 'full-nodes-scheduler.log'),
+    );
     try {
       await createNamespace(f, 'full', true);
       await createChannel(f, 'full', 'frames', { selector: { matchLabels: { app: 'full' } }, placement: 'None' });
       for (const node of ['node-1', 'node-3', 'node-4']) await setAgentReady(f, node, false);
       // An explicit schedulerName other than the default is kept by the webhook.
-      for (const name of ['a', 'b']) await f.core.createNamespacedPod({ namespace: 'full', body: pod(name, { app: 'full' }, { schedulerName: 'shimmy-full-nodes' }) });
+      for (const name of ['a', 'b'])
+        await f.core.createNamespacedPod({ namespace: 'full', body: pod(name, { app: 'full' }, { schedulerName: 'shimmy-full-nodes' }) });
       const placed = await waitScheduled(f, 'full', ['a', 'b']);
       expect([...new Set(placed.values())]).toEqual(['node-2']);
       // The extender understood the Nodes form (an ignorable extender that failed would be skipped).

@@ -47,7 +47,12 @@ describe('mutating webhook on a real API server', () => {
       expect(stored.spec!.schedulerName).toBe('shimmy-scheduler');
       // The client library reads exactly what the webhook wrote.
       const injected = readInjectedChannel('frames', envOf(stored));
-      expect(injected).toMatchObject({ namespace: NS, name: 'frames', uid: frames.metadata.uid, config: { mode: 'pubsub', capacity: 16 * 2 ** 20, maxMessage: 2 * 2 ** 20, slowConsumer: 'block' } });
+      expect(injected).toMatchObject({
+        namespace: NS,
+        name: 'frames',
+        uid: frames.metadata.uid,
+        config: { mode: 'pubsub', capacity: 16 * 2 ** 20, maxMessage: 2 * 2 ** 20, slowConsumer: 'block' },
+      });
       expect(envOf(stored).SHIMMY_CHANNELS).toBe(expected);
     }
     const camera = await f.core.readNamespacedPod({ name: 'camera', namespace: NS });
@@ -55,7 +60,10 @@ describe('mutating webhook on a real API server', () => {
     const detect = await f.core.readNamespacedPod({ name: 'detect', namespace: NS });
     expect(readInjectedChannel('detections', envOf(detect)).config.mode).toBe('stream');
 
-    for (const [namespace, name] of [[NS, 'unlabelled'], [OTHER_NS, 'camera']] as const) {
+    for (const [namespace, name] of [
+      [NS, 'unlabelled'],
+      [OTHER_NS, 'camera'],
+    ] as const) {
       const untouched = await f.core.readNamespacedPod({ name, namespace });
       expect(untouched.spec!.hostIPC).toBeFalsy();
       expect(untouched.metadata!.annotations?.[CHANNELS_ANNOTATION]).toBeUndefined();
@@ -66,7 +74,10 @@ describe('mutating webhook on a real API server', () => {
 
   it('keeps env the user set and is idempotent when a pod already carries the variables', async () => {
     const body = pod('preset', { pipeline: 'camera' });
-    body.spec!.containers[0]!.env = [{ name: 'APP_MODE', value: 'fast' }, { name: 'SHIMMY_CHANNELS', value: 'stale' }];
+    body.spec!.containers[0]!.env = [
+      { name: 'APP_MODE', value: 'fast' },
+      { name: 'SHIMMY_CHANNELS', value: 'stale' },
+    ];
     await f.core.createNamespacedPod({ namespace: NS, body });
     const stored = await f.core.readNamespacedPod({ name: 'preset', namespace: NS });
     const env = stored.spec!.containers[0]!.env!;
@@ -76,9 +87,15 @@ describe('mutating webhook on a real API server', () => {
   });
 
   it('lets the API server refuse invalid channels with messages that say what is wrong', async () => {
-    const attempt = (name: string, spec: Record<string, unknown>) => createChannel(f, NS, name, spec as never).then(() => 'accepted', (err: { body?: string }) => String(err.body));
+    const attempt = (name: string, spec: Record<string, unknown>) =>
+      createChannel(f, NS, name, spec as never).then(
+        () => 'accepted',
+        (err: { body?: string }) => String(err.body),
+      );
     expect(await attempt('a'.repeat(64), { selector: { matchLabels: { a: 'b' } } })).toContain('at most 63 characters');
-    expect(await attempt('tiny', { selector: { matchLabels: { a: 'b' } }, capacity: '1Mi', maxMessageSize: '1Mi' })).toContain('maxMessageSize must be smaller than capacity');
+    expect(await attempt('tiny', { selector: { matchLabels: { a: 'b' } }, capacity: '1Mi', maxMessageSize: '1Mi' })).toContain(
+      'maxMessageSize must be smaller than capacity',
+    );
     expect(await attempt('empty', { selector: {} })).toContain('selector must not be empty');
     expect(await attempt('milli', { selector: { matchLabels: { a: 'b' } }, capacity: '100m' })).toContain('capacity must be a positive number of bytes');
     expect(await attempt('noval', { selector: { matchExpressions: [{ key: 'a', operator: 'In' }] } })).toContain('In and NotIn need values');
@@ -93,9 +110,15 @@ describe('mutating webhook on a real API server', () => {
     expect(bundle).toBeTruthy();
     good.webhooks![0]!.clientConfig.caBundle = undefined;
     await f.admission.replaceMutatingWebhookConfiguration({ name: 'shimmy', body: good });
-    await eventually('caBundle restored', async () => (await f.admission.readMutatingWebhookConfiguration({ name: 'shimmy' })).webhooks![0]!.clientConfig.caBundle === bundle);
+    await eventually(
+      'caBundle restored',
+      async () => (await f.admission.readMutatingWebhookConfiguration({ name: 'shimmy' })).webhooks![0]!.clientConfig.caBundle === bundle,
+    );
     await f.admission.deleteMutatingWebhookConfiguration({ name: 'shimmy' });
-    await eventually('configuration recreated', async () => (await f.admission.readMutatingWebhookConfiguration({ name: 'shimmy' })).webhooks![0]!.clientConfig.caBundle === bundle);
+    await eventually(
+      'configuration recreated',
+      async () => (await f.admission.readMutatingWebhookConfiguration({ name: 'shimmy' })).webhooks![0]!.clientConfig.caBundle === bundle,
+    );
     // And it works again: a new pod is patched.
     await f.core.createNamespacedPod({ namespace: NS, body: pod('after-reset', { pipeline: 'camera' }) });
     expect((await f.core.readNamespacedPod({ name: 'after-reset', namespace: NS })).spec!.hostIPC).toBe(true);
@@ -106,7 +129,10 @@ describe('mutating webhook on a real API server', () => {
     try {
       await f.core.createNamespacedPod({ namespace: OTHER_NS, body: pod('while-down', { pipeline: 'camera' }) });
       await f.core.createNamespacedPod({ namespace: f.state.namespace, body: pod('controller-ns', { pipeline: 'camera' }) });
-      const refused = await f.core.createNamespacedPod({ namespace: NS, body: pod('while-down', { pipeline: 'camera' }) }).then(() => 'created', (err: { body?: string }) => (JSON.parse(String(err.body)) as { message: string }).message);
+      const refused = await f.core.createNamespacedPod({ namespace: NS, body: pod('while-down', { pipeline: 'camera' }) }).then(
+        () => 'created',
+        (err: { body?: string }) => (JSON.parse(String(err.body)) as { message: string }).message,
+      );
       expect(refused).toContain('failed calling webhook "pods.shimmy.dev"');
     } finally {
       await f.startController();
@@ -119,7 +145,7 @@ describe('mutating webhook on a real API server', () => {
     await f.stopController();
     // Lifetimes of seconds: the serving cert is reissued every ~4 s, the CA every ~10 s.
     const controller = await f.startController({ certValidityMs: 6_000, caValidityMs: 15_000, certCheckMs: 500 });
-    const rotations = async (kind: string) => ((await controller.metrics.certRotations.get()).values.find((v) => v.labels.kind === kind)?.value ?? 0);
+    const rotations = async (kind: string) => (await controller.metrics.certRotations.get()).values.find((v) => v.labels.kind === kind)?.value ?? 0;
     const failures: string[] = [];
     let created = 0;
     const deadline = Date.now() + 25_000;

@@ -123,7 +123,11 @@ describe.skipIf(!isRoot || process.platform !== 'linux')('dev-cluster node image
   });
 
   it('has a shell, env and the tools pods use in `sh -c`', async () => {
-    const r = await inImage(shimmyImage, ['/bin/sh', '-c', 'env node -e "console.log(process.version)" && echo hi | grep -c hi && id -u && ls -ld /tmp && sleep 0.01 && true']);
+    const r = await inImage(shimmyImage, [
+      '/bin/sh',
+      '-c',
+      'env node -e "console.log(process.version)" && echo hi | grep -c hi && id -u && ls -ld /tmp && sleep 0.01 && true',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const [version, count, uid, tmp] = r.stdout.trim().split('\n');
     expect(version).toBe(process.version);
@@ -153,7 +157,9 @@ describe.skipIf(!isRoot || process.platform !== 'linux')('dev-cluster node image
   it('runs the static pause binary, which exits 0 on SIGTERM', async () => {
     expect(statSync(join(pauseImage.root, 'pause')).mode & 0o777).toBe(0o755);
     expect(pauseImage.config.config.User).toBe('65535:65535');
-    const child = spawn('chroot', [`--userspec=${pauseImage.config.config.User}`, pauseImage.root, ...pauseImage.config.config.Entrypoint!], { stdio: 'ignore' });
+    const child = spawn('chroot', [`--userspec=${pauseImage.config.config.User}`, pauseImage.root, ...pauseImage.config.config.Entrypoint!], {
+      stdio: 'ignore',
+    });
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     await new Promise((r) => setTimeout(r, 300));
     expect(child.exitCode).toBeNull();

@@ -46,18 +46,39 @@ export async function injectedNamespace(c: NodesCluster, name: string): Promise<
 
 /** Creates a channel and waits for its Ready condition (the controller has seen it). */
 export async function readyChannel(c: NodesCluster, namespace: string, name: string, spec: SharedMemoryChannelSpec): Promise<SharedMemoryChannel> {
-  await c.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'SharedMemoryChannel', metadata: { name, namespace }, spec } });
-  return eventually(`channel ${namespace}/${name} Ready`, async () => {
-    const ch = (await c.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', name })) as SharedMemoryChannel;
-    return ch.status?.conditions?.some((k) => k.type === 'Ready') ? ch : undefined;
-  }, 30_000);
+  await c.custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: 'sharedmemorychannels',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'SharedMemoryChannel', metadata: { name, namespace }, spec },
+  });
+  return eventually(
+    `channel ${namespace}/${name} Ready`,
+    async () => {
+      const ch = (await c.custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'sharedmemorychannels',
+        name,
+      })) as SharedMemoryChannel;
+      return ch.status?.conditions?.some((k) => k.type === 'Ready') ? ch : undefined;
+    },
+    30_000,
+  );
 }
 
 /** A pod running `shimmy ARGS` in the shimmy image. */
 export function shimmyPod(name: string, labels: Record<string, string>, args: string[], extra: Partial<V1Pod['spec']> = {}): V1Pod {
   return {
     metadata: { name, labels },
-    spec: { restartPolicy: 'Never', terminationGracePeriodSeconds: 2, containers: [{ name: 'main', image: SHIMMY_IMAGE, imagePullPolicy: 'Never', args }], ...extra },
+    spec: {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 2,
+      containers: [{ name: 'main', image: SHIMMY_IMAGE, imagePullPolicy: 'Never', args }],
+      ...extra,
+    },
   };
 }
 
@@ -67,21 +88,29 @@ export async function podPhase(c: NodesCluster, namespace: string, name: string)
 
 /** Waits until every pod has ended; a Failed pod fails the wait with its logs. */
 export async function waitSucceeded(c: NodesCluster, namespace: string, names: readonly string[], timeoutMs = 180_000): Promise<void> {
-  await eventually(`pods ${names.join(', ')} Succeeded`, async () => {
-    for (const name of names) {
-      const phase = await podPhase(c, namespace, name);
-      if (phase === 'Failed') throw new Error(`pod ${name} Failed: ${await logs(c, namespace, name)}`);
-      if (phase !== 'Succeeded') return false;
-    }
-    return true;
-  }, timeoutMs);
+  await eventually(
+    `pods ${names.join(', ')} Succeeded`,
+    async () => {
+      for (const name of names) {
+        const phase = await podPhase(c, namespace, name);
+        if (phase === 'Failed') throw new Error(`pod ${name} Failed: ${await logs(c, namespace, name)}`);
+        if (phase !== 'Succeeded') return false;
+      }
+      return true;
+    },
+    timeoutMs,
+  );
 }
 
 export async function waitRunning(c: NodesCluster, namespace: string, names: readonly string[], timeoutMs = 120_000): Promise<void> {
-  await eventually(`pods ${names.join(', ')} Running`, async () => {
-    for (const name of names) if ((await podPhase(c, namespace, name)) !== 'Running') return false;
-    return true;
-  }, timeoutMs);
+  await eventually(
+    `pods ${names.join(', ')} Running`,
+    async () => {
+      for (const name of names) if ((await podPhase(c, namespace, name)) !== 'Running') return false;
+      return true;
+    },
+    timeoutMs,
+  );
 }
 
 export async function logs(c: NodesCluster, namespace: string, name: string): Promise<string> {

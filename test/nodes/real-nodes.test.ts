@@ -13,7 +13,18 @@ import { ensureGoTools } from '../../src/devcluster/go-tools.js';
 import { channelKey } from '../../src/channel/names.js';
 import { run } from '../helpers/proc.js';
 import { eventually } from '../kubernetes/cluster-fixture.js';
-import { downRealCluster, injectedNamespace, logs, nodeOf, readyChannel, shimmyPod, upRealCluster, waitRunning, waitSucceeded, type NodesCluster } from './nodes-fixture.js';
+import {
+  downRealCluster,
+  injectedNamespace,
+  logs,
+  nodeOf,
+  readyChannel,
+  shimmyPod,
+  upRealCluster,
+  waitRunning,
+  waitSucceeded,
+  type NodesCluster,
+} from './nodes-fixture.js';
 
 let c: NodesCluster;
 let down = false;
@@ -35,7 +46,11 @@ interface VerifySummary {
 }
 
 function summary(log: string): VerifySummary {
-  const line = log.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  const line = log
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
   if (!line) throw new Error(`no JSON summary in the log:\n${log}`);
   return JSON.parse(line) as VerifySummary;
 }
@@ -61,8 +76,27 @@ describe('real nodes', () => {
     await readyChannel(c, ns, 'frames', { selector: { matchLabels: { pipeline: 'camera' } }, capacity: '4Mi' });
     const labels = (stage: string) => ({ pipeline: 'camera', stage });
     const subs = ['metadata', 'detect', 'blur'];
-    for (const s of subs) await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod(s, labels(s), ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet']) });
-    await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('camera', labels('camera'), ['pub', 'frames', '--count', String(count), '--size', '256', '--seq', '--wait-subscribers', String(subs.length), '--timeout', '120s']) });
+    for (const s of subs)
+      await c.core.createNamespacedPod({
+        namespace: ns,
+        body: shimmyPod(s, labels(s), ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet']),
+      });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: shimmyPod('camera', labels('camera'), [
+        'pub',
+        'frames',
+        '--count',
+        String(count),
+        '--size',
+        '256',
+        '--seq',
+        '--wait-subscribers',
+        String(subs.length),
+        '--timeout',
+        '120s',
+      ]),
+    });
     await waitSucceeded(c, ns, ['camera', ...subs]);
 
     const placed = new Set(await Promise.all(['camera', ...subs].map((p) => nodeOf(c, ns, p))));
@@ -77,7 +111,7 @@ describe('real nodes', () => {
     }
   });
 
-  it('keeps System V segments per node: a hostIPC pod on node-2 never sees node-1\'s', async () => {
+  it("keeps System V segments per node: a hostIPC pod on node-2 never sees node-1's", async () => {
     const ns = 'isolation';
     await c.core.createNamespace({ body: { metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } });
     await eventually('ServiceAccount isolation/default', async () => !!(await c.core.readNamespacedServiceAccount({ name: 'default', namespace: ns })), 60_000);
@@ -92,7 +126,8 @@ describe('real nodes', () => {
     await c.core.createNamespacedPod({ namespace: ns, body: lister('other-node', 'node-2', true) });
     await c.core.createNamespacedPod({ namespace: ns, body: lister('no-host-ipc', 'node-1', false) });
     await waitSucceeded(c, ns, ['same-node', 'other-node', 'no-host-ipc']);
-    const names = async (pod: string) => (JSON.parse(await logs(c, ns, pod)) as Array<{ namespace: string; name: string }>).map((s) => `${s.namespace}/${s.name}`);
+    const names = async (pod: string) =>
+      (JSON.parse(await logs(c, ns, pod)) as Array<{ namespace: string; name: string }>).map((s) => `${s.namespace}/${s.name}`);
     expect(await names('same-node')).toContain('isolation/secret');
     expect(await names('other-node')).not.toContain('isolation/secret');
     expect(await names('no-host-ipc')).toEqual([]);
@@ -105,9 +140,30 @@ describe('real nodes', () => {
     await injectedNamespace(c, ns);
     await readyChannel(c, ns, 'frames', { selector: { matchLabels: { app: 'fd' } }, capacity: '1Mi', maxMessageSize: '64Ki', slowConsumer: 'Block' });
     const subs = ['sub-a', 'sub-b', 'sub-gone'];
-    for (const s of subs) await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod(s, { app: 'fd' }, ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet']) });
+    for (const s of subs)
+      await c.core.createNamespacedPod({
+        namespace: ns,
+        body: shimmyPod(s, { app: 'fd' }, ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet']),
+      });
     // 60,000 messages at 10,000/s: six seconds of traffic to cut into.
-    await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('pub', { app: 'fd' }, ['pub', 'frames', '--count', String(count), '--size', '64', '--seq', '--rate', '10000', '--wait-subscribers', '3', '--timeout', '120s']) });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: shimmyPod('pub', { app: 'fd' }, [
+        'pub',
+        'frames',
+        '--count',
+        String(count),
+        '--size',
+        '64',
+        '--seq',
+        '--rate',
+        '10000',
+        '--wait-subscribers',
+        '3',
+        '--timeout',
+        '120s',
+      ]),
+    });
     await waitRunning(c, ns, ['pub', ...subs]);
     // Mid-stream: the publisher waits for three subscribers, then sends for about six seconds.
     await new Promise((r) => setTimeout(r, 2000));
@@ -122,13 +178,32 @@ describe('real nodes', () => {
     execFileSync('mkdir', ['-p', `${work}/root/bin`]);
     execFileSync('cp', ['/bin/busybox', `${work}/root/bin/busybox`]);
     execFileSync('tar', ['-C', `${work}/root`, '--numeric-owner', '--owner=0', '--group=0', '-cf', `${work}/layer.tar`, '.']);
-    execFileSync(join(tools, 'oci-image'), ['--layer', `${work}/layer.tar`, '--tag', 'localhost/tiny:1', '--out', `${work}/tiny.tar`, '--entrypoint', '/bin/busybox', '--entrypoint', 'echo', '--entrypoint', 'hello from tiny']);
+    execFileSync(join(tools, 'oci-image'), [
+      '--layer',
+      `${work}/layer.tar`,
+      '--tag',
+      'localhost/tiny:1',
+      '--out',
+      `${work}/tiny.tar`,
+      '--entrypoint',
+      '/bin/busybox',
+      '--entrypoint',
+      'echo',
+      '--entrypoint',
+      'hello from tiny',
+    ]);
     const load = await run(['dev-cluster', 'load', `${work}/tiny.tar`, '--dir', c.dir]);
     expect(load.code, load.stderr).toBe(0);
     expect(load.stdout).toContain('node-1, node-2');
     const ns = 'default';
     for (const node of ['node-1', 'node-2']) {
-      await c.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: `tiny-${node}` }, spec: { nodeName: node, restartPolicy: 'Never', containers: [{ name: 'main', image: 'localhost/tiny:1', imagePullPolicy: 'Never' }] } } });
+      await c.core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name: `tiny-${node}` },
+          spec: { nodeName: node, restartPolicy: 'Never', containers: [{ name: 'main', image: 'localhost/tiny:1', imagePullPolicy: 'Never' }] },
+        },
+      });
     }
     await waitSucceeded(c, ns, ['tiny-node-1', 'tiny-node-2']);
     for (const node of ['node-1', 'node-2']) expect((await logs(c, ns, `tiny-${node}`)).trim()).toBe('hello from tiny');
@@ -142,21 +217,30 @@ describe('real nodes', () => {
     expect(result.code, result.stderr).toBe(0);
     const alive = Object.entries(pids).filter(([, pid]) => existsSync(`/proc/${pid}`));
     expect(alive).toEqual([]);
-    const leftoverProcs = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
-      } catch {
-        return false;
-      }
-    });
+    const leftoverProcs = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
+        } catch {
+          return false;
+        }
+      });
     expect(leftoverProcs).toEqual([]);
-    expect(readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(dir) || l.includes(`shimmy-${clusterId}`))).toEqual([]);
+    expect(
+      readFileSync('/proc/self/mounts', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(dir) || l.includes(`shimmy-${clusterId}`)),
+    ).toEqual([]);
     expect(existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(`shimmy-${clusterId}`)) : []).toEqual([]);
     expect(readdirSync('/sys/class/net').filter((n) => n === names.bridge || n.startsWith(`shm${clusterId}`))).toEqual([]);
     expect(hierarchies().filter((h) => existsSync(join(h, names.cgroup)))).toEqual([]);
     expect(execFileSync('iptables-save', { encoding: 'utf8' })).not.toMatch(/KUBE-|10\.214\./);
     // Segments lived in the nodes' IPC namespaces, which are gone; the host's has none of them.
-    const hostKeys = readFileSync('/proc/sysvipc/shm', 'utf8').split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[0]));
+    const hostKeys = readFileSync('/proc/sysvipc/shm', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.trim().split(/\s+/)[0]));
     expect(hostKeys).not.toContain(channelKey({ namespace: 'isolation', name: 'secret' }));
     expect(existsSync(c.dir)).toBe(false);
   });
