@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds what the project runs from: native/build/libshimmy.so (gcc) and dist/ (tsc).
-// Each step is skipped when its outputs are newer than its inputs.
+// The native library is rebuilt when a C source is newer; tsc -b compiles what changed.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,10 +30,6 @@ if (mtime(lib) < newest(join(root, 'native'), (p) => p.endsWith('.c') || p.endsW
   execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', lib, join(root, 'native/shimmy.c')], { stdio: 'inherit' });
 }
 
-const tsInputs = Math.max(...['src', 'bench', 'test', 'bin'].map((d) => newest(join(root, d), (p) => p.endsWith('.ts'))), mtime(join(root, 'tsconfig.json')));
-const stamp = join(root, 'dist/.stamp');
-if (mtime(stamp) < tsInputs) {
-  log('compiling TypeScript');
-  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
-  execFileSync('touch', [stamp]);
-}
+// tsc -b keeps its own record of inputs and outputs (dist/.tsbuildinfo): a no-op when nothing changed.
+log('TypeScript: tsc -b (compiles only what changed)');
+execFileSync(join(root, 'node_modules/.bin/tsc'), ['-b', join(root, 'tsconfig.json')], { stdio: 'inherit' });

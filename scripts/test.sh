@@ -14,7 +14,7 @@ bash scripts/go-build.sh kube >/dev/null
 bash scripts/go-build.sh node >/dev/null
 bash scripts/node-deps.sh
 echo "[test] type-check" >&2
-node_modules/.bin/tsc --noEmit -p tsconfig.json
+node_modules/.bin/tsc --noEmit --incremental false -p tsconfig.json
 echo "[test] lint and format" >&2
 node_modules/.bin/eslint .
 node_modules/.bin/prettier --check . >/dev/null || { node_modules/.bin/prettier --list-different . >&2; echo "[test] files above are not formatted: npm run format" >&2; exit 1; }
