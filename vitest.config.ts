@@ -27,7 +27,7 @@ export default defineConfig({
           include: ['test/kubernetes/**/*.test.ts'],
           testTimeout: 60_000,
           // Starting a control plane takes ~10 s, and the first build of its binary
-          // (scripts/kube-build.sh, run by npm test before vitest) several minutes.
+          // (scripts/go-build.sh kube, run by npm test before vitest) several minutes.
           hookTimeout: 600_000,
           fileParallelism: false,
         },

@@ -1,6 +1,6 @@
 /**
  * Every error Shimmy raises, each with a stable code and a hint that says what to do next.
- * A test checks that codes are unique and that each appears in the README's error table.
+ * A test checks that codes are unique and that each has a row in the table of docs/errors.md.
  */
 export const ErrorCode = {
   INVALID_ARGUMENT: 'SHIMMY_ERR_INVALID_ARGUMENT',

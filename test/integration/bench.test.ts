@@ -1,7 +1,7 @@
 /**
  * The benchmark harness against every real peer (installed by bench/peers/setup.sh, which
  * the test script runs): each transport delivers every message and reports figures. Only
- * behaviour is asserted; the figures themselves are for the README, not for tests.
+ * behaviour is asserted; the figures themselves are for docs/benchmarks.md, not for tests.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
