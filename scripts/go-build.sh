@@ -25,7 +25,7 @@ case "$module" in
   kube)
     v="$(version_of k8s.io/kubernetes)"
     what="etcd and the Kubernetes components from k8s.io/kubernetes $v"
-    expect="a first build downloads ~600 MB of modules and compiles for ~12 minutes on 2 cores"
+    expect="a first build downloads ~600 MB of modules and compiles for ~14 minutes on 2 cores"
     targets=(".")
     outputs=(shimmy-kube)
     ldflags="-s -w -X main.kubeVersion=$v -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$v" | cut -d. -f2)"
@@ -33,7 +33,7 @@ case "$module" in
   node)
     v="$(version_of github.com/containerd/containerd/v2)"
     what="containerd $v, its runc shim, ctr and oci-image"
-    expect="a first build compiles for ~3 minutes on 2 cores"
+    expect="a first build compiles for ~2 minutes on 2 cores"
     targets=(github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr ./oci-image)
     outputs=(containerd containerd-shim-runc-v2 ctr oci-image)
     ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$v -X github.com/containerd/containerd/v2/version.Revision=shimmy"
