@@ -97,6 +97,7 @@ export class Channel implements SlotHost {
           blocking,
           shared,
           table: this.table,
+          label: `${ref.namespace}/${ref.name}`,
         }),
       );
     }

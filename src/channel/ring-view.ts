@@ -2,10 +2,15 @@
  * Typed views over one ring of a channel segment: its control block and its data bytes,
  * plus the two notifiers (data available, space available).
  */
-import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, RING_CONTROL, RING_CONTROL_BYTES, align8 } from './layout.js';
+import { LENGTH_MASK, PAD_FLAG, VALID_FLAG, RingWord, RECORD_HEADER, RING_CONTROL, RING_CONTROL_BYTES, align8 } from './layout.js';
 import { Notifier } from './notifier.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 import { SlotWord, type ParticipantTable } from './participants.js';
 import type { Segment } from '../shm/segment.js';
+
+/** `head >>> 30` of a data record (VALID_FLAG) and of a pad (PAD_FLAG); anything else is corrupt. */
+export const RECORD_KIND = VALID_FLAG >>> 30;
+export const PAD_KIND = PAD_FLAG >>> 30;
 
 export interface RingViewOptions {
   /** Which ring of the segment (0 for pub/sub; 0 and 1 for the two directions of a stream). */
@@ -19,6 +24,8 @@ export interface RingViewOptions {
   /** Stream rings have one shared cursor instead of per-subscriber cursors. */
   shared: boolean;
   table: ParticipantTable;
+  /** Names the channel in errors ("namespace/name"). */
+  label?: string;
 }
 
 export class RingView {
@@ -35,9 +42,11 @@ export class RingView {
   readonly blocking: boolean;
   readonly shared: boolean;
   readonly table: ParticipantTable;
+  readonly label: string;
 
   constructor(segment: Segment, o: RingViewOptions) {
     ({ index: this.index, capacity: this.capacity, maxMessage: this.maxMessage, blocking: this.blocking, shared: this.shared, table: this.table } = o);
+    this.label = o.label ?? 'unnamed';
     const { index, capacity, dataOffset } = o;
     const ctlOffset = RING_CONTROL + index * RING_CONTROL_BYTES;
     this.ctl = new Uint32Array(segment.buffer, ctlOffset, RING_CONTROL_BYTES / 4);
@@ -94,6 +103,33 @@ export class RingView {
       scanned += step;
     }
     return { pos, nextSeq };
+  }
+
+  /**
+   * Why the non-zero `head` at byte offset `idx` is not one a Shimmy writer could have
+   * written there, or null when it is. Readers check the same conditions inline on their
+   * hot paths and call this only to word the error.
+   */
+  badHead(head: number, idx: number): string | null {
+    const len = head & LENGTH_MASK;
+    const kind = head >>> 30;
+    if ((idx & 7) !== 0) return `record at unaligned offset ${idx}`;
+    if (kind === PAD_KIND) {
+      return len !== this.capacity - idx || idx === 0 ? `pad of ${len} bytes at offset ${idx} (a pad runs exactly to the end of the ring)` : null;
+    }
+    if (kind !== RECORD_KIND) return `head word 0x${head.toString(16)} at offset ${idx} is neither a record nor a pad`;
+    if (len > this.maxMessage) return `record length ${len} at offset ${idx} is over the channel's maximum of ${this.maxMessage}`;
+    if (idx + RECORD_HEADER + len > this.capacity) return `record length ${len} at offset ${idx} runs past the end of the ${this.capacity}-byte ring`;
+    return null;
+  }
+
+  /** The error that ends a reader of this ring when it finds something no writer wrote. */
+  corrupt(position: number, what: string): ShimmyError {
+    return new ShimmyError(
+      ErrorCode.CORRUPT_RING,
+      `Channel ${this.label}, ring ${this.index}, is corrupt at position ${position >>> 0}: ${what}`,
+      'Remove and recreate the channel; something other than Shimmy wrote into its segment',
+    );
   }
 
   /** Slots whose cursor sits at the floor, i.e. those holding writers back. */

@@ -4,9 +4,10 @@
  * copied out before the cursor moves, then handed over; a consumer killed while holding the
  * lock leaves the cursor where it was and the next consumer takes the message.
  */
-import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, align8 } from './layout.js';
+import type { ShimmyError } from '../errors.js';
+import { LENGTH_MASK, RingWord, RECORD_HEADER, align8 } from './layout.js';
 import type { RecoverableLock } from './lock.js';
-import type { RingView } from './ring-view.js';
+import { PAD_KIND, RECORD_KIND, type RingView } from './ring-view.js';
 
 export class StreamReader {
   taken = 0;
@@ -22,26 +23,49 @@ export class StreamReader {
     return Atomics.load(ring.words, (Atomics.load(ring.ctl, RingWord.sharedCursor) & ring.mask) >>> 2) !== 0;
   }
 
-  /** Takes up to `max` messages as copies. Never waits longer than the lock. */
+  /**
+   * Takes up to `max` messages as copies. Never waits longer than the lock. A record no
+   * Shimmy writer could have written ends the call with CORRUPT_RING, after the lock is
+   * released and the messages taken before it are delivered.
+   */
   take(max: number, deliver: (message: Buffer, seq: number) => void): number {
     if (!this.hasData()) return 0;
     const ring = this.ring;
     const ctl = ring.ctl;
+    const words = ring.words;
+    const mask = ring.mask;
+    const cap = ring.capacity;
+    const maxMessage = ring.maxMessage;
+    // At most one ring's worth of records per call (see SubscriberReader.pollBlocking).
+    const limit = max < cap >>> 3 ? max : cap >>> 3;
     const out: Array<[Buffer, number]> = [];
+    let fault: ShimmyError | null = null;
     this.lock.acquire();
     try {
       let cursor = Atomics.load(ctl, RingWord.sharedCursor);
-      while (out.length < max) {
-        const idx = cursor & ring.mask;
-        const head = Atomics.load(ring.words, idx >>> 2);
+      // The writer never passes the shared cursor, and its tail hint lags the heads by at
+      // most a corked batch or a dead writer's last record.
+      const tail = Atomics.load(ctl, RingWord.tail);
+      const ahead = (cursor - tail) | 0;
+      if ((cursor & 7) !== 0 || ahead > cap || ahead < -cap) {
+        fault = ring.corrupt(cursor, `shared cursor ${cursor} is unaligned or further than the ring from the tail ${tail}`);
+      }
+      while (fault === null && out.length < limit) {
+        const idx = cursor & mask;
+        const head = Atomics.load(words, idx >>> 2);
         if (head === 0) break;
         const len = head & LENGTH_MASK;
-        if ((head & PAD_FLAG) !== 0) {
+        const kind = head >>> 30;
+        if (kind === PAD_KIND && len === cap - idx && idx !== 0) {
           cursor = (cursor + len) >>> 0;
           Atomics.store(ctl, RingWord.sharedCursor, cursor);
           continue;
         }
-        const seq = ring.words[(idx >>> 2) + 1]!;
+        if (kind !== RECORD_KIND || len > maxMessage || idx + RECORD_HEADER + len > cap) {
+          fault = ring.corrupt(cursor, ring.badHead(head, idx) ?? `head 0x${head.toString(16)}`);
+          break;
+        }
+        const seq = words[(idx >>> 2) + 1]!;
         out.push([Buffer.from(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len)), seq]);
         cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
         Atomics.store(ctl, RingWord.sharedCursor, cursor);
@@ -53,6 +77,7 @@ export class StreamReader {
     if (out.length !== 0) ring.space.wakeIfWaiting();
     this.taken += out.length;
     for (const [msg, seq] of out) deliver(msg, seq);
+    if (fault !== null) throw fault;
     return out.length;
   }
 }

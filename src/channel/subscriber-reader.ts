@@ -8,9 +8,9 @@
  * lost.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, align8 } from './layout.js';
+import { LENGTH_MASK, RingWord, RECORD_HEADER, align8 } from './layout.js';
 import { SlotWord, SlotState } from './participants.js';
-import type { RingView } from './ring-view.js';
+import { PAD_KIND, RECORD_KIND, type RingView } from './ring-view.js';
 
 /** Receives one message: `bytes[offset .. offset+length)`; valid only during the call. */
 export type MessageHandler = (bytes: Uint8Array, offset: number, length: number, seq: number) => void;
@@ -23,6 +23,11 @@ export class SubscriberReader {
   delivered = 0;
   private expectedSeq: number;
   private polls = 0;
+  /** Block policy: where the cursor was when it was last checked against the tail. */
+  private checkpoint: number;
+  /** What a poll found that no Shimmy writer wrote, raised as CORRUPT_RING once its progress is published. */
+  private fault: string | null = null;
+  private faultAt = 0;
   private readonly scratch: Uint8Array | null;
   private readonly gen: number;
 
@@ -37,6 +42,7 @@ export class SubscriberReader {
     // see us means nothing between the two looks can be overwritten before we read it.
     const end = ring.committedEnd();
     this.cursor = end.pos;
+    this.checkpoint = end.pos;
     this.expectedSeq = end.nextSeq;
     t.setWord(slot, SlotWord.cursor, this.cursor);
     t.setWord(slot, SlotWord.expectedSeq, this.expectedSeq);
@@ -53,6 +59,12 @@ export class SubscriberReader {
     if (++this.polls >= HEARTBEAT_EVERY_POLLS) this.heartbeat();
     const n = this.ring.blocking ? this.pollBlocking(handler, max) : this.pollOverwrite(handler, max);
     if (n !== 0) this.publishProgress(n);
+    if (this.ring.blocking && (this.cursor - this.checkpoint) >>> 0 >= this.ring.capacity) this.checkTail();
+    if (this.fault !== null) {
+      const err = this.ring.corrupt(this.faultAt, this.fault);
+      this.fault = null;
+      throw err;
+    }
     return n;
   }
 
@@ -61,23 +73,53 @@ export class SubscriberReader {
     const words = ring.words;
     const bytes = ring.bytes;
     const mask = ring.mask;
+    const cap = ring.capacity;
+    const maxMessage = ring.maxMessage;
+    // At most one ring's worth of records per call: a record takes 8 bytes or more, and a
+    // valid pad ends at offset 0, where no pad may stand. So heads nobody wrote cannot hold
+    // the thread (see `fault`).
+    const limit = max < cap >>> 3 ? max : cap >>> 3;
     let cursor = this.cursor;
     let n = 0;
-    while (n < max) {
+    if ((cursor & 7) !== 0) return this.fail(cursor, 'unaligned position');
+    while (n < limit) {
       const idx = cursor & mask;
       const head = Atomics.load(words, idx >>> 2);
       if (head === 0) break;
-      if ((head & PAD_FLAG) !== 0) {
-        cursor = (cursor + (head & LENGTH_MASK)) >>> 0;
+      const len = head & LENGTH_MASK;
+      const kind = head >>> 30;
+      if (kind === PAD_KIND && len === cap - idx && idx !== 0) {
+        cursor = (cursor + len) >>> 0;
         continue;
       }
-      const len = head & LENGTH_MASK;
+      if (kind !== RECORD_KIND || len > maxMessage || idx + RECORD_HEADER + len > cap) {
+        this.fail(cursor, ring.badHead(head, idx) ?? `head 0x${head.toString(16)}`);
+        break;
+      }
       handler(bytes, idx + RECORD_HEADER, len, words[(idx >>> 2) + 1]!);
       cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
       n++;
     }
     this.cursor = cursor;
     return n;
+  }
+
+  /** Notes what `poll` must raise once the progress before it is published; returns 0. */
+  private fail(cursor: number, what: string): number {
+    this.fault = what;
+    this.faultAt = cursor;
+    return 0;
+  }
+
+  /**
+   * Block policy, after each ring's worth of progress: the writer's tail may lag the heads we
+   * read by a corked batch or a dead writer's last record, never by more than the ring.
+   */
+  private checkTail(): void {
+    this.checkpoint = this.cursor;
+    const tail = Atomics.load(this.ring.ctl, RingWord.tail);
+    const ahead = (this.cursor - tail) | 0;
+    if (ahead > this.ring.capacity) this.fail(this.cursor, `position is ${ahead} bytes past the tail ${tail}, more than the ring holds`);
   }
 
   private lapped(cursor: number): boolean {
@@ -87,28 +129,35 @@ export class SubscriberReader {
   private pollOverwrite(handler: MessageHandler, max: number): number {
     const ring = this.ring;
     const scratch = this.scratch!;
+    const cap = ring.capacity;
     let cursor = this.cursor;
     let n = 0;
-    while (n < max) {
+    // Records, pads and resumes together: at most one ring's worth per call.
+    let steps = cap >>> 3;
+    if ((cursor & 7) !== 0) return this.fail(cursor, 'unaligned position');
+    while (n < max && steps-- > 0) {
       if (this.lapped(cursor)) {
         cursor = this.resumePoint();
+        if ((cursor & 7) !== 0) {
+          this.fail(cursor, 'unaligned resume point');
+          break;
+        }
         continue;
       }
       const idx = cursor & ring.mask;
       const head = Atomics.load(ring.words, idx >>> 2);
       if (head === 0) break;
-      if ((head & PAD_FLAG) !== 0) {
-        const pad = head & LENGTH_MASK;
-        if (this.lapped(cursor)) continue;
-        if (pad !== ring.capacity - idx) this.corrupt(cursor, `pad of ${pad} bytes at offset ${idx}`);
-        cursor = (cursor + pad) >>> 0;
+      const len = head & LENGTH_MASK;
+      const kind = head >>> 30;
+      if (kind === PAD_KIND && len === cap - idx && idx !== 0) {
+        cursor = (cursor + len) >>> 0;
         continue;
       }
-      const len = head & LENGTH_MASK;
       const seq = ring.words[(idx >>> 2) + 1]!;
-      if (len > ring.maxMessage || idx + RECORD_HEADER + len > ring.capacity) {
-        if (this.lapped(cursor)) continue;
-        this.corrupt(cursor, `record length ${len} at offset ${idx}`);
+      if (kind !== RECORD_KIND || len > ring.maxMessage || idx + RECORD_HEADER + len > cap) {
+        if (this.lapped(cursor)) continue; // overwritten while we looked
+        this.fail(cursor, ring.badHead(head, idx) ?? `head 0x${head.toString(16)}`);
+        break;
       }
       scratch.set(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len));
       if (this.lapped(cursor)) continue; // overwritten while we copied: discard
@@ -128,14 +177,6 @@ export class SubscriberReader {
     const tail = Atomics.load(this.ring.ctl, RingWord.tail);
     const newest = Atomics.load(this.ring.ctl, RingWord.lastRecord);
     return this.lapped(newest) || (tail - newest) >>> 0 > this.ring.capacity ? tail : newest;
-  }
-
-  private corrupt(cursor: number, what: string): never {
-    throw new ShimmyError(
-      ErrorCode.CORRUPT_HEADER,
-      `Ring ${this.ring.index} is corrupt at position ${cursor}: ${what}`,
-      'Remove and recreate the channel; report this as a bug',
-    );
   }
 
   private publishProgress(n: number): void {
