@@ -3,10 +3,10 @@
  * MutatingWebhookConfiguration in webhook-config/, and the pods are read back as stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { V1Pod } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { readInjectedChannel } from '../../src/client/env.js';
 import { CHANNELS_ANNOTATION } from '../../src/k8s/pod-channels.js';
-import { INJECTED_LABEL } from '../../src/k8s/types.js';
+import { INJECTED_LABEL, INJECTION_LABEL } from '../../src/k8s/types.js';
 import { createChannel, createNamespace, eventually, getChannel, pod, PIPELINE, startCluster, type ClusterFixture } from './cluster-fixture.js';
 
 const NS = 'pipeline';
@@ -125,10 +125,16 @@ describe('mutating webhook on a real API server', () => {
   });
 
   it('with the webhook down, pods elsewhere are created and opted-in pods are refused (failurePolicy: Fail)', async () => {
+    // Opt kube-system and the controller's namespace in, as a careless operator might: the
+    // NotIn clause must still keep them out, so the controller can always restart.
+    const optIn = { metadata: { labels: { [INJECTION_LABEL]: 'enabled' } } };
+    for (const ns of ['kube-system', f.state.namespace])
+      await f.core.patchNamespace({ name: ns, body: optIn }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     await f.stopController();
     try {
       await f.core.createNamespacedPod({ namespace: OTHER_NS, body: pod('while-down', { pipeline: 'camera' }) });
       await f.core.createNamespacedPod({ namespace: f.state.namespace, body: pod('controller-ns', { pipeline: 'camera' }) });
+      await f.core.createNamespacedPod({ namespace: 'kube-system', body: pod('kube-system-pod', { pipeline: 'camera' }) });
       const refused = await f.core.createNamespacedPod({ namespace: NS, body: pod('while-down', { pipeline: 'camera' }) }).then(
         () => 'created',
         (err: { body?: string }) => (JSON.parse(String(err.body)) as { message: string }).message,
