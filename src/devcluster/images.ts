@@ -15,7 +15,6 @@
  * with sorted names, owner 0 and a fixed mtime, made into an image by `oci-image`
  * (test/node/oci-image, built by scripts/go-build.sh node).
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -33,6 +32,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCode, ShimmyError } from '../errors.js';
+import { runAsync } from './system.js';
 import { packageRoot } from '../paths.js';
 
 export interface ImageArchive {
@@ -68,38 +68,6 @@ const PAUSE_SOURCE = join(packageRoot, 'test', 'node', 'pause', 'pause.c');
 /** Files in the layers get this mtime (2000-01-01), so equal inputs give equal layers. */
 const LAYER_MTIME = '@946684800';
 
-const HINT = 'Run the failing command by hand to see its whole output';
-
-interface RunResult {
-  stdout: string;
-  stderr: string;
-}
-
-function runCommand(command: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      { cwd: opts.cwd, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 << 20, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        if (!err) return resolve({ stdout, stderr });
-        const e = err as NodeJS.ErrnoException & { code?: string | number };
-        if (e.code === 'ENOENT')
-          return reject(new ShimmyError(ErrorCode.DEV_CLUSTER, `${command} is not installed`, `Building the dev-cluster images needs it`));
-        const detail = (stderr || stdout || err.message).trim().split('\n').slice(-5).join(' | ');
-        reject(
-          new ShimmyError(
-            ErrorCode.DEV_CLUSTER,
-            `${basename(command)} ${args.join(' ')} failed${typeof e.code === 'number' ? ` (exit ${e.code})` : ''}: ${detail}`,
-            HINT,
-            { cause: err },
-          ),
-        );
-      },
-    );
-  });
-}
-
 function seconds(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)} s`;
 }
@@ -116,7 +84,7 @@ function sizeOf(path: string): string {
 async function sharedLibraries(file: string): Promise<string[]> {
   let out: string;
   try {
-    out = (await runCommand('ldd', [file])).stdout;
+    out = (await runAsync('ldd', [file])).stdout;
   } catch (err) {
     if (err instanceof ShimmyError && /not a dynamic executable|statically linked/.test(err.message)) return [];
     throw err;
@@ -198,7 +166,7 @@ function ociImageTool(nodeTools: string): string {
 /** GNU tar of everything under `root`: sorted names, owner 0, fixed mtime. */
 async function makeLayer(root: string, out: string): Promise<void> {
   const top = readdirSync(root).sort();
-  await runCommand('tar', [
+  await runAsync('tar', [
     '--create',
     '--file',
     out,
@@ -226,7 +194,7 @@ async function writeImage(
   for (const word of config.entrypoint) args.push('--entrypoint', word);
   for (const e of config.env ?? []) args.push('--env', e);
   if (config.user) args.push('--user', config.user);
-  await runCommand(tool, args);
+  await runAsync(tool, args);
 }
 
 /**
@@ -268,12 +236,12 @@ export async function buildPauseImage(opts: ImageBuildOptions): Promise<ImageArc
   const started = Date.now();
   const tool = ociImageTool(opts.nodeTools);
   mkdirSync(opts.cacheDir, { recursive: true });
-  const gccVersion = (await runCommand('gcc', ['--version'])).stdout.split('\n')[0] ?? '';
+  const gccVersion = (await runAsync('gcc', ['--version'])).stdout.split('\n')[0] ?? '';
   const inputs: Inputs = { recipe: RECIPE, tag: PAUSE_IMAGE, gcc: gccVersion, [PAUSE_SOURCE]: fileDigest(PAUSE_SOURCE), 'oci-image': fileDigest(tool) };
   return buildCached(opts.cacheDir, 'pause', PAUSE_IMAGE, inputs, progress, async (work, out) => {
     const root = join(work, 'root');
     mkdirSync(root, { recursive: true });
-    await runCommand('gcc', ['-static', '-O2', '-s', '-Wall', '-Wextra', '-o', join(root, 'pause'), PAUSE_SOURCE]);
+    await runAsync('gcc', ['-static', '-O2', '-s', '-Wall', '-Wextra', '-o', join(root, 'pause'), PAUSE_SOURCE]);
     chmodSync(join(root, 'pause'), 0o755);
     const layer = join(work, 'layer.tar');
     await makeLayer(root, layer);
@@ -289,7 +257,7 @@ async function ensureBusybox(progress: (line: string) => void): Promise<void> {
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
   const apt = async (...args: string[]) => {
     const [cmd, ...rest] = [...sudo, 'apt-get', ...args];
-    await runCommand(cmd!, rest, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    await runAsync(cmd!, rest, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   };
   await apt('update', '-qq');
   await apt('install', '-y', '-qq', 'busybox-static');
@@ -297,13 +265,18 @@ async function ensureBusybox(progress: (line: string) => void): Promise<void> {
 
 /** `npm pack` of the package at packageRoot (built first) into `dir`; returns the tarball. */
 async function packPackage(dir: string): Promise<string> {
-  await runCommand(process.execPath, [join(packageRoot, 'scripts', 'build.mjs'), '--quiet'], { cwd: packageRoot });
+  await runAsync(process.execPath, [join(packageRoot, 'scripts', 'build.mjs'), '--quiet'], { cwd: packageRoot });
   const lib = join(packageRoot, 'native', 'build', 'libshimmy.so');
   if (!existsSync(lib)) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `${lib} was not built`, 'Run `npm run build` (needs gcc)');
-  const { stdout } = await runCommand('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: packageRoot });
+  const { stdout } = await runAsync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: packageRoot });
   const json = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string }[];
   const file = json[0]?.filename;
-  if (!file) throw new ShimmyError(ErrorCode.DEV_CLUSTER, `npm pack printed no tarball name: ${stdout.trim().slice(0, 200)}`, HINT);
+  if (!file)
+    throw new ShimmyError(
+      ErrorCode.DEV_CLUSTER,
+      `npm pack printed no tarball name: ${stdout.trim().slice(0, 200)}`,
+      'Run npm pack by hand to see its whole output',
+    );
   return join(dir, basename(file));
 }
 
@@ -369,7 +342,7 @@ export async function buildShimmyImage(opts: ImageBuildOptions): Promise<ImageAr
 
       let t = Date.now();
       progress(`images: npm install --omit=dev ${basename(tarball)} into ${IMAGE_PATHS.prefix}`);
-      await runCommand(
+      await runAsync(
         'npm',
         ['install', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', '--no-update-notifier', '--loglevel=error', `./${basename(tarball)}`],
         { cwd: prefix },
