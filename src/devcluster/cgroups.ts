@@ -67,11 +67,3 @@ export function removeCgroup(path: string): boolean {
   }
   return clean;
 }
-
-/** Cgroup trees of dev clusters (`shimmy-*`) that exist now, in any hierarchy. */
-export function clusterCgroups(): string[] {
-  const names = new Set<string>();
-  for (const h of hierarchies())
-    for (const e of readdirSync(h, { withFileTypes: true })) if (e.isDirectory() && e.name.startsWith('shimmy-')) names.add(e.name);
-  return [...names];
-}

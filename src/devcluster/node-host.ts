@@ -12,7 +12,6 @@ import { hostNames, nodeIp, podCidr } from './addresses.js';
 import { PIDS_HIERARCHY, createCgroup } from './cgroups.js';
 import { cniConfig, containerdConfig, kubeProxyConfig, kubeletConfig, nodePaths, tokenKubeconfig, type NodePaths } from './node-config.js';
 import { startDetached, waitFor } from './processes.js';
-import { run } from './system.js';
 
 export interface NodeSpec {
   name: string;
@@ -125,11 +124,6 @@ export async function startHolder(spec: NodeSpec, logFile: string): Promise<numb
 export function startInNode(spec: NodeSpec, holder: number, argv: string[], logFile: string, env?: NodeJS.ProcessEnv): number {
   const [cmd, args] = inDaemonCgroup(spec, ['nsenter', '-t', String(holder), '--net', '--ipc', '--mount', '--', ...argv]);
   return startDetached(cmd, args, logFile, env);
-}
-
-/** Runs `argv` inside the node and returns its output (ctr, ip, ipcs-like checks). */
-export function runInNode(holder: number, argv: string[], timeoutMs = 120_000): string {
-  return run('nsenter', ['-t', String(holder), '--net', '--ipc', '--mount', '--', ...argv], { timeoutMs });
 }
 
 export function tail(file: string, lines = 8): string {

@@ -11,7 +11,7 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { hostNames } from './addresses.js';
 import { processesIn, removeCgroup } from './cgroups.js';
 import { removeNetwork } from './host-network.js';
-import type { ImageArchive } from './images.js';
+import { PAUSE_IMAGE, type ImageArchive } from './images.js';
 import { nodeFailure, nodeSpec, prepareNode, startHolder, startInNode, type NodeCredentials, type NodeSpec } from './node-host.js';
 import { isAlive, stopProcess, waitFor } from './processes.js';
 import { run } from './system.js';
@@ -49,8 +49,7 @@ export function importImage(ctr: string, socket: string, archive: string): void 
 
 async function startOne(spec: NodeSpec, o: StartNodesOptions): Promise<void> {
   const log = (what: string) => logOf(o.dir, spec.name, what);
-  const sandbox = o.images.find((i) => i.tag.includes('pause'))?.tag ?? o.images[0]!.tag;
-  prepareNode(spec, o.credentials(spec.name), { sandbox });
+  prepareNode(spec, o.credentials(spec.name), { sandbox: PAUSE_IMAGE });
   const holder = await startHolder(spec, log('namespaces'));
   o.started(`${spec.name}/namespaces`, holder);
 
