@@ -1,22 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from './channel.js';
 import { PAD_FLAG, RingWord, VALID_FLAG } from './layout.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { codeOf } from '../../test/helpers/errors.js';
+import { testChannels } from '../../test/helpers/proc.js';
 
 // Readers must distrust the ring (issue 10): heads that no Shimmy writer could have written
 // end in CORRUPT_RING, promptly, and deliver nothing of the forged record.
 
-const made: Array<{ namespace: string; name: string }> = [];
-function ref(prefix = 'corrupt') {
-  const r = { namespace: 'shimmy-test', name: `${prefix}-${randomBytes(4).toString('hex')}` };
-  made.push(r);
-  return r;
-}
-afterEach(() => {
-  for (const r of made.splice(0)) Channel.remove(r);
-});
+const channels = testChannels();
+const ref = (prefix = 'corrupt') => channels.ref(prefix);
+afterEach(() => channels.cleanup());
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const GIB = 1 << 30;

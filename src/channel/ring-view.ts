@@ -53,20 +53,10 @@ export class RingView {
     this.words = new Uint32Array(segment.buffer, dataOffset, capacity / 4);
     this.bytes = new Uint8Array(segment.buffer, dataOffset, capacity);
     this.mask = capacity - 1;
-    this.data = new Notifier(
-      this.ctl,
-      RingWord.dataNotify,
-      RingWord.dataWaiters,
-      segment.wordAddress(ctlOffset + RingWord.dataNotify * 4),
-      () => segment.attached,
-    );
-    this.space = new Notifier(
-      this.ctl,
-      RingWord.spaceNotify,
-      RingWord.spaceWaiters,
-      segment.wordAddress(ctlOffset + RingWord.spaceNotify * 4),
-      () => segment.attached,
-    );
+    const notifier = (word: number, waiters: number) =>
+      new Notifier(this.ctl, word, waiters, segment.wordAddress(ctlOffset + word * 4), () => segment.attached);
+    this.data = notifier(RingWord.dataNotify, RingWord.dataWaiters);
+    this.space = notifier(RingWord.spaceNotify, RingWord.spaceWaiters);
   }
 
   /**
