@@ -4,10 +4,11 @@
 #   kube  test/kube  -> shimmy-kube (etcd and the Kubernetes components, hyperkube-style)
 #   node  test/node  -> containerd, containerd-shim-runc-v2, ctr (containerd 2.x) and
 #                       oci-image (image archives without a registry)
+#   helm  test/helm  -> helm (Helm 3, for installing and testing the chart)
 # Rebuilds only when the module's go.mod, go.sum or Go files, or the Go version, change.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-module="${1:?usage: go-build.sh kube|node}"
+module="${1:?usage: go-build.sh kube|node|helm}"
 src="$root/test/$module"
 [ -f "$src/go.mod" ] || { echo "go-build: no Go module at $src" >&2; exit 2; }
 
@@ -20,7 +21,8 @@ if ! command -v go >/dev/null 2>&1; then
   $sudo_cmd apt-get update -qq >&2 && $sudo_cmd apt-get install -y -qq golang-go >&2
 fi
 
-version_of() { awk -v m="$1" '$1 == m { print $2 }' "$src/go.mod" | head -n 1; }
+# A requirement's version, inside a require block or on a one-line `require m v`.
+version_of() { awk -v m="$1" '$1 == m { print $2 } $1 == "require" && $2 == m { print $3 }' "$src/go.mod" | head -n 1; }
 case "$module" in
   kube)
     v="$(version_of k8s.io/kubernetes)"
@@ -37,6 +39,19 @@ case "$module" in
     targets=(github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr ./oci-image)
     outputs=(containerd containerd-shim-runc-v2 ctr oci-image)
     ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$v -X github.com/containerd/containerd/v2/version.Revision=shimmy"
+    ;;
+  helm)
+    v="$(version_of helm.sh/helm/v3)"
+    what="helm $v"
+    expect="a first build downloads ~100 MB of modules and compiles for ~3 minutes on 2 cores"
+    targets=(helm.sh/helm/v3/cmd/helm)
+    outputs=(helm)
+    # As Helm's Makefile: its version, and the Kubernetes version `helm template` and `helm lint`
+    # assume without a cluster (client-go v0.X.Y -> 1.X), which would otherwise be 1.20.
+    k8s_minor="$(version_of k8s.io/client-go | cut -d. -f2)"
+    ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$v"
+    ldflags="$ldflags -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor"
+    ldflags="$ldflags -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
     ;;
   *) echo "go-build: unknown module $module" >&2; exit 2 ;;
 esac

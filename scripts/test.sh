@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: bootstrap, benchmark peers, type-check,
-# lint, the Kubernetes binaries, containerd and the node packages, then unit, integration
+# lint, the Kubernetes binaries, containerd, Helm and the node packages, then unit, integration
 # and Kubernetes tests on Node 20 (the machine's) and on Node 24 (LTS), and the real-node
 # tests (test/nodes: kubelets, containerd, pods) once, on Node 20.
 set -euo pipefail
@@ -8,10 +8,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 bash scripts/bootstrap.sh
 bash bench/peers/setup.sh
-# etcd and the Kubernetes components, containerd (cached; the first builds take minutes)
-echo "[test] Kubernetes binaries and containerd" >&2
+# etcd and the Kubernetes components, containerd, Helm (cached; the first builds take minutes)
+echo "[test] Kubernetes binaries, containerd and Helm" >&2
 bash scripts/go-build.sh kube >/dev/null
 bash scripts/go-build.sh node >/dev/null
+bash scripts/go-build.sh helm >/dev/null
 bash scripts/node-deps.sh
 echo "[test] type-check" >&2
 node_modules/.bin/tsc --noEmit --incremental false -p tsconfig.json

@@ -10,6 +10,10 @@
  *   from this host, at the paths `ldd` names), Debian's busybox-static for a shell, and
  *   /usr/local/bin/shimmy as the entrypoint, so a pod's `args: ["sub", "frames"]` runs
  *   `shimmy sub frames`. The Dockerfile at the repository root builds the same layout.
+ * - registry.k8s.io/kube-scheduler:<Kubernetes version> — the Helm chart's second scheduler
+ *   (shimmy-scheduler) under the tag the chart uses by default, so that nodes with this
+ *   archive loaded never pull it: shimmy-kube (test/kube, built by scripts/go-build.sh kube)
+ *   copied to /usr/local/bin/kube-scheduler, where it runs as the scheduler by its name.
  *
  * Each archive is cached in `cacheDir` under a hash of its inputs; the layer is a GNU tar
  * with sorted names, owner 0 and a fixed mtime, made into an image by `oci-image`
@@ -50,6 +54,15 @@ export interface ImageBuildOptions {
 
 export const SHIMMY_IMAGE = 'localhost/shimmy:dev';
 export const PAUSE_IMAGE = 'localhost/pause:shimmy';
+/** The repository of the upstream kube-scheduler image, which the chart's second scheduler runs. */
+export const SCHEDULER_REPOSITORY = 'registry.k8s.io/kube-scheduler';
+/** Where the scheduler image has its binary (on PATH: the chart runs `kube-scheduler ...`). */
+export const SCHEDULER_BINARY = '/usr/local/bin/kube-scheduler';
+
+/** `registry.k8s.io/kube-scheduler:<version>`, e.g. for kubeVersion() from go-tools.ts. */
+export function schedulerImageTag(version: string): string {
+  return `${SCHEDULER_REPOSITORY}:${version}`;
+}
 
 /** Where the shimmy image has things; the Dockerfile uses the same paths. */
 export const IMAGE_PATHS = {
@@ -183,13 +196,14 @@ async function makeLayer(root: string, out: string): Promise<void> {
   ]);
 }
 
-async function writeImage(
-  tool: string,
-  layer: string,
-  tag: string,
-  out: string,
-  config: { entrypoint: string[]; env?: string[]; user?: string },
-): Promise<void> {
+/** The image's config: its entrypoint, environment and user (uid[:gid]); the workdir is /. */
+interface ImageConfig {
+  entrypoint: string[];
+  env?: string[];
+  user?: string;
+}
+
+async function writeImage(tool: string, layer: string, tag: string, out: string, config: ImageConfig): Promise<void> {
   const args = ['--layer', layer, '--tag', tag, '--out', out, '--workdir', '/'];
   for (const word of config.entrypoint) args.push('--entrypoint', word);
   for (const e of config.env ?? []) args.push('--env', e);
@@ -230,23 +244,63 @@ async function buildCached(
   return { tag, path };
 }
 
-/** localhost/pause:shimmy: a static pause binary at /pause, run as 65535 like the upstream image. */
-export async function buildPauseImage(opts: ImageBuildOptions): Promise<ImageArchive> {
+/**
+ * A cached one-layer image whose files `fill` writes under an empty root; `inputs` are what
+ * those files are made from (the recipe, the tag and oci-image are added here).
+ */
+async function buildOneLayerImage(
+  opts: ImageBuildOptions,
+  name: string,
+  tag: string,
+  inputs: Inputs,
+  config: ImageConfig,
+  fill: (root: string) => Promise<void> | void,
+): Promise<ImageArchive> {
   const progress = opts.progress ?? (() => undefined);
   const started = Date.now();
   const tool = ociImageTool(opts.nodeTools);
   mkdirSync(opts.cacheDir, { recursive: true });
-  const gccVersion = (await runAsync('gcc', ['--version'])).stdout.split('\n')[0] ?? '';
-  const inputs: Inputs = { recipe: RECIPE, tag: PAUSE_IMAGE, gcc: gccVersion, [PAUSE_SOURCE]: fileDigest(PAUSE_SOURCE), 'oci-image': fileDigest(tool) };
-  return buildCached(opts.cacheDir, 'pause', PAUSE_IMAGE, inputs, progress, async (work, out) => {
+  const all: Inputs = { ...inputs, recipe: RECIPE, tag, 'oci-image': fileDigest(tool) };
+  return buildCached(opts.cacheDir, name, tag, all, progress, async (work, out) => {
     const root = join(work, 'root');
     mkdirSync(root, { recursive: true });
-    await runAsync('gcc', ['-static', '-O2', '-s', '-Wall', '-Wextra', '-o', join(root, 'pause'), PAUSE_SOURCE]);
-    chmodSync(join(root, 'pause'), 0o755);
+    await fill(root);
     const layer = join(work, 'layer.tar');
     await makeLayer(root, layer);
-    await writeImage(tool, layer, PAUSE_IMAGE, out, { entrypoint: ['/pause'], user: '65535:65535' });
-    progress(`images: built ${PAUSE_IMAGE} in ${seconds(started)} (${sizeOf(out)})`);
+    await writeImage(tool, layer, tag, out, config);
+    progress(`images: built ${tag} in ${seconds(started)} (${sizeOf(out)})`);
+  });
+}
+
+/** localhost/pause:shimmy: a static pause binary at /pause, run as 65535 like the upstream image. */
+export async function buildPauseImage(opts: ImageBuildOptions): Promise<ImageArchive> {
+  const gccVersion = (await runAsync('gcc', ['--version'])).stdout.split('\n')[0] ?? '';
+  const inputs: Inputs = { gcc: gccVersion, [PAUSE_SOURCE]: fileDigest(PAUSE_SOURCE) };
+  return buildOneLayerImage(opts, 'pause', PAUSE_IMAGE, inputs, { entrypoint: ['/pause'], user: '65535:65535' }, async (root) => {
+    await runAsync('gcc', ['-static', '-O2', '-s', '-Wall', '-Wextra', '-o', join(root, 'pause'), PAUSE_SOURCE]);
+    chmodSync(join(root, 'pause'), 0o755);
+  });
+}
+
+/**
+ * registry.k8s.io/kube-scheduler:<kubeVersion>: `kubeBinary` (shimmy-kube, from
+ * ensureKubeBinary(), which runs as kube-scheduler under that name) copied to
+ * /usr/local/bin/kube-scheduler, the entrypoint, with /usr/local/bin on PATH and a /tmp.
+ * No user: the pod sets it (the chart runs it as 65532). Cached under the binary's path,
+ * size and mtime (its go-build.sh directory already names a hash of its sources) and the
+ * version; the binary is not hashed (150 MB).
+ */
+export async function buildSchedulerImage(opts: ImageBuildOptions, kubeBinary: string, kubeVersion: string): Promise<ImageArchive> {
+  const tag = schedulerImageTag(kubeVersion);
+  const st = statSync(kubeBinary);
+  const inputs: Inputs = { [kubeBinary]: `${st.size} bytes, mtime ${st.mtime.toISOString()}`, 'kube version': kubeVersion };
+  return buildOneLayerImage(opts, 'kube-scheduler', tag, inputs, { entrypoint: [SCHEDULER_BINARY], env: [PATH_ENV] }, (root) => {
+    const to = join(root, SCHEDULER_BINARY);
+    mkdirSync(dirname(to), { recursive: true });
+    copyFileSync(kubeBinary, to);
+    chmodSync(to, 0o755);
+    mkdirSync(join(root, 'tmp'));
+    chmodSync(join(root, 'tmp'), 0o1777);
   });
 }
 

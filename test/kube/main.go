@@ -1,6 +1,9 @@
 // shimmy-kube: etcd and the Kubernetes components in one binary (hyperkube-style),
-// built from the Kubernetes Go modules by scripts/kube-build.sh for tests and
+// built from the Kubernetes Go modules by scripts/go-build.sh kube for tests and
 // `shimmy dev-cluster`. The first argument picks the component; the rest are its flags.
+// A copy or symlink named after a component (kube-scheduler, kubelet, ...) runs that
+// component with all its arguments as flags, as the upstream binaries do: the image of
+// the chart's second scheduler has this binary at /usr/local/bin/kube-scheduler.
 package main
 
 import (
@@ -10,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -22,6 +26,7 @@ import (
 )
 
 const usage = `usage: shimmy-kube COMPONENT [FLAGS]
+       COMPONENT [FLAGS]   (a copy or symlink named after the component)
 
 components:
   etcd            single-member etcd (--data-dir, --client-url, --peer-url)
@@ -33,15 +38,31 @@ components:
   kube-proxy      the Service proxy (its own flags; one process per node)
   version         print the Kubernetes version this binary was built from`
 
-// kubeVersion is set at link time by scripts/kube-build.sh.
+// kubeVersion is set at link time by scripts/go-build.sh.
 var kubeVersion = "unknown"
 
+// components are the names this binary also answers to as its own (os.Args[0]'s base name).
+var components = map[string]bool{
+	"etcd":                    true,
+	"kube-apiserver":          true,
+	"kube-scheduler":          true,
+	"kube-controller-manager": true,
+	"kubelet":                 true,
+	"kube-proxy":              true,
+}
+
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, usage)
-		os.Exit(2)
+	var component string
+	var args []string
+	if name := filepath.Base(os.Args[0]); components[name] {
+		component, args = name, os.Args[1:]
+	} else {
+		if len(os.Args) < 2 {
+			fmt.Fprintln(os.Stderr, usage)
+			os.Exit(2)
+		}
+		component, args = os.Args[1], os.Args[2:]
 	}
-	component, args := os.Args[1], os.Args[2:]
 	// The Kubernetes commands parse os.Args themselves; leave them only their own flags.
 	os.Args = append([]string{component}, args...)
 	switch component {
