@@ -1,4 +1,4 @@
-export { openChannel, ShimmyChannel, type OpenOptions } from './client/open.js';
+export { openChannel, openChannelWhenReady, ShimmyChannel, type OpenOptions } from './client/open.js';
 export { ChannelDuplex } from './client/duplex.js';
 export { envFor, readInjectedChannel, channelEnvVar, type InjectedChannel } from './client/env.js';
 export { Channel, type AttachOptions, type ChannelStats, type CreateOptions } from './channel/channel.js';

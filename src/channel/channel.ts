@@ -42,6 +42,17 @@ function heartbeatTimeout(options: AttachOptions): number {
   return ms;
 }
 
+/** One Shimmy segment on this host, as Channel.inventory() finds it. */
+export interface SegmentEntry {
+  key: number;
+  shmId: number;
+  /** Processes attached (the kernel's count, read before this process attached to look). */
+  attached: number;
+  sizeBytes: number;
+  ref: ChannelRef;
+  header: HeaderInfo;
+}
+
 export interface ChannelStats {
   namespace: string;
   name: string;
@@ -60,6 +71,8 @@ export interface ChannelStats {
   /** Largest number of published messages some subscriber (or stream side) has yet to take. */
   lag: number;
   lost: number;
+  /** Each ring's write position (bytes, 32-bit, wraps): the difference of two readings is the bytes written between them. */
+  tails: number[];
   createdAt: string;
 }
 
@@ -155,6 +168,27 @@ export class Channel implements SlotHost {
     }
   }
 
+  /**
+   * Attaches once the segment exists (someone else, the node agent, makes it), polling every
+   * 100 ms for up to `timeoutMs`; then fails with SEGMENT_NOT_FOUND and `hint`.
+   */
+  static async openWhenPresent(ref: ChannelRef, options: AttachOptions & { timeoutMs: number; hint: string; signal?: AbortSignal }): Promise<Channel> {
+    validateRef(ref);
+    const { key, label } = segmentId(ref);
+    const until = Date.now() + options.timeoutMs;
+    while (Segment.lookup(key) === null) {
+      if (options.signal?.aborted) throw new ShimmyError(ErrorCode.ABORTED, `Stopped waiting for channel ${label}`, 'The wait was aborted');
+      if (Date.now() >= until)
+        throw new ShimmyError(
+          ErrorCode.SEGMENT_NOT_FOUND,
+          `Channel ${label} has no segment on this node after ${Math.round(options.timeoutMs / 1000)} s`,
+          options.hint,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return Channel.open(ref, { heartbeatTimeoutMs: options.heartbeatTimeoutMs });
+  }
+
   /** Marks the channel's segment for removal. Returns false when there was none. */
   static remove(ref: ChannelRef): boolean {
     const seg = segmentId(ref);
@@ -169,8 +203,15 @@ export class Channel implements SlotHost {
    * /proc/sysvipc/shm and recognized by the header's magic.
    */
   static list(): ChannelRef[] {
-    const refs: ChannelRef[] = [];
-    for (const { key } of listSysvShm()) {
+    return Channel.inventory()
+      .map((e) => e.ref)
+      .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  }
+
+  /** Like list(), with each segment's key, id, kernel attach count and header. */
+  static inventory(): SegmentEntry[] {
+    const out: SegmentEntry[] = [];
+    for (const { key, id, attached, size } of listSysvShm()) {
       if (key === 0) continue;
       let segment: Segment;
       try {
@@ -181,14 +222,21 @@ export class Channel implements SlotHost {
       try {
         const header = readHeader(segment.buffer, formatKey(key));
         const m = /^([^/]+)\/([^@]+)(?:@(.+))?$/.exec(header.identity);
-        if (m) refs.push(m[3] ? { namespace: m[1]!, name: m[2]!, uid: m[3] } : { namespace: m[1]!, name: m[2]! });
+        const ref: ChannelRef | undefined = m ? (m[3] ? { namespace: m[1]!, name: m[2]!, uid: m[3] } : { namespace: m[1]!, name: m[2]! }) : undefined;
+        // Our own attachment is not one of the segment's users.
+        if (ref) out.push({ key, shmId: id, attached: Math.max(0, attached), sizeBytes: size, ref, header });
       } catch {
         // not a Shimmy segment, or a damaged one: `ipcs -m` shows it
       } finally {
         segment.detach();
       }
     }
-    return refs.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+    return out;
+  }
+
+  /** Marks the segment `shmId` (key `key`) for removal; attached processes keep their mapping. */
+  static removeSegment(key: number, shmId: number, label: string): void {
+    Segment.remove({ key, label }, shmId);
   }
 
   private static readHeaderWhenReady(segment: Segment, label: string): HeaderInfo {
@@ -320,6 +368,7 @@ export class Channel implements SlotHost {
       messages,
       lag,
       lost,
+      tails: this.rings.map((r) => Atomics.load(r.ctl, RingWord.tail)),
       createdAt: new Date(this.header.createdAtMs).toISOString(),
     };
   }

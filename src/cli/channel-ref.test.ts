@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../channel/channel.js';
 import { channelKey, type ChannelRef } from '../channel/names.js';
 import { channelEnvVar, envFor } from '../client/env.js';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 import { codeOf } from '../../test/helpers/errors.js';
 import { openCliChannel, resolveCliChannel } from './channel-ref.js';
 
@@ -27,9 +27,9 @@ describe('resolveCliChannel', () => {
     expect(resolveCliChannel('raw-frames', undefined, { SHIMMY_CHANNELS: '' })).toEqual({ ref: { namespace: 'default', name: 'raw-frames' }, source: 'flags' });
   });
 
-  it('in a pod, for an injected NAME: namespace and uid from the environment, created with the injected settings', () => {
+  it('in a pod, for an injected NAME: namespace and uid from the environment', () => {
     const r = resolveCliChannel('raw-frames', undefined, env);
-    expect(r).toEqual({ ref: injected, create: config, source: 'env' });
+    expect(r).toEqual({ ref: injected, source: 'env' });
     // The uid is part of the key: without it the command would attach to another segment.
     expect(channelKey(r.ref)).not.toBe(channelKey({ namespace: injected.namespace, name: injected.name }));
     expect(channelKey(r.ref)).toBe(Number.parseInt(env.SHIMMY_CHANNEL_RAW_FRAMES_KEY!, 16) | 0);
@@ -77,30 +77,41 @@ describe('openCliChannel', () => {
     return r;
   };
 
-  it('creates an injected channel that is absent, with the injected settings, under the uid-bearing key', () => {
+  it("waits for the agent's segment of an injected channel and attaches under the uid-bearing key once it appears", async () => {
     const ref = fresh();
-    const ch = openCliChannel(resolveCliChannel(ref.name, undefined, podEnv(ref)));
+    const opening = openCliChannel(resolveCliChannel(ref.name, undefined, podEnv(ref)), 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    // Still waiting, and it has made nothing.
+    expect(codeOf(() => Channel.open(ref))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
+    const agentMade = Channel.create(ref, config);
+    const ch = await opening;
     try {
-      const s = ch.stats();
-      expect(s.key).toBe(podEnv(ref)[channelEnvVar(ref.name, 'KEY')]);
-      expect({ mode: s.mode, capacity: s.capacity, maxMessage: s.maxMessage, slowConsumer: s.slowConsumer }).toEqual(config);
+      expect(ch.stats().shmId).toBe(agentMade.stats().shmId);
+      expect(ch.stats().key).toBe(podEnv(ref)[channelEnvVar(ref.name, 'KEY')]);
       expect(ch.ref).toEqual(ref);
     } finally {
       ch.close();
+      agentMade.close();
     }
-    // A second command attaches to the same segment.
-    const again = openCliChannel(resolveCliChannel(ref.name, undefined, podEnv(ref)));
-    const direct = Channel.open(ref);
-    expect(again.stats().shmId).toBe(direct.stats().shmId);
-    direct.close();
-    again.close();
-    expect(codeOf(() => Channel.open({ namespace: ref.namespace, name: ref.name }))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
   });
 
-  it('only opens outside a pod or with an explicit --namespace', () => {
+  it('gives up after the wait with SEGMENT_NOT_FOUND naming the agent, and never creates the segment', async () => {
     const ref = fresh();
-    expect(codeOf(() => openCliChannel(resolveCliChannel(ref.name, ref.namespace, podEnv(ref))))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
-    expect(codeOf(() => openCliChannel(resolveCliChannel(ref.name, ref.namespace, {})))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
+    const started = Date.now();
+    const err = await openCliChannel(resolveCliChannel(ref.name, undefined, podEnv(ref)), 400).catch((e: unknown) => e as ShimmyError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    expect(err).toBeInstanceOf(ShimmyError);
+    expect((err as ShimmyError).code).toBe(ErrorCode.SEGMENT_NOT_FOUND);
+    expect((err as ShimmyError).hint).toMatch(/node agent/);
+    expect(codeOf(() => Channel.open(ref))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
+  });
+
+  it('only opens, without waiting, outside a pod or with an explicit --namespace', async () => {
+    const ref = fresh();
+    const started = Date.now();
+    await expect(openCliChannel(resolveCliChannel(ref.name, ref.namespace, podEnv(ref)))).rejects.toMatchObject({ code: ErrorCode.SEGMENT_NOT_FOUND });
+    await expect(openCliChannel(resolveCliChannel(ref.name, ref.namespace, {}))).rejects.toMatchObject({ code: ErrorCode.SEGMENT_NOT_FOUND });
+    expect(Date.now() - started).toBeLessThan(1000);
     expect(codeOf(() => Channel.open(ref))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
   });
 });

@@ -1,12 +1,12 @@
 /**
  * Which channel a CLI command means by NAME. Inside a pod patched by the webhook, a NAME
  * listed in SHIMMY_CHANNELS is the injected channel: its namespace and uid come from the
- * SHIMMY_* environment (the System V key covers the uid), and, as no node agent creates
- * segments yet, the command creates the segment with the injected settings when absent.
+ * SHIMMY_* environment (the System V key covers the uid), and the command waits (bounded)
+ * for the node agent to make its segment: clients never make an injected channel's segment.
  * Everywhere else (no SHIMMY_CHANNELS, NAME not listed, or an explicit --namespace) NAME
  * is `<--namespace or "default">/NAME` and must exist already.
  */
-import { Channel, type CreateOptions } from '../channel/channel.js';
+import { Channel } from '../channel/channel.js';
 import type { ChannelRef } from '../channel/names.js';
 import { readInjectedChannel } from '../client/env.js';
 
@@ -17,11 +17,12 @@ export const NAMESPACE_HELP = `namespace (default: SHIMMY_NAMESPACE when NAME is
 
 export interface CliChannel {
   ref: ChannelRef;
-  /** Settings to create the segment with when absent; undefined: open only. */
-  create?: CreateOptions;
-  /** Where the identity came from. */
+  /** Where the identity came from: 'env' waits for the node agent's segment, 'flags' opens what exists. */
   source: 'env' | 'flags';
 }
+
+/** How long a command in a pod waits for the node agent to make the channel's segment. */
+export const SEGMENT_WAIT_MS = 60_000;
 
 /** True when SHIMMY_CHANNELS lists `name` (parsed as readInjectedChannel parses it). */
 function injected(name: string, env: NodeJS.ProcessEnv): boolean {
@@ -45,14 +46,24 @@ export function resolveCliChannel(name: string, namespace: string | undefined, e
   if (namespace === undefined && injected(name, env)) {
     const ch = readInjectedChannel(name, env);
     const ref: ChannelRef = ch.uid ? { namespace: ch.namespace, name: ch.name, uid: ch.uid } : { namespace: ch.namespace, name: ch.name };
-    return { ref, create: { ...ch.config }, source: 'env' };
+    return { ref, source: 'env' };
   }
   return { ref: { namespace: namespace ?? DEFAULT_NAMESPACE, name }, source: 'flags' };
 }
 
-/** Attaches to the resolved channel, creating it first when it came from the environment. */
-export function openCliChannel(ch: CliChannel): Channel {
-  return ch.create ? Channel.openOrCreate(ch.ref, ch.create) : Channel.open(ch.ref);
+/** The hint when an injected channel's segment does not appear: the agent makes it. */
+export function agentHint(ref: ChannelRef): string {
+  return (
+    "The Shimmy node agent makes it once the pod is on a node: check that node's agent " +
+    "(kubectl get pods -A -l app.kubernetes.io/component=agent -o wide) and the channel's endpoint " +
+    `(kubectl -n ${ref.namespace} get channelendpoints -l shimmy.dev/channel=${ref.name})`
+  );
+}
+
+/** Attaches to the resolved channel; an injected one waits up to `waitMs` for its segment. */
+export async function openCliChannel(ch: CliChannel, waitMs = SEGMENT_WAIT_MS, signal?: AbortSignal): Promise<Channel> {
+  if (ch.source === 'flags') return Channel.open(ch.ref);
+  return Channel.openWhenPresent(ch.ref, { timeoutMs: waitMs, hint: agentHint(ch.ref), ...(signal ? { signal } : {}) });
 }
 
 /** `ns/name`, as the commands print it. */

@@ -1,5 +1,6 @@
-import { Option, type Command } from 'commander';
-import { choiceOption, durationOption, intOption, listOption } from '../terminal/options.js';
+import type { Command } from 'commander';
+import { choiceOption, durationFlag as duration, intOption, listOption, LOG_LEVELS } from '../terminal/options.js';
+import { untilSignal } from './signals.js';
 
 interface ControllerFlags {
   kubeconfig?: string;
@@ -18,12 +19,6 @@ interface ControllerFlags {
   certCheck: number;
   leaderElection: boolean;
   logLevel: string;
-}
-
-/** A duration flag whose default shows as written ("30d"), not in milliseconds. */
-function duration(flag: string, description: string, defaultText: string): Option {
-  const parse = durationOption(flag);
-  return new Option(`${flag} <duration>`, description).argParser(parse).default(parse(defaultText), defaultText);
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -50,7 +45,7 @@ export function registerControllerCommand(program: Command): void {
     .addOption(duration('--cert-validity', 'lifetime of the serving certificate; reissued with a third left', '30d'))
     .addOption(duration('--cert-check', 'how often the certificate and webhook configuration are checked', '1m'))
     .option('--no-leader-election', 'run the master without leader election (one replica only)')
-    .option('--log-level <level>', 'pino log level', choiceOption('--log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const), 'info')
+    .option('--log-level <level>', 'pino log level', choiceOption('--log-level', LOG_LEVELS), 'info')
     .action(async (flags: ControllerFlags) => {
       // Loaded here, not at the top: the data-plane commands must start fast.
       const [{ pino }, { startController }] = await Promise.all([import('pino'), import('../controller/controller.js')]);
@@ -73,16 +68,6 @@ export function registerControllerCommand(program: Command): void {
         leaderElection: flags.leaderElection,
         log,
       });
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string) => {
-          log.info({ signal }, 'signal received');
-          controller.stop().then(resolve, (err) => {
-            log.error({ err }, 'shutdown failed');
-            resolve();
-          });
-        };
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-        process.once('SIGINT', () => shutdown('SIGINT'));
-      });
+      await untilSignal(() => controller.stop(), log);
     });
 }

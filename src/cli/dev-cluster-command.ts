@@ -15,32 +15,41 @@ export function registerDevClusterCommand(program: Command): void {
   dev
     .command('up')
     .description(
-      'build the Kubernetes binaries, containerd and the images if needed (cached), start the control plane, the nodes and the Shimmy controller, write DIR/kubeconfig; real nodes need root',
+      'build the Kubernetes binaries, containerd, helm and the images if needed (cached), start the control plane and the nodes, install Shimmy with `helm install` of charts/shimmy (values in DIR/values-dev.yaml, helm at DIR/bin/helm), write DIR/kubeconfig; real nodes need root',
     )
     .option('--nodes <n>', 'nodes, named node-1 … node-N', intOption('--nodes', 1), 3)
     .option('--dir <dir>', 'state directory (kubeconfig, logs, etcd data)', DEFAULT_DIR)
-    .option('--no-controller', 'leave the Shimmy controller out (tests start their own)')
-    .option('--no-agents', 'publish no agent Leases (then the extender filters every node for channel pods)')
+    .option('--no-install', 'real nodes: leave Shimmy out; `up` prints the helm command that installs it')
+    .option('--no-controller', 'with --fake-nodes: leave the host controller out (tests start their own)')
+    .option('--no-agents', 'with --fake-nodes: publish no agent Leases (then the extender filters every node for channel pods)')
     .option(
       '--fake-nodes',
       'Node objects only: no kubelet, containerd or controller manager, pods are placed but never run (fast; for scheduling tests and many nodes)',
     )
-    .action(async (flags: { nodes: number; dir: string; controller: boolean; agents: boolean; fakeNodes?: boolean }) => {
-      const { upCluster } = await cluster();
+    .action(async (flags: { nodes: number; dir: string; install: boolean; controller: boolean; agents: boolean; fakeNodes?: boolean }) => {
+      const [{ upCluster }, { installCommand }] = await Promise.all([cluster(), import('../devcluster/install.js')]);
+      const fake = flags.fakeNodes ?? false;
       const state = await upCluster({
         dir: flags.dir,
         nodes: flags.nodes,
         controller: flags.controller,
         agents: flags.agents,
-        fakeNodes: flags.fakeNodes ?? false,
+        fakeNodes: fake,
+        install: flags.install,
         progress: (line) => console.error(`dev-cluster: ${line}`),
       });
-      console.log(
-        `Kubernetes ${state.kubernetesVersion} is up with ${state.fakeNodes ? 'Node objects' : 'nodes'} ${state.nodes.join(', ')}${flags.controller ? ' and the Shimmy controller' : ''}.`,
-      );
+      const shimmy = fake
+        ? flags.controller
+          ? ' and the Shimmy controller on the host'
+          : ''
+        : state.installed
+          ? ', Shimmy installed with Helm'
+          : ', without Shimmy';
+      console.log(`Kubernetes ${state.kubernetesVersion} is up with ${fake ? 'Node objects' : 'nodes'} ${state.nodes.join(', ')}${shimmy}.`);
       console.log(`  export KUBECONFIG=${state.kubeconfig}`);
+      if (!fake && !state.installed) console.log(`  install Shimmy: ${installCommand(state.dir).join(' ')}`);
       console.log('  kubectl label namespace default shimmy.dev/injection=enabled');
-      console.log(`  logs: ${state.dir}/logs/   metrics: ${state.metricsUrl}/metrics`);
+      console.log(`  logs: ${state.dir}/logs/${fake ? `   metrics: ${state.metricsUrl}/metrics` : '   Shimmy: kubectl -n shimmy-system get pods'}`);
       console.log(`  stop: shimmy dev-cluster down --dir ${flags.dir}`);
     });
 

@@ -12,6 +12,7 @@ import { registerBenchCommand } from '../../bench/bench-command.js';
 import { registerControlPlaneBenchCommand } from '../../bench/control-plane/command.js';
 import { registerDemoCommand } from '../demo/demo-command.js';
 import { registerControllerCommand } from './controller-command.js';
+import { registerAgentCommand } from './agent-command.js';
 import { registerDevClusterCommand } from './dev-cluster-command.js';
 import { registerManifestsCommand } from './manifests-command.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerControlPlaneBenchCommand(program);
   registerDemoCommand(program);
   registerControllerCommand(program);
+  registerAgentCommand(program);
   registerDevClusterCommand(program);
   registerManifestsCommand(program);
   return program;

@@ -5,11 +5,12 @@ import type { Channel } from '../channel/channel.js';
 import type { Publisher } from '../channel/endpoints.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
-import { durationOption, intOption, sizeOption } from '../terminal/options.js';
+import { durationFlag, durationOption, intOption, sizeOption } from '../terminal/options.js';
 import { SEQ_HEADER, fillSeqMessage, newPublisherId, seqFrame } from './seq-message.js';
 
 interface PubFlags {
   namespace?: string;
+  segmentWait: number;
   count?: number;
   size: number;
   rate?: number;
@@ -92,6 +93,7 @@ export function registerPubCommand(program: Command): void {
     .argument('<name>', 'channel name')
     .argument('[message...]', 'messages to publish (each one message)')
     .option('-n, --namespace <ns>', NAMESPACE_HELP)
+    .addOption(durationFlag('--segment-wait', "in a pod: how long to wait for the node agent to make the channel's segment", '60s'))
     .option('-c, --count <n>', 'number of messages (generated ones of --size when no MESSAGE is given)', intOption('--count', 0))
     .option('-s, --size <size>', 'size of generated messages: bytes or a quantity (1Ki = 1024, 1k = 1000)', sizeOption('--size'), 16)
     .option('-r, --rate <n>', 'messages per second (default: as fast as the channel takes them)', intOption('--rate', 1))
@@ -123,7 +125,7 @@ export function registerPubCommand(program: Command): void {
       }
       const resolved = resolveCliChannel(name, flags.namespace);
       const where = describeRef(resolved.ref);
-      const channel = openCliChannel(resolved);
+      const channel = await openCliChannel(resolved, flags.segmentWait);
       let pub: Publisher;
       try {
         pub = channel.publisher();

@@ -2,11 +2,12 @@ import type { Command } from 'commander';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
-import { intOption } from '../terminal/options.js';
+import { durationFlag, intOption } from '../terminal/options.js';
 import { SeqVerifier } from './seq-message.js';
 
 interface SubFlags {
   namespace?: string;
+  segmentWait: number;
   count?: number;
   verify?: boolean;
   json?: boolean;
@@ -31,13 +32,14 @@ export function registerSubCommand(program: Command): void {
     .description('subscribe and print messages (one per line) until --count or Ctrl-C')
     .argument('<name>', 'channel name')
     .option('-n, --namespace <ns>', NAMESPACE_HELP)
+    .addOption(durationFlag('--segment-wait', "in a pod: how long to wait for the node agent to make the channel's segment", '60s'))
     .option('-c, --count <n>', 'exit after this many messages', intOption('--count', 1))
     .option('--verify', 'check the checksums of `pub --seq` messages, and their sequence numbers per publisher (exit 3 when corrupt or out of order)')
     .option('--json', 'end with a JSON summary {received, bytes, gaps, outOfOrder, lost, corrupt, seconds}, with --verify also publishers')
     .option('-q, --quiet', 'do not print the messages')
     .action(async (name: string, flags: SubFlags) => {
       const resolved = resolveCliChannel(name, flags.namespace);
-      const channel = openCliChannel(resolved);
+      const channel = await openCliChannel(resolved, flags.segmentWait);
       let sub;
       try {
         sub = channel.subscriber();

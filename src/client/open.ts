@@ -14,7 +14,7 @@ import { ChannelDuplex } from './duplex.js';
 import { readInjectedChannel } from './env.js';
 
 export interface OpenOptions extends ChannelRef {
-  /** Create the segment when absent (standalone mode). The node agent creates it in Kubernetes. */
+  /** Create the segment when absent (standalone mode). In Kubernetes the node agent creates it: use openChannelWhenReady. */
   create?: CreateOptions | boolean;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
@@ -70,6 +70,24 @@ export class ShimmyChannel {
     this.closers.clear();
     this.channel.close();
   }
+}
+
+/**
+ * In a pod: waits (up to `timeoutMs`, default 60 s) for the node agent to make the injected
+ * channel's segment, then attaches, as openChannel(name) does once it exists.
+ */
+export async function openChannelWhenReady(
+  name: string,
+  options: { timeoutMs?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {},
+): Promise<ShimmyChannel> {
+  const injected = readInjectedChannel(name, options.env ?? process.env);
+  const ref: ChannelRef = { namespace: injected.namespace, name: injected.name, ...(injected.uid ? { uid: injected.uid } : {}) };
+  const channel = await Channel.openWhenPresent(ref, {
+    timeoutMs: options.timeoutMs ?? 60_000,
+    hint: "The Shimmy node agent makes it once the pod is on a node: check that node's agent pod and the channel's ChannelEndpoint",
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return new ShimmyChannel(channel, options.signal);
 }
 
 export function openChannel(nameOrOptions: string | OpenOptions, options: Omit<OpenOptions, 'namespace' | 'name'> = {}): ShimmyChannel {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { SharedMemoryChannel } from '../k8s/types.js';
-import { carryTransitionTimes, desiredEndpoints, desiredStatus, endpointName, placementsByChannel, sameStatus } from './channel-state.js';
+import { carryTransitionTimes, desiredEndpoints, desiredStatus, endpointName, placementsByChannel, rollUpTraffic, sameStatus } from './channel-state.js';
 
 const channel: SharedMemoryChannel = {
   metadata: { namespace: 'ns', name: 'frames', uid: 'u1', generation: 3 },
@@ -77,5 +77,27 @@ describe('channel state', () => {
     expect(eps[0]!.spec).toMatchObject({ mode: 'Stream', capacity: 8 * 2 ** 20, channelUID: 'u1' });
     expect(eps[0]!.metadata.ownerReferences![0]).toMatchObject({ kind: 'SharedMemoryChannel', uid: 'u1' });
     expect(endpointName('frames', 'x'.repeat(250))).toMatch(/^frames\.[0-9a-f]+$/);
+  });
+});
+
+describe('rollUpTraffic', () => {
+  it("sums the nodes' reports, takes the largest lag, and is absent before any agent reports", () => {
+    expect(rollUpTraffic([])).toBeUndefined();
+    const node1 = { segment: 'Ready' as const, updatedAt: '', publishers: 1, subscribers: 2, messages: 100, lag: 7, lost: 0 };
+    const node2 = { segment: 'Ready' as const, updatedAt: '', publishers: 0, subscribers: 3, messages: 40, lag: 12, lost: 5 };
+    expect(rollUpTraffic([node1, node2])).toEqual({ publishers: 1, subscribers: 5, messages: 140, lag: 12, lost: 5 });
+    // A node whose segment is still missing reports no counts: it adds nothing.
+    expect(rollUpTraffic([node1, { segment: 'Missing', updatedAt: '' }])).toEqual({ publishers: 1, subscribers: 2, messages: 100, lag: 7, lost: 0 });
+  });
+
+  it('puts the roll-up into the desired status', () => {
+    const s = desiredStatus({
+      channel,
+      placement: new Map([['n1', ['p']]]),
+      problem: undefined,
+      agentReady: () => true,
+      reports: [{ segment: 'Ready', updatedAt: '', subscribers: 4, messages: 9 }],
+    });
+    expect(s.traffic).toEqual({ publishers: 0, subscribers: 4, messages: 9, lag: 0, lost: 0 });
   });
 });

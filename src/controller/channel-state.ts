@@ -6,6 +6,7 @@ import type { V1Condition, V1Pod } from '@kubernetes/client-node';
 import { fnv1a } from '../channel/names.js';
 import { resolveChannel } from '../k8s/channel-spec.js';
 import { channelsOf } from '../k8s/pod-channels.js';
+import { nodeLabelValue } from '../k8s/node-label.js';
 import {
   API_VERSION,
   CHANNEL_LABEL,
@@ -13,7 +14,9 @@ import {
   ENDPOINT,
   MANAGED_BY_LABEL,
   MANAGER,
+  NODE_LABEL,
   type ChannelEndpoint,
+  type ChannelEndpointStatus,
   type NodeEndpoints,
   type SharedMemoryChannel,
   type SharedMemoryChannelStatus,
@@ -47,6 +50,21 @@ export interface StatusInputs {
   /** Problem with the spec (an invalid selector, say), or undefined. */
   problem: string | undefined;
   agentReady: (node: string) => boolean;
+  /** The agents' reports for the channel's nodes (endpoints without a status are left out). */
+  reports?: readonly ChannelEndpointStatus[];
+}
+
+/** The nodes' traffic as one figure per field; undefined before any agent has reported. */
+export function rollUpTraffic(reports: readonly ChannelEndpointStatus[]): SharedMemoryChannelStatus['traffic'] {
+  if (reports.length === 0) return undefined;
+  const sum = (f: 'publishers' | 'subscribers' | 'messages' | 'lost') => reports.reduce((n, r) => n + (r[f] ?? 0), 0);
+  return {
+    publishers: sum('publishers'),
+    subscribers: sum('subscribers'),
+    messages: sum('messages'),
+    lag: Math.max(...reports.map((r) => r.lag ?? 0)),
+    lost: sum('lost'),
+  };
 }
 
 function condition(type: string, ok: boolean, reason: string, message: string, generation: number | undefined): V1Condition {
@@ -60,7 +78,7 @@ function condition(type: string, ok: boolean, reason: string, message: string, g
   };
 }
 
-export function desiredStatus({ channel, placement, problem, agentReady }: StatusInputs): SharedMemoryChannelStatus {
+export function desiredStatus({ channel, placement, problem, agentReady, reports = [] }: StatusInputs): SharedMemoryChannelStatus {
   const generation = channel.metadata.generation;
   const nodes = [...placement.keys()].sort();
   const endpoints: NodeEndpoints[] = nodes.map((node) => ({ node, pods: placement.get(node)! }));
@@ -81,7 +99,16 @@ export function desiredStatus({ channel, placement, problem, agentReady }: Statu
   } catch {
     key = undefined;
   }
-  return { observedGeneration: generation, conditions: [ready, split], endpoints, pods, nodes: nodes.length, ...(key ? { key } : {}) };
+  const traffic = rollUpTraffic(reports);
+  return {
+    observedGeneration: generation,
+    conditions: [ready, split],
+    endpoints,
+    pods,
+    nodes: nodes.length,
+    ...(key ? { key } : {}),
+    ...(traffic ? { traffic } : {}),
+  };
 }
 
 /** Equal apart from lastTransitionTime, which is kept from the current status. */
@@ -115,7 +142,7 @@ export function desiredEndpoints(channel: SharedMemoryChannel, placement: Placem
     metadata: {
       name: endpointName(name!, node),
       namespace: namespace!,
-      labels: { [CHANNEL_LABEL]: name!, [MANAGED_BY_LABEL]: MANAGER },
+      labels: { [CHANNEL_LABEL]: name!, [NODE_LABEL]: nodeLabelValue(node), [MANAGED_BY_LABEL]: MANAGER },
       ownerReferences: uid ? [{ apiVersion: API_VERSION, kind: 'SharedMemoryChannel', name: name!, uid, controller: true, blockOwnerDeletion: false }] : [],
     },
     spec: {

@@ -9,12 +9,12 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
   type KubernetesObject,
   type V1Lease,
   type V1MutatingWebhookConfiguration,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import type { Logger } from 'pino';
 import { AgentLeases, AGENT_LEASE_LABEL, AGENT_LEASE_LABEL_VALUE } from '../k8s/agent-leases.js';
 import { ChannelDirectory } from '../k8s/channel-directory.js';
@@ -26,7 +26,7 @@ import { buildExtenderServer } from '../extender/server.js';
 import { WebhookCertManager } from '../webhook/cert-manager.js';
 import { buildWebhookServer } from '../webhook/server.js';
 import { loadWebhookTemplate } from '../webhook/webhook-config.js';
-import { buildHealthServer } from './health-server.js';
+import { buildHealthServer } from '../http/health-server.js';
 import { LeaderElector } from './leader.js';
 import { Master } from './master.js';
 import { ControllerMetrics } from '../metrics/controller-metrics.js';
@@ -72,9 +72,7 @@ function mirror<T extends KubernetesObject>(watch: WatchedResource<T>, upsert: (
 
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   const { log, namespace } = opts;
-  const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadKubeConfig(opts.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);

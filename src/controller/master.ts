@@ -120,6 +120,7 @@ export class Master {
         .filter((e) => e.metadata.labels?.[CHANNEL_LABEL] === name)
         .map((e) => [e.metadata.name!, e]),
     );
+    const reports = desired.flatMap((want) => actual.get(want.metadata.name!)?.status ?? []);
     for (const want of desired) {
       const have = actual.get(want.metadata.name!);
       actual.delete(want.metadata.name!);
@@ -131,7 +132,7 @@ export class Master {
     }
     for (const stale of actual.values()) await this.deleteEndpoint(stale);
     // Status last: a reader that sees it (Split=True, say) finds the endpoints it names.
-    const status = desiredStatus({ channel, placement, problem, agentReady: (n) => agents.isReady(n) });
+    const status = desiredStatus({ channel, placement, problem, agentReady: (n) => agents.isReady(n), reports });
     carryTransitionTimes(channel.status, status);
     if (!sameStatus(channel.status, status)) {
       await custom.patchNamespacedCustomObjectStatus(

@@ -39,16 +39,16 @@ describe('shimmy demo --cluster', () => {
     });
   });
 
-  it('refuses a stopped cluster, and one without the Shimmy controller', async () => {
+  it('refuses a stopped cluster, and one started without Shimmy', async () => {
     const stopped = clusterDir({ fakeNodes: false, pids: {} });
     await expect(runClusterDemo({ ...opts, dir: stopped })).rejects.toMatchObject({
       code: ErrorCode.DEV_CLUSTER,
       message: expect.stringMatching(/is not running/),
     });
-    const noController = clusterDir({ fakeNodes: false, pids: { apiserver: process.pid } });
-    await expect(runClusterDemo({ ...opts, dir: noController })).rejects.toMatchObject({
+    const noShimmy = clusterDir({ fakeNodes: false, pids: { apiserver: process.pid }, installed: false });
+    await expect(runClusterDemo({ ...opts, dir: noShimmy })).rejects.toMatchObject({
       code: ErrorCode.DEV_CLUSTER,
-      message: expect.stringMatching(/runs no Shimmy controller/),
+      message: expect.stringMatching(/started without Shimmy \(--no-install\)/),
     });
   });
 });

@@ -60,10 +60,10 @@ function connect(dir: string): KubeConfig {
       `The dev cluster in ${dir} is not running (its kube-apiserver is gone)`,
       `Restart it: shimmy dev-cluster down --dir ${dir} && shimmy dev-cluster up --dir ${dir}`,
     );
-  if (state.pids.controller === undefined || !isAlive(state.pids.controller))
+  if (!state.installed)
     throw clusterError(
-      `The dev cluster in ${dir} runs no Shimmy controller, so no pod gets its channels`,
-      `Start it without --no-controller: shimmy dev-cluster down --dir ${dir} && shimmy dev-cluster up --dir ${dir}`,
+      `The dev cluster in ${dir} was started without Shimmy (--no-install), so no pod gets its channels`,
+      `Start it with Shimmy: shimmy dev-cluster down --dir ${dir} && shimmy dev-cluster up --dir ${dir}`,
     );
   const kc = new KubeConfig();
   kc.loadFromFile(state.kubeconfig);

@@ -7,7 +7,7 @@
  */
 import { Channel } from '../channel/channel.js';
 import type { ChannelRef } from '../channel/names.js';
-import { openChannel } from '../client/open.js';
+import { openChannelWhenReady } from '../client/open.js';
 import { STAGES, FrameView, blurBoxes, computeMetadata, detectBlobs, frameBytes, halve, now, renderCamera, type StageName } from './frame.js';
 import { shmIn, shmOut, tcpIn, tcpOut, type InLink, type OutLink } from './links.js';
 
@@ -47,9 +47,9 @@ export interface Coordinator {
 /** The name of the channel between stage `hop - 1` and stage `hop`. */
 export const hopChannel = (hop: number) => `hop${hop}`;
 
-function openHop(cfg: StageConfig, hop: number): { channel: Channel; ref: ChannelRef } {
+async function openHop(cfg: StageConfig, hop: number): Promise<{ channel: Channel; ref: ChannelRef }> {
   if (cfg.channels === 'injected') {
-    const { channel } = openChannel(hopChannel(hop), { create: true });
+    const { channel } = await openChannelWhenReady(hopChannel(hop));
     return { channel, ref: channel.ref };
   }
   const ref = { namespace: cfg.channels.namespace, name: `demo-${cfg.channels.runId}-${hopChannel(hop)}` };
@@ -62,7 +62,7 @@ export async function runStage(cfg: StageConfig, coord: Coordinator): Promise<vo
   let inputRef: ChannelRef | null = null;
   if (index > 0) {
     if (cfg.transport === 'shm') {
-      const hop = openHop(cfg, index);
+      const hop = await openHop(cfg, index);
       inputRef = hop.ref;
       input = shmIn(hop.channel);
       coord.report({ type: 'listening' });
@@ -74,7 +74,7 @@ export async function runStage(cfg: StageConfig, coord: Coordinator): Promise<vo
   }
   const next = await coord.nextHop();
   let output: OutLink | null = null;
-  if (index < STAGES.length - 1) output = cfg.transport === 'shm' ? shmOut(openHop(cfg, index + 1).channel) : await tcpOut(next!);
+  if (index < STAGES.length - 1) output = cfg.transport === 'shm' ? shmOut((await openHop(cfg, index + 1)).channel) : await tcpOut(next!);
   const max = frameBytes(cfg.width, cfg.height);
 
   if (cfg.stage === 'camera') {

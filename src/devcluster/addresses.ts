@@ -39,3 +39,6 @@ export function hostNames(id: string) {
     cgroup: `shimmy-${id}`,
   };
 }
+
+/** The extender Service's fixed ClusterIP: the dev cluster has no DNS for the scheduler to resolve its name. */
+export const EXTENDER_SERVICE_IP = '10.96.0.88';

@@ -10,6 +10,8 @@ export interface BootstrapOptions {
   nodes: string[];
   /** Create the Node objects (fake nodes); real ones are registered by their kubelets. */
   registerNodes: boolean;
+  /** The controller's namespace and the CRDs (real nodes get them from the chart instead). */
+  shimmy: boolean;
   agents: boolean;
 }
 
@@ -52,9 +54,9 @@ export async function bootstrapObjects(kubeconfig: string, opts: BootstrapOption
   kc.loadFromFile(kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
   const ext = kc.makeApiClient(ApiextensionsV1Api);
-  await core.createNamespace({ body: { metadata: { name: opts.namespace } } });
-  for (const crd of CRDS) await sendJson(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd());
-  for (const crd of CRDS) {
+  if (opts.shimmy) await core.createNamespace({ body: { metadata: { name: opts.namespace } } });
+  for (const crd of opts.shimmy ? CRDS : []) await sendJson(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd());
+  for (const crd of opts.shimmy ? CRDS : []) {
     const name = crd().metadata.name;
     await waitFor(
       `CRD ${name}`,

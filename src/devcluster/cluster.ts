@@ -16,13 +16,14 @@ import { parse, stringify } from 'yaml';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { createCA, issueServingCert } from '../webhook/certs.js';
-import { ensureGoTools } from './go-tools.js';
+import { ensureGoTools, ensureHelm, kubeVersion } from './go-tools.js';
 import { freePort } from '../free-port.js';
 import { isAlive, startDetached, stopProcess, waitFor } from './processes.js';
 import { bootstrapObjects } from './bootstrap-objects.js';
 import { HOST_IP, KUBERNETES_SERVICE_IP, MAX_REAL_NODES, SERVICE_CIDR, CLUSTER_CIDR } from './addresses.js';
 import { tokenKubeconfig } from './node-config.js';
-import { buildPauseImage, buildShimmyImage } from './images.js';
+import { buildPauseImage, buildSchedulerImage, buildShimmyImage } from './images.js';
+import { installCommand, installShimmy } from './install.js';
 import { importImage, specs, startNodes, stopNodes } from './real-nodes.js';
 import { ensureNodeDependencies } from './node-deps.js';
 import { issueClientCert } from '../webhook/certs.js';
@@ -41,6 +42,12 @@ export interface DevClusterOptions {
   agents: boolean;
   /** Node objects only (no kubelet, containerd or controller manager): fast, for scheduling tests. */
   fakeNodes?: boolean;
+  /**
+   * Real nodes: `helm install` Shimmy (controller, agents, shimmy-scheduler) from charts/shimmy
+   * (default true). False leaves ready nodes and DIR/bin/helm with DIR/values-dev.yaml.
+   * `controller` and `agents` apply to fake nodes only.
+   */
+  install?: boolean;
   progress?: (line: string) => void;
 }
 
@@ -69,7 +76,9 @@ export interface DevClusterState {
     extender: number;
     metrics: number;
   };
-  /** Where the controller is (or must be, with --no-controller) for the webhook and scheduler. */
+  /** Real nodes: whether `up` installed Shimmy with Helm (release RELEASE in `namespace`). */
+  installed?: boolean;
+  /** Fake nodes: where the host controller is (or must be, with --no-controller) for the webhook and scheduler. */
   webhookUrl: string;
   extenderUrl: string;
   metricsUrl: string;
@@ -168,12 +177,11 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
   const kubeTools = await ensureGoTools('kube', progress);
   const binary = join(kubeTools, 'shimmy-kube');
   const nodeTools = fake ? '' : await ensureGoTools('node', progress);
+  const imageOptions = { cacheDir: join(packageRoot, '.cache', 'images'), nodeTools, progress };
   const images = fake
     ? []
-    : [
-        await buildPauseImage({ cacheDir: join(packageRoot, '.cache', 'images'), nodeTools, progress }),
-        await buildShimmyImage({ cacheDir: join(packageRoot, '.cache', 'images'), nodeTools, progress }),
-      ];
+    : [await buildPauseImage(imageOptions), await buildShimmyImage(imageOptions), await buildSchedulerImage(imageOptions, binary, kubeVersion())];
+  const helm = fake ? '' : await ensureHelm(progress);
   if (!fake) step('binaries and images ready');
   const ports = {
     etcd: await freePort(),
@@ -314,14 +322,16 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
     });
     step('kube-apiserver ready');
 
+    // Real nodes get Shimmy (CRDs included) from its chart, as users do; fake ones from here.
     state.kubernetesVersion = await bootstrapObjects(kubeconfig, {
       namespace: CONTROLLER_NAMESPACE,
       nodes: state.nodes,
       registerNodes: fake,
-      agents: opts.agents,
+      shimmy: fake,
+      agents: fake && opts.agents,
     });
     save();
-    step(`CRDs installed${fake ? `, ${opts.nodes} nodes registered` : ''}${opts.agents ? ', agent leases published' : ''}`);
+    if (fake) step(`CRDs installed, ${opts.nodes} nodes registered${opts.agents ? ', agent leases published' : ''}`);
 
     if (!fake) {
       const kcmConfig = join(dir, 'kube-controller-manager.kubeconfig');
@@ -351,23 +361,31 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
       step('kube-controller-manager ready');
     }
 
-    writeFileSync(join(dir, 'scheduler.yaml'), schedulerConfigFor(kubeconfig, state.extenderUrl));
-    state.pids.scheduler = startDetached(
-      binary,
-      ['kube-scheduler', `--config=${join(dir, 'scheduler.yaml')}`, '--bind-address=127.0.0.1', `--secure-port=${ports.scheduler}`],
-      log('shimmy-scheduler'),
-    );
     state.pids.defaultScheduler = startDetached(
       binary,
       ['kube-scheduler', `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${ports.defaultScheduler}`],
       log('default-scheduler'),
     );
+    // With real nodes the chart runs shimmy-scheduler as a Deployment; fake nodes get it here.
+    if (fake) {
+      writeFileSync(join(dir, 'scheduler.yaml'), schedulerConfigFor(kubeconfig, state.extenderUrl));
+      state.pids.scheduler = startDetached(
+        binary,
+        ['kube-scheduler', `--config=${join(dir, 'scheduler.yaml')}`, '--bind-address=127.0.0.1', `--secure-port=${ports.scheduler}`],
+        log('shimmy-scheduler'),
+      );
+    }
     save();
-    await waitFor('kube-scheduler (shimmy-scheduler)', () => httpsReady(`https://127.0.0.1:${ports.scheduler}/healthz`), 60_000, {
-      pid: state.pids.scheduler,
-      log: log('shimmy-scheduler'),
+    await waitFor('kube-scheduler', () => httpsReady(`https://127.0.0.1:${ports.defaultScheduler}/healthz`), 60_000, {
+      pid: state.pids.defaultScheduler,
+      log: log('default-scheduler'),
     });
-    step('kube-scheduler (default and shimmy-scheduler) started');
+    if (fake)
+      await waitFor('kube-scheduler (shimmy-scheduler)', () => httpsReady(`https://127.0.0.1:${ports.scheduler}/healthz`), 60_000, {
+        pid: state.pids.scheduler,
+        log: log('shimmy-scheduler'),
+      });
+    step(fake ? 'kube-scheduler (default and shimmy-scheduler) started' : 'kube-scheduler started');
 
     if (!fake) {
       await startNodes({
@@ -386,7 +404,17 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
       });
     }
 
-    if (opts.controller) {
+    if (!fake) {
+      const install = opts.install ?? true;
+      await installShimmy({ dir, kubeconfig, helm, kubernetesVersion: state.kubernetesVersion, install, progress });
+      state.installed = install;
+      save();
+      step(
+        install ? 'Shimmy installed with Helm (controller, agents, shimmy-scheduler)' : `Shimmy not installed; to install it: ${installCommand(dir).join(' ')}`,
+      );
+    }
+
+    if (fake && opts.controller) {
       state.pids.controller = startDetached(
         process.execPath,
         [join(packageRoot, 'bin', 'shimmy.js'), 'controller', ...controllerArgs(state)],

@@ -44,3 +44,11 @@ export class AgentLeases {
     return this.now();
   }
 }
+
+/**
+ * The uninstall handshake (`shimmy cleanup`, the chart's pre-delete hook): the hook creates
+ * this ConfigMap in the agents' namespace; each agent then removes every segment of its
+ * node, creates no more, and sets SEGMENTS_REMOVED_ANNOTATION="true" on its Lease.
+ */
+export const UNINSTALL_CONFIGMAP = 'shimmy-uninstall';
+export const SEGMENTS_REMOVED_ANNOTATION = 'shimmy.dev/segments-removed';

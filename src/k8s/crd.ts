@@ -4,7 +4,7 @@
  * the committed YAML still matches.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { CHANNEL, DEFAULTS, ENDPOINT, GROUP, MODES, PLACEMENTS, SLOW_CONSUMERS, VERSION } from './types.js';
+import { CHANNEL, DEFAULTS, ENDPOINT, GROUP, MODES, PLACEMENTS, SEGMENT_STATES, SLOW_CONSUMERS, VERSION } from './types.js';
 import { QUANTITY_PATTERN } from '../size.js';
 
 /** Byte quantities: plain bytes or a Kubernetes binary/decimal suffix, no milli-bytes. */
@@ -64,6 +64,18 @@ const labelSelector: JSONSchema = {
       message: 'selector must not be empty: an empty selector would put every pod of the namespace on the channel',
     },
   ],
+};
+
+const count = (description: string): JSONSchema => ({ type: 'integer', format: 'int64', minimum: 0, description });
+const traffic = {
+  attached: count('Processes attached to the segment (the kernel count).'),
+  publishers: count('Publishers with a live slot.'),
+  subscribers: count('Subscribers with a live slot.'),
+  streamEnds: count('Stream ends with a live slot.'),
+  messages: count('Messages published into the segment since it was made (32-bit, wraps).'),
+  bytes: count('Ring bytes written (records with their heads and padding) since the agent adopted the segment.'),
+  lag: count('Largest number of messages some subscriber has yet to take.'),
+  lost: count('Messages overwritten before a subscriber read them.'),
 };
 
 const conditions: JSONSchema = {
@@ -149,6 +161,11 @@ const channelSchema: JSONSchema = {
           'x-kubernetes-list-map-keys': ['node'],
           items: { type: 'object', required: ['node', 'pods'], properties: { node: { type: 'string' }, pods: { type: 'array', items: { type: 'string' } } } },
         },
+        traffic: {
+          type: 'object',
+          description: "Summed over the nodes' ChannelEndpoint status, as their agents report it (lag: the largest).",
+          properties: { publishers: traffic.publishers, subscribers: traffic.subscribers, messages: traffic.messages, lag: traffic.lag, lost: traffic.lost },
+        },
       },
     },
   },
@@ -175,6 +192,23 @@ const endpointSchema: JSONSchema = {
         slowConsumer: { type: 'string', enum: [...SLOW_CONSUMERS] },
         pods: { type: 'array', items: { type: 'string' } },
         peers: { type: 'array', items: { type: 'string' }, description: 'Other nodes with endpoints of this channel; the agent replicates with them.' },
+      },
+    },
+    status: {
+      type: 'object',
+      description: "Written by the node's agent.",
+      required: ['segment', 'updatedAt'],
+      properties: {
+        segment: {
+          type: 'string',
+          enum: [...SEGMENT_STATES],
+          description:
+            'Ready: the segment exists with the channel settings. Missing: not made yet. Mismatch: it exists with other settings. Removing: marked for removal.',
+        },
+        message: { type: 'string' },
+        shmId: { type: 'integer', description: "The segment's System V id on the node: a new id means a new segment." },
+        updatedAt: { type: 'string', format: 'date-time' },
+        ...traffic,
       },
     },
   },
@@ -217,6 +251,10 @@ export function channelCRD(): CustomResourceDefinition {
       { name: 'Nodes', type: 'integer', jsonPath: '.status.nodes' },
       { name: 'Ready', type: 'string', jsonPath: condition('Ready') },
       { name: 'Split', type: 'string', jsonPath: condition('Split') },
+      { name: 'Subs', type: 'integer', jsonPath: '.status.traffic.subscribers' },
+      { name: 'Messages', type: 'integer', jsonPath: '.status.traffic.messages' },
+      { name: 'Lag', type: 'integer', jsonPath: '.status.traffic.lag', priority: 1 },
+      { name: 'Lost', type: 'integer', jsonPath: '.status.traffic.lost', priority: 1 },
       { name: 'Key', type: 'string', jsonPath: '.status.key', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
@@ -225,14 +263,21 @@ export function channelCRD(): CustomResourceDefinition {
 
 export function endpointCRD(): CustomResourceDefinition {
   return definition(ENDPOINT, {
+    subresources: { status: {} },
     schema: { openAPIV3Schema: endpointSchema },
     selectableFields: [{ jsonPath: '.spec.node' }, { jsonPath: '.spec.channel' }],
     additionalPrinterColumns: [
       { name: 'Channel', type: 'string', jsonPath: '.spec.channel' },
       { name: 'Node', type: 'string', jsonPath: '.spec.node' },
       { name: 'Key', type: 'string', jsonPath: '.spec.key' },
-      { name: 'Pods', type: 'string', jsonPath: '.spec.pods' },
-      { name: 'Peers', type: 'string', jsonPath: '.spec.peers' },
+      { name: 'Segment', type: 'string', jsonPath: '.status.segment' },
+      { name: 'Pubs', type: 'integer', jsonPath: '.status.publishers' },
+      { name: 'Subs', type: 'integer', jsonPath: '.status.subscribers' },
+      { name: 'Messages', type: 'integer', jsonPath: '.status.messages' },
+      { name: 'Lag', type: 'integer', jsonPath: '.status.lag', priority: 1 },
+      { name: 'Lost', type: 'integer', jsonPath: '.status.lost', priority: 1 },
+      { name: 'Pods', type: 'string', jsonPath: '.spec.pods', priority: 1 },
+      { name: 'Peers', type: 'string', jsonPath: '.spec.peers', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
   });

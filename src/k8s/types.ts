@@ -30,6 +30,8 @@ export const INJECTION_LABEL = 'shimmy.dev/injection';
 export const INJECTED_LABEL = 'shimmy.dev/injected';
 /** Labels on ChannelEndpoint objects. */
 export const CHANNEL_LABEL = 'shimmy.dev/channel';
+/** The endpoint's node (or a hash of a name too long for a label value): agents watch their own. */
+export const NODE_LABEL = 'shimmy.dev/node';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGER = 'shimmy-controller';
 
@@ -56,6 +58,35 @@ export interface NodeEndpoints {
   pods: string[];
 }
 
+/** Traffic on one node, as that node's agent last read it from the segment. */
+export interface ChannelTraffic {
+  /** Processes attached to the segment (the kernel's count). */
+  attached: number;
+  publishers: number;
+  subscribers: number;
+  streamEnds: number;
+  /** Messages published into the segment since it was made (32-bit, wraps). */
+  messages: number;
+  /** Ring bytes written (records with their 8-byte heads and padding) since the agent adopted the segment. */
+  bytes: number;
+  /** Largest number of messages some subscriber has yet to take. */
+  lag: number;
+  /** Messages overwritten before a subscriber read them (Overwrite policy). */
+  lost: number;
+}
+
+export const SEGMENT_STATES = ['Ready', 'Missing', 'Mismatch', 'Removing'] as const;
+export type SegmentState = (typeof SEGMENT_STATES)[number];
+
+/** Written by the node's agent. */
+export interface ChannelEndpointStatus extends Partial<ChannelTraffic> {
+  segment: SegmentState;
+  /** The segment's System V id on the node: a new id means a new segment. */
+  shmId?: number;
+  message?: string;
+  updatedAt: string;
+}
+
 export interface SharedMemoryChannelStatus {
   observedGeneration?: number;
   conditions?: V1Condition[];
@@ -63,6 +94,8 @@ export interface SharedMemoryChannelStatus {
   pods?: number;
   nodes?: number;
   key?: string;
+  /** Summed over the nodes' ChannelEndpoint status (lag: the largest). */
+  traffic?: Pick<ChannelTraffic, 'publishers' | 'subscribers' | 'messages' | 'lag' | 'lost'>;
 }
 
 export interface SharedMemoryChannel {
@@ -96,4 +129,5 @@ export interface ChannelEndpoint {
   kind?: string;
   metadata: V1ObjectMeta;
   spec: ChannelEndpointSpec;
+  status?: ChannelEndpointStatus;
 }

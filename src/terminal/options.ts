@@ -1,5 +1,5 @@
 /** Option parsers shared by the CLI commands; each failure names the flag. */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { parseSize } from '../size.js';
 
 export function sizeOption(flag: string) {
@@ -51,3 +51,11 @@ export function durationOption(flag: string) {
     return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
   };
 }
+
+/** A duration flag whose default shows as written ("30d"), not in milliseconds. */
+export function durationFlag(flag: string, description: string, defaultText: string): Option {
+  const parse = durationOption(flag);
+  return new Option(`${flag} <duration>`, description).argParser(parse).default(parse(defaultText), defaultText);
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;

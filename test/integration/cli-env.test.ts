@@ -1,7 +1,7 @@
 /**
  * The CLI inside a pod: NAME resolved from the SHIMMY_* environment the webhook injects
- * (the segment created with the injected settings, as no node agent does it yet), and
- * `pub --wait-subscribers`.
+ * (the command waits for the node agent to make the segment; here the test makes it, with
+ * the settings the agent would use), and `pub --wait-subscribers`.
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -65,12 +65,17 @@ async function exitWithin(p: Proc, ms: number): Promise<number | null> {
   }
 }
 
+/** What the node agent does for a pod's ChannelEndpoint: make the segment with the channel's settings. */
+function agentMakes(ch: ResolvedChannel & { uid: string }): void {
+  Channel.create({ namespace: ch.namespace, name: ch.name, uid: ch.uid }, { ...ch.config }).close();
+}
+
 function uidLess(ch: ResolvedChannel): ChannelRef {
   return { namespace: ch.namespace, name: ch.name };
 }
 
 describe('shimmy pub and sub in a pod (SHIMMY_* environment, no --namespace)', () => {
-  it('create the absent segment with the injected settings under the uid-bearing key, and carry every message', async () => {
+  it("wait for the agent's segment under the uid-bearing key, never make it, and carry every message once it exists", async () => {
     const other = podChannel('env-other');
     const ch = podChannel('env', { capacity: '256Ki', maxMessageSize: '1Ki', slowConsumer: 'Block' });
     const env = injectedEnv(other, ch);
@@ -79,6 +84,10 @@ describe('shimmy pub and sub in a pod (SHIMMY_* environment, no --namespace)', (
 
     const n = 20_000;
     const sub = inPod(env, ['sub', ch.name, '--count', String(n), '--verify', '--json', '--quiet']);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sub.stderr()).not.toMatch(/subscribed/);
+    expect(codeOf(() => Channel.open(ch))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
+    agentMakes(ch);
     await sub.waitFor(new RegExp(`subscribed to ${NAMESPACE}/${ch.name}`));
     const pub = await runInPod(env, ['pub', ch.name, '--count', String(n), '--size', '100', '--seq']);
     expect(pub.code, pub.stderr).toBe(0);
@@ -99,7 +108,6 @@ describe('shimmy pub and sub in a pod (SHIMMY_* environment, no --namespace)', (
     expect(s.messages).toBe(n);
     // The uid is part of the key: nothing was made under the standalone identity.
     expect(codeOf(() => Channel.open(uidLess(ch)))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
-    // Only the channel used was created.
     expect(codeOf(() => Channel.open(other))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
 
     // `channel ls --json` lists it from inside the pod as from outside.
@@ -108,6 +116,19 @@ describe('shimmy pub and sub in a pod (SHIMMY_* environment, no --namespace)', (
       const listed = (JSON.parse(ls.stdout) as Array<{ namespace: string; name: string; key: string; capacity: number }>).filter((c) => c.name === ch.name);
       expect(listed).toMatchObject([{ namespace: NAMESPACE, name: ch.name, key: ch.keyText, capacity: 256 * 1024 }]);
     }
+  });
+
+  it('give up after --segment-wait with one coded line that names the node agent, having made nothing', async () => {
+    const ch = podChannel('envw');
+    const started = Date.now();
+    const sub = await runInPod(injectedEnv(ch), ['sub', ch.name, '--segment-wait', '1s']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(sub.code).toBe(1);
+    expect(sub.stderr.trim().split('\n')).toHaveLength(1);
+    expect(sub.stderr).toMatch(
+      new RegExp(`Channel ${NAMESPACE}/${ch.name} has no segment on this node after 1 s.*node agent.*\\[${ErrorCode.SEGMENT_NOT_FOUND}\\]`),
+    );
+    expect(codeOf(() => Channel.open(ch))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
   });
 
   it('use the environment only for the listed names and only without --namespace; a broken environment is one coded line', async () => {
@@ -149,6 +170,7 @@ describe('shimmy pub and sub in a pod (SHIMMY_* environment, no --namespace)', (
 describe('shimmy pub --wait-subscribers', () => {
   it('started before its subscribers, sends nothing until both are attached, then everything to both', async () => {
     const ch = podChannel('waitsubs', { capacity: '64Ki', maxMessageSize: '1Ki' });
+    agentMakes(ch);
     const env = injectedEnv(ch);
     const n = 5000;
     const pub = inPod(env, ['pub', ch.name, '--count', String(n), '--size', '64', '--seq', '--wait-subscribers', '2']);
@@ -170,6 +192,7 @@ describe('shimmy pub --wait-subscribers', () => {
 
   it('gives up after --timeout with a coded error, exiting non-zero promptly', async () => {
     const ch = podChannel('waittimeout');
+    agentMakes(ch);
     const started = performance.now();
     const p = inPod(injectedEnv(ch), ['pub', ch.name, '--count', '1', '--wait-subscribers', '1', '--timeout', '300ms']);
     const code = await exitWithin(p, 30_000);
@@ -224,7 +247,7 @@ describe('shimmy pub --wait-subscribers', () => {
 
     const help = await run(['pub', '--help']);
     expect(help.stdout).toMatch(/--wait-subscribers <n>\s+before sending anything, wait until at least n\s+subscribers are attached/);
-    expect(help.stdout).toMatch(/--timeout <duration>\s+with --wait-subscribers: give up[\s\S]*500ms, 30s,\s+2m \(default: 60s\)/);
-    expect(help.stdout).toMatch(/--namespace <ns>\s+namespace \(default: SHIMMY_NAMESPACE when NAME is in\s+SHIMMY_CHANNELS/);
+    expect(help.stdout).toMatch(/--timeout <duration>\s+with --wait-subscribers: give up[\s\S]*500ms,\s+30s,\s+2m \(default: 60s\)/);
+    expect(help.stdout).toMatch(/--namespace <ns>\s+namespace \(default: SHIMMY_NAMESPACE when NAME is\s+in\s+SHIMMY_CHANNELS/);
   });
 });

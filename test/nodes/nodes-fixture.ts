@@ -120,3 +120,23 @@ export async function logs(c: NodesCluster, namespace: string, name: string): Pr
 export async function nodeOf(c: NodesCluster, namespace: string, name: string): Promise<string | undefined> {
   return (await c.core.readNamespacedPod({ name, namespace })).spec?.nodeName;
 }
+
+/** What `sub --verify --json` ends with. */
+export interface VerifySummary {
+  received: number;
+  gaps: number;
+  outOfOrder: number;
+  corrupt: number;
+  lost: number;
+}
+
+/** The last JSON line of a `sub --verify --json` pod's log. */
+export function verifySummary(log: string): VerifySummary {
+  const line = log
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
+  if (!line) throw new Error(`no JSON summary in the log:\n${log}`);
+  return JSON.parse(line) as VerifySummary;
+}

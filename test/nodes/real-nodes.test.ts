@@ -21,6 +21,7 @@ import {
   readyChannel,
   shimmyPod,
   upRealCluster,
+  verifySummary,
   waitRunning,
   waitSucceeded,
   type NodesCluster,
@@ -36,24 +37,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (c && !down) await downRealCluster(c);
 });
-
-interface VerifySummary {
-  received: number;
-  gaps: number;
-  outOfOrder: number;
-  corrupt: number;
-  lost: number;
-}
-
-function summary(log: string): VerifySummary {
-  const line = log
-    .trim()
-    .split('\n')
-    .reverse()
-    .find((l) => l.startsWith('{'));
-  if (!line) throw new Error(`no JSON summary in the log:\n${log}`);
-  return JSON.parse(line) as VerifySummary;
-}
 
 describe('real nodes', () => {
   it('become Ready through their own kubelets, each at its own address', async () => {
@@ -106,7 +89,7 @@ describe('real nodes', () => {
     expect(camera.spec?.schedulerName).toBe('shimmy-scheduler');
     expect(camera.spec?.containers[0]?.env?.find((e) => e.name === 'SHIMMY_CHANNELS')?.value).toBe('frames');
     for (const s of subs) {
-      const got = summary(await logs(c, ns, s));
+      const got = verifySummary(await logs(c, ns, s));
       expect(got, s).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0, lost: 0 });
     }
   });
@@ -116,7 +99,8 @@ describe('real nodes', () => {
     await c.core.createNamespace({ body: { metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } });
     await eventually('ServiceAccount isolation/default', async () => !!(await c.core.readNamespacedServiceAccount({ name: 'default', namespace: ns })), 60_000);
     const owner = shimmyPod('owner', {}, [], { nodeName: 'node-1', hostIPC: true });
-    owner.spec!.containers[0]!.command = ['sh', '-c', 'shimmy channel create secret --namespace isolation && exec sleep 3600'];
+    // It stays attached (a subscriber), so node-1's agent keeps the segment it did not make.
+    owner.spec!.containers[0]!.command = ['sh', '-c', 'shimmy channel create secret --namespace isolation && exec shimmy sub secret --namespace isolation'];
     await c.core.createNamespacedPod({ namespace: ns, body: owner });
     await waitRunning(c, ns, ['owner']);
     await eventually('owner created its channel', async () => (await logs(c, ns, 'owner')).includes('channel isolation/secret ready'), 30_000);
@@ -169,7 +153,7 @@ describe('real nodes', () => {
     await new Promise((r) => setTimeout(r, 2000));
     await c.core.deleteNamespacedPod({ name: 'sub-gone', namespace: ns, gracePeriodSeconds: 0 });
     await waitSucceeded(c, ns, ['pub', 'sub-a', 'sub-b']);
-    for (const s of ['sub-a', 'sub-b']) expect(summary(await logs(c, ns, s)), s).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
+    for (const s of ['sub-a', 'sub-b']) expect(verifySummary(await logs(c, ns, s)), s).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
   });
 
   it('loads an image archive into every node with `dev-cluster load`', async () => {

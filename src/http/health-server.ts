@@ -1,10 +1,10 @@
 /** /healthz, /readyz and /metrics on a plain HTTP port. */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { ControllerMetrics } from '../metrics/controller-metrics.js';
+import type { Registry } from 'prom-client';
 
 export interface HealthServerOptions {
-  metrics: ControllerMetrics;
+  metrics: { registry: Registry };
   /** Names of what is not ready yet; empty when ready. */
   notReady: () => string[];
   log: Logger;

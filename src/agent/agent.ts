@@ -1,0 +1,297 @@
+/**
+ * `shimmy agent`: the node agent, one per node (a DaemonSet with hostIPC). It owns the
+ * node's segments: it makes each channel's segment from the ChannelEndpoints of its node
+ * before the pods that need it run, removes segments no endpoint wants once they have been
+ * unused for a grace period (never one a process is attached to), reports each channel's
+ * traffic into its ChannelEndpoint status and Prometheus, and holds the node's readiness
+ * Lease while all of this works. It keeps no state of its own: a restarted agent adopts the
+ * segments it finds.
+ */
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../k8s/kubeconfig.js';
+import type { Logger } from 'pino';
+import { channelKey, type ChannelRef } from '../channel/names.js';
+import { ShimmyError } from '../errors.js';
+import { buildHealthServer } from '../http/health-server.js';
+import { SEGMENTS_REMOVED_ANNOTATION, UNINSTALL_CONFIGMAP } from '../k8s/agent-leases.js';
+import { errorText, isNotFound, unlessNotFound } from '../k8s/api-errors.js';
+import { watchResource } from '../k8s/informer.js';
+import { nodeLabelValue } from '../k8s/node-label.js';
+import { ENDPOINT, GROUP, MANAGED_BY_LABEL, MANAGER, NODE_LABEL, VERSION, type ChannelEndpoint, type ChannelEndpointStatus } from '../k8s/types.js';
+import { AgentMetrics } from '../metrics/agent-metrics.js';
+import { formatKey } from '../shm/segment.js';
+import { LeaseHolder } from './lease-holder.js';
+import { TrafficReader, apply, presentSegments } from './node-segments.js';
+import { planSegments, sameSettings, type WantedSegment } from './segment-plan.js';
+
+export interface AgentOptions {
+  kubeconfig?: string;
+  node: string;
+  /** Where its Lease and the uninstall ConfigMap live (the chart's namespace). */
+  namespace: string;
+  listen: string;
+  metricsPort: number;
+  leaseDurationSeconds: number;
+  graceMs: number;
+  /** How often segments are reconciled (also after every endpoint change). */
+  resyncMs: number;
+  /** How often traffic is read and written into the endpoints' status. */
+  reportMs: number;
+  segmentPermissions: number;
+  log: Logger;
+}
+
+export interface RunningAgent {
+  metrics: AgentMetrics;
+  stop(): Promise<void>;
+}
+
+/** The segment an endpoint asks for; undefined (and a log line) when the endpoint is not usable. */
+export function wantedFrom(endpoint: ChannelEndpoint): WantedSegment | undefined {
+  const { spec, metadata } = endpoint;
+  const ref: ChannelRef = { namespace: metadata.namespace!, name: spec.channel, ...(spec.channelUID ? { uid: spec.channelUID } : {}) };
+  const key = channelKey(ref);
+  if (formatKey(key) !== spec.key) return undefined;
+  return {
+    key,
+    ref,
+    endpoint: `${metadata.namespace}/${metadata.name}`,
+    settings: {
+      mode: spec.mode === 'Stream' ? 'stream' : 'pubsub',
+      capacity: spec.capacity,
+      maxMessage: spec.maxMessageSize,
+      slowConsumer: spec.slowConsumer === 'Overwrite' ? 'overwrite' : 'block',
+    },
+  };
+}
+
+const sameReport = (a: ChannelEndpointStatus | undefined, b: ChannelEndpointStatus) =>
+  a !== undefined && JSON.stringify({ ...a, updatedAt: '' }) === JSON.stringify({ ...b, updatedAt: '' });
+
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const { log, node, namespace } = opts;
+  const kc = loadKubeConfig(opts.kubeconfig);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const core = kc.makeApiClient(CoreV1Api);
+  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const metrics = new AgentMetrics();
+  const traffic = new TrafficReader();
+  const reported = new Map<string, ChannelEndpointStatus>();
+  let unwantedSince = new Map<number, number>();
+  let uninstalling = false;
+  let segmentsRemoved = false;
+  let lastReconcileOk = 0;
+  let stopping = false;
+
+  const selector = `${MANAGED_BY_LABEL}=${MANAGER},${NODE_LABEL}=${nodeLabelValue(node)}`;
+  const endpoints = watchResource<ChannelEndpoint>(kc, {
+    name: 'channelendpoints',
+    path: `/apis/${GROUP}/${VERSION}/${ENDPOINT.plural}`,
+    list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ENDPOINT.plural, labelSelector: selector }),
+    labelSelector: selector,
+    log,
+  });
+  const myEndpoints = () => endpoints.cache.list().filter((e) => e.spec?.node === node);
+
+  const wanted = (): WantedSegment[] => {
+    const out: WantedSegment[] = [];
+    for (const e of myEndpoints()) {
+      const w = wantedFrom(e);
+      if (w) out.push(w);
+      else log.warn({ endpoint: `${e.metadata.namespace}/${e.metadata.name}`, key: e.spec.key }, 'endpoint key does not match its channel; ignored');
+    }
+    return out;
+  };
+
+  const checkUninstall = async () => {
+    if (uninstalling) return;
+    const signal = await unlessNotFound(core.readNamespacedConfigMap({ name: UNINSTALL_CONFIGMAP, namespace }));
+    if (signal) {
+      uninstalling = true;
+      log.info('uninstall requested: removing every segment of this node and creating no more');
+    }
+  };
+
+  const reconcile = async () => {
+    await checkUninstall();
+    if (!endpoints.isListed()) return;
+    const present = presentSegments();
+    const plan = planSegments({ wanted: wanted(), present, unwantedSince, now: Date.now(), graceMs: opts.graceMs, uninstalling });
+    unwantedSince = plan.unwantedSince;
+    let failed = 0;
+    for (const action of plan.actions) {
+      const channel = action.kind === 'remove' ? action.present.ref : action.want.ref;
+      const where = { channel: `${channel.namespace}/${channel.name}` };
+      try {
+        apply(action, opts.segmentPermissions);
+        if (action.kind === 'create') {
+          metrics.segmentActions.inc({ action: 'create', reason: 'wanted' });
+          log.info({ ...where, key: formatKey(action.want.key), endpoint: action.want.endpoint }, 'segment created');
+        } else if (action.kind === 'remove') {
+          metrics.segmentActions.inc({ action: 'remove', reason: action.reason });
+          traffic.forget(action.present.key);
+          metrics.forget({ namespace: channel.namespace, channel: channel.name });
+          log.info({ ...where, key: formatKey(action.present.key), reason: action.reason }, 'segment removed');
+        }
+      } catch (err) {
+        failed++;
+        log.warn({ ...where, action: action.kind, err: err instanceof ShimmyError ? err.message : errorText(err) }, 'segment action failed; retried');
+      }
+    }
+    if (uninstalling && failed === 0) segmentsRemoved = true;
+    const after = presentSegments();
+    metrics.segments.set(after.length);
+    metrics.segmentBytes.set(after.reduce((n, p) => n + p.sizeBytes, 0));
+    // A failed action (one segment) is counted and retried; only a pass that could not run
+    // at all (no API server, no /proc/sysvipc) makes the agent unhealthy.
+    if (failed) metrics.reconcileErrors.inc();
+    lastReconcileOk = Date.now();
+  };
+
+  const report = async () => {
+    if (!endpoints.isListed()) return;
+    const present = new Map(presentSegments().map((p) => [p.key, p]));
+    for (const endpoint of myEndpoints()) {
+      const want = wantedFrom(endpoint);
+      if (!want) continue;
+      const have = present.get(want.key);
+      const labels = { namespace: want.ref.namespace, channel: want.ref.name };
+      let status: ChannelEndpointStatus;
+      if (uninstalling) status = { segment: 'Removing', message: 'Shimmy is being uninstalled', updatedAt: '' };
+      else if (!have) status = { segment: 'Missing', message: 'the agent creates it on its next pass', updatedAt: '' };
+      else {
+        const t = traffic.read(want.ref);
+        const matches = sameSettings(have.settings, want.settings);
+        status = {
+          segment: matches ? 'Ready' : 'Mismatch',
+          shmId: have.shmId,
+          ...(matches ? {} : { message: 'the segment has older settings; it is replaced once no process is attached' }),
+          updatedAt: '',
+          ...(t
+            ? {
+                attached: t.attached,
+                publishers: t.publishers,
+                subscribers: t.subscribers,
+                streamEnds: t.streamEnds,
+                messages: t.messages,
+                bytes: t.bytes,
+                lag: t.lag,
+                lost: t.lost,
+              }
+            : {}),
+        };
+        if (t) {
+          metrics.messages.inc(labels, t.newMessages);
+          metrics.bytes.inc(labels, t.newBytes);
+          metrics.publishers.set(labels, t.publishers);
+          metrics.subscribers.set(labels, t.subscribers);
+          metrics.lag.set(labels, t.lag);
+          metrics.lost.set(labels, t.lost);
+        }
+      }
+      const name = endpoint.metadata.name!;
+      const id = `${endpoint.metadata.namespace}/${name}`;
+      if (sameReport(reported.get(id) ?? endpoint.status, status)) continue;
+      status.updatedAt = new Date().toISOString();
+      try {
+        await custom.patchNamespacedCustomObjectStatus(
+          { group: GROUP, version: VERSION, namespace: endpoint.metadata.namespace!, plural: ENDPOINT.plural, name, body: { status } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+        reported.set(id, status);
+      } catch (err) {
+        if (!isNotFound(err)) log.warn({ endpoint: id, err: errorText(err) }, 'endpoint status not written; retried');
+      }
+    }
+    const current = new Set(myEndpoints().map((e) => `${e.metadata.namespace}/${e.metadata.name}`));
+    for (const id of reported.keys()) if (!current.has(id)) reported.delete(id);
+  };
+
+  // One pass of each at a time; a pass asked for while one runs runs once after it.
+  const serial = (name: string, pass: () => Promise<void>) => {
+    let running: Promise<void> | undefined;
+    let again = false;
+    const run = (): void => {
+      if (stopping) return;
+      if (running) {
+        again = true;
+        return;
+      }
+      running = pass()
+        .catch((err) => log.warn({ pass: name, err: errorText(err) }, `${name} failed; retried`))
+        .finally(() => {
+          running = undefined;
+          if (again) {
+            again = false;
+            run();
+          }
+        });
+    };
+    return { run, idle: () => running ?? Promise.resolve() };
+  };
+  const reconcilePass = serial('reconcile', reconcile);
+  const reportPass = serial('report', report);
+  for (const event of ['add', 'update', 'delete'] as const) endpoints.informer.on(event, () => reconcilePass.run());
+
+  const healthy = () => endpoints.isListed() && Date.now() - lastReconcileOk < 3 * opts.resyncMs + 5000;
+  const lease = new LeaseHolder({
+    coordination,
+    namespace,
+    node,
+    durationSeconds: opts.leaseDurationSeconds,
+    healthy,
+    mayCreate: () => !uninstalling,
+    annotations: (): Record<string, string> => (segmentsRemoved ? { [SEGMENTS_REMOVED_ANNOTATION]: 'true' } : {}),
+    log,
+  });
+  const health = buildHealthServer({
+    metrics,
+    log,
+    notReady: () => [
+      ...(stopping ? ['shutting down'] : []),
+      ...(endpoints.isListed() ? [] : ['channelendpoints cache']),
+      ...(lastReconcileOk ? [] : ['first segment reconcile']),
+      ...(lease.renewedAt() ? [] : ['agent lease']),
+    ],
+  });
+  await health.listen({ host: opts.listen, port: opts.metricsPort });
+
+  const reconcileTimer = setInterval(() => reconcilePass.run(), opts.resyncMs);
+  const reportTimer = setInterval(() => reportPass.run(), opts.reportMs);
+  let leaseStarted = false;
+  const startLease = () => {
+    if (leaseStarted || stopping) return;
+    leaseStarted = true;
+    lease.start();
+  };
+  void endpoints.listed.then(() => {
+    reconcilePass.run();
+    void reconcilePass.idle().then(startLease);
+  });
+  let wasRemoved = false;
+  const leaseNudge = setInterval(() => {
+    if (segmentsRemoved && !wasRemoved) {
+      wasRemoved = true;
+      lease.renewSoon();
+    }
+    if (lastReconcileOk) startLease();
+  }, 500);
+  log.info({ namespace, metrics: opts.metricsPort, graceMs: opts.graceMs }, 'shimmy agent started');
+
+  return {
+    metrics,
+    async stop() {
+      stopping = true;
+      log.info('shutting down; segments stay for the next agent');
+      clearInterval(reconcileTimer);
+      clearInterval(reportTimer);
+      clearInterval(leaseNudge);
+      await Promise.all([reconcilePass.idle(), reportPass.idle()]);
+      // The Lease is left to expire: a restarted agent renews it before then.
+      await lease.stop();
+      await endpoints.stop();
+      await health.close();
+      log.info('stopped');
+    },
+  };
+}

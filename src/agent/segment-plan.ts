@@ -1,0 +1,85 @@
+/**
+ * What the agent does to its node's segments, as a pure function of what the node's
+ * ChannelEndpoints want and what /proc/sysvipc/shm holds:
+ * - a wanted segment that is absent is created with the channel's settings;
+ * - a segment no endpoint wants is removed once it has been unwanted for `graceMs` and no
+ *   process is attached; a segment with attached processes is never removed;
+ * - while uninstalling, every segment is removed at once and nothing is created.
+ * After an agent restart `unwantedSince` starts empty: what exists is adopted, and an
+ * orphan waits out a full grace period before it goes.
+ */
+import type { ChannelConfig } from '../channel/layout.js';
+import type { ChannelRef } from '../channel/names.js';
+
+export type SegmentSettings = Pick<ChannelConfig, 'mode' | 'capacity' | 'maxMessage' | 'slowConsumer'>;
+
+export interface WantedSegment {
+  key: number;
+  ref: ChannelRef;
+  settings: SegmentSettings;
+  /** `namespace/name` of the ChannelEndpoint that wants it. */
+  endpoint: string;
+}
+
+export interface PresentSegment {
+  key: number;
+  shmId: number;
+  attached: number;
+  sizeBytes: number;
+  ref: ChannelRef;
+  settings: SegmentSettings;
+}
+
+export type SegmentAction =
+  | { kind: 'create'; want: WantedSegment }
+  | { kind: 'remove'; present: PresentSegment; reason: 'orphaned' | 'uninstalling' | 'replaced' }
+  | { kind: 'mismatch'; want: WantedSegment; present: PresentSegment };
+
+export interface PlanInputs {
+  wanted: readonly WantedSegment[];
+  present: readonly PresentSegment[];
+  /** key → when it was first seen unwanted (ms); the plan returns the next map. */
+  unwantedSince: ReadonlyMap<number, number>;
+  now: number;
+  graceMs: number;
+  uninstalling: boolean;
+}
+
+export interface Plan {
+  actions: SegmentAction[];
+  unwantedSince: Map<number, number>;
+}
+
+export const sameSettings = (a: SegmentSettings, b: SegmentSettings): boolean =>
+  a.mode === b.mode && a.capacity === b.capacity && a.maxMessage === b.maxMessage && a.slowConsumer === b.slowConsumer;
+
+const identity = (ref: ChannelRef) => `${ref.namespace}/${ref.name}@${ref.uid ?? ''}`;
+
+export function planSegments(inputs: PlanInputs): Plan {
+  const { wanted, present, now, graceMs, uninstalling } = inputs;
+  const actions: SegmentAction[] = [];
+  const next = new Map<number, number>();
+  if (uninstalling) {
+    for (const p of present) actions.push({ kind: 'remove', present: p, reason: 'uninstalling' });
+    return { actions, unwantedSince: next };
+  }
+  const wantedByKey = new Map(wanted.map((w) => [w.key, w]));
+  const presentByKey = new Map(present.map((p) => [p.key, p]));
+  for (const want of wanted) {
+    const have = presentByKey.get(want.key);
+    if (!have) actions.push({ kind: 'create', want });
+    else if (identity(have.ref) !== identity(want.ref) || !sameSettings(have.settings, want.settings)) {
+      // The channel's settings changed (or another identity holds the key): replace the
+      // segment only while nobody uses it; until then clients keep the old settings.
+      if (have.attached === 0) actions.push({ kind: 'remove', present: have, reason: 'replaced' }, { kind: 'create', want });
+      else actions.push({ kind: 'mismatch', want, present: have });
+    }
+  }
+  for (const p of present) {
+    if (wantedByKey.has(p.key)) continue;
+    const since = inputs.unwantedSince.get(p.key) ?? now;
+    if (p.attached === 0 && now - since >= graceMs) actions.push({ kind: 'remove', present: p, reason: 'orphaned' });
+    else next.set(p.key, since);
+  }
+  return { actions, unwantedSince: next };
+}

@@ -1,0 +1,91 @@
+import type { Command } from 'commander';
+import { choiceOption, durationFlag, intOption, LOG_LEVELS } from '../terminal/options.js';
+import { untilSignal } from './signals.js';
+
+interface AgentFlags {
+  kubeconfig?: string;
+  node?: string;
+  namespace: string;
+  listen: string;
+  metricsPort: number;
+  leaseDuration: number;
+  grace: number;
+  resync: number;
+  reportEvery: number;
+  segmentPermissions: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description(
+      "the node agent (one per node, with hostIPC): makes and removes the node's channel segments, reports their traffic, holds the node's readiness Lease; /healthz, /readyz and /metrics on --metrics-port",
+    )
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)')
+    .option('--node <name>', 'this node (default: $NODE_NAME)', process.env.NODE_NAME)
+    .option('--namespace <ns>', "Shimmy's namespace: the agent Lease and the uninstall signal", process.env.POD_NAMESPACE ?? 'shimmy-system')
+    .option('--listen <address>', 'address the health and metrics server binds', '0.0.0.0')
+    .option('--metrics-port <port>', 'HTTP port of /healthz, /readyz and /metrics', intOption('--metrics-port', 0), 9090)
+    .addOption(durationFlag('--lease-duration', 'how long the Lease lasts unrenewed; renewed every third of it', '15s'))
+    .addOption(durationFlag('--grace', 'how long a segment no endpoint wants, and no process uses, is kept', '30s'))
+    .addOption(durationFlag('--resync', 'how often segments are checked (also after each endpoint change)', '2s'))
+    .addOption(durationFlag('--report-every', 'how often traffic is written into ChannelEndpoint status', '5s'))
+    .option('--segment-permissions <octal>', 'permission bits of the segments the agent makes', '0660')
+    .option('--log-level <level>', 'pino log level', choiceOption('--log-level', LOG_LEVELS), 'info')
+    .action(async (flags: AgentFlags) => {
+      if (!flags.node) program.error('shimmy: agent needs --node or $NODE_NAME (the chart sets it from spec.nodeName)', { exitCode: 2 });
+      if (!/^0?[0-7]{3}$/.test(flags.segmentPermissions))
+        program.error(`shimmy: --segment-permissions must be octal like 0660, got ${flags.segmentPermissions}`, { exitCode: 2 });
+      if (flags.leaseDuration < 3000) program.error('shimmy: --lease-duration must be at least 3s', { exitCode: 2 });
+      const [{ pino }, { startAgent }] = await Promise.all([import('pino'), import('../agent/agent.js')]);
+      const log = pino({ level: flags.logLevel, base: { component: 'shimmy-agent', node: flags.node } });
+      const agent = await startAgent({
+        ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+        node: flags.node!,
+        namespace: flags.namespace,
+        listen: flags.listen,
+        metricsPort: flags.metricsPort,
+        leaseDurationSeconds: Math.round(flags.leaseDuration / 1000),
+        graceMs: flags.grace,
+        resyncMs: flags.resync,
+        reportMs: flags.reportEvery,
+        segmentPermissions: Number.parseInt(flags.segmentPermissions, 8),
+        log,
+      });
+      await untilSignal(() => agent.stop(), log);
+    });
+
+  program
+    .command('cleanup')
+    .description(
+      "what `helm uninstall` cannot remove (the chart's pre-delete hook runs it): every node's segments, the webhook configuration, its TLS Secret, the Leases and the ChannelEndpoints",
+    )
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)')
+    .option('--namespace <ns>', "Shimmy's namespace", process.env.POD_NAMESPACE ?? 'shimmy-system')
+    .option('--controller-deployment <name>', "the controller's Deployment, scaled to zero first", 'shimmy-controller')
+    .option('--scheduler-deployment <name>', "shimmy-scheduler's Deployment, scaled to zero too (when the chart runs one)")
+    .option('--scheduler-lease <name>', "shimmy-scheduler's leader Lease, deleted once it is stopped")
+    .addOption(durationFlag('--timeout', 'how long to wait for the agents and the controller', '2m'))
+    .action(
+      async (flags: {
+        kubeconfig?: string;
+        namespace: string;
+        controllerDeployment: string;
+        schedulerDeployment?: string;
+        schedulerLease?: string;
+        timeout: number;
+      }) => {
+        const { cleanupInstallation } = await import('../controller/uninstall.js');
+        await cleanupInstallation({
+          ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+          namespace: flags.namespace,
+          controllerDeployment: flags.controllerDeployment,
+          ...(flags.schedulerDeployment ? { schedulerDeployment: flags.schedulerDeployment } : {}),
+          ...(flags.schedulerLease ? { schedulerLease: flags.schedulerLease } : {}),
+          timeoutMs: flags.timeout,
+          progress: (line) => console.log(`[cleanup] ${line}`),
+        });
+      },
+    );
+}

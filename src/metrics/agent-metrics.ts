@@ -1,0 +1,66 @@
+/** The node agent's Prometheus metrics, on one registry served at /metrics. */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+const CHANNEL_LABELS = ['namespace', 'channel'] as const;
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly segments = new Gauge({ name: 'shimmy_agent_segments', help: 'Shimmy segments on this node', registers: [this.registry] });
+  readonly segmentBytes = new Gauge({
+    name: 'shimmy_agent_segment_bytes',
+    help: 'Bytes of shared memory in Shimmy segments on this node',
+    registers: [this.registry],
+  });
+  readonly segmentActions = new Counter({
+    name: 'shimmy_agent_segment_actions_total',
+    help: 'Segments created or removed by this agent, by action and reason',
+    labelNames: ['action', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({ name: 'shimmy_agent_reconcile_errors_total', help: 'Segment reconciles that failed', registers: [this.registry] });
+  readonly messages = new Counter({
+    name: 'shimmy_channel_messages_total',
+    help: 'Messages published into the channel on this node, counted since this agent started',
+    labelNames: CHANNEL_LABELS,
+    registers: [this.registry],
+  });
+  readonly bytes = new Counter({
+    name: 'shimmy_channel_ring_bytes_total',
+    help: 'Ring bytes written on this node (records with their heads and padding), counted since this agent started',
+    labelNames: CHANNEL_LABELS,
+    registers: [this.registry],
+  });
+  readonly publishers = new Gauge({
+    name: 'shimmy_channel_publishers',
+    help: 'Publishers with a live slot',
+    labelNames: CHANNEL_LABELS,
+    registers: [this.registry],
+  });
+  readonly subscribers = new Gauge({
+    name: 'shimmy_channel_subscribers',
+    help: 'Subscribers with a live slot',
+    labelNames: CHANNEL_LABELS,
+    registers: [this.registry],
+  });
+  readonly lag = new Gauge({
+    name: 'shimmy_channel_lag_messages',
+    help: 'Largest number of messages a subscriber has yet to take',
+    labelNames: CHANNEL_LABELS,
+    registers: [this.registry],
+  });
+  readonly lost = new Gauge({
+    name: 'shimmy_channel_lost_messages',
+    help: 'Messages overwritten before a subscriber read them',
+    labelNames: CHANNEL_LABELS,
+    registers: [this.registry],
+  });
+
+  constructor(defaults = true) {
+    if (defaults) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Drops a channel's series once its segment is gone. */
+  forget(labels: { namespace: string; channel: string }): void {
+    for (const m of [this.messages, this.bytes, this.publishers, this.subscribers, this.lag, this.lost]) m.remove(labels);
+  }
+}

@@ -1,0 +1,421 @@
+/**
+ * Shimmy installed by its Helm chart on real nodes (`shimmy dev-cluster up` runs
+ * `helm install` as a user would): the node agents own the segments and report traffic,
+ * an agent killed with SIGKILL mid-stream loses nothing, the controller's leader and a
+ * `helm upgrade` refuse no admission, `helm test` passes, and `helm uninstall` leaves the
+ * CRDs and nothing else, no segment on any node.
+ */
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  AdmissionregistrationV1Api,
+  ApiextensionsV1Api,
+  AppsV1Api,
+  CoordinationV1Api,
+  KubernetesObjectApi,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { agentLeaseName } from '../../src/k8s/agent-leases.js';
+import { agentsReady, CHART_DIR, RELEASE } from '../../src/devcluster/install.js';
+import { ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../../src/k8s/types.js';
+import { eventually } from '../kubernetes/cluster-fixture.js';
+import {
+  downRealCluster,
+  injectedNamespace,
+  logs,
+  nodeOf,
+  readyChannel,
+  shimmyPod,
+  upRealCluster,
+  verifySummary,
+  waitRunning,
+  waitSucceeded,
+  type NodesCluster,
+} from './nodes-fixture.js';
+
+const exec = promisify(execFile);
+const SYSTEM = 'shimmy-system';
+let c: NodesCluster;
+
+beforeAll(async () => {
+  c = await upRealCluster(2);
+}, 900_000);
+
+afterAll(async () => {
+  if (c) await downRealCluster(c);
+});
+
+/** DIR/bin/helm with the cluster's kubeconfig; rejects with its output when it fails. */
+async function helm(...args: string[]): Promise<string> {
+  const env = {
+    ...process.env,
+    KUBECONFIG: c.state.kubeconfig,
+    HELM_CACHE_HOME: join(c.dir, 'helm', 'cache'),
+    HELM_CONFIG_HOME: join(c.dir, 'helm', 'config'),
+  };
+  try {
+    const { stdout, stderr } = await exec(join(c.dir, 'bin', 'helm'), args, { env, maxBuffer: 32 << 20, timeout: 300_000 });
+    return stdout + stderr;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`helm ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+}
+
+const values = () => join(c.dir, 'values-dev.yaml');
+
+async function endpointOf(namespace: string, channel: string, node: string): Promise<ChannelEndpoint | undefined> {
+  try {
+    return (await c.custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: ENDPOINT.plural,
+      name: `${channel}.${node}`,
+    })) as ChannelEndpoint;
+  } catch {
+    return undefined;
+  }
+}
+
+async function channelOf(namespace: string, name: string): Promise<SharedMemoryChannel> {
+  return (await c.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', name })) as SharedMemoryChannel;
+}
+
+async function agentPod(node: string) {
+  const pods = await c.core.listNamespacedPod({
+    namespace: SYSTEM,
+    labelSelector: 'app.kubernetes.io/component=agent',
+    fieldSelector: `spec.nodeName=${node}`,
+  });
+  expect(pods.items).toHaveLength(1);
+  return pods.items[0]!;
+}
+
+async function agentLog(node: string): Promise<string> {
+  const pod = await agentPod(node);
+  return c.core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: SYSTEM });
+}
+
+/** The host pids of processes whose command line contains every one of `parts`. */
+function pidsOf(...parts: string[]): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ');
+        return parts.every((part) => cmd.includes(part));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** The SharedMemoryChannel names listed by `shimmy channel ls` in a hostIPC pod on `node` (not a channel pod). */
+async function segmentsOn(node: string, tag: string): Promise<string[]> {
+  const ns = 'inspect';
+  await c.core.createNamespace({ body: { metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } }).catch(() => undefined);
+  await eventually('ServiceAccount inspect/default', async () => !!(await c.core.readNamespacedServiceAccount({ name: 'default', namespace: ns })), 60_000);
+  const name = `ls-${tag}-${node}`;
+  await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod(name, {}, ['channel', 'ls', '--json'], { nodeName: node, hostIPC: true }) });
+  await waitSucceeded(c, ns, [name]);
+  return (JSON.parse(await logs(c, ns, name)) as Array<{ namespace: string; name: string }>).map((s) => `${s.namespace}/${s.name}`);
+}
+
+/**
+ * Creates a pod every `everyMs` (at most `max`, at least 3) until `done` settles; returns each
+ * creation's outcome. The pods only sleep: what is tested is their admission.
+ */
+async function createPodsUntil(namespace: string, prefix: string, labels: Record<string, string>, done: Promise<unknown>, everyMs: number, max = 20) {
+  let finished = false;
+  void done.finally(() => (finished = true));
+  const results: { name: string; error?: string; hostIPC?: boolean }[] = [];
+  for (let i = 0; (!finished && i < max) || i < 3; i++) {
+    const name = `${prefix}-${i}`;
+    const body = shimmyPod(name, labels, []);
+    body.spec!.containers[0]!.command = ['sleep', '3600'];
+    try {
+      const pod = await c.core.createNamespacedPod({ namespace, body });
+      results.push({ name, hostIPC: pod.spec?.hostIPC === true });
+    } catch (err) {
+      results.push({ name, error: String((err as { body?: string }).body ?? err) });
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  await done;
+  return results;
+}
+
+/** Deletes a test's namespace (its pods hold CPU and memory the next tests need). */
+async function dropNamespace(name: string): Promise<void> {
+  await c.core.deleteNamespace({ name, gracePeriodSeconds: 0 }).catch(() => undefined);
+}
+
+describe('Shimmy installed with its Helm chart on real nodes', () => {
+  it('lints, renders manifests the API server accepts (server-side dry run), and is installed and ready', async () => {
+    expect(await helm('lint', CHART_DIR, '-f', values())).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    // Another release name and namespace, so nothing collides with the installed release.
+    await c.core.createNamespace({ body: { metadata: { name: 'dry-run' } } });
+    const rendered = await helm(
+      'template',
+      'dry',
+      CHART_DIR,
+      '-n',
+      'dry-run',
+      '-f',
+      values(),
+      '--set',
+      'tests.enabled=false',
+      '--set',
+      'controller.extenderService.clusterIP=',
+    );
+    const objects = parseAllDocuments(rendered)
+      .map((d) => d.toJSON() as KubernetesObject | null)
+      .filter((o): o is KubernetesObject => !!o?.kind);
+    expect(objects.map((o) => o.kind)).toEqual(
+      expect.arrayContaining(['Deployment', 'DaemonSet', 'ClusterRole', 'Role', 'Service', 'PodDisruptionBudget', 'ConfigMap', 'Job']),
+    );
+    const api = KubernetesObjectApi.makeApiClient(c.kc);
+    for (const o of objects) {
+      if (!o.metadata!.namespace && o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') o.metadata!.namespace = 'dry-run';
+      await expect(api.create(o, undefined, 'All'), `${o.kind} ${o.metadata!.name}`).resolves.toBeTruthy();
+    }
+
+    const status = await helm('status', RELEASE, '-n', SYSTEM);
+    expect(status).toMatch(/STATUS: deployed/);
+    const apps = c.kc.makeApiClient(AppsV1Api);
+    const controller = await apps.readNamespacedDeployment({ name: 'shimmy-controller', namespace: SYSTEM });
+    expect(controller.status?.availableReplicas).toBe(2);
+    expect((await apps.readNamespacedDeployment({ name: 'shimmy-scheduler', namespace: SYSTEM })).status?.availableReplicas).toBe(1);
+    const agents = await apps.readNamespacedDaemonSet({ name: 'shimmy-agent', namespace: SYSTEM });
+    expect(agents.status?.numberReady).toBe(2);
+    const coordination = c.kc.makeApiClient(CoordinationV1Api);
+    for (const node of ['node-1', 'node-2']) {
+      const lease = await coordination.readNamespacedLease({ name: agentLeaseName(node), namespace: SYSTEM });
+      expect(lease.spec?.holderIdentity).toBe(node);
+      const renewed = new Date(lease.spec!.renewTime as unknown as string).getTime();
+      expect(Date.now() - renewed).toBeLessThan(lease.spec!.leaseDurationSeconds! * 1000);
+    }
+    // The controller runs in pods now, not on the host.
+    expect(c.state.pids.controller).toBeUndefined();
+  });
+
+  it("has the agent make the channel's segment (no client does) and report the traffic into the endpoint, the channel and /metrics", async () => {
+    const ns = 'agent-pipeline';
+    const count = 100_000;
+    await injectedNamespace(c, ns);
+    await readyChannel(c, ns, 'frames', { selector: { matchLabels: { app: 'ap' } }, capacity: '1Mi', maxMessageSize: '4Ki' });
+    const subArgs = ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet'];
+    await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('sub-1', { app: 'ap' }, subArgs) });
+    await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('sub-2', { app: 'ap' }, subArgs) });
+    // 100,000 messages at 10,000/s: ten seconds to watch the reports.
+    const pubArgs = ['pub', 'frames', '--count', String(count), '--size', '256', '--seq', '--rate', '10000', '--wait-subscribers', '2', '--timeout', '120s'];
+    await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('pub', { app: 'ap' }, pubArgs) });
+    await waitRunning(c, ns, ['sub-1', 'sub-2', 'pub']);
+    const node = (await nodeOf(c, ns, 'pub'))!;
+    expect(await nodeOf(c, ns, 'sub-1')).toBe(node);
+
+    const reported = await eventually(
+      'the endpoint reports one publisher, two subscribers and traffic',
+      async () => {
+        const e = await endpointOf(ns, 'frames', node);
+        const s = e?.status;
+        return s?.segment === 'Ready' && s.publishers === 1 && s.subscribers === 2 && (s.messages ?? 0) > 0 && (s.bytes ?? 0) > 0 ? e : undefined;
+      },
+      60_000,
+    );
+    expect(reported.status!.shmId).toBeGreaterThanOrEqual(0);
+    const rolledUp = await eventually(
+      'the channel status rolls the traffic up',
+      async () => {
+        const t = (await channelOf(ns, 'frames')).status?.traffic;
+        return t && t.subscribers === 2 && t.messages > 0 ? t : undefined;
+      },
+      30_000,
+    );
+    expect(rolledUp.publishers).toBe(1);
+    const agent = await agentPod(node);
+    const metrics = await (await fetch(`http://${agent.status!.podIP}:9090/metrics`)).text();
+    const series = (name: string) => Number(new RegExp(`^${name}\\{namespace="${ns}",channel="frames"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? NaN);
+    expect(series('shimmy_channel_subscribers')).toBe(2);
+    expect(series('shimmy_channel_publishers')).toBe(1);
+    await eventually('messages counted in /metrics', async () => {
+      const text = await (await fetch(`http://${agent.status!.podIP}:9090/metrics`)).text();
+      return Number(new RegExp(`^shimmy_channel_messages_total\\{namespace="${ns}",channel="frames"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0) > 0;
+    });
+    expect(metrics).toMatch(/^shimmy_agent_segments [1-9]/m);
+
+    await waitSucceeded(c, ns, ['pub', 'sub-1', 'sub-2']);
+    for (const s of ['sub-1', 'sub-2']) expect(verifySummary(await logs(c, ns, s)), s).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
+    // The agent made it; the clients only waited for it.
+    expect(await agentLog(node)).toMatch(new RegExp(`"channel":"${ns}/frames".*"segment created"`));
+  });
+
+  it('loses and duplicates nothing when the agent is killed with SIGKILL mid-stream, and keeps the segment', async () => {
+    const ns = 'agent-kill';
+    const count = 80_000;
+    await injectedNamespace(c, ns);
+    await readyChannel(c, ns, 'frames', { selector: { matchLabels: { app: 'ak' } }, capacity: '1Mi', maxMessageSize: '4Ki' });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: shimmyPod('sub', { app: 'ak' }, ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet']),
+    });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: shimmyPod('pub', { app: 'ak' }, [
+        'pub',
+        'frames',
+        '--count',
+        String(count),
+        '--size',
+        '128',
+        '--seq',
+        '--rate',
+        '10000',
+        '--wait-subscribers',
+        '1',
+        '--timeout',
+        '120s',
+      ]),
+    });
+    await waitRunning(c, ns, ['sub', 'pub']);
+    const node = (await nodeOf(c, ns, 'pub'))!;
+    const before = await eventually('the endpoint reports traffic', async () => {
+      const s = (await endpointOf(ns, 'frames', node))?.status;
+      return s?.segment === 'Ready' && (s.messages ?? 0) > 0 ? s : undefined;
+    });
+    const victim = pidsOf('shimmy', 'agent', `--node=${node}`);
+    expect(victim).toHaveLength(1);
+    process.kill(victim[0]!, 'SIGKILL');
+    await eventually(
+      'the agent container restarted and ready',
+      async () => {
+        const s = (await agentPod(node)).status?.containerStatuses?.[0];
+        return (s?.restartCount ?? 0) >= 1 && s?.ready === true;
+      },
+      90_000,
+    );
+    await waitSucceeded(c, ns, ['pub', 'sub']);
+    expect(verifySummary(await logs(c, ns, 'sub'))).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
+    // The new agent adopted the segment: same id, and it neither removed nor recreated it.
+    const log = await agentLog(node);
+    expect(log).not.toMatch(new RegExp(`"channel":"${ns}/frames".*"segment (created|removed)"`));
+    const after = (await endpointOf(ns, 'frames', node))?.status;
+    if (after?.shmId !== undefined) expect(after.shmId).toBe(before.shmId);
+  });
+
+  it('refuses no admission while the leader controller pod is deleted; the standby takes the master over', async () => {
+    const ns = 'leader-change';
+    await injectedNamespace(c, ns);
+    await readyChannel(c, ns, 'busy', { selector: { matchLabels: { app: 'lc' } } });
+    const coordination = c.kc.makeApiClient(CoordinationV1Api);
+    const holder = async () => (await coordination.readNamespacedLease({ name: 'shimmy-controller', namespace: SYSTEM })).spec?.holderIdentity ?? '';
+    const leader = await holder();
+    const leaderPod = leader.split('_')[0]!;
+    expect(leaderPod).toMatch(/^shimmy-controller-/);
+    const deleted = c.core.deleteNamespacedPod({ name: leaderPod, namespace: SYSTEM });
+    const created = await createPodsUntil(
+      ns,
+      'lc',
+      { app: 'lc' },
+      eventually('a new leader', async () => (await holder()) !== leader && !(await holder()).startsWith(leaderPod), 60_000),
+      500,
+    );
+    await deleted;
+    expect(created.filter((r) => r.error)).toEqual([]);
+    expect(created.every((r) => r.hostIPC)).toBe(true);
+    // The new leader's master counts every pod of the channel.
+    await eventually('the channel status counts every pod', async () => (await channelOf(ns, 'busy')).status?.pods === created.length, 60_000);
+    await dropNamespace(ns);
+  });
+
+  it('refuses no admission during `helm upgrade` with changed values, and rolls the controller to them', async () => {
+    const ns = 'upgrade';
+    await injectedNamespace(c, ns);
+    await readyChannel(c, ns, 'busy', { selector: { matchLabels: { app: 'up' } } });
+    // A short grace period too, for the next test.
+    const upgrade = helm(
+      'upgrade',
+      RELEASE,
+      CHART_DIR,
+      '-n',
+      SYSTEM,
+      '-f',
+      values(),
+      '--set',
+      'logLevel=debug',
+      '--set',
+      'agent.segmentGrace=5s',
+      '--wait',
+      '--timeout',
+      '5m',
+    );
+    const created = await createPodsUntil(ns, 'up', { app: 'up' }, upgrade, 1000);
+    expect(created.filter((r) => r.error)).toEqual([]);
+    expect(created.every((r) => r.hostIPC)).toBe(true);
+    expect(created.length).toBeGreaterThan(3);
+    const pods = await c.core.listNamespacedPod({ namespace: SYSTEM, labelSelector: 'app.kubernetes.io/component=controller' });
+    const running = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
+    expect(running.length).toBeGreaterThanOrEqual(2);
+    for (const p of running) expect(p.spec!.containers[0]!.args).toContain('--log-level=debug');
+    // The agents rolled too; channel pods are placed only where an agent is ready.
+    await agentsReady(c.state.kubeconfig);
+    await dropNamespace(ns);
+  });
+
+  it('removes a segment once no endpoint wants it and no process is attached, after the grace period', async () => {
+    const ns = 'agent-grace';
+    await injectedNamespace(c, ns);
+    await readyChannel(c, ns, 'brief', { selector: { matchLabels: { app: 'gr' } }, capacity: '64Ki', maxMessageSize: '1Ki' });
+    await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('sub', { app: 'gr' }, ['sub', 'brief', '--count', '100', '--quiet']) });
+    await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('pub', { app: 'gr' }, ['pub', 'brief', '--count', '100', '--wait-subscribers', '1']) });
+    await waitSucceeded(c, ns, ['sub', 'pub']);
+    const node = (await nodeOf(c, ns, 'sub'))!;
+    // Both pods ended: the master drops the endpoint, and 5 s later the agent the segment.
+    await eventually('the endpoint is gone', async () => (await endpointOf(ns, 'brief', node)) === undefined, 30_000);
+    const removed = await eventually(
+      'the agent removed the segment',
+      async () => /"channel":"agent-grace\/brief".*"reason":"orphaned".*"segment removed"/.exec(await agentLog(node))?.[0],
+      60_000,
+    );
+    expect(removed).toBeTruthy();
+    expect(await segmentsOn(node, 'grace')).not.toContain(`${ns}/brief`);
+    await dropNamespace(ns);
+  });
+
+  it('passes `helm test` (a publisher and a subscriber through a channel)', async () => {
+    const out = await helm('test', RELEASE, '-n', SYSTEM, '--timeout', '3m');
+    expect(out).toMatch(/Phase:\s+Succeeded/);
+  });
+
+  it('`helm uninstall` removes everything but the CRDs and leaves no segment on any node, attached ones included', async () => {
+    const ns = 'uninstall';
+    await injectedNamespace(c, ns);
+    await readyChannel(c, ns, 'kept', { selector: { matchLabels: { app: 'un' } } });
+    // A subscriber that never ends keeps its segment attached until the uninstall.
+    await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('waiting', { app: 'un' }, ['sub', 'kept', '--quiet']) });
+    await waitRunning(c, ns, ['waiting']);
+    const node = (await nodeOf(c, ns, 'waiting'))!;
+    await eventually('the subscriber is attached', async () => (await endpointOf(ns, 'kept', node))?.status?.subscribers === 1, 60_000);
+    expect(await segmentsOn(node, 'before')).toContain(`${ns}/kept`);
+
+    const out = await helm('uninstall', RELEASE, '-n', SYSTEM, '--wait', '--timeout', '5m');
+    expect(out).toMatch(/release "shimmy" uninstalled/);
+    for (const n of ['node-1', 'node-2']) expect(await segmentsOn(n, 'after')).toEqual([]);
+    await eventually('no Shimmy pod left', async () => (await c.core.listNamespacedPod({ namespace: SYSTEM })).items.length === 0, 120_000);
+    const admission = c.kc.makeApiClient(AdmissionregistrationV1Api);
+    expect((await admission.listMutatingWebhookConfiguration()).items.map((m) => m.metadata?.name)).not.toContain('shimmy');
+    expect((await c.kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: SYSTEM })).items).toEqual([]);
+    expect((await c.core.listNamespacedSecret({ namespace: SYSTEM })).items.map((s) => s.metadata?.name)).not.toContain('shimmy-webhook-tls');
+    expect((await c.core.listNamespacedConfigMap({ namespace: SYSTEM })).items.map((m) => m.metadata?.name).filter((n) => n?.startsWith('shimmy'))).toEqual([]);
+    const crds = (await c.kc.makeApiClient(ApiextensionsV1Api).listCustomResourceDefinition()).items.map((d) => d.metadata?.name);
+    expect(crds).toEqual(expect.arrayContaining(['sharedmemorychannels.shimmy.dev', 'channelendpoints.shimmy.dev']));
+    const endpoints = (await c.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ENDPOINT.plural })) as { items: unknown[] };
+    expect(endpoints.items).toEqual([]);
+  });
+});
