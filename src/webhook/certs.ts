@@ -46,11 +46,19 @@ function baseCert(publicKey: forge.pki.PublicKey, validityMs: number, now: Date)
   return cert;
 }
 
+/** Names the signing key, so a verifier picks the right CA among several with one name. */
+function authorityKeyId(caCert: forge.pki.Certificate) {
+  return { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() };
+}
+
 export function createCA(commonName: string, validityMs: number, now = new Date()): CertificateAuthority & { notAfter: Date } {
   const keys = newKeyPair();
   const cert = baseCert(keys.publicKey, validityMs, now);
+  // A name of its own per CA (`NAME-SECONDS`, as kube-apiserver names its own): while two CAs sit in
+  // one caBundle, clients that look issuers up by name (OpenSSL) would otherwise try the
+  // wrong one and fail with "certificate signature failure".
   const subject = [
-    { name: 'commonName', value: commonName },
+    { name: 'commonName', value: `${commonName}-${Math.floor(now.getTime() / 1000)}` },
     { name: 'organizationName', value: 'shimmy' },
   ];
   cert.setSubject(subject);
@@ -76,6 +84,7 @@ export function issueServingCert(ca: CertificateAuthority, hosts: readonly strin
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
+    authorityKeyId(caCert),
     { name: 'subjectAltName', altNames },
   ]);
   cert.sign(caKey, forge.md.sha256.create());
@@ -100,6 +109,7 @@ export function issueClientCert(
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', clientAuth: true },
+    authorityKeyId(caCert),
   ]);
   cert.sign(caKey, forge.md.sha256.create());
   return { cert: forge.pki.certificateToPem(cert), key: keys.pem, notAfter: cert.validity.notAfter };

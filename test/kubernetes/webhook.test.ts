@@ -2,6 +2,8 @@
  * The webhook against a real kube-apiserver: it calls our HTTPS server through the
  * MutatingWebhookConfiguration in webhook-config/, and the pods are read back as stored.
  */
+import { createServer, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { readInjectedChannel } from '../../src/client/env.js';
@@ -147,15 +149,64 @@ describe('mutating webhook on a real API server', () => {
     expect((await f.core.readNamespacedPod({ name: 'while-down', namespace: NS })).spec!.hostIPC).toBe(true);
   });
 
+  it('a hung controller costs an opted-in pod creation its 5 s timeoutSeconds (not the default 10 s), and other pods nothing', async () => {
+    await f.stopController();
+    // Accepts every connection on the webhook's port and never answers, not even the TLS handshake.
+    const held: Socket[] = [];
+    const hung = createServer((socket) => void held.push(socket));
+    await new Promise<void>((resolve) => hung.listen(f.state.ports.webhook, '127.0.0.1', resolve));
+    try {
+      let started = Date.now();
+      await f.core.createNamespacedPod({ namespace: OTHER_NS, body: pod('beside-hung', { pipeline: 'camera' }) });
+      expect(Date.now() - started).toBeLessThan(2000);
+      started = Date.now();
+      const refused = await f.core.createNamespacedPod({ namespace: NS, body: pod('while-hung', { pipeline: 'camera' }) }).then(
+        () => 'created',
+        (err: { body?: string }) => (JSON.parse(String(err.body)) as { message: string }).message,
+      );
+      const waited = Date.now() - started;
+      expect(refused).toContain('failed calling webhook "pods.shimmy.dev"');
+      expect(held.length).toBeGreaterThan(0);
+      expect(waited).toBeGreaterThanOrEqual(4500);
+      expect(waited).toBeLessThan(8000);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => hung.close(resolve));
+      await f.startController();
+    }
+  });
+
   it('refuses no pod while the serving certificate and the CA rotate', async () => {
     await f.stopController();
     // Lifetimes of seconds: the serving cert is reissued every ~4 s, the CA every ~10 s.
     const controller = await f.startController({ certValidityMs: 6_000, caValidityMs: 15_000, certCheckMs: 500 });
     const rotations = async (kind: string) => (await controller.metrics.certRotations.get()).values.find((v) => v.labels.kind === kind)?.value ?? 0;
     const failures: string[] = [];
+    // Each pod's review may ride a kept-alive connection; a fresh TLS connection per round
+    // sees what the server serves now, checked against the caBundle registered now.
+    const served = new Set<string>();
+    let largestBundle = 0;
+    const servedCert = async (): Promise<string> => {
+      const config = await f.admission.readMutatingWebhookConfiguration({ name: 'shimmy' });
+      const bundle = Buffer.from(config.webhooks![0]!.clientConfig.caBundle!, 'base64').toString();
+      largestBundle = Math.max(largestBundle, bundle.split('-----BEGIN CERTIFICATE-----').length - 1);
+      return new Promise((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: f.state.ports.webhook, ca: bundle, rejectUnauthorized: true }, () => {
+          const fingerprint = socket.getPeerCertificate().fingerprint256;
+          socket.end();
+          resolve(fingerprint);
+        });
+        socket.on('error', reject);
+      });
+    };
     let created = 0;
     const deadline = Date.now() + 25_000;
     while (Date.now() < deadline) {
+      try {
+        served.add(await servedCert());
+      } catch (err) {
+        failures.push(`served certificate not trusted by the caBundle: ${String(err)}`);
+      }
       const name = `rot-${created}`;
       try {
         await f.core.createNamespacedPod({ namespace: NS, body: pod(name, { pipeline: 'camera' }) });
@@ -171,5 +222,8 @@ describe('mutating webhook on a real API server', () => {
     expect(created).toBeGreaterThan(50);
     expect(await rotations('serving')).toBeGreaterThanOrEqual(2);
     expect(await rotations('ca')).toBeGreaterThanOrEqual(1);
+    // The swaps reached the server, and the CA changed over with both in the bundle.
+    expect(served.size).toBeGreaterThanOrEqual(3);
+    expect(largestBundle).toBeGreaterThanOrEqual(2);
   }, 60_000);
 });
