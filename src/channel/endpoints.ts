@@ -67,8 +67,9 @@ class WriterEndpoint {
   }
 
   /**
-   * Copies `data` in. False when it cannot be written now: the ring is full (block policy)
-   * or this endpoint's own claim is still open. Never waits.
+   * Copies `data` in. False when it cannot be written now: the ring is full (block policy),
+   * this endpoint's own claim is still open, or another publisher's claim holds the write
+   * lock. Never waits.
    */
   tryPublish(data: Uint8Array): boolean {
     this.assertOpen();
@@ -145,11 +146,11 @@ class WriterEndpoint {
   tryClaim(length: number): Claim | null {
     this.assertOpen();
     if (this.claimOpen || this.queued !== 0) return null;
-    return this.reserveClaim(length, () => {});
+    return this.reserveClaim(length, () => {}, false);
   }
 
-  private reserveClaim(length: number, onClose: () => void): Claim | null {
-    const at = this.writer.reserve(length);
+  private reserveClaim(length: number, onClose: () => void, wait = true): Claim | null {
+    const at = this.writer.reserve(length, wait);
     if (at < 0) return null;
     this.claimOpen = true;
     const writer = this.writer;
@@ -186,7 +187,7 @@ class WriterEndpoint {
     try {
       for (;;) {
         this.assertOpen();
-        const c = this.reserveClaim(length, release);
+        const c = this.reserveClaim(length, release, false);
         if (c) return c;
         await waitAsync(this.ring.space, () => this.roomFor(length), this.spaceWait(options));
       }
@@ -211,7 +212,7 @@ class WriterEndpoint {
 
   private roomFor(length: number): boolean {
     if (this.closed || this.channel.isClosed) return true;
-    const at = this.writer.reserve(length);
+    const at = this.writer.reserve(length, false);
     if (at < 0) return false;
     this.writer.abort();
     return true;

@@ -14,6 +14,9 @@ const SLEEP_NS = 50_000;
 export class RecoverableLock {
   /** How many times this process took the lock over from a dead holder. */
   recoveries = 0;
+  /** tryAcquire's view of the holder it last found, and since when. */
+  private triedHolder = 0;
+  private triedSince = 0;
 
   constructor(
     private readonly u32: Uint32Array,
@@ -40,6 +43,34 @@ export class RecoverableLock {
     return this.acquireContended();
   }
 
+  /**
+   * Takes the lock only if that needs no waiting: false when it was free, true when it was
+   * taken over from a dead holder, null while a live participant holds it. Repeated calls
+   * count how long one holder has kept it, as acquire() does while it waits.
+   */
+  tryAcquire(): boolean | null {
+    const holder = Atomics.load(this.u32, this.index);
+    if (holder === 0) return Atomics.compareExchange(this.u32, this.index, 0, this.token) === 0 ? false : null;
+    if (holder === this.token) throw this.heldAlready();
+    if (holder !== this.triedHolder) {
+      this.triedHolder = holder;
+      this.triedSince = Date.now();
+    }
+    if (this.holderDead(holder, Date.now() - this.triedSince) && Atomics.compareExchange(this.u32, this.index, holder, this.token) === holder) {
+      this.recoveries++;
+      return true;
+    }
+    return null;
+  }
+
+  private heldAlready(): ShimmyError {
+    return new ShimmyError(
+      ErrorCode.INVALID_ARGUMENT,
+      'This participant already holds the channel lock',
+      'Commit or abort the pending claim before publishing again',
+    );
+  }
+
   release(): void {
     Atomics.store(this.u32, this.index, 0);
   }
@@ -54,13 +85,7 @@ export class RecoverableLock {
         if (Atomics.compareExchange(this.u32, this.index, 0, this.token) === 0) return false;
         continue;
       }
-      if (holder === this.token) {
-        throw new ShimmyError(
-          ErrorCode.INVALID_ARGUMENT,
-          'This participant already holds the channel lock',
-          'Commit or abort the pending claim before publishing again',
-        );
-      }
+      if (holder === this.token) throw this.heldAlready();
       if (++spins < SPINS_BEFORE_CHECK) continue;
       spins = 0;
       const reason = this.giveUpIf();

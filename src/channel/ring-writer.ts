@@ -71,7 +71,7 @@ export class RingWriter {
    * `ring.bytes`, or -1 when the ring is full (block policy). On success the write lock is
    * held until commit() or abort().
    */
-  reserve(len: number): number {
+  reserve(len: number, wait = true): number {
     const ring = this.ring;
     if (len > ring.maxMessage || len < 0) {
       throw new ShimmyError(
@@ -80,7 +80,13 @@ export class RingWriter {
         'Split the message, or recreate the channel with a larger --max-message',
       );
     }
-    if (!this.exclusive && this.lock.acquire()) this.repair();
+    if (!this.exclusive) {
+      // Without `wait`, a live participant holding the lock (another publisher's claim)
+      // counts as no room: the caller returns or waits off the event loop.
+      const takenOver = wait ? this.lock.acquire() : this.lock.tryAcquire();
+      if (takenOver === null) return -1;
+      if (takenOver) this.repair();
+    }
     const ctl = ring.ctl;
     const cap = ring.capacity;
     let pos = this.exclusive ? this.tail : Atomics.load(ctl, RingWord.tail);
@@ -249,7 +255,7 @@ export class RingWriter {
 
   private tryWriteReserved(src: Uint8Array): boolean {
     const len = src.length;
-    const at = this.reserve(len);
+    const at = this.reserve(len, false);
     if (at < 0) return false;
     copyInto(this.ring.bytes, at, src);
     this.commit(len);

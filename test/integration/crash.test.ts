@@ -205,6 +205,34 @@ describe('a stream consumer killed holding the read lock', () => {
   });
 });
 
+describe('a publisher holding a claim in another process', () => {
+  it('makes tryPublish and tryClaim return at once, and publish() wait off the event loop until the holder is gone', async () => {
+    const ref = channels.ref('held');
+    const ch = Channel.create(ref, { capacity: 65536, maxMessage: 4096 });
+    const sub = ch.subscriber();
+    const holder = helper('hold-claim', [ref.namespace, ref.name, '100']);
+    await holder.waitFor(/claimed/);
+    const pub = ch.publisher();
+    const message = new TextEncoder().encode('after the holder');
+    const started = performance.now();
+    for (let i = 0; i < 100; i++) expect(pub.tryPublish(message)).toBe(false);
+    expect(pub.tryClaim(16)).toBeNull();
+    expect(performance.now() - started).toBeLessThan(500);
+    // publish() waits for the lock without holding the event loop: timers keep firing.
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const pending = pub.publish(message, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(ticks).toBeGreaterThan(15);
+    expect(sub.receive()).toBeNull();
+    await kill9(holder);
+    await pending;
+    clearInterval(timer);
+    expect(new TextDecoder().decode(sub.receive()!)).toBe('after the holder');
+    ch.close();
+  });
+});
+
 describe('a process attaching after crashes', () => {
   it('sees a consistent channel and dead participants are not counted', async () => {
     const ref = channels.ref('after');
