@@ -109,6 +109,30 @@ describe('a subscriber in another PID namespace (a pod with hostIPC)', () => {
     expect((reclaimedAt - lastBeat) | 0).toBeLessThan(timeoutMs + 10_000);
     ch.close();
   });
+
+  it('keeps its write lock while it beats, and has it taken over (no torn message) once its heartbeat stops', async () => {
+    const ref = channels.ref('other-pidns-lock');
+    const timeoutMs = 2000;
+    const ch = Channel.create(ref, { capacity: 65536, maxMessage: 4096, heartbeatTimeoutMs: timeoutMs });
+    const sub = ch.subscriber();
+    const pod = startProgram('unshare', ['--pid', '--fork', '--kill-child', process.execPath, `${HELPERS}/hold-claim.js`, ref.namespace, ref.name, '4096']);
+    await pod.waitFor(/claimed/);
+    const holder = ch.table.snapshot().find((s) => s.role === 'publisher')!.index;
+    expect(ch.table.word(holder, SlotWord.pidNs)).not.toBe(OWN_PID_NAMESPACE);
+    const pub = ch.publisher();
+    const msg = new TextEncoder().encode('after the takeover');
+    // kill(pid, 0) cannot see into its PID namespace; its heartbeat says it is alive.
+    expect(() => pub.publishSync(msg, { timeoutMs: 2 * timeoutMs })).toThrowError(/Timed out/);
+    expect(sub.receive()).toBeNull();
+    await kill9(pod);
+    const lastBeat = ch.table.word(holder, SlotWord.heartbeat);
+    pub.publishSync(msg, { timeoutMs: 30_000 });
+    const takenAt = ch.table.now();
+    expect((takenAt - lastBeat) | 0).toBeGreaterThan(timeoutMs);
+    expect(new TextDecoder().decode(sub.receive()!)).toBe('after the takeover');
+    expect(sub.receive()).toBeNull();
+    ch.close();
+  });
 });
 
 describe('a publisher killed mid-write', () => {
