@@ -175,6 +175,48 @@ describe('scheduling with the Shimmy extender', () => {
     await eventually('Split cleared', async () => (await condition('strict', 'control', 'Split'))?.status === 'False');
   });
 
+  it("Require filters where Prefer only scores: a pod's own node preference beats a weak Prefer, never Require", async () => {
+    // A scheduler whose extender weighs 1, not 10: its Prefer score (10 x 1 x 10 = 100) is then
+    // less than a preferred node affinity of weight 100 (NodeAffinity's weight 2 x 100 = 200).
+    const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl)) as {
+      profiles: { schedulerName: string }[];
+      extenders: { weight: number }[];
+    };
+    config.profiles[0]!.schedulerName = 'shimmy-weak';
+    config.extenders[0]!.weight = 1;
+    const file = join(f.state.dir, 'weak-scheduler.yaml');
+    writeFileSync(file, stringify(config));
+    const pid = startDetached(
+      await ensureKubeBinary(),
+      ['kube-scheduler', `--config=${file}`, '--bind-address=127.0.0.1', `--secure-port=${await freePort()}`],
+      join(f.state.dir, 'logs', 'weak-scheduler.log'),
+    );
+    try {
+      await createNamespace(f, 'weigh', true);
+      const placements = { held: 'Require', soft: 'Prefer' } as const;
+      const result: Record<string, { home: string; other: string; second: string }> = {};
+      for (const [app, placement] of Object.entries(placements)) {
+        await createChannel(f, 'weigh', app, { selector: { matchLabels: { app } }, placement });
+        await f.core.createNamespacedPod({ namespace: 'weigh', body: pod(`${app}-1`, { app }, { schedulerName: 'shimmy-weak' }) });
+        const home = (await waitScheduled(f, 'weigh', [`${app}-1`])).get(`${app}-1`)!;
+        const other = NODES.find((n) => n !== home)!;
+        const affinity = {
+          nodeAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              { weight: 100, preference: { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [other] }] } },
+            ],
+          },
+        };
+        await f.core.createNamespacedPod({ namespace: 'weigh', body: pod(`${app}-2`, { app }, { schedulerName: 'shimmy-weak', affinity }) });
+        result[app] = { home, other, second: (await waitScheduled(f, 'weigh', [`${app}-2`])).get(`${app}-2`)! };
+      }
+      expect(result.held!.second).toBe(result.held!.home);
+      expect(result.soft!.second).toBe(result.soft!.other);
+    } finally {
+      await stopProcess(pid);
+    }
+  });
+
   it('works with nodeCacheCapable: false too (the scheduler sends whole Node objects)', async () => {
     // A third scheduler, from the same file, with the extender receiving Nodes, not NodeNames.
     const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl)) as {
