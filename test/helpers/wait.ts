@@ -2,15 +2,35 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Resolves once `condition()` is true, polling every `intervalMs`; rejects after `ms`
- * with an error naming `what`. The deadline is generous: it bounds a hang, not a speed.
+ * Resolves with the first value of `check()` that is neither undefined nor false, polling
+ * every `intervalMs`; a check that throws counts as not yet. Rejects after `ms` with an
+ * error naming `what` and the last error. The deadline is generous: it bounds a hang, not
+ * a speed.
  */
-export async function until(condition: () => boolean, what: string, ms = 20_000, intervalMs = 10): Promise<void> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 20_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String((last as Error).message ?? last).slice(0, 300)}` : ''}`);
     await sleep(intervalMs);
   }
+}
+
+/** eventually() for a synchronous condition, polled every 10 ms. */
+export async function until(condition: () => boolean, what: string, ms = 20_000, intervalMs = 10): Promise<void> {
+  await eventually(what, () => condition() || undefined, ms, intervalMs);
 }
 
 /** `promise`, or a rejection naming `what` after `ms`. */

@@ -12,6 +12,7 @@ import { startController, type ControllerOptions, type RunningController } from 
 import { agentLease } from '../../src/devcluster/bootstrap-objects.js';
 import { downCluster, upCluster, type DevClusterState } from '../../src/devcluster/cluster.js';
 import { agentLeaseName } from '../../src/k8s/agent-leases.js';
+import { eventually } from '../helpers/wait.js';
 import { GROUP, INJECTION_LABEL, VERSION, type SharedMemoryChannel, type SharedMemoryChannelSpec } from '../../src/k8s/types.js';
 
 export interface ClusterFixture {
@@ -73,21 +74,6 @@ export async function startCluster(opts: { nodes: number; agents: boolean }): Pr
     },
   };
   return fixture;
-}
-
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String((last as Error).message ?? last).slice(0, 300)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 export async function createNamespace(f: ClusterFixture, name: string, injection: boolean): Promise<void> {

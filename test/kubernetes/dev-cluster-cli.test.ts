@@ -14,7 +14,7 @@ import { isAlive } from '../../src/devcluster/processes.js';
 import { freePort } from '../../src/free-port.js';
 import { readState, type DevClusterState } from '../../src/devcluster/cluster.js';
 import { run } from '../helpers/proc.js';
-import { eventually } from './cluster-fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 const dir = join(mkdtempSync(join(tmpdir(), 'shimmy-dev-cli-')), 'cluster');
 let state: DevClusterState;

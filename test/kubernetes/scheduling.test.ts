@@ -15,7 +15,6 @@ import { GROUP, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
 import {
   createChannel,
   createNamespace,
-  eventually,
   getChannel,
   pod,
   PIPELINE,
@@ -24,6 +23,7 @@ import {
   waitScheduled,
   type ClusterFixture,
 } from './cluster-fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 let f: ClusterFixture;
 const NODES = ['node-1', 'node-2', 'node-3', 'node-4'];

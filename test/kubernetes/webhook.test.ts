@@ -9,7 +9,8 @@ import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-
 import { readInjectedChannel } from '../../src/client/env.js';
 import { CHANNELS_ANNOTATION } from '../../src/k8s/pod-channels.js';
 import { INJECTED_LABEL, INJECTION_LABEL } from '../../src/k8s/types.js';
-import { createChannel, createNamespace, eventually, getChannel, pod, PIPELINE, startCluster, type ClusterFixture } from './cluster-fixture.js';
+import { createChannel, createNamespace, getChannel, pod, PIPELINE, startCluster, type ClusterFixture } from './cluster-fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 const NS = 'pipeline';
 const OTHER_NS = 'plain';

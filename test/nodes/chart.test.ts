@@ -22,7 +22,7 @@ import { parseAllDocuments } from 'yaml';
 import { agentLeaseName } from '../../src/k8s/agent-leases.js';
 import { agentsReady, CHART_DIR, RELEASE } from '../../src/devcluster/install.js';
 import { ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../../src/k8s/types.js';
-import { eventually } from '../kubernetes/cluster-fixture.js';
+import { eventually } from '../helpers/wait.js';
 import {
   downRealCluster,
   injectedNamespace,

@@ -10,7 +10,7 @@ import { readState, type DevClusterState } from '../../src/devcluster/cluster.js
 import { SHIMMY_IMAGE } from '../../src/devcluster/images.js';
 import { GROUP, INJECTION_LABEL, VERSION, type SharedMemoryChannel, type SharedMemoryChannelSpec } from '../../src/k8s/types.js';
 import { run } from '../helpers/proc.js';
-import { eventually } from '../kubernetes/cluster-fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 export interface NodesCluster {
   dir: string;

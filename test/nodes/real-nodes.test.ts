@@ -12,7 +12,7 @@ import { hierarchies } from '../../src/devcluster/cgroups.js';
 import { ensureGoTools } from '../../src/devcluster/go-tools.js';
 import { channelKey } from '../../src/channel/names.js';
 import { run } from '../helpers/proc.js';
-import { eventually } from '../kubernetes/cluster-fixture.js';
+import { eventually } from '../helpers/wait.js';
 import {
   downRealCluster,
   injectedNamespace,
