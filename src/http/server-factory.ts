@@ -1,26 +1,40 @@
 /**
  * Node servers for fastify with a request deadline that is enforced promptly: a client
  * that stops sending half-way through a request gets 408 after `requestTimeoutMs`
- * (Node checks deadlines every `connectionsCheckingInterval`, 30 s unless set here).
+ * (Node checks deadlines every `connectionsCheckingInterval`, 30 s unless set here), and so
+ * does one that connects and sends nothing. A TLS client gets as long to finish its handshake
+ * (Node's default is 120 s). Each server holds at most MAX_CONNECTIONS connections; more are
+ * refused, not queued.
  */
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** The API server and a scheduler keep a few connections each; this bounds a flood. */
+export const MAX_CONNECTIONS = 512;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+function capped<T extends Server>(server: T): T {
+  server.maxConnections = MAX_CONNECTIONS;
+  return server;
+}
 
 const deadlines = (requestTimeoutMs: number) => ({ requestTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, requestTimeoutMs / 2) });
 
 /** Fastify options: its `requestTimeout` too, which it would otherwise reset to none. */
 export function httpServerOptions(requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
-  return { requestTimeout: requestTimeoutMs, serverFactory: (handler: Handler) => createHttpServer(deadlines(requestTimeoutMs), handler) };
+  return {
+    requestTimeout: requestTimeoutMs,
+    serverFactory: (handler: Handler) => capped(createHttpServer(deadlines(requestTimeoutMs), handler)),
+  };
 }
 
 export function httpsServerOptions(tls: { key: string; cert: string }, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
   return {
     https: { key: tls.key, cert: tls.cert },
     requestTimeout: requestTimeoutMs,
-    serverFactory: (handler: Handler) => createHttpsServer({ key: tls.key, cert: tls.cert, ...deadlines(requestTimeoutMs) }, handler),
+    serverFactory: (handler: Handler) =>
+      capped(createHttpsServer({ key: tls.key, cert: tls.cert, handshakeTimeout: requestTimeoutMs, ...deadlines(requestTimeoutMs) }, handler)),
   };
 }

@@ -15,6 +15,7 @@ import { ChannelDirectory } from '../../src/k8s/channel-directory.js';
 import { PlacementIndex } from '../../src/k8s/placement-index.js';
 import { createCA, issueServingCert } from '../../src/webhook/certs.js';
 import { buildWebhookServer, MAX_REVIEW_BYTES, type WebhookServer } from '../../src/webhook/server.js';
+import { within } from '../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 const ca = createCA('test-ca', 3600e3);
@@ -100,6 +101,21 @@ describe('a client that stops sending half-way', () => {
       const { ms, statusLine } = await stall(url, secure);
       expect(statusLine).toBe('HTTP/1.1 408 Request Timeout');
       expect(ms).toBeLessThan(5000);
+    }
+  });
+});
+
+describe('a client that connects and sends nothing', () => {
+  it('is disconnected by both servers within the request deadline (TLS: no handshake; HTTP: no request)', async () => {
+    for (const url of [webhookUrl, extenderUrl]) {
+      const started = Date.now();
+      const socket = connectTcp(Number(new URL(url).port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      // Read, so that the server's FIN is seen and the socket closes.
+      socket.resume();
+      // The servers' deadline here is 1 s; Node's default TLS handshake timeout is 120 s.
+      await within(new Promise((resolve) => socket.on('close', resolve)), `${url} to close a silent connection`, 5000).finally(() => socket.destroy());
+      expect(Date.now() - started, url).toBeLessThan(5000);
     }
   });
 });
