@@ -63,9 +63,9 @@ describe('permissions', () => {
     async () => {
       const ref = channels.ref('private');
       expect((await run(['channel', 'create', ref.name, '-n', ref.namespace, '--permissions', '0600'])).code).toBe(0);
-      const denied = await run(['sub', ref.name, '-n', ref.namespace], undefined, { uid: 65534, gid: 65534 });
-      expect(denied.code).toBe(1);
-      expect(denied.stderr).toMatch(
+      const denied = helper('as-user', ['65534', '65534', 'sub', ref.name, '-n', ref.namespace]);
+      expect(await denied.exited).toBe(1);
+      expect(denied.stderr()).toMatch(
         /refused: the segment belongs to uid 0 with permissions 0600 and this process runs as uid 65534.*SHIMMY_ERR_PERMISSION_DENIED/,
       );
     },
