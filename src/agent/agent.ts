@@ -138,19 +138,24 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         log.warn({ ...where, action: action.kind, err: err instanceof ShimmyError ? err.message : errorText(err) }, 'segment action failed; retried');
       }
     }
-    if (uninstalling && failed === 0) segmentsRemoved = true;
-    const after = presentSegments();
-    metrics.segments.set(after.length);
-    metrics.segmentBytes.set(after.reduce((n, p) => n + p.sizeBytes, 0));
+    if (uninstalling && failed === 0 && !segmentsRemoved) {
+      segmentsRemoved = true;
+      // The uninstall hook waits for this annotation on the Lease.
+      lease.renewSoon();
+    }
     // A failed action (one segment) is counted and retried; only a pass that could not run
     // at all (no API server, no /proc/sysvipc) makes the agent unhealthy.
     if (failed) metrics.reconcileErrors.inc();
     lastReconcileOk = Date.now();
+    startLease();
   };
 
   const report = async () => {
     if (!endpoints.isListed()) return;
-    const present = new Map(presentSegments().map((p) => [p.key, p]));
+    const segments = presentSegments();
+    metrics.segments.set(segments.length);
+    metrics.segmentBytes.set(segments.reduce((n, p) => n + p.sizeBytes, 0));
+    const present = new Map(segments.map((p) => [p.key, p]));
     for (const endpoint of myEndpoints()) {
       const want = wantedFrom(endpoint);
       if (!want) continue;
@@ -160,29 +165,19 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       if (uninstalling) status = { segment: 'Removing', message: 'Shimmy is being uninstalled', updatedAt: '' };
       else if (!have) status = { segment: 'Missing', message: 'the agent creates it on its next pass', updatedAt: '' };
       else {
-        const t = traffic.read(want.ref);
+        const reading = traffic.read(want.ref);
         const matches = sameSettings(have.settings, want.settings);
         status = {
           segment: matches ? 'Ready' : 'Mismatch',
           shmId: have.shmId,
           ...(matches ? {} : { message: 'the segment has older settings; it is replaced once no process is attached' }),
           updatedAt: '',
-          ...(t
-            ? {
-                attached: t.attached,
-                publishers: t.publishers,
-                subscribers: t.subscribers,
-                streamEnds: t.streamEnds,
-                messages: t.messages,
-                bytes: t.bytes,
-                lag: t.lag,
-                lost: t.lost,
-              }
-            : {}),
+          ...reading?.traffic,
         };
-        if (t) {
-          metrics.messages.inc(labels, t.newMessages);
-          metrics.bytes.inc(labels, t.newBytes);
+        if (reading) {
+          const t = reading.traffic;
+          metrics.messages.inc(labels, reading.newMessages);
+          metrics.bytes.inc(labels, reading.newBytes);
           metrics.publishers.set(labels, t.publishers);
           metrics.subscribers.set(labels, t.subscribers);
           metrics.lag.set(labels, t.lag);
@@ -244,6 +239,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     annotations: (): Record<string, string> => (segmentsRemoved ? { [SEGMENTS_REMOVED_ANNOTATION]: 'true' } : {}),
     log,
   });
+  let leaseStarted = false;
+  /** Once the first segment pass has run: the node is ready only when its segments are. */
+  const startLease = () => {
+    if (leaseStarted || stopping) return;
+    leaseStarted = true;
+    lease.start();
+  };
   const health = buildHealthServer({
     metrics,
     log,
@@ -258,24 +260,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const reconcileTimer = setInterval(() => reconcilePass.run(), opts.resyncMs);
   const reportTimer = setInterval(() => reportPass.run(), opts.reportMs);
-  let leaseStarted = false;
-  const startLease = () => {
-    if (leaseStarted || stopping) return;
-    leaseStarted = true;
-    lease.start();
-  };
-  void endpoints.listed.then(() => {
-    reconcilePass.run();
-    void reconcilePass.idle().then(startLease);
-  });
-  let wasRemoved = false;
-  const leaseNudge = setInterval(() => {
-    if (segmentsRemoved && !wasRemoved) {
-      wasRemoved = true;
-      lease.renewSoon();
-    }
-    if (lastReconcileOk) startLease();
-  }, 500);
+  void endpoints.listed.then(() => reconcilePass.run());
   log.info({ namespace, metrics: opts.metricsPort, graceMs: opts.graceMs }, 'shimmy agent started');
 
   return {
@@ -285,7 +270,6 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       log.info('shutting down; segments stay for the next agent');
       clearInterval(reconcileTimer);
       clearInterval(reportTimer);
-      clearInterval(leaseNudge);
       await Promise.all([reconcilePass.idle(), reportPass.idle()]);
       // The Lease is left to expire: a restarted agent renews it before then.
       await lease.stop();

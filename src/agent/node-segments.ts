@@ -4,7 +4,6 @@
  */
 import { Channel } from '../channel/channel.js';
 import type { ChannelRef } from '../channel/names.js';
-import { formatKey } from '../shm/segment.js';
 import type { ChannelTraffic } from '../k8s/types.js';
 import type { PresentSegment, SegmentAction } from './segment-plan.js';
 
@@ -28,13 +27,14 @@ export function apply(action: SegmentAction, permissions: number): void {
 }
 
 /**
- * Reads the traffic of a channel; `bytes` counts ring bytes written since `previous`
- * (the tails are 32-bit positions, so each reading adds the wrapped difference).
+ * Reads the traffic of a channel. `bytes` counts ring bytes written since this reader first
+ * saw the segment, `newMessages` and `newBytes` those since its previous reading (the tails
+ * are 32-bit positions, so each reading adds the wrapped difference).
  */
 export class TrafficReader {
   private readonly tails = new Map<number, { tails: number[]; bytes: number; messages: number }>();
 
-  read(ref: ChannelRef): (ChannelTraffic & { key: string; newMessages: number; newBytes: number }) | undefined {
+  read(ref: ChannelRef): { traffic: ChannelTraffic; newMessages: number; newBytes: number } | undefined {
     let channel: Channel;
     try {
       channel = Channel.open(ref);
@@ -43,15 +43,13 @@ export class TrafficReader {
     }
     try {
       const s = channel.stats();
-      const key = channel.key;
-      const before = this.tails.get(key);
+      const before = this.tails.get(channel.key);
       let newBytes = 0;
       if (before && before.tails.length === s.tails.length) for (let i = 0; i < s.tails.length; i++) newBytes += (s.tails[i]! - before.tails[i]!) >>> 0;
       const newMessages = before ? (s.messages - before.messages) >>> 0 : 0;
       const bytes = (before?.bytes ?? 0) + newBytes;
-      this.tails.set(key, { tails: s.tails, bytes, messages: s.messages });
-      return {
-        key: formatKey(key),
+      this.tails.set(channel.key, { tails: s.tails, bytes, messages: s.messages });
+      const traffic: ChannelTraffic = {
         attached: Math.max(0, s.attached - 1),
         publishers: s.publishers,
         subscribers: s.subscribers,
@@ -60,9 +58,8 @@ export class TrafficReader {
         bytes,
         lag: s.lag,
         lost: s.lost,
-        newMessages,
-        newBytes,
       };
+      return { traffic, newMessages, newBytes };
     } finally {
       channel.close();
     }
