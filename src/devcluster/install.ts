@@ -69,6 +69,17 @@ export function installCommand(dir: string): string[] {
   ];
 }
 
+/** The environment `up` runs DIR/bin/helm in: the cluster's kubeconfig, Helm's own files under DIR/helm. */
+export function helmEnv(dir: string, kubeconfig: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KUBECONFIG: kubeconfig,
+    HELM_CACHE_HOME: join(dir, 'helm', 'cache'),
+    HELM_CONFIG_HOME: join(dir, 'helm', 'config'),
+    HELM_DATA_HOME: join(dir, 'helm', 'data'),
+  };
+}
+
 export async function installShimmy(opts: InstallOptions): Promise<void> {
   mkdirSync(join(opts.dir, 'bin'), { recursive: true });
   copyFileSync(opts.helm, join(opts.dir, 'bin', 'helm'));
@@ -76,15 +87,7 @@ export async function installShimmy(opts: InstallOptions): Promise<void> {
   if (!opts.install) return;
   const [helm, ...args] = installCommand(opts.dir);
   opts.progress(`helm ${args.join(' ')}`);
-  await runAsync(helm!, args, {
-    env: {
-      ...process.env,
-      KUBECONFIG: opts.kubeconfig,
-      HELM_CACHE_HOME: join(opts.dir, 'helm', 'cache'),
-      HELM_CONFIG_HOME: join(opts.dir, 'helm', 'config'),
-      HELM_DATA_HOME: join(opts.dir, 'helm', 'data'),
-    },
-  });
+  await runAsync(helm!, args, { env: helmEnv(opts.dir, opts.kubeconfig) });
   await agentsReady(opts.kubeconfig);
 }
 

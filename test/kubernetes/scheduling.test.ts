@@ -81,6 +81,26 @@ async function untilSchedulerSeesCordon(node: string): Promise<void> {
   }
 }
 
+/**
+ * Another kube-scheduler from scheduler-config/shimmy-scheduler.yaml, its profile named
+ * `name` and its extender changed by `edit`; returns its pid (stopProcess it).
+ */
+async function startScheduler(name: string, edit: (extender: { weight: number; nodeCacheCapable: boolean }) => void): Promise<number> {
+  const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl)) as {
+    profiles: { schedulerName: string }[];
+    extenders: { weight: number; nodeCacheCapable: boolean }[];
+  };
+  config.profiles[0]!.schedulerName = name;
+  edit(config.extenders[0]!);
+  const file = join(f.state.dir, `${name}.yaml`);
+  writeFileSync(file, stringify(config));
+  return startDetached(
+    await ensureKubeBinary(),
+    ['kube-scheduler', `--config=${file}`, '--bind-address=127.0.0.1', `--secure-port=${await freePort()}`],
+    join(f.state.dir, 'logs', `${name}.log`),
+  );
+}
+
 describe('scheduling with the Shimmy extender', () => {
   it('places the pipeline pods, created all at once, on one node; status and endpoints follow', async () => {
     await createNamespace(f, 'pipeline', true);
@@ -178,19 +198,7 @@ describe('scheduling with the Shimmy extender', () => {
   it("Require filters where Prefer only scores: a pod's own node preference beats a weak Prefer, never Require", async () => {
     // A scheduler whose extender weighs 1, not 10: its Prefer score (10 x 1 x 10 = 100) is then
     // less than a preferred node affinity of weight 100 (NodeAffinity's weight 2 x 100 = 200).
-    const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl)) as {
-      profiles: { schedulerName: string }[];
-      extenders: { weight: number }[];
-    };
-    config.profiles[0]!.schedulerName = 'shimmy-weak';
-    config.extenders[0]!.weight = 1;
-    const file = join(f.state.dir, 'weak-scheduler.yaml');
-    writeFileSync(file, stringify(config));
-    const pid = startDetached(
-      await ensureKubeBinary(),
-      ['kube-scheduler', `--config=${file}`, '--bind-address=127.0.0.1', `--secure-port=${await freePort()}`],
-      join(f.state.dir, 'logs', 'weak-scheduler.log'),
-    );
+    const pid = await startScheduler('shimmy-weak', (extender) => (extender.weight = 1));
     try {
       await createNamespace(f, 'weigh', true);
       const placements = { held: 'Require', soft: 'Prefer' } as const;
@@ -219,19 +227,7 @@ describe('scheduling with the Shimmy extender', () => {
 
   it('works with nodeCacheCapable: false too (the scheduler sends whole Node objects)', async () => {
     // A third scheduler, from the same file, with the extender receiving Nodes, not NodeNames.
-    const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl)) as {
-      profiles: { schedulerName: string }[];
-      extenders: { nodeCacheCapable: boolean }[];
-    };
-    config.profiles[0]!.schedulerName = 'shimmy-full-nodes';
-    config.extenders[0]!.nodeCacheCapable = false;
-    const file = join(f.state.dir, 'full-nodes-scheduler.yaml');
-    writeFileSync(file, stringify(config));
-    const pid = startDetached(
-      await ensureKubeBinary(),
-      ['kube-scheduler', `--config=${file}`, '--bind-address=127.0.0.1', `--secure-port=${await freePort()}`],
-      join(f.state.dir, 'logs', 'full-nodes-scheduler.log'),
-    );
+    const pid = await startScheduler('shimmy-full-nodes', (extender) => (extender.nodeCacheCapable = false));
     try {
       await createNamespace(f, 'full', true);
       await createChannel(f, 'full', 'frames', { selector: { matchLabels: { app: 'full' } }, placement: 'None' });

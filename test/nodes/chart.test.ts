@@ -20,7 +20,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { agentLeaseName } from '../../src/k8s/agent-leases.js';
-import { agentsReady, CHART_DIR, RELEASE } from '../../src/devcluster/install.js';
+import { agentsReady, CHART_DIR, helmEnv, RELEASE } from '../../src/devcluster/install.js';
 import { ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../../src/k8s/types.js';
 import { eventually } from '../helpers/wait.js';
 import {
@@ -51,12 +51,7 @@ afterAll(async () => {
 
 /** DIR/bin/helm with the cluster's kubeconfig; rejects with its output when it fails. */
 async function helm(...args: string[]): Promise<string> {
-  const env = {
-    ...process.env,
-    KUBECONFIG: c.state.kubeconfig,
-    HELM_CACHE_HOME: join(c.dir, 'helm', 'cache'),
-    HELM_CONFIG_HOME: join(c.dir, 'helm', 'config'),
-  };
+  const env = helmEnv(c.dir, c.state.kubeconfig);
   try {
     const { stdout, stderr } = await exec(join(c.dir, 'bin', 'helm'), args, { env, maxBuffer: 32 << 20, timeout: 300_000 });
     return stdout + stderr;
