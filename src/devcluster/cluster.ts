@@ -1,12 +1,12 @@
 /**
  * `shimmy dev-cluster`: a real Kubernetes cluster on one machine for tests and local use.
- * etcd, kube-apiserver, kube-controller-manager and two kube-schedulers (the default one
- * and the shimmy-scheduler profile from scheduler-config/, using the extender) run as
+ * etcd, kube-apiserver, kube-controller-manager and the default kube-scheduler run as
  * detached processes on the host; each node is a host of its own (network, IPC and mount
- * namespaces) with containerd, runc, CNI, a kubelet and kube-proxy (real-nodes.ts).
- * `fakeNodes` keeps the fast mode: Node objects only, no kubelet, no controller manager.
- * The Shimmy CRDs are installed and the controller runs unless told not to. Everything
- * lives in DIR (kubeconfig, state.json, logs/), and `down` removes it.
+ * namespaces) with containerd, runc, CNI, a kubelet and kube-proxy (real-nodes.ts), and
+ * Shimmy is installed with its Helm chart (install.ts) unless told not to. `fakeNodes` keeps
+ * the fast mode: Node objects only, no kubelet, no controller manager; then the CRDs, the
+ * shimmy-scheduler (scheduler-config/) and, unless told not to, the controller run from
+ * here. Everything lives in DIR (kubeconfig, state.json, logs/), and `down` removes it.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -177,10 +177,12 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
   const kubeTools = await ensureGoTools('kube', progress);
   const binary = join(kubeTools, 'shimmy-kube');
   const nodeTools = fake ? '' : await ensureGoTools('node', progress);
+  // The version shimmy-kube is built from: the scheduler image's tag, and the chart's value for it.
+  const schedulerVersion = kubeVersion();
   const imageOptions = { cacheDir: join(packageRoot, '.cache', 'images'), nodeTools, progress };
   const images = fake
     ? []
-    : [await buildPauseImage(imageOptions), await buildShimmyImage(imageOptions), await buildSchedulerImage(imageOptions, binary, kubeVersion())];
+    : [await buildPauseImage(imageOptions), await buildShimmyImage(imageOptions), await buildSchedulerImage(imageOptions, binary, schedulerVersion)];
   const helm = fake ? '' : await ensureHelm(progress);
   if (!fake) step('binaries and images ready');
   const ports = {
@@ -406,7 +408,7 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
 
     if (!fake) {
       const install = opts.install ?? true;
-      await installShimmy({ dir, kubeconfig, helm, kubernetesVersion: state.kubernetesVersion, install, progress });
+      await installShimmy({ dir, kubeconfig, helm, kubernetesVersion: schedulerVersion, install, progress });
       state.installed = install;
       save();
       step(
