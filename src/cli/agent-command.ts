@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { choiceOption, durationFlag, intOption, LOG_LEVELS } from '../terminal/options.js';
+import { WEBHOOK_TLS_SECRET } from '../k8s/types.js';
 import { untilSignal } from './signals.js';
 
 interface AgentFlags {
@@ -66,6 +67,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--controller-deployment <name>', "the controller's Deployment, scaled to zero first", 'shimmy-controller')
     .option('--scheduler-deployment <name>', "shimmy-scheduler's Deployment, scaled to zero too (when the chart runs one)")
     .option('--scheduler-lease <name>', "shimmy-scheduler's leader Lease, deleted once it is stopped")
+    .option('--tls-secret <name>', 'the webhook TLS Secret the controller wrote; "" when cert-manager owns it (it is left alone)', WEBHOOK_TLS_SECRET)
     .addOption(durationFlag('--timeout', 'how long to wait for the agents and the controller', '2m'))
     .action(
       async (flags: {
@@ -74,6 +76,7 @@ export function registerAgentCommand(program: Command): void {
         controllerDeployment: string;
         schedulerDeployment?: string;
         schedulerLease?: string;
+        tlsSecret: string;
         timeout: number;
       }) => {
         const { cleanupInstallation } = await import('../controller/uninstall.js');
@@ -83,6 +86,7 @@ export function registerAgentCommand(program: Command): void {
           controllerDeployment: flags.controllerDeployment,
           ...(flags.schedulerDeployment ? { schedulerDeployment: flags.schedulerDeployment } : {}),
           ...(flags.schedulerLease ? { schedulerLease: flags.schedulerLease } : {}),
+          tlsSecret: flags.tlsSecret,
           timeoutMs: flags.timeout,
           progress: (line) => console.log(`[cleanup] ${line}`),
         });

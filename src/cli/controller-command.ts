@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { choiceOption, durationFlag as duration, intOption, listOption, LOG_LEVELS } from '../terminal/options.js';
+import { WEBHOOK_TLS_SECRET } from '../k8s/types.js';
 import { untilSignal } from './signals.js';
 
 interface ControllerFlags {
@@ -14,6 +15,9 @@ interface ControllerFlags {
   webhookHosts: string[];
   webhookConfig?: string;
   schedulerName: string;
+  tlsSecret: string;
+  tlsIssuer: 'controller' | 'external';
+  tlsWait: number;
   caValidity: number;
   certValidity: number;
   certCheck: number;
@@ -41,6 +45,14 @@ export function registerControllerCommand(program: Command): void {
     )
     .option('--webhook-config <file>', 'MutatingWebhookConfiguration template (default: webhook-config/mutating-webhook.yaml)')
     .option('--scheduler-name <name>', 'schedulerName to set on patched pods; "" to leave it alone', 'shimmy-scheduler')
+    .option('--tls-secret <name>', "Secret in --namespace holding the webhook's CA and serving certificate", WEBHOOK_TLS_SECRET)
+    .option(
+      '--tls-issuer <who>',
+      'who writes --tls-secret: "controller" (it issues and rotates the CA and certificate itself) or "external" (cert-manager does; tls.crt, tls.key, ca.crt are only read)',
+      choiceOption('--tls-issuer', ['controller', 'external'] as const),
+      'controller',
+    )
+    .addOption(duration('--tls-wait', 'with --tls-issuer=external, how long a start waits for the Secret before it fails', '2m'))
     .addOption(duration('--ca-validity', 'lifetime of the webhook CA; rotated with a third left', '365d'))
     .addOption(duration('--cert-validity', 'lifetime of the serving certificate; reissued with a third left', '30d'))
     .addOption(duration('--cert-check', 'how often the certificate and webhook configuration are checked', '1m'))
@@ -62,6 +74,9 @@ export function registerControllerCommand(program: Command): void {
         webhookHosts: flags.webhookHosts,
         ...(flags.webhookConfig ? { webhookConfigFile: flags.webhookConfig } : {}),
         schedulerName: flags.schedulerName,
+        tlsSecret: flags.tlsSecret,
+        tlsIssuer: flags.tlsIssuer,
+        tlsWaitMs: flags.tlsWait,
         caValidityMs: flags.caValidity,
         certValidityMs: flags.certValidity,
         certCheckMs: flags.certCheck,

@@ -20,7 +20,18 @@ import { AgentLeases, AGENT_LEASE_LABEL, AGENT_LEASE_LABEL_VALUE } from '../k8s/
 import { ChannelDirectory } from '../k8s/channel-directory.js';
 import { watchResource, type WatchedResource } from '../k8s/informer.js';
 import { PlacementIndex } from '../k8s/placement-index.js';
-import { CHANNEL, ENDPOINT, GROUP, INJECTED_LABEL, MANAGED_BY_LABEL, MANAGER, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../k8s/types.js';
+import {
+  CHANNEL,
+  ENDPOINT,
+  GROUP,
+  INJECTED_LABEL,
+  MANAGED_BY_LABEL,
+  MANAGER,
+  VERSION,
+  WEBHOOK_TLS_SECRET,
+  type ChannelEndpoint,
+  type SharedMemoryChannel,
+} from '../k8s/types.js';
 import type { PlacementView } from '../extender/placement.js';
 import { buildExtenderServer } from '../extender/server.js';
 import { WebhookCertManager } from '../webhook/cert-manager.js';
@@ -45,6 +56,12 @@ export interface ControllerOptions {
   webhookConfigFile?: string;
   /** Set on patched pods; empty leaves schedulerName alone. */
   schedulerName: string;
+  /** The Secret holding the webhook's CA and serving certificate (default shimmy-webhook-tls). */
+  tlsSecret?: string;
+  /** 'external': cert-manager writes that Secret and the controller only reads it. */
+  tlsIssuer?: 'controller' | 'external';
+  /** With an external issuer, how long a start waits for the Secret (default 0: fail at once). */
+  tlsWaitMs?: number;
   caValidityMs: number;
   certValidityMs: number;
   certCheckMs: number;
@@ -144,7 +161,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     core,
     admission,
     namespace,
-    secretName: 'shimmy-webhook-tls',
+    secretName: opts.tlsSecret ?? WEBHOOK_TLS_SECRET,
+    issuer: opts.tlsIssuer ?? 'controller',
+    ...(opts.tlsWaitMs !== undefined ? { issuedWaitMs: opts.tlsWaitMs } : {}),
     template,
     ...(opts.webhookUrl ? { webhookUrl: opts.webhookUrl } : {}),
     hosts: [...opts.webhookHosts, `${opts.webhookService}.${namespace}.svc`, `${opts.webhookService}.${namespace}.svc.cluster.local`],

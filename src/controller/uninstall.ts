@@ -30,6 +30,8 @@ export interface CleanupOptions {
   /** The second scheduler's Deployment and leader Lease, when the chart runs one. */
   schedulerDeployment?: string;
   schedulerLease?: string;
+  /** The webhook TLS Secret to delete; '' leaves it (cert-manager owns it). */
+  tlsSecret: string;
   timeoutMs: number;
   progress: (line: string) => void;
 }
@@ -101,7 +103,7 @@ export async function cleanupInstallation(opts: CleanupOptions): Promise<void> {
 
   const configs = await admission.listMutatingWebhookConfiguration({ labelSelector: 'app.kubernetes.io/name=shimmy' });
   for (const c of configs.items) await ignoreNotFound(admission.deleteMutatingWebhookConfiguration({ name: c.metadata!.name! }));
-  await ignoreNotFound(core.deleteNamespacedSecret({ name: 'shimmy-webhook-tls', namespace }));
+  if (opts.tlsSecret) await ignoreNotFound(core.deleteNamespacedSecret({ name: opts.tlsSecret, namespace }));
   const leases = await coordination.listNamespacedLease({ namespace, labelSelector: agentSelector });
   for (const l of leases.items) await ignoreNotFound(coordination.deleteNamespacedLease({ name: l.metadata!.name!, namespace }));
   for (const name of ['shimmy-controller', ...(opts.schedulerLease ? [opts.schedulerLease] : [])])

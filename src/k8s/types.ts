@@ -131,3 +131,6 @@ export interface ChannelEndpoint {
   spec: ChannelEndpointSpec;
   status?: ChannelEndpointStatus;
 }
+
+/** The Secret holding the webhook's CA and serving certificate when the controller issues them. */
+export const WEBHOOK_TLS_SECRET = 'shimmy-webhook-tls';

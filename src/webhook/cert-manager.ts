@@ -10,10 +10,19 @@
  * - the MutatingWebhookConfiguration is put back whenever it differs from what the
  *   controller wants (a reset caBundle, a deleted object).
  * Every write carries the resourceVersion it read, so replicas never overwrite each other.
+ *
+ * With `issuer: 'external'` cert-manager (or another issuer) writes the Secret in its own
+ * format (tls.crt, tls.key, ca.crt) and the controller only reads it: the Secret's ca.crt
+ * joins the caBundle at once, and a new serving certificate is swapped in only once the CA
+ * that comes with it has sat in the bundle for `propagationMs`. CAs already in the bundle
+ * stay there until they expire (at most `MAX_KEPT_CAS`), so replicas that swap at different
+ * moments all stay trusted, and every replica computes the same bundle.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AdmissionregistrationV1Api, CoreV1Api, V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
+import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
 import { errorText, isConflict, unlessNotFound } from '../k8s/api-errors.js';
 import { certInfo, createCA, issueServingCert, signedBy } from './certs.js';
 import type { KeyPair } from './certs.js';
@@ -24,6 +33,10 @@ export interface CertManagerOptions {
   admission: AdmissionregistrationV1Api;
   namespace: string;
   secretName: string;
+  /** Who writes the Secret: this controller, or cert-manager (the controller only reads it). */
+  issuer: 'controller' | 'external';
+  /** External issuer: how long the first start waits for the Secret (cert-manager issues it moments after install). */
+  issuedWaitMs?: number;
   template: V1MutatingWebhookConfiguration;
   webhookUrl?: string;
   /** Names and IPs the serving certificate is valid for. */
@@ -48,6 +61,21 @@ interface TlsState {
   'previous-ca.crt'?: string;
 }
 
+/** CAs from earlier bundles kept next to the current one in external mode. */
+const MAX_KEPT_CAS = 3;
+
+function splitPems(bundle: string): string[] {
+  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) ?? [];
+}
+
+function unexpired(pem: string, now: number): boolean {
+  try {
+    return certInfo(pem).notAfter.getTime() > now;
+  } catch {
+    return false;
+  }
+}
+
 function decode(secret: V1Secret): TlsState {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
@@ -67,14 +95,14 @@ export class WebhookCertManager {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
-  /** The caBundle last seen in the webhook configuration, and since when. */
-  private bundleSeen: { pems: string; since: number } | undefined;
+  /** Each certificate of the caBundle last seen in the webhook configuration, and since when. */
+  private inBundleSince = new Map<string, number>();
 
   constructor(private readonly opts: CertManagerOptions) {}
 
   /** Makes or loads the serving certificate, without registering anything yet. */
   async loadCertificate(): Promise<KeyPair> {
-    this.use(await this.ensureSecret());
+    this.use(this.opts.issuer === 'external' ? await this.waitForIssuedSecret() : await this.ensureSecret());
     return this.serving!;
   }
 
@@ -113,9 +141,61 @@ export class WebhookCertManager {
   }
 
   private async reconcile(): Promise<void> {
+    if (this.opts.issuer === 'external') return this.reconcileIssued();
     const state = await this.ensureSecret();
     this.use(state);
-    await this.ensureWebhookConfig(state);
+    await this.ensureWebhookConfig(() => WebhookCertManager.bundlePems(state));
+  }
+
+  private async reconcileIssued(): Promise<void> {
+    const state = await this.readIssuedSecret();
+    const ca = state['ca.crt'] ? `${state['ca.crt'].trim()}\n` : undefined;
+    const now = Date.now();
+    await this.ensureWebhookConfig((current) => {
+      const kept = splitPems(current)
+        .map((pem) => `${pem.trim()}\n`)
+        .filter((pem) => pem !== ca && unexpired(pem, now));
+      // Newest first, whatever order the replicas read the Secret in, so they never disagree.
+      const newest = (pems: string[]) => pems.sort((a, b) => certInfo(b).notBefore.getTime() - certInfo(a).notBefore.getTime() || (a < b ? -1 : 1));
+      return newest([...(ca ? [ca] : []), ...newest(kept).slice(0, MAX_KEPT_CAS)]).join('');
+    });
+    // Without a ca.crt the API server verifies against its system roots (a public issuer).
+    if (!ca || this.trustedFor(ca, this.opts.propagationMs)) this.use(state);
+    else if (state['tls.crt'] !== this.serving?.cert) this.opts.log.info('new serving certificate waits until the API server has loaded its CA');
+  }
+
+  /** Whether `pem` has been in the registered caBundle for at least `ms`. */
+  private trustedFor(pem: string, ms: number): boolean {
+    const since = this.inBundleSince.get(pem.trim());
+    return since !== undefined && Date.now() - since >= ms;
+  }
+
+  private async waitForIssuedSecret(): Promise<TlsState> {
+    const deadline = Date.now() + (this.opts.issuedWaitMs ?? 0);
+    for (let tries = 0; ; tries++) {
+      try {
+        return await this.readIssuedSecret();
+      } catch (err) {
+        if (!isShimmyError(err, ErrorCode.WEBHOOK_TLS) || Date.now() >= deadline) throw err;
+        if (tries === 0) this.opts.log.info({ secret: this.opts.secretName }, 'waiting for cert-manager to issue the webhook certificate');
+        await sleep(1000);
+      }
+    }
+  }
+
+  /** The Secret cert-manager writes; never written here. */
+  private async readIssuedSecret(): Promise<TlsState> {
+    const { namespace, secretName } = this.opts;
+    const secret = await this.readSecret();
+    const state = secret ? decode(secret) : {};
+    if (!state['tls.crt'] || !state['tls.key']) {
+      throw new ShimmyError(
+        ErrorCode.WEBHOOK_TLS,
+        `the Secret ${namespace}/${secretName} ${secret ? 'has no tls.crt and tls.key' : 'does not exist'} yet`,
+        `The controller only reads it (--tls-issuer=external); check the cert-manager Certificate that writes it: kubectl -n ${namespace} describe certificate`,
+      );
+    }
+    return state;
   }
 
   private readSecret(): Promise<V1Secret | undefined> {
@@ -145,7 +225,7 @@ export class WebhookCertManager {
       Object.assign(state, { 'next-ca.crt': next.cert, 'next-ca.key': next.key });
       changed = true;
       log.info('new webhook CA added to the caBundle; it signs once the API server has loaded it');
-    } else if (state['next-ca.crt'] && this.bundleSeen?.pems.includes(state['next-ca.crt']) && now - this.bundleSeen.since >= this.opts.propagationMs) {
+    } else if (state['next-ca.crt'] && this.trustedFor(state['next-ca.crt'], this.opts.propagationMs)) {
       Object.assign(state, { 'previous-ca.crt': state['ca.crt'], 'ca.crt': state['next-ca.crt'], 'ca.key': state['next-ca.key'] });
       delete state['next-ca.crt'];
       delete state['next-ca.key'];
@@ -198,6 +278,7 @@ export class WebhookCertManager {
   private use(state: TlsState): void {
     const pair = { cert: state['tls.crt']!, key: state['tls.key']! };
     if (this.serving?.cert === pair.cert) return;
+    if (this.serving && this.opts.issuer === 'external') this.opts.metrics.certRotations.inc({ kind: 'serving' });
     this.serving = pair;
     this.opts.metrics.certExpiry.set(certInfo(pair.cert).notAfter.getTime() / 1000);
     for (const l of this.listeners) l(pair);
@@ -207,13 +288,15 @@ export class WebhookCertManager {
     return [state['ca.crt'], state['next-ca.crt'], state['previous-ca.crt']].filter(Boolean).join('');
   }
 
-  private async ensureWebhookConfig(state: TlsState): Promise<void> {
+  /** `bundleFor` gets the PEMs of the caBundle registered now ('' when none). */
+  private async ensureWebhookConfig(bundleFor: (current: string) => string): Promise<void> {
     const { admission, template, namespace, webhookUrl, log } = this.opts;
-    const pems = WebhookCertManager.bundlePems(state);
+    const name = desiredWebhookConfig(template, { namespace, caBundle: '' }).metadata!.name!;
+    const actual = await unlessNotFound(admission.readMutatingWebhookConfiguration({ name }));
+    const registered = actual?.webhooks?.[0]?.clientConfig?.caBundle;
+    const pems = bundleFor(registered ? Buffer.from(registered, 'base64').toString('utf8') : '');
     const target: WebhookTarget = { namespace, caBundle: Buffer.from(pems).toString('base64'), ...(webhookUrl ? { url: webhookUrl } : {}) };
     const desired = desiredWebhookConfig(template, target);
-    const name = desired.metadata!.name!;
-    const actual = await unlessNotFound(admission.readMutatingWebhookConfiguration({ name }));
     if (!actual) {
       await admission.createMutatingWebhookConfiguration({ body: desired });
       log.info({ name }, 'MutatingWebhookConfiguration created');
@@ -222,6 +305,9 @@ export class WebhookCertManager {
       await admission.replaceMutatingWebhookConfiguration({ name, body: desired });
       log.info({ name }, 'MutatingWebhookConfiguration put back');
     }
-    if (this.bundleSeen?.pems !== pems) this.bundleSeen = { pems, since: Date.now() };
+    const now = Date.now();
+    const certs = splitPems(pems).map((pem) => pem.trim());
+    for (const pem of certs) if (!this.inBundleSince.has(pem)) this.inBundleSince.set(pem, now);
+    for (const pem of this.inBundleSince.keys()) if (!certs.includes(pem)) this.inBundleSince.delete(pem);
   }
 }

@@ -3,7 +3,7 @@
  * RSA keys come from node:crypto (forge's pure-JS key generation takes seconds); forge
  * builds and signs the X.509 certificates.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 
 /** A PEM certificate and its private key, as a TLS server takes them. */
@@ -122,16 +122,19 @@ export interface CertInfo {
   subject: string;
 }
 
+/** Read with node:crypto, so certificates of any key type (cert-manager's ECDSA too) parse. */
 export function certInfo(pem: string): CertInfo {
-  const cert = forge.pki.certificateFromPem(pem);
-  const cn = (attrs: forge.pki.CertificateField[]) => String(attrs.find((a) => a.name === 'commonName')?.value ?? '');
-  return { notBefore: cert.validity.notBefore, notAfter: cert.validity.notAfter, issuer: cn(cert.issuer.attributes), subject: cn(cert.subject.attributes) };
+  const cert = new X509Certificate(pem);
+  const cn = (name: string) => /^CN=(.*)$/m.exec(name)?.[1] ?? '';
+  return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo), issuer: cn(cert.issuer), subject: cn(cert.subject) };
 }
 
 /** True when `pem` was signed by `ca`. */
 export function signedBy(pem: string, ca: string): boolean {
   try {
-    return forge.pki.certificateFromPem(ca).verify(forge.pki.certificateFromPem(pem));
+    const issuer = new X509Certificate(ca);
+    const cert = new X509Certificate(pem);
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
   } catch {
     return false;
   }

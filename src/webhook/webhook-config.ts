@@ -36,9 +36,9 @@ export function desiredWebhookConfig(template: V1MutatingWebhookConfiguration, t
   const out = structuredClone(template);
   for (const hook of out.webhooks ?? []) {
     const path = hook.clientConfig.service?.path ?? '/mutate';
-    hook.clientConfig = target.url
-      ? { url: target.url, caBundle: target.caBundle }
-      : { service: { ...hook.clientConfig.service!, namespace: target.namespace, path }, caBundle: target.caBundle };
+    // No caBundle: the API server verifies against its system roots.
+    const ca = target.caBundle ? { caBundle: target.caBundle } : {};
+    hook.clientConfig = target.url ? { url: target.url, ...ca } : { service: { ...hook.clientConfig.service!, namespace: target.namespace, path }, ...ca };
     for (const expr of hook.namespaceSelector?.matchExpressions ?? []) {
       if (expr.key === 'kubernetes.io/metadata.name' && expr.operator === 'NotIn' && !expr.values?.includes(target.namespace)) {
         expr.values = [...(expr.values ?? []), target.namespace];
@@ -57,7 +57,7 @@ function projection(hook: V1MutatingWebhook): unknown {
     cc.service?.name,
     cc.service?.namespace,
     cc.service?.path,
-    cc.caBundle,
+    cc.caBundle || undefined,
     hook.failurePolicy,
     hook.sideEffects,
     hook.timeoutSeconds,

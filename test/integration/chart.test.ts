@@ -106,4 +106,23 @@ describe('charts/shimmy', () => {
     expect(argsOf(extenderOnly, 'Deployment', 'shimmy-controller')).toContain('--scheduler-name=');
     expect(argsOf(extenderOnly, 'Job', 'shimmy-uninstall').some((a) => a.startsWith('--scheduler-deployment'))).toBe(false);
   });
+
+  it("with webhook.certManager.enabled, the controller only reads cert-manager's Secret, and the cleanup leaves it", async () => {
+    const own = await render();
+    expect(argsOf(own, 'Deployment', 'shimmy-controller')).toEqual(expect.arrayContaining(['--tls-issuer=controller', '--tls-secret=shimmy-webhook-tls']));
+    expect(argsOf(own, 'Job', 'shimmy-uninstall')).toContain('--tls-secret=shimmy-webhook-tls');
+    expect(own.some((o) => o.kind === 'Certificate')).toBe(false);
+
+    const managed = await render('webhook.certManager.enabled=true', 'fullnameOverride=edge');
+    expect(argsOf(managed, 'Deployment', 'edge-controller')).toEqual(expect.arrayContaining(['--tls-issuer=external', '--tls-secret=edge-webhook-tls']));
+    expect(argsOf(managed, 'Job', 'edge-uninstall')).toContain('--tls-secret=');
+    const certificate = managed.find((o) => o.kind === 'Certificate' && o.metadata.name === 'edge-webhook') as unknown as { spec: { secretName: string } };
+    expect(certificate.spec.secretName).toBe('edge-webhook-tls');
+    const role = managed.find((o) => o.kind === 'Role' && o.metadata.name === 'edge-controller') as unknown as {
+      rules: { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+    };
+    expect(role.rules.filter((r) => r.resources.includes('secrets'))).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['edge-webhook-tls'], verbs: ['get'] },
+    ]);
+  });
 });

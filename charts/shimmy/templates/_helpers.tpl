@@ -60,6 +60,11 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- define "shimmy.webhookConfigMapName" -}}{{ include "shimmy.fullname" . }}-webhook-config{{- end }}
 {{- define "shimmy.schedulerConfigMapName" -}}{{ include "shimmy.fullname" . }}-scheduler-config{{- end }}
 {{- define "shimmy.extenderConfigMapName" -}}{{ include "shimmy.fullname" . }}-extender-config{{- end }}
+{{- define "shimmy.webhookCertName" -}}{{ include "shimmy.fullname" . }}-webhook{{- end }}
+{{- /* The Secret with the webhook's CA and serving certificate: cert-manager's, or the controller's own. */}}
+{{- define "shimmy.webhookTLSSecret" -}}
+{{- if .Values.webhook.certManager.enabled }}{{ include "shimmy.fullname" . }}-webhook-tls{{ else }}shimmy-webhook-tls{{ end }}
+{{- end }}
 {{- define "shimmy.uninstallName" -}}{{ include "shimmy.fullname" . }}-uninstall{{- end }}
 
 {{/*
