@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { quietPeriod } from '../../test/helpers/wait.js';
 import { Channel } from '../channel/channel.js';
 import { channelKey, type ChannelRef } from '../channel/names.js';
 import { channelEnvVar, envFor } from '../client/env.js';
@@ -80,7 +81,7 @@ describe('openCliChannel', () => {
   it("waits for the agent's segment of an injected channel and attaches under the uid-bearing key once it appears", async () => {
     const ref = fresh();
     const opening = openCliChannel(resolveCliChannel(ref.name, undefined, podEnv(ref)), 10_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await quietPeriod(300);
     // Still waiting, and it has made nothing.
     expect(codeOf(() => Channel.open(ref))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
     const agentMade = Channel.create(ref, config);

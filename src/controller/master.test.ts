@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '../../test/helpers/wait.js';
 import type { CustomObjectsApi, ObjectCache, V1Lease, V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { AgentLeases, agentLeaseName } from '../k8s/agent-leases.js';
@@ -50,18 +51,20 @@ async function syncOnce(custom: CustomObjectsApi, pods: V1Pod[], endpoints: Chan
   channels.upsert(channel);
   const agents = new AgentLeases();
   for (const node of ['node-2', 'node-3']) agents.upsert(lease(node));
+  const metrics = new ControllerMetrics(false);
   const master = new Master({
     custom,
     channels,
     pods: cache(pods),
     endpoints: cache(endpoints),
     agents,
-    metrics: new ControllerMetrics(false),
+    metrics,
     log: pino({ level: 'silent' }),
     debounceMs: 0,
   });
   master.start();
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  // A pass ends by counting the channels, failed or not.
+  await eventually('one master pass', async () => (await metrics.channels.get()).values[0]?.value === 1);
   await master.stop();
 }
 

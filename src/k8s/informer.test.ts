@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { quietPeriod, until } from '../../test/helpers/wait.js';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { watchResource } from './informer.js';
@@ -19,12 +20,12 @@ describe('watchResource', () => {
       },
       log,
     });
-    while (delays.length < 4) await new Promise((r) => setTimeout(r, 50));
+    await until(() => delays.length >= 4, 'four list retries', 20_000, 50);
     await watch.stop();
     expect(delays.slice(0, 4)).toEqual([250, 500, 1000, 2000]);
     expect(watch.isListed()).toBe(false);
     const after = lists;
-    await new Promise((r) => setTimeout(r, 2500));
+    await quietPeriod(2500);
     expect(lists).toBe(after);
   });
 });

@@ -45,3 +45,11 @@ export async function within<T>(promise: Promise<T>, what: string, ms = 20_000):
     clearTimeout(timer);
   }
 }
+
+/**
+ * Lets `ms` pass for a check that something does NOT happen (still waiting, not yet
+ * subscribed, no leader change): the one kind of wait that has no condition to await.
+ */
+export function quietPeriod(ms: number): Promise<void> {
+  return sleep(ms);
+}

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { quietPeriod } from '../helpers/wait.js';
 import { Channel } from '../../src/channel/channel.js';
 import type { ChannelRef } from '../../src/channel/names.js';
 import { channelEnvVar } from '../../src/client/env.js';
@@ -84,7 +85,7 @@ describe('shimmy pub and sub in a pod (SHIMMY_* environment, no --namespace)', (
 
     const n = 20_000;
     const sub = inPod(env, ['sub', ch.name, '--count', String(n), '--verify', '--json', '--quiet']);
-    await new Promise((r) => setTimeout(r, 1500));
+    await quietPeriod(1500);
     expect(sub.stderr()).not.toMatch(/subscribed/);
     expect(codeOf(() => Channel.open(ch))).toBe(ErrorCode.SEGMENT_NOT_FOUND);
     agentMakes(ch);

@@ -12,7 +12,7 @@ import { SlotWord, SlotState } from '../../src/channel/participants.js';
 import { ErrorCode } from '../../src/errors.js';
 import { codeOf } from '../helpers/errors.js';
 import { HELPERS, cli, helper, kill9, killStarted, run, startProgram, testChannels } from '../helpers/proc.js';
-import { until, within } from '../helpers/wait.js';
+import { quietPeriod, until, within } from '../helpers/wait.js';
 
 const channels = testChannels();
 afterEach(() => {
@@ -246,7 +246,7 @@ describe('a publisher holding a claim in another process', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);
     const pending = pub.publish(message, { timeoutMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    await quietPeriod(500);
     expect(ticks).toBeGreaterThan(15);
     expect(sub.receive()).toBeNull();
     await kill9(holder);

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../src/channel/channel.js';
 import { RingWord } from '../../src/channel/layout.js';
 import { cli, killStarted, run, testChannels } from '../helpers/proc.js';
-import { within } from '../helpers/wait.js';
+import { until, within } from '../helpers/wait.js';
 
 const channels = testChannels();
 afterEach(() => {
@@ -32,7 +32,8 @@ describe('the overwrite policy across processes', () => {
     // Both counters went past 2^32 and round again.
     expect(Atomics.load(ctl, RingWord.tail)).toBeLessThan(0xfffe0000);
     expect(Atomics.load(ctl, RingWord.nextSeq)).toBe((0xffffff00 + total) >>> 0);
-    await new Promise((r) => setTimeout(r, 300));
+    // The subscriber has read or skipped everything before it is stopped.
+    await until(() => ch.stats().lag === 0, 'the subscriber to catch up');
     sub.child.kill('SIGINT');
     expect(await within(sub.exited, 'the subscriber to stop')).toBe(0);
     const s = JSON.parse(sub.stdout().trim()) as { received: number; lost: number; gaps: number; corrupt: number; outOfOrder: number };

@@ -14,7 +14,7 @@ import { isAlive } from '../../src/devcluster/processes.js';
 import { freePort } from '../../src/free-port.js';
 import { readState, type DevClusterState } from '../../src/devcluster/cluster.js';
 import { run } from '../helpers/proc.js';
-import { eventually } from '../helpers/wait.js';
+import { eventually, quietPeriod } from '../helpers/wait.js';
 
 const dir = join(mkdtempSync(join(tmpdir(), 'shimmy-dev-cli-')), 'cluster');
 let state: DevClusterState;
@@ -83,7 +83,7 @@ describe('shimmy dev-cluster and shimmy controller', () => {
       shutdownGraceMs: 500,
       log: pino({ level: 'silent' }),
     });
-    await new Promise((r) => setTimeout(r, 3000));
+    await quietPeriod(3000);
     expect(standby.isLeader()).toBe(false);
     expect(await holder()).toBe(first);
 

@@ -21,9 +21,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { agentLeaseName } from '../../src/k8s/agent-leases.js';
 import { agentsReady, CHART_DIR, helmEnv, RELEASE } from '../../src/devcluster/install.js';
-import { ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../../src/k8s/types.js';
+import { ENDPOINT, GROUP, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
 import { eventually } from '../helpers/wait.js';
 import {
+  channelOf,
   downRealCluster,
   injectedNamespace,
   logs,
@@ -75,10 +76,6 @@ async function endpointOf(namespace: string, channel: string, node: string): Pro
   } catch {
     return undefined;
   }
-}
-
-async function channelOf(namespace: string, name: string): Promise<SharedMemoryChannel> {
-  return (await c.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', name })) as SharedMemoryChannel;
 }
 
 async function agentPod(node: string) {
@@ -228,7 +225,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const rolledUp = await eventually(
       'the channel status rolls the traffic up',
       async () => {
-        const t = (await channelOf(ns, 'frames')).status?.traffic;
+        const t = (await channelOf(c, ns, 'frames')).status?.traffic;
         return t && t.subscribers === 2 && t.messages > 0 ? t : undefined;
       },
       30_000,
@@ -325,7 +322,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     expect(created.filter((r) => r.error)).toEqual([]);
     expect(created.every((r) => r.hostIPC)).toBe(true);
     // The new leader's master counts every pod of the channel.
-    await eventually('the channel status counts every pod', async () => (await channelOf(ns, 'busy')).status?.pods === created.length, 60_000);
+    await eventually('the channel status counts every pod', async () => (await channelOf(c, ns, 'busy')).status?.pods === created.length, 60_000);
     await dropNamespace(ns);
   });
 

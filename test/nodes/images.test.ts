@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { quietPeriod } from '../helpers/wait.js';
 import { ensureGoTools } from '../../src/devcluster/go-tools.js';
 import { buildPauseImage, buildShimmyImage, PAUSE_IMAGE, SHIMMY_IMAGE, type ImageArchive } from '../../src/devcluster/images.js';
 import { packageRoot } from '../../src/paths.js';
@@ -161,7 +162,7 @@ describe.skipIf(!isRoot || process.platform !== 'linux')('dev-cluster node image
       stdio: 'ignore',
     });
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    await new Promise((r) => setTimeout(r, 300));
+    await quietPeriod(300);
     expect(child.exitCode).toBeNull();
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -70,6 +70,11 @@ export async function readyChannel(c: NodesCluster, namespace: string, name: str
 }
 
 /** A pod running `shimmy ARGS` in the shimmy image. */
+/** The channel as stored, with the status the master writes. */
+export async function channelOf(c: NodesCluster, namespace: string, name: string): Promise<SharedMemoryChannel> {
+  return (await c.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', name })) as SharedMemoryChannel;
+}
+
 export function shimmyPod(name: string, labels: Record<string, string>, args: string[], extra: Partial<V1Pod['spec']> = {}): V1Pod {
   return {
     metadata: { name, labels },

@@ -14,10 +14,12 @@ import { channelKey } from '../../src/channel/names.js';
 import { run } from '../helpers/proc.js';
 import { eventually } from '../helpers/wait.js';
 import {
+  channelOf,
   downRealCluster,
   injectedNamespace,
   logs,
   nodeOf,
+  podPhase,
   readyChannel,
   shimmyPod,
   upRealCluster,
@@ -149,9 +151,10 @@ describe('real nodes', () => {
       ]),
     });
     await waitRunning(c, ns, ['pub', ...subs]);
-    // Mid-stream: the publisher waits for three subscribers, then sends for about six seconds.
-    await new Promise((r) => setTimeout(r, 2000));
+    // Mid-stream: once the agent reports traffic (every 2 s), while the publisher still runs.
+    await eventually('traffic on the channel', async () => ((await channelOf(c, ns, 'frames')).status?.traffic?.messages ?? 0) > 0, 60_000, 200);
     await c.core.deleteNamespacedPod({ name: 'sub-gone', namespace: ns, gracePeriodSeconds: 0 });
+    expect(await podPhase(c, ns, 'pub')).toBe('Running');
     await waitSucceeded(c, ns, ['pub', 'sub-a', 'sub-b']);
     for (const s of ['sub-a', 'sub-b']) expect(verifySummary(await logs(c, ns, s)), s).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
   });
