@@ -64,7 +64,8 @@ int shimmy_shm_stat(int id, shimmy_shm_info *out) {
   out->uid = ds.shm_perm.uid;
   out->gid = ds.shm_perm.gid;
   out->creator_uid = ds.shm_perm.cuid;
-  out->mode = ds.shm_perm.mode & 0777;
+  /* Permission bits plus SHM_DEST (01000): set once the segment is marked for removal. */
+  out->mode = ds.shm_perm.mode & 01777;
   out->creator_pid = ds.shm_cpid;
   out->last_pid = ds.shm_lpid;
   return 0;

@@ -136,6 +136,28 @@ describe('Channel pub/sub', () => {
     ch.close();
   });
 
+  it('stops its endpoints with CLOSED, saying why, once its segment is removed under it', async () => {
+    const r = ref();
+    const ch = Channel.create(r, { capacity: 4096, maxMessage: 256 });
+    const sub = ch.subscriber();
+    const pub = ch.publisher();
+    expect(pub.tryPublish(bytes('before'))).toBe(true);
+    expect(text(sub.receive())).toBe('before');
+    const waiting = sub.next({ timeoutMs: 10_000 });
+    const started = performance.now();
+    expect(Channel.remove(r)).toBe(true);
+    // The same name now gets a new segment, which this one's traffic would never reach.
+    const again = Channel.create(r, { capacity: 4096, maxMessage: 256 });
+    await expect(waiting).rejects.toMatchObject({ code: ErrorCode.CLOSED, message: expect.stringMatching(new RegExp(`${r.name} .* was removed at`)) });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(codeOf(() => pub.tryPublish(bytes('after')))).toBe(ErrorCode.CLOSED);
+    expect(codeOf(() => sub.receive())).toBe(ErrorCode.CLOSED);
+    expect(ch.isClosed).toBe(true);
+    expect(again.isClosed).toBe(false);
+    ch.close();
+    again.close();
+  });
+
   it('lets a publisher fill a claim in place and a subscriber read it without copying', () => {
     const ch = Channel.create(ref(), { capacity: 65536, maxMessage: 4096 });
     const sub = ch.subscriber();

@@ -89,6 +89,7 @@ export class Channel implements SlotHost {
   private readonly segment: Segment;
   private readonly ownSlots = new Map<number, number>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private removedSince: number | null = null;
   private closed = false;
 
   private constructor(ref: ChannelRef, segment: Segment, header: HeaderInfo, heartbeatTimeoutMs: number) {
@@ -248,8 +249,9 @@ export class Channel implements SlotHost {
     return readHeader(segment.buffer, label);
   }
 
+  /** Closed by close(), or its segment was removed under it (`channel rm`, the agent). */
   get isClosed(): boolean {
-    return this.closed;
+    return this.closed || this.removedSince !== null;
   }
 
   /** Claims a participant slot for one of our endpoints and keeps its heartbeat going. */
@@ -296,6 +298,39 @@ export class Channel implements SlotHost {
     for (const [slot, gen] of this.ownSlots) {
       if (this.table.word(slot, SlotWord.gen) === gen) this.table.setWord(slot, SlotWord.heartbeat, now);
     }
+    this.checkRemoved();
+  }
+
+  /**
+   * A removed segment stays mapped until every process detaches, but nobody new can find it:
+   * a channel created again under the same name gets a new segment, so traffic here would
+   * never reach it. Our endpoints stop with CLOSED instead.
+   */
+  private checkRemoved(): void {
+    if (this.removedSince !== null || this.closed) return;
+    let removed: boolean;
+    try {
+      removed = this.segment.info().removed;
+    } catch {
+      removed = true;
+    }
+    if (!removed) return;
+    this.removedSince = Date.now();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    for (const r of this.rings) {
+      r.data.poke();
+      r.space.poke();
+    }
+  }
+
+  /** The error for an endpoint used after the segment was removed; null while it was not. */
+  removedError(): ShimmyError | null {
+    if (this.removedSince === null) return null;
+    return new ShimmyError(
+      ErrorCode.CLOSED,
+      `The segment of channel ${this.ref.namespace}/${this.ref.name} (${formatKey(this.key)}) was removed at ${new Date(this.removedSince).toISOString()} (\`shimmy channel rm\`, or the node agent once no endpoint wanted it)`,
+      'Open the channel again: a channel created again under that name has a new segment',
+    );
   }
 
   private assertOpen(): void {

@@ -29,8 +29,8 @@ export interface Claim {
   abort(): void;
 }
 
-function closedError(what: string): ShimmyError {
-  return new ShimmyError(ErrorCode.CLOSED, `This ${what} is closed`, 'Open the channel again to get a new one');
+function closedError(channel: SlotHost, what: string): ShimmyError {
+  return channel.removedError() ?? new ShimmyError(ErrorCode.CLOSED, `This ${what} is closed`, 'Open the channel again to get a new one');
 }
 
 /** Shared by publishers and stream ends: a writer that can wait for space. */
@@ -59,7 +59,7 @@ class WriterEndpoint {
   }
 
   protected assertOpen(): void {
-    if (this.closed || this.channel.isClosed) throw closedError(this.what);
+    if (this.closed || this.channel.isClosed) throw closedError(this.channel, this.what);
   }
 
   get maxMessage(): number {
@@ -257,7 +257,7 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
   }
 
   private assertOpen(): void {
-    if (this.closed || this.channel.isClosed) throw closedError('subscriber');
+    if (this.closed || this.channel.isClosed) throw closedError(this.channel, 'subscriber');
   }
 
   /** Messages this subscriber missed because the overwrite policy lapped it. */

@@ -26,7 +26,10 @@ export interface ShmInfo {
   uid: number;
   gid: number;
   creatorUid: number;
+  /** Permission bits. */
   mode: number;
+  /** Marked for removal (IPC_RMID, SHM_DEST): it goes when the last process detaches, and its key is free for a new segment. */
+  removed: boolean;
   creatorPid: number;
   lastPid: number;
 }
@@ -118,7 +121,8 @@ export function shmStat(id: number): ShmInfo | number {
     uid: out.uid as number,
     gid: out.gid as number,
     creatorUid: out.creator_uid as number,
-    mode: out.mode as number,
+    mode: (out.mode as number) & 0o777,
+    removed: ((out.mode as number) & 0o1000) !== 0,
     creatorPid: out.creator_pid as number,
     lastPid: out.last_pid as number,
   };

@@ -36,6 +36,16 @@ describe('shimmy channel', () => {
     expect(gone.stderr).toMatch(/no channel/);
   });
 
+  it('a running subscriber ends with CLOSED when its channel is removed under it (`channel rm`)', async () => {
+    const ref = channels.ref('rm-live');
+    await run(['channel', 'create', ref.name, '-n', ref.namespace]);
+    const sub = cli(['sub', ref.name, '-n', ref.namespace, '--quiet']);
+    await sub.waitFor(/subscribed/);
+    expect((await run(['channel', 'rm', ref.name, '-n', ref.namespace])).code).toBe(0);
+    expect(await within(sub.exited, 'the subscriber to stop', 5_000)).toBe(1);
+    expect(sub.stderr()).toMatch(new RegExp(`channel ${ref.namespace}/${ref.name} .* was removed at .*\\[SHIMMY_ERR_CLOSED\\]`));
+  });
+
   it('exits non-zero with a one-line reason on bad input', async () => {
     const ref = channels.ref('bad');
     const badSize = await run(['channel', 'create', ref.name, '--capacity', 'huge']);
