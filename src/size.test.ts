@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { QUANTITY_PATTERN, formatSize, parseSize } from './size.js';
-import { ErrorCode } from './errors.js';
+import { ErrorCode, type ShimmyError } from './errors.js';
 import { resolveChannel } from './k8s/channel-spec.js';
 
 describe('parseSize', () => {
@@ -57,5 +57,53 @@ describe('formatSize', () => {
   it('uses the largest exact binary unit', () => {
     expect(formatSize(8 * 1024 * 1024)).toBe('8MiB');
     expect(formatSize(1536)).toBe('1536B');
+  });
+});
+
+describe('parseSize, edges', () => {
+  it('accepts 0 bytes as a number and as text', () => {
+    expect(parseSize(0)).toBe(0);
+    expect(parseSize('0')).toBe(0);
+  });
+
+  it('calls the setting "size" when not told its name, and says what to give', () => {
+    let err: ShimmyError | undefined;
+    try {
+      parseSize('lots');
+    } catch (e) {
+      err = e as ShimmyError;
+    }
+    expect(err?.code).toBe(ErrorCode.INVALID_SIZE);
+    expect(err?.message).toBe(
+      'Invalid size "lots". Give bytes or a quantity: 64Ki, 4Mi, 1Gi (binary; also KiB, MiB, GiB) or 64k, 4M, 1G (decimal: 4M = 4,000,000), as in kubectl',
+    );
+  });
+
+  it('refuses a quantity too large to count exactly in bytes', () => {
+    expect(parseSize('8000T')).toBe(8e15);
+    expect(() => parseSize('10000T')).toThrowError(/^Invalid size "10000T"/);
+    expect(() => parseSize(2 ** 53)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_SIZE }));
+  });
+});
+
+describe('formatSize, units', () => {
+  it('uses GiB, MiB, KiB only for exact multiples, from the unit itself up', () => {
+    const cases: [number, string][] = [
+      [0, '0B'],
+      [1, '1B'],
+      [1023, '1023B'],
+      [1024, '1KiB'],
+      [2048, '2KiB'],
+      [1024 ** 2 - 1024, '1023KiB'],
+      [1024 ** 2, '1MiB'],
+      [1.5 * 1024 ** 2, '1536KiB'],
+      [3 * 1024 ** 2, '3MiB'],
+      [1024 ** 3, '1GiB'],
+      [1024 ** 3 + 1024 ** 2, '1025MiB'],
+      [1024 ** 3 + 1024, '1048577KiB'],
+      [1024 ** 3 + 1, '1073741825B'],
+      [5 * 1024 ** 3, '5GiB'],
+    ];
+    for (const [bytes, text] of cases) expect(formatSize(bytes), String(bytes)).toBe(text);
   });
 });

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { V1LabelSelector } from '@kubernetes/client-node';
+import { ErrorCode } from '../errors.js';
 import { compileSelector, SelectorError } from './selector.js';
+import { codeOf } from '../../test/helpers/errors.js';
 
 describe('compileSelector', () => {
   it('applies matchLabels and every expression, as the API server does', () => {
@@ -43,5 +46,96 @@ describe('compileSelector', () => {
     const labelled = JSON.parse('{"__proto__": "yes", "constructor": "c"}') as Record<string, string>;
     expect(compileSelector({ matchLabels: { constructor: 'c' } })(labelled)).toBe(true);
     expect(compileSelector({ matchExpressions: [{ key: '__proto__', operator: 'In', values: ['yes'] }] })(labelled)).toBe(true);
+  });
+});
+
+function selectorError(selector: unknown): SelectorError {
+  try {
+    compileSelector(selector as V1LabelSelector);
+  } catch (err) {
+    return err as SelectorError;
+  }
+  throw new Error('expected a SelectorError');
+}
+
+describe('compileSelector, validation', () => {
+  it('throws a coded SelectorError whose message is the problem alone', () => {
+    const err = selectorError({});
+    expect(err).toBeInstanceOf(SelectorError);
+    expect(err.name).toBe('SelectorError');
+    expect(err.code).toBe(ErrorCode.INVALID_SELECTOR);
+    expect(err.hint).toBe('');
+    expect(err.message).toBe('selector is empty, which would match every pod in the namespace');
+  });
+
+  it('refuses a selector that is not an object', () => {
+    for (const selector of [undefined, null, 'app=cam', 3]) expect(selectorError(selector).message, String(selector)).toBe('selector is missing');
+  });
+
+  it('refuses a matchLabels value that is not a string, naming the label', () => {
+    expect(selectorError({ matchLabels: { app: 'cam', tier: 3 } }).message).toBe('matchLabels.tier is not a string');
+    expect(selectorError({ matchLabels: { tier: null } }).message).toBe('matchLabels.tier is not a string');
+  });
+
+  it('refuses an expression without a key, naming its index', () => {
+    const cases: unknown[] = [null, {}, { operator: 'Exists' }, { key: '', operator: 'Exists' }, { key: 7, operator: 'Exists' }];
+    for (const expr of cases) {
+      const err = selectorError({ matchExpressions: [{ key: 'a', operator: 'Exists' }, expr] });
+      expect(err.code, JSON.stringify(expr)).toBe(ErrorCode.INVALID_SELECTOR);
+      expect(err.message, JSON.stringify(expr)).toBe('matchExpressions[1] has no key');
+    }
+  });
+
+  it('gives the full message for each malformed expression', () => {
+    expect(selectorError({ matchExpressions: [{ key: 'a', operator: 'NotIn', values: [] }] }).message).toBe('matchExpressions[0] (a NotIn) needs values');
+    expect(selectorError({ matchExpressions: [{ key: 'a', operator: 'DoesNotExist', values: ['x'] }] }).message).toBe(
+      'matchExpressions[0] (a DoesNotExist) takes no values',
+    );
+    expect(selectorError({ matchExpressions: [{ key: 'a' }] }).message).toBe(
+      'matchExpressions[0] has unknown operator undefined (use In, NotIn, Exists or DoesNotExist)',
+    );
+  });
+});
+
+describe('compileSelector, matching', () => {
+  it('requires every matchLabels entry to be equal', () => {
+    const m = compileSelector({ matchLabels: { app: 'cam', tier: 'edge' } });
+    expect(m({ app: 'cam', tier: 'edge', extra: 'x' })).toBe(true);
+    expect(m({ app: 'cam', tier: 'core' })).toBe(false);
+    expect(m({ app: 'cam' })).toBe(false);
+    expect(m({})).toBe(false);
+  });
+
+  it('counts a label whose value is not a string as absent', () => {
+    const labels = { app: 7, tier: 'edge' } as unknown as Record<string, string>;
+    expect(compileSelector({ matchExpressions: [{ key: 'app', operator: 'Exists' }] })(labels)).toBe(false);
+    expect(compileSelector({ matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] })(labels)).toBe(true);
+    expect(compileSelector({ matchExpressions: [{ key: 'tier', operator: 'Exists' }] })(labels)).toBe(true);
+  });
+
+  it('In needs the label present with a listed value; NotIn accepts an absent label or an unlisted value', () => {
+    const isIn = compileSelector({ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a', 'b'] }] });
+    expect(isIn({ zone: 'a' })).toBe(true);
+    expect(isIn({ zone: 'c' })).toBe(false);
+    expect(isIn({})).toBe(false);
+    const notIn = compileSelector({ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a', 'b'] }] });
+    expect(notIn({ zone: 'a' })).toBe(false);
+    expect(notIn({ zone: 'c' })).toBe(true);
+    expect(notIn({})).toBe(true);
+    expect(notIn(undefined)).toBe(true);
+  });
+});
+
+describe('compileSelector, malformed input', () => {
+  it('refuses matchExpressions that is not a list, and values that are not a list of strings, with a SelectorError', () => {
+    const bad = [
+      [{ matchExpressions: {} }, /matchExpressions is not a list/],
+      [{ matchExpressions: [{ key: 'zone', operator: 'In', values: 'ab' }] }, /matchExpressions\[0\] \(zone\) values is not a list of strings/],
+      [{ matchExpressions: [{ key: 'zone', operator: 'In', values: [7] }] }, /values is not a list of strings/],
+    ] as const;
+    for (const [selector, message] of bad) {
+      expect(() => compileSelector(selector as never)).toThrow(message);
+      expect(codeOf(() => compileSelector(selector as never))).toBe(ErrorCode.INVALID_SELECTOR);
+    }
   });
 });

@@ -4,7 +4,7 @@
  * SelectorError that says which term is wrong.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import type { V1LabelSelector } from '@kubernetes/client-node';
+import type { V1LabelSelector, V1LabelSelectorRequirement } from '@kubernetes/client-node';
 
 export type Labels = Readonly<Record<string, string>> | undefined;
 export type Matcher = (labels: Labels) => boolean;
@@ -31,10 +31,14 @@ export function compileSelector(selector: V1LabelSelector | undefined): Matcher 
     if (typeof value !== 'string') throw new SelectorError(`matchLabels.${key} is not a string`);
     terms.push((l) => label(l, key) === value);
   }
-  for (const [i, expr] of (selector.matchExpressions ?? []).entries()) {
+  const expressions: unknown = selector.matchExpressions ?? [];
+  if (!Array.isArray(expressions)) throw new SelectorError('matchExpressions is not a list');
+  for (const [i, expr] of (expressions as V1LabelSelectorRequirement[]).entries()) {
     const { key, operator } = expr ?? {};
     const values = expr?.values ?? [];
     if (typeof key !== 'string' || key === '') throw new SelectorError(`matchExpressions[${i}] has no key`);
+    if (!Array.isArray(values) || !values.every((v) => typeof v === 'string'))
+      throw new SelectorError(`matchExpressions[${i}] (${key}) values is not a list of strings`);
     const set = new Set(values);
     switch (operator) {
       case 'In':

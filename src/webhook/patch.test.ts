@@ -4,7 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { resolveChannel } from '../k8s/channel-spec.js';
 import type { SharedMemoryChannel } from '../k8s/types.js';
 import { readInjectedChannel } from '../client/env.js';
-import { podPatch } from './patch.js';
+import { mutatePod, podEnv, podPatch } from './patch.js';
 
 const channel = (name: string, extra: Partial<SharedMemoryChannel['spec']> = {}): SharedMemoryChannel => ({
   metadata: { namespace: 'video', name, uid: `uid-${name}` },
@@ -80,5 +80,42 @@ describe('podPatch', () => {
     expect(apply(dflt, podPatch(dflt, { namespace: 'video', channels: [frames], schedulerName: 'shimmy-scheduler' })).spec!.schedulerName).toBe(
       'shimmy-scheduler',
     );
+  });
+});
+
+describe('mutatePod', () => {
+  const m = { namespace: 'video', channels: [frames] };
+
+  it('gives the pod hostIPC and every container, init containers included, the whole channel environment', () => {
+    const pod = bare();
+    pod.spec!.initContainers = [{ name: 'init', image: 'i' }];
+    const out = mutatePod(pod, m);
+    expect(out.spec!.hostIPC).toBe(true);
+    for (const c of [...out.spec!.containers, ...out.spec!.initContainers!]) expect(c.env, c.name).toEqual(podEnv(m));
+    expect(pod.spec!.initContainers[0]!.env).toBeUndefined();
+  });
+
+  it('leaves a spec without containers without containers', () => {
+    const out = mutatePod({ metadata: { name: 'p' }, spec: {} as V1Pod['spec'] }, m);
+    expect(out.spec).toEqual({ hostIPC: true });
+  });
+
+  it('replaces a stale plain value, keeping its place in the list', () => {
+    const pod = bare();
+    pod.spec!.containers[0]!.env = [
+      { name: 'SHIMMY_NAMESPACE', value: 'old' },
+      { name: 'KEEP', value: '1' },
+    ];
+    const env = mutatePod(pod, m).spec!.containers[0]!.env!;
+    expect(env[0]).toEqual({ name: 'SHIMMY_NAMESPACE', value: 'video' });
+    expect(env[1]).toEqual({ name: 'KEEP', value: '1' });
+    expect(env.slice(2)).toEqual(podEnv(m).slice(1));
+  });
+
+  it('makes no operation for a variable that already has the right value, even with valueFrom: null', () => {
+    const pod = mutatePod(bare(), m);
+    const first = pod.spec!.containers[0]!.env!;
+    first[0] = { name: first[0]!.name, value: first[0]!.value, valueFrom: null as unknown as undefined };
+    expect(podPatch(pod, m)).toEqual([]);
   });
 });
