@@ -43,9 +43,12 @@ export function identityOf(ref: ChannelRef): string {
   return `${ref.namespace}/${ref.name}${ref.uid ? `@${ref.uid}` : ''}`;
 }
 
-/** 32-bit FNV-1a of `bytes[from..to)`: the project's one implementation (keys, `--seq` checksums). */
-export function fnv1aBytes(bytes: Uint8Array, from = 0, to = bytes.length): number {
-  let h = 0x811c9dc5;
+/**
+ * 32-bit FNV-1a of `bytes[from..to)`: the project's one implementation (keys, `--seq`
+ * checksums, the extender's home nodes). `seed`, an earlier result, continues that hash.
+ */
+export function fnv1aBytes(bytes: Uint8Array, from = 0, to = bytes.length, seed = 0x811c9dc5): number {
+  let h = seed;
   for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
   return h >>> 0;
 }

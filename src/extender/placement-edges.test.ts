@@ -36,7 +36,8 @@ const pod = (channels: string, node?: string, namespace: string | null = 'ns'): 
 });
 
 const counts = (v: PlacementView, id: string) => Object.fromEntries(v.index.nodesOf(id));
-const homeOf = (channel: string, nodes: readonly string[]) => prioritizeNodes(view({}, nodes), pod(channel), nodes).find((s) => s.Score === 10)!.Host;
+const homeOf = (channel: string, nodes: readonly string[]) =>
+  prioritizeNodes(view({ [channel]: 'Prefer' }, nodes), pod(channel), nodes).find((s) => s.Score === 10)!.Host;
 
 describe('filterNodes, edge cases', () => {
   it('passes every node for a pod without channels, even one whose agent is not ready, and assumes nothing', () => {
@@ -86,17 +87,11 @@ describe('filterNodes, edge cases', () => {
 });
 
 describe('prioritizeNodes, edge cases', () => {
-  it('keys the channels of a pod without a namespace under the empty namespace', () => {
-    const v = view();
-    v.index.upsertPod(pod('a', 'n3', null));
-    v.index.upsertPod(pod('b', 'n3', null));
-    const scores = prioritizeNodes(v, pod('a,b', undefined, null), NODES);
-    expect(scores).toEqual([
-      { Host: 'n1', Score: 0 },
-      { Host: 'n2', Score: 0 },
-      { Host: 'n3', Score: 10 },
-      { Host: 'n4', Score: 0 },
-    ]);
+  it('gives a pod without a namespace no channels (none can exist there): 0 everywhere, nothing assumed', () => {
+    const v = view({ a: 'Prefer' });
+    v.index.upsertPod(pod('a', 'n3'));
+    expect(prioritizeNodes(v, pod('a', undefined, null), NODES).map((s) => s.Score)).toEqual([0, 0, 0, 0]);
+    expect(counts(v, 'ns/a')).toEqual({ n3: 1 });
   });
 
   it("picks a new channel's home node regardless of the order the nodes are offered in", () => {

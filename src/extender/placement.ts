@@ -10,13 +10,13 @@
  * converge on one node and different channels spread out.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { fnv1a } from '../channel/names.js';
+import { fnv1aBytes } from '../channel/names.js';
 import type { AgentLeases } from '../k8s/agent-leases.js';
 import type { ChannelDirectory } from '../k8s/channel-directory.js';
 import { channelId, type PlacementIndex } from '../k8s/placement-index.js';
 import { channelsOf } from '../k8s/pod-channels.js';
 import { DEFAULTS, type Placement } from '../k8s/types.js';
-import { MAX_EXTENDER_PRIORITY, type HostPriority } from './wire.js';
+import { ExtenderArgsError, MAX_EXTENDER_PRIORITY, type HostPriority } from './wire.js';
 
 export interface PlacementView {
   channels: ChannelDirectory;
@@ -31,12 +31,21 @@ interface PodChannel {
   placement: Placement;
 }
 
+/** More channels on one pod than anyone runs; each costs a pass over the candidate nodes. */
+export const MAX_CHANNELS_PER_POD = 64;
+
+/** The pod's channels that exist; names in its annotation that match no channel count for nothing. */
 function podChannels(view: PlacementView, pod: V1Pod): PodChannel[] {
   const namespace = pod.metadata?.namespace ?? '';
-  return channelsOf(pod).map((name) => ({
-    id: channelId(namespace, name),
-    placement: view.channels.get(namespace, name)?.spec?.placement ?? DEFAULTS.placement,
-  }));
+  const out: PodChannel[] = [];
+  for (const name of new Set(channelsOf(pod))) {
+    const channel = view.channels.get(namespace, name);
+    if (!channel) continue;
+    if (out.length === MAX_CHANNELS_PER_POD)
+      throw new ExtenderArgsError(`pod ${namespace}/${pod.metadata?.name} is on more than ${MAX_CHANNELS_PER_POD} channels`);
+    out.push({ id: channelId(namespace, name), placement: channel.spec?.placement ?? DEFAULTS.placement });
+  }
+  return out;
 }
 
 export interface FilterOutcome {
@@ -66,34 +75,41 @@ export function filterNodes(view: PlacementView, pod: V1Pod, names: readonly str
     });
   }
   // kube-scheduler skips prioritize when one node is left, so the choice is known here.
-  if (passed.length === 1) view.index.assume(pod, passed[0]!);
+  if (passed.length === 1) view.index.assume(pod, passed[0]!, channels.map((c) => c.id));
   return { passed, failed };
 }
 
-function homeNode(channel: string, names: readonly string[]): string | undefined {
+const utf8 = new TextEncoder();
+
+/** Rendezvous hashing: the node with the largest FNV-1a of `channel \0 node`. */
+function homeNode(channel: string, names: readonly string[], encoded: readonly Uint8Array[]): string | undefined {
+  const prefix = utf8.encode(`${channel}\u0000`);
+  const seed = fnv1aBytes(prefix);
   let best: string | undefined;
   // Stryker disable next-line UnaryOperator: weights are unsigned 32-bit hashes; -1 and +1 differ only for a node whose hash is 0 or 1, a 32-bit preimage no test can find
   let bestWeight = -1;
-  for (const node of names) {
-    const weight = fnv1a(`${channel}\u0000${node}`) >>> 0;
-    if (weight > bestWeight) [best, bestWeight] = [node, weight];
+  for (let i = 0; i < names.length; i++) {
+    const weight = fnv1aBytes(encoded[i]!, 0, encoded[i]!.length, seed);
+    if (weight > bestWeight) [best, bestWeight] = [names[i], weight];
   }
   return best;
 }
 
 export function prioritizeNodes(view: PlacementView, pod: V1Pod, names: readonly string[]): HostPriority[] {
-  const channels = podChannels(view, pod).filter((c) => c.placement !== 'None');
+  const all = podChannels(view, pod);
+  const channels = all.filter((c) => c.placement !== 'None');
   if (channels.length === 0 || names.length === 0) return names.map((Host) => ({ Host, Score: 0 }));
   const shared = new Map<string, number>();
+  let encoded: Uint8Array[] | undefined;
   for (const ch of channels) {
     const hosts = view.index.nodesOf(ch.id);
     const placed = names.filter((n) => hosts.has(n));
-    const favoured = placed.length > 0 ? placed : [homeNode(ch.id, names)!];
+    const favoured = placed.length > 0 ? placed : [homeNode(ch.id, names, (encoded ??= names.map((n) => utf8.encode(n))))!];
     for (const node of favoured) shared.set(node, (shared.get(node) ?? 0) + 1);
   }
   const scores = names.map((Host) => ({ Host, Score: Math.round((MAX_EXTENDER_PRIORITY * (shared.get(Host) ?? 0)) / channels.length) }));
   let best: HostPriority | undefined;
   for (const s of scores) if (s.Score > 0 && (!best || s.Score > best.Score)) best = s;
-  if (best) view.index.assume(pod, best.Host);
+  if (best) view.index.assume(pod, best.Host, all.map((c) => c.id));
   return scores;
 }

@@ -41,6 +41,13 @@ export interface Candidates {
   nodes?: Map<string, V1Node>;
 }
 
+/** Twice the largest cluster Kubernetes supports (5,000 nodes): more is not a real request. */
+export const MAX_NODE_NAMES = 10_000;
+
+function checkCount(names: number): void {
+  if (names > MAX_NODE_NAMES) throw new ExtenderArgsError(`the request names ${names} nodes, more than the ${MAX_NODE_NAMES} allowed`);
+}
+
 export function parseExtenderArgs(body: unknown): Candidates {
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     throw new ExtenderArgsError('body is not a JSON object; send ExtenderArgs { Pod, Nodes | NodeNames }');
@@ -49,11 +56,13 @@ export function parseExtenderArgs(body: unknown): Candidates {
   if (!pod || typeof pod !== 'object' || typeof pod.metadata !== 'object' || pod.metadata === null)
     throw new ExtenderArgsError('Pod is missing or has no metadata');
   if (Array.isArray(args.NodeNames)) {
+    checkCount(args.NodeNames.length);
     if (!args.NodeNames.every((n) => typeof n === 'string')) throw new ExtenderArgsError('NodeNames must be a list of strings');
     return { pod, names: args.NodeNames };
   }
   const items = args.Nodes?.items;
   if (Array.isArray(items)) {
+    checkCount(items.length);
     const nodes = new Map<string, V1Node>();
     for (const [i, node] of items.entries()) {
       const name = node?.metadata?.name;

@@ -76,14 +76,13 @@ export class PlacementIndex {
   }
 
   /** Records that `pod` is about to land on `node` (see the class comment). */
-  assume(pod: V1Pod, node: string): void {
+  /** `channels`: the ids of the pod's channels that exist (the extender's view), not its annotation's every name. */
+  assume(pod: V1Pod, node: string, channels: readonly string[]): void {
     const k = this.key(pod);
     const existing = this.pods.get(k);
     if (existing && existing.assumedUntil === undefined) return;
-    const namespace = pod.metadata?.namespace ?? '';
-    const channels = channelsOf(pod).map((c) => channelId(namespace, c));
     this.drop(k);
-    if (channels.length) this.add(k, { node, channels, assumedUntil: this.now() + ASSUME_MS });
+    if (channels.length) this.add(k, { node, channels: [...channels], assumedUntil: this.now() + ASSUME_MS });
   }
 
   /** Forgets assumptions older than their deadline; called periodically. */
