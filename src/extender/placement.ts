@@ -75,7 +75,12 @@ export function filterNodes(view: PlacementView, pod: V1Pod, names: readonly str
     });
   }
   // kube-scheduler skips prioritize when one node is left, so the choice is known here.
-  if (passed.length === 1) view.index.assume(pod, passed[0]!, channels.map((c) => c.id));
+  if (passed.length === 1)
+    view.index.assume(
+      pod,
+      passed[0]!,
+      channels.map((c) => c.id),
+    );
   return { passed, failed };
 }
 
@@ -110,6 +115,11 @@ export function prioritizeNodes(view: PlacementView, pod: V1Pod, names: readonly
   const scores = names.map((Host) => ({ Host, Score: Math.round((MAX_EXTENDER_PRIORITY * (shared.get(Host) ?? 0)) / channels.length) }));
   let best: HostPriority | undefined;
   for (const s of scores) if (s.Score > 0 && (!best || s.Score > best.Score)) best = s;
-  if (best) view.index.assume(pod, best.Host, all.map((c) => c.id));
+  if (best)
+    view.index.assume(
+      pod,
+      best.Host,
+      all.map((c) => c.id),
+    );
   return scores;
 }
