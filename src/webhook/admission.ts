@@ -1,7 +1,8 @@
 /**
  * AdmissionReview (admission.k8s.io/v1) in and out. `review()` never throws for a
  * well-formed review: odd requests get an allowed response with a warning, because
- * refusing a pod is worse than not patching one. A body that is not an AdmissionReview
+ * refusing a pod is worse than not patching one; only a pod on channels too big to patch
+ * safely (MAX_CONTAINERS, MAX_PATCH_BYTES) is refused, saying why. A body that is not an AdmissionReview
  * at all raises AdmissionError, which the server answers with HTTP 400 and the reason.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
@@ -32,6 +33,8 @@ export interface AdmissionResponse {
   patchType?: 'JSONPatch';
   patch?: string;
   warnings?: string[];
+  /** Why a pod was refused (allowed: false). */
+  status?: { code: number; message: string };
 }
 
 export interface AdmissionReviewOut {
@@ -44,6 +47,15 @@ export interface AdmissionContext {
   /** Channels of the namespace whose selector matches the labels. */
   match(namespace: string, labels: Record<string, string> | undefined): ChannelMatch;
   schedulerName?: string;
+}
+
+/** Containers plus init containers in one pod; far above any real pod, far below a hostile one. */
+export const MAX_CONTAINERS = 500;
+/** The largest patch (JSON) the webhook answers with; the API server's own request limit is 3 MiB. */
+export const MAX_PATCH_BYTES = 1024 * 1024;
+
+function refuse(uid: string, message: string): AdmissionReviewOut {
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: false, status: { code: 422, message } } };
 }
 
 export const HOST_IPC_WARNING =
@@ -86,11 +98,19 @@ export function review(request: AdmissionRequest, ctx: AdmissionContext): Admiss
   if (!namespace) return allow(request.uid, ['shimmy: request has no namespace, so no channel was injected']);
   const { channels, problems } = ctx.match(namespace, pod.metadata?.labels);
   if (channels.length === 0) return allow(request.uid, problems);
-  const patch = podPatch(pod, { namespace, channels, ...(ctx.schedulerName ? { schedulerName: ctx.schedulerName } : {}) });
+  const containers = pod.spec.containers.length + (Array.isArray(pod.spec.initContainers) ? pod.spec.initContainers.length : 0);
+  if (containers > MAX_CONTAINERS)
+    return refuse(request.uid, `shimmy: pod has ${containers} containers, more than the ${MAX_CONTAINERS} a pod on channels may have`);
+  const patch = JSON.stringify(podPatch(pod, { namespace, channels, ...(ctx.schedulerName ? { schedulerName: ctx.schedulerName } : {}) }));
+  if (patch.length > MAX_PATCH_BYTES)
+    return refuse(
+      request.uid,
+      `shimmy: the channel environment for this pod would be a ${patch.length}-byte patch, more than ${MAX_PATCH_BYTES}; use fewer channels or containers`,
+    );
   const out = allow(request.uid, [...problems, HOST_IPC_WARNING]);
-  if (patch.length > 0) {
+  if (patch !== '[]') {
     out.response.patchType = 'JSONPatch';
-    out.response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
+    out.response.patch = Buffer.from(patch).toString('base64');
   }
   return out;
 }

@@ -1,11 +1,10 @@
 /**
  * The pod mutation: what a pod on Shimmy channels needs, as an RFC 6902 patch. The
- * mutation is applied to a copy and fast-json-patch's compare() writes the operations,
- * so parents that are absent (env, annotations) are added whole, "/" and "~" in keys are
- * escaped, and a pod that already has everything yields no operation (the webhook is
- * reinvoked with reinvocationPolicy: IfNeeded).
+ * operations are built directly from the pod (one pass, no copy of it): parents that are
+ * absent (env, annotations, labels) are added whole, "/" and "~" in keys are escaped, and a
+ * pod that already has everything yields no operation (the webhook is reinvoked with
+ * reinvocationPolicy: IfNeeded). `mutatePod` is the same mutation applied to a copy.
  */
-import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import type { ResolvedChannel } from '../k8s/channel-spec.js';
@@ -60,6 +59,41 @@ export function mutatePod(pod: V1Pod, m: PodMutation): V1Pod {
   return out;
 }
 
+/** RFC 6901: "~" and "/" in a key. */
+const escapeKey = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+function envOps(containers: readonly V1Container[] | undefined, base: string, vars: readonly V1EnvVar[], ops: Operation[]): void {
+  for (const [i, container] of (containers ?? []).entries()) {
+    const env = container.env;
+    if (!env) {
+      ops.push({ op: 'add', path: `${base}/${i}/env`, value: vars.map((v) => ({ ...v })) });
+      continue;
+    }
+    for (const v of vars) {
+      const at = env.findIndex((e) => e.name === v.name);
+      if (at < 0) ops.push({ op: 'add', path: `${base}/${i}/env/-`, value: { ...v } });
+      else if (env[at]!.value !== v.value || env[at]!.valueFrom) ops.push({ op: 'replace', path: `${base}/${i}/env/${at}`, value: { ...v } });
+    }
+  }
+}
+
+function mapOps(map: Record<string, string> | undefined, path: string, key: string, value: string, ops: Operation[]): void {
+  if (!map) ops.push({ op: 'add', path, value: { [key]: value } });
+  else if (map[key] !== value) ops.push({ op: 'add', path: `${path}/${escapeKey(key)}`, value });
+}
+
+/** The operations that turn `pod` into `mutatePod(pod, m)`. */
 export function podPatch(pod: V1Pod, m: PodMutation): Operation[] {
-  return fastJsonPatch.compare(pod, mutatePod(pod, m));
+  const ops: Operation[] = [];
+  const spec = pod.spec!;
+  if (spec.hostIPC !== true) ops.push({ op: 'add', path: '/spec/hostIPC', value: true });
+  const vars = podEnv(m);
+  envOps(spec.containers, '/spec/containers', vars, ops);
+  envOps(spec.initContainers, '/spec/initContainers', vars, ops);
+  if (!pod.metadata) ops.push({ op: 'add', path: '/metadata', value: {} });
+  mapOps(pod.metadata?.annotations, '/metadata/annotations', CHANNELS_ANNOTATION, channelsAnnotation(m.channels.map((c) => c.name)), ops);
+  mapOps(pod.metadata?.labels, '/metadata/labels', INJECTED_LABEL, 'true', ops);
+  if (m.schedulerName && (spec.schedulerName === undefined || spec.schedulerName === DEFAULT_SCHEDULER) && spec.schedulerName !== m.schedulerName)
+    ops.push({ op: 'add', path: '/spec/schedulerName', value: m.schedulerName });
+  return ops;
 }
