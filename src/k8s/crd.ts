@@ -6,6 +6,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { CHANNEL, DEFAULTS, ENDPOINT, GROUP, MODES, PLACEMENTS, SEGMENT_STATES, SLOW_CONSUMERS, VERSION } from './types.js';
 import { QUANTITY_PATTERN } from '../size.js';
+import { LABEL_KEY, LABEL_VALUE } from './selector.js';
 
 /** Byte quantities: plain bytes or a Kubernetes binary/decimal suffix, no milli-bytes. */
 /** Plain JSON (the wire names `default` and `enum`, which client-node's models rename). */
@@ -38,16 +39,19 @@ const labelSelector: JSONSchema = {
   type: 'object',
   description: "Pods in the channel's namespace that use it (a LabelSelector, like a Deployment's). Must not be empty.",
   properties: {
-    matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
+    // Keys are checked by the controller (a channel with a bad key is skipped, with a warning
+    // on every admission it would have matched): OpenAPI cannot constrain map keys.
+    matchLabels: { type: 'object', maxProperties: 64, additionalProperties: { type: 'string', maxLength: 63, pattern: LABEL_VALUE.source } },
     matchExpressions: {
       type: 'array',
+      maxItems: 64,
       items: {
         type: 'object',
         required: ['key', 'operator'],
         properties: {
-          key: { type: 'string', minLength: 1 },
+          key: { type: 'string', minLength: 1, maxLength: 317, pattern: LABEL_KEY.source },
           operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
-          values: { type: 'array', items: { type: 'string' } },
+          values: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 63, pattern: LABEL_VALUE.source } },
         },
         'x-kubernetes-validations': [
           {

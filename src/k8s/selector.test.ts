@@ -34,7 +34,7 @@ describe('compileSelector', () => {
   });
 
   it('looks labels up as own properties: prototype names match only real labels', () => {
-    for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+    for (const key of ['constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
       const exists = compileSelector({ matchExpressions: [{ key, operator: 'Exists' }] });
       expect(exists({ app: 'cam' }), key).toBe(false);
       expect(exists({}), key).toBe(false);
@@ -45,7 +45,9 @@ describe('compileSelector', () => {
     }
     const labelled = JSON.parse('{"__proto__": "yes", "constructor": "c"}') as Record<string, string>;
     expect(compileSelector({ matchLabels: { constructor: 'c' } })(labelled)).toBe(true);
-    expect(compileSelector({ matchExpressions: [{ key: '__proto__', operator: 'In', values: ['yes'] }] })(labelled)).toBe(true);
+    expect(compileSelector({ matchExpressions: [{ key: 'constructor', operator: 'In', values: ['c'] }] })(labelled)).toBe(true);
+    // "__proto__" is no label key at all.
+    expect(codeOf(() => compileSelector({ matchExpressions: [{ key: '__proto__', operator: 'Exists' }] }))).toBe(ErrorCode.INVALID_SELECTOR);
   });
 });
 
@@ -137,5 +139,18 @@ describe('compileSelector, malformed input', () => {
       expect(() => compileSelector(selector as never)).toThrow(message);
       expect(codeOf(() => compileSelector(selector as never))).toBe(ErrorCode.INVALID_SELECTOR);
     }
+  });
+});
+
+describe('compileSelector, label keys', () => {
+  it('takes label keys with and without a prefix, and refuses what the API server would not take as a label key', () => {
+    for (const key of ['app', 'app.kubernetes.io/name', 'shimmy.dev/channel', 'a', 'A_b-c.d', 'x'.repeat(63)])
+      expect(() => compileSelector({ matchLabels: { [key]: 'v' } })).not.toThrow();
+    for (const key of ['', '-app', 'app-', 'a b', '/app', 'Bad.Prefix/app', 'x'.repeat(64), `${'p'.repeat(254)}/app`, 'a/b/c'])
+      expect(
+        codeOf(() => compileSelector({ matchExpressions: [{ key, operator: 'Exists' }] })),
+        JSON.stringify(key),
+      ).toBe(ErrorCode.INVALID_SELECTOR);
+    expect(() => compileSelector({ matchLabels: { 'a b': 'v' } })).toThrow('matchLabels key "a b" is not a label key');
   });
 });

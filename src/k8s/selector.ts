@@ -24,11 +24,22 @@ function label(labels: Labels, key: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** A label key: an optional DNS-subdomain prefix and "/", then a name of at most 63 characters. */
+export const LABEL_KEY = /^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** A label value: empty, or at most 63 characters. */
+export const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+function checkKey(key: string, where: string): void {
+  const prefix = key.includes('/') ? key.slice(0, key.indexOf('/')) : '';
+  if (!LABEL_KEY.test(key) || prefix.length > 253) throw new SelectorError(`${where} key ${JSON.stringify(key.slice(0, 80))} is not a label key`);
+}
+
 export function compileSelector(selector: V1LabelSelector | undefined): Matcher {
   if (!selector || typeof selector !== 'object') throw new SelectorError('selector is missing');
   const terms: Matcher[] = [];
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
     if (typeof value !== 'string') throw new SelectorError(`matchLabels.${key} is not a string`);
+    checkKey(key, 'matchLabels');
     terms.push((l) => label(l, key) === value);
   }
   const expressions: unknown = selector.matchExpressions ?? [];
@@ -37,6 +48,7 @@ export function compileSelector(selector: V1LabelSelector | undefined): Matcher 
     const { key, operator } = expr ?? {};
     const values = expr?.values ?? [];
     if (typeof key !== 'string' || key === '') throw new SelectorError(`matchExpressions[${i}] has no key`);
+    checkKey(key, `matchExpressions[${i}]`);
     if (!Array.isArray(values) || !values.every((v) => typeof v === 'string'))
       throw new SelectorError(`matchExpressions[${i}] (${key}) values is not a list of strings`);
     const set = new Set(values);
