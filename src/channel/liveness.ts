@@ -22,12 +22,17 @@ export const OWN_PID_NAMESPACE = readPidNamespace();
 
 export type Liveness = 'alive' | 'dead' | 'unknown';
 
+/** Linux's PID_MAX_LIMIT: no process, in any PID namespace, has a larger pid. */
+export const PID_MAX_LIMIT = 4_194_304;
+
 export function processLiveness(pid: number, pidNs: number): Liveness {
+  if (pid > PID_MAX_LIMIT) return 'dead';
   if (pid <= 0 || pidNs !== OWN_PID_NAMESPACE || OWN_PID_NAMESPACE === 0) return 'unknown';
   try {
     process.kill(pid, 0);
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH' ? 'dead' : 'alive';
+    // EPERM: it exists, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'alive' : 'dead';
   }
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');

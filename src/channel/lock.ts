@@ -86,6 +86,7 @@ export class RecoverableLock {
         continue;
       }
       if (holder === this.token) throw this.heldAlready();
+      // Stryker disable next-line EqualityOperator: spinning 511, 512 or 513 times (or not at all) before each check only changes how long a waiter busy-waits before it sleeps; every check and sleep still happens
       if (++spins < SPINS_BEFORE_CHECK) continue;
       spins = 0;
       const reason = this.giveUpIf();
@@ -107,7 +108,9 @@ export class RecoverableLock {
       // Across PID namespaces only heartbeats speak; a lock is held for microseconds, so
       // also require that this holder kept it for a whole heartbeat timeout.
       const slot = (token & 0xff) - 1;
-      const ns = slot >= 0 && slot < this.table.count ? this.table.word(slot, SlotWord.pidNs) : 0;
+      // A token naming no slot was never written by a Shimmy participant: take the lock over.
+      if (slot < 0 || slot >= this.table.count) return true;
+      const ns = this.table.word(slot, SlotWord.pidNs);
       const kernelKnows = ns === OWN_PID_NAMESPACE && processLiveness(this.table.word(slot, SlotWord.pid), ns) !== 'unknown';
       return kernelKnows || heldForMs > this.table.heartbeatTimeoutMs || token >>> 8 !== (this.table.word(slot, SlotWord.gen) & 0xffffff);
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { channelKey, fnv1a, fnv1aBytes, identityOf, validateName } from './names.js';
+import { channelKey, fnv1a, fnv1aBytes, identityOf, validateName, validateRef } from './names.js';
+import { ErrorCode, type ShimmyError } from '../errors.js';
 
 describe('channelKey', () => {
   it('is deterministic and depends on namespace, name and uid', () => {
@@ -32,5 +33,48 @@ describe('fnv1a', () => {
     const bytes = new TextEncoder().encode('xxfoobarxx');
     expect(fnv1aBytes(bytes, 2, 8)).toBe(fnv1a('foobar'));
     expect(fnv1aBytes(bytes)).toBe(fnv1a('xxfoobarxx'));
+  });
+});
+
+describe('validateName and validateRef', () => {
+  const problem = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (err) {
+      return err as ShimmyError;
+    }
+    throw new Error('expected an error');
+  };
+
+  it('accepts DNS-1123 labels up to 63 characters', () => {
+    for (const ok of ['a', '0', 'a-b', 'x'.repeat(63), `a${'-'.repeat(61)}z`]) expect(() => validateName('channel name', ok)).not.toThrow();
+  });
+
+  it('refuses anything after a valid prefix, a trailing "-" and upper case, as not a DNS-1123 label (INVALID_NAME)', () => {
+    for (const bad of ['bad_name', 'ab-', '-ab', 'frames.v2', 'a b', 'Frames', '']) {
+      const err = problem(() => validateName('channel name', bad));
+      expect(err.code).toBe(ErrorCode.INVALID_NAME);
+      expect(err.message).toContain(`The channel name ${JSON.stringify(bad)} is not a DNS-1123 label`);
+      expect(err.hint).toBe('Use lower-case letters, digits and "-", starting and ending with a letter or digit, at most 63 characters');
+    }
+  });
+
+  it('blames the length only when the name is longer than 63 characters', () => {
+    expect(problem(() => validateName('namespace', `A${'a'.repeat(62)}`)).message).toMatch(/is not a DNS-1123 label/);
+    expect(problem(() => validateName('namespace', 'a'.repeat(64))).message).toContain(`The namespace "${'a'.repeat(64)}" is 64 characters long (at most 63)`);
+  });
+
+  it('names which part of a channel reference is wrong', () => {
+    expect(problem(() => validateRef({ namespace: 'Demo', name: 'frames' })).message).toContain('The namespace "Demo" is not a DNS-1123 label');
+    expect(problem(() => validateRef({ namespace: 'demo', name: 'Frames' })).message).toContain('The channel name "Frames" is not a DNS-1123 label');
+  });
+
+  it('accepts a uid of up to 64 characters and refuses a longer one (INVALID_NAME)', () => {
+    expect(() => validateRef({ namespace: 'demo', name: 'frames', uid: 'u'.repeat(64) })).not.toThrow();
+    const uid = 'u'.repeat(65);
+    const err = problem(() => channelKey({ namespace: 'demo', name: 'frames', uid }));
+    expect(err.code).toBe(ErrorCode.INVALID_NAME);
+    expect(err.message).toContain(`The channel uid "${uid}" is longer than 64 characters`);
+    expect(err.hint).toBe('Pass the SharedMemoryChannel metadata.uid unchanged');
   });
 });

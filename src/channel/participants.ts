@@ -112,6 +112,7 @@ export class ParticipantTable {
     for (let attempt = 0; attempt < 2; attempt++) {
       for (let slot = 0; slot < this.count; slot++) {
         const b = this.base(slot);
+        // Stryker disable next-line ArithmeticOperator: SlotWord.state is word 0 of a slot, so base - state and base + state are the same index
         if (Atomics.compareExchange(this.u32, b + SlotWord.state, SlotState.free, SlotState.claiming) !== SlotState.free) continue;
         Atomics.store(this.u32, b + SlotWord.gen, (this.u32[b + SlotWord.gen]! + 1) >>> 0);
         Atomics.store(this.u32, b + SlotWord.role, Role[role]);
@@ -121,6 +122,7 @@ export class ParticipantTable {
         Atomics.store(this.u32, b + SlotWord.ring, ring);
         for (const f of [SlotWord.cursor, SlotWord.expectedSeq, SlotWord.lost, SlotWord.delivered]) Atomics.store(this.u32, b + f, 0);
         init(slot);
+        // Stryker disable next-line ArithmeticOperator: SlotWord.state is word 0 of a slot, so base - state and base + state are the same index
         Atomics.store(this.u32, b + SlotWord.state, SlotState.active);
         return slot;
       }
@@ -136,14 +138,29 @@ export class ParticipantTable {
   /** Frees this process's own slot, if it still owns it. */
   release(slot: number, gen: number): void {
     if ((this.word(slot, SlotWord.gen) & 0xffffff) !== (gen & 0xffffff)) return;
+    // Stryker disable next-line ArithmeticOperator: SlotWord.state is word 0 of a slot, so base - state and base + state are the same index
     Atomics.compareExchange(this.u32, this.base(slot) + SlotWord.state, SlotState.active, SlotState.free);
   }
 
   /** Frees the slot if its participant is dead. Returns true when it did. */
   reclaimIfDead(slot: number): boolean {
     const state = this.word(slot, SlotWord.state);
-    if (state === SlotState.free || !this.isDead(slot)) return false;
-    return Atomics.compareExchange(this.u32, this.base(slot) + SlotWord.state, state, SlotState.free) === state;
+    if (state === SlotState.free) return false;
+    const gen = this.word(slot, SlotWord.gen);
+    if (!this.isDead(slot)) return false;
+    // Between the look and now, another process may have reclaimed the slot and a live
+    // participant claimed it (a new generation): hold the slot as claiming while we check
+    // that it is still the one judged dead, and give it back untouched if not.
+    const b = this.base(slot);
+    // Stryker disable next-line ArithmeticOperator: SlotWord.state is word 0 of a slot, so base - state and base + state are the same index
+    const stateWord = b + SlotWord.state;
+    if (Atomics.compareExchange(this.u32, stateWord, state, SlotState.claiming) !== state) return false;
+    if (Atomics.load(this.u32, b + SlotWord.gen) !== gen) {
+      Atomics.store(this.u32, stateWord, state);
+      return false;
+    }
+    Atomics.store(this.u32, stateWord, SlotState.free);
+    return true;
   }
 
   reclaimDead(): number {
