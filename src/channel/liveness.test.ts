@@ -1,6 +1,6 @@
 import { readlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { OWN_PID_NAMESPACE, PID_MAX_LIMIT, processLiveness } from './liveness.js';
+import { OWN_PID_NAMESPACE, OWN_START_TIME, PID_MAX_LIMIT, processLiveness, processStartTime } from './liveness.js';
 import { killStarted } from '../../test/helpers/proc.js';
 import { deadPid, procState, zombie } from '../../test/helpers/pids.js';
 
@@ -147,5 +147,16 @@ describe('processLiveness on forged pids', () => {
       throw errno('EINVAL');
     });
     expect(processLiveness(dead, OWN_PID_NAMESPACE)).toBe('dead');
+  });
+});
+
+describe('processStartTime and reused pids', () => {
+  it("reads this process's start time from /proc, and a reused pid (same pid, another start time) is dead", async () => {
+    expect(OWN_START_TIME).toBeGreaterThan(0);
+    expect(processStartTime(process.pid)).toBe(OWN_START_TIME);
+    expect(processStartTime(await deadPid())).toBe(0);
+    expect(processLiveness(process.pid, OWN_PID_NAMESPACE, OWN_START_TIME)).toBe('alive');
+    expect(processLiveness(process.pid, OWN_PID_NAMESPACE, (OWN_START_TIME + 1) >>> 0)).toBe('dead');
+    expect(processLiveness(process.pid, OWN_PID_NAMESPACE, 0)).toBe('alive');
   });
 });

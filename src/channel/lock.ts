@@ -111,7 +111,8 @@ export class RecoverableLock {
       // A token naming no slot was never written by a Shimmy participant: take the lock over.
       if (slot < 0 || slot >= this.table.count) return true;
       const ns = this.table.word(slot, SlotWord.pidNs);
-      const kernelKnows = ns === OWN_PID_NAMESPACE && processLiveness(this.table.word(slot, SlotWord.pid), ns) !== 'unknown';
+      const kernelKnows =
+        ns === OWN_PID_NAMESPACE && processLiveness(this.table.word(slot, SlotWord.pid), ns, this.table.word(slot, SlotWord.startTime)) !== 'unknown';
       return kernelKnows || heldForMs > this.table.heartbeatTimeoutMs || token >>> 8 !== (this.table.word(slot, SlotWord.gen) & 0xffffff);
     }
     return false;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { OWN_PID_NAMESPACE } from './liveness.js';
+import { OWN_PID_NAMESPACE, OWN_START_TIME } from './liveness.js';
 import { ParticipantTable, Role, SlotState, SlotWord } from './participants.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { killStarted } from '../../test/helpers/proc.js';
@@ -89,7 +89,7 @@ describe('ParticipantTable.claim', () => {
     const after = words(t);
     expect(after[0]).toEqual(before[0]);
     expect(after[2]).toEqual(before[2]);
-    expect(after[1]!.slice(0, 11)).toEqual([
+    expect(after[1]!.slice(0, 12)).toEqual([
       SlotState.active,
       42,
       Role.streamEnd,
@@ -101,8 +101,9 @@ describe('ParticipantTable.claim', () => {
       0,
       0,
       0,
+      OWN_START_TIME,
     ]);
-    expect(Math.abs(t.now() - after[1]![SlotWord.heartbeat])).toBeLessThan(1000);
+    expect(Math.abs(t.now() - after[1]![SlotWord.heartbeat]!)).toBeLessThan(1000);
   });
 
   it('counts generations up each time a slot is claimed again', () => {
@@ -294,6 +295,22 @@ describe('ParticipantTable.reclaimIfDead and reclaimDead', () => {
     expect(t.word(1, SlotWord.state)).toBe(SlotState.active);
     expect(t.word(1, SlotWord.gen)).toBe(6);
     expect(t.word(1, SlotWord.pid)).toBe(process.pid);
+  });
+
+  it('tells a reused pid apart by its start time: a slot naming a live pid with another start time is dead and reclaimed', () => {
+    const t = table(2);
+    forgeSlot(t, 0);
+    t.setWord(0, SlotWord.startTime, (OWN_START_TIME + 1) >>> 0);
+    forgeSlot(t, 1);
+    t.setWord(1, SlotWord.startTime, OWN_START_TIME);
+    expect(t.isDead(0)).toBe(true);
+    expect(t.isDead(1)).toBe(false);
+    // Slots written before start times were recorded (0) fall back to the pid alone.
+    t.setWord(0, SlotWord.startTime, 0);
+    expect(t.isDead(0)).toBe(false);
+    t.setWord(0, SlotWord.startTime, (OWN_START_TIME + 1) >>> 0);
+    expect(t.reclaimIfDead(0)).toBe(true);
+    expect(t.reclaimIfDead(1)).toBe(false);
   });
 
   it('reclaimDead frees every dead slot and counts them', async () => {

@@ -5,7 +5,7 @@
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { HeaderWord, PARTICIPANTS, SLOT_BYTES } from './layout.js';
-import { HEARTBEAT_TIMEOUT_MS, OWN_PID_NAMESPACE, processLiveness } from './liveness.js';
+import { HEARTBEAT_TIMEOUT_MS, OWN_PID_NAMESPACE, OWN_START_TIME, processLiveness } from './liveness.js';
 
 export const SlotState = { free: 0, active: 1, claiming: 2 } as const;
 export const Role = { publisher: 1, subscriber: 2, streamEnd: 3 } as const;
@@ -24,6 +24,8 @@ export const SlotWord = {
   lost: 8,
   delivered: 9,
   ring: 10,
+  /** The participant's process start time (liveness.ts), telling a reused pid apart; 0: not recorded. */
+  startTime: 11,
 } as const;
 
 const SLOT_WORDS = SLOT_BYTES / 4;
@@ -98,7 +100,7 @@ export class ParticipantTable {
   }
 
   isDead(slot: number): boolean {
-    const live = processLiveness(this.word(slot, SlotWord.pid), this.word(slot, SlotWord.pidNs));
+    const live = processLiveness(this.word(slot, SlotWord.pid), this.word(slot, SlotWord.pidNs), this.word(slot, SlotWord.startTime));
     if (live !== 'unknown') return live === 'dead';
     const age = (this.now() - this.word(slot, SlotWord.heartbeat)) | 0;
     return age > this.heartbeatTimeoutMs;
@@ -118,6 +120,7 @@ export class ParticipantTable {
         Atomics.store(this.u32, b + SlotWord.role, Role[role]);
         Atomics.store(this.u32, b + SlotWord.pid, process.pid);
         Atomics.store(this.u32, b + SlotWord.pidNs, OWN_PID_NAMESPACE);
+        Atomics.store(this.u32, b + SlotWord.startTime, OWN_START_TIME);
         Atomics.store(this.u32, b + SlotWord.heartbeat, this.now());
         Atomics.store(this.u32, b + SlotWord.ring, ring);
         for (const f of [SlotWord.cursor, SlotWord.expectedSeq, SlotWord.lost, SlotWord.delivered]) Atomics.store(this.u32, b + f, 0);
