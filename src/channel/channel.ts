@@ -90,6 +90,8 @@ export class Channel implements SlotHost {
   private readonly ownSlots = new Map<number, number>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private removedSince: number | null = null;
+  /** Endpoints were made, so claims and zero-copy views into the segment may outlive close(). */
+  private endpointsMade = false;
   private closed = false;
 
   private constructor(ref: ChannelRef, segment: Segment, header: HeaderInfo, heartbeatTimeoutMs: number) {
@@ -258,6 +260,7 @@ export class Channel implements SlotHost {
   claimSlot(role: RoleName, ring: number): number {
     this.assertOpen();
     const slot = this.table.claim(role, ring, (s) => this.table.setWord(s, SlotWord.cursor, Atomics.load(this.rings[ring]!.ctl, RingWord.tail)));
+    this.endpointsMade = true;
     this.ownSlots.set(slot, this.table.word(slot, SlotWord.gen));
     if (!this.heartbeatTimer) {
       this.heartbeatTimer = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
@@ -418,6 +421,6 @@ export class Channel implements SlotHost {
       r.data.poke();
       r.space.poke();
     }
-    this.segment.detach();
+    this.segment.detach(this.endpointsMade);
   }
 }

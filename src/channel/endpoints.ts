@@ -165,6 +165,8 @@ class WriterEndpoint {
       commit: (len = length) => {
         if (done) throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'This claim was already committed or aborted', 'Claim again for the next message');
         try {
+          // Closed meanwhile: the segment is gone from this process, the claim with it.
+          this.assertOpen();
           return writer.commit(len);
         } finally {
           close();
@@ -172,7 +174,7 @@ class WriterEndpoint {
       },
       abort: () => {
         if (done) return;
-        writer.abort();
+        if (!this.closed && !this.channel.isClosed) writer.abort();
         close();
       },
     };

@@ -67,6 +67,7 @@ const fn = {
   shmget: libc.func('int shmget(int key, size_t size, int shmflg)'),
   shmat: libc.func('void *shmat(int shmid, void *shmaddr, int shmflg)'),
   shmdt: libc.func('int shmdt(void *shmaddr)'),
+  mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)'),
   shmctl: libc.func('int shmctl(int shmid, int cmd, void *buf)'),
   abi: shimmy.func('int shimmy_abi_version(void)'),
   futexWait: shimmy.func('int shimmy_futex_wait(void *addr, uint32_t expected, int64_t timeout_ns)'),
@@ -104,6 +105,20 @@ export function shmat(id: number): Address | number {
 
 export function shmdt(addr: Address): number {
   return (fn.shmdt(addr) as number) < 0 ? -koffi.errno() : 0;
+}
+
+const PROT_READ_WRITE = 0x1 | 0x2;
+const MAP_PRIVATE_ANONYMOUS_FIXED_NORESERVE = 0x02 | 0x20 | 0x10 | 0x4000;
+
+/**
+ * Detaches the segment mapped at `addr` by mapping private zero pages over it in one step
+ * (mmap MAP_FIXED): views into it that outlive the detach read zeros and write nowhere
+ * instead of faulting, and nothing else can be mapped there meanwhile. The kernel counts
+ * the segment's attachment off as for shmdt. Returns 0 or -errno.
+ */
+export function detachHarmlessly(addr: Address, length: number): number {
+  const out = fn.mmap(addr, length, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS_FIXED_NORESERVE, -1, 0) as Address;
+  return koffi.address(out) === 0xffffffffffffffffn ? -koffi.errno() : 0;
 }
 
 export function shmRemove(id: number): number {

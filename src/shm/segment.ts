@@ -137,9 +137,15 @@ export class Segment {
     return this.addr !== null;
   }
 
-  detach(): void {
+  /**
+   * Detaches. With `viewsMayOutlive` (endpoints handed out claims or zero-copy views), those
+   * views then see private zero pages, never unmapped memory (a SIGSEGV), at the cost of the
+   * address range staying reserved for the life of the process; shmdt when that mapping fails
+   * or nothing was handed out (a stats-only open, as the agent makes every report).
+   */
+  detach(viewsMayOutlive = false): void {
     if (!this.addr) return;
-    native.shmdt(this.addr);
+    if (!viewsMayOutlive || native.detachHarmlessly(this.addr, this.size) !== 0) native.shmdt(this.addr);
     this.addr = null;
   }
 }
