@@ -446,16 +446,16 @@ describe('RingWriter, overwrite policy', () => {
     ch.close();
   });
 
-  it('an aborted claim does not make readers think they were lapped', () => {
+  it('an aborted claim counts what it may have written over as lapped: the reader resumes after it and counts the loss', () => {
     const { ch, reader } = setup({ slowConsumer: 'overwrite', maxMessage: 2040 });
     const r = reader();
     const pub = ch.publisher();
     pub.tryPublish(bytes('a'.repeat(1000)));
     pub.tryPublish(bytes('b'.repeat(1032)));
-    // Its reach would zero the head of 'a': while it is open the reader counts as lapped.
+    // Its reach covers the bytes of 'a'; whether the claimant wrote them or not, nobody knows.
     pub.tryClaim(2040)!.abort();
-    expect(drain(r).map((m) => m.slice(0, 3))).toEqual(['0:a', '1:b']);
-    expect(r.lost).toBe(0);
+    expect(drain(r).map((m) => m.slice(0, 3))).toEqual(['1:b']);
+    expect(r.lost).toBe(1);
     // Caught up: another aborted claim must not make it read 'b' again.
     pub.tryClaim(8)!.abort();
     expect(r.hasData()).toBe(false);
@@ -463,7 +463,50 @@ describe('RingWriter, overwrite policy', () => {
     ch.close();
   });
 
-  it('closing an exclusive publisher with an open claim drops the claim, not what readers have yet to read', () => {
+  it('delivers no byte an aborted claim wrote over a record the reader had yet to read (a forged head there included)', () => {
+    const { ch, ring, reader } = setup({ slowConsumer: 'overwrite' });
+    const r = reader();
+    const pub = ch.publisher();
+    expect(pub.tryPublish(bytes('r0'))).toBe(true);
+    expect(drain(r)).toEqual(['0:r0']);
+    for (let i = 1; i <= 6; i++) expect(pub.tryPublish(bytes(`r${i}`.padEnd(504, '.')))).toBe(true);
+    expect(pub.tryPublish(bytes('r7'.padEnd(496, '.')))).toBe(true);
+    const claim = pub.tryClaim(600)!;
+    const at = claim.bytes.byteOffset - ring.bytes.byteOffset;
+    expect(at).toBeLessThan(512);
+    // A record head at ring offset 512, where r1's successor began: "EVIL!", seq 4242.
+    const forged = new DataView(claim.bytes.buffer, claim.bytes.byteOffset + (512 - at), 16);
+    forged.setUint32(0, (VALID_FLAG | 5) >>> 0, true);
+    forged.setUint32(4, 4242, true);
+    claim.bytes.set(bytes('EVIL!'), 512 - at + 8);
+    claim.abort();
+    const got = drain(r);
+    expect(got.some((m) => m.includes('EVIL') || m.startsWith('4242:'))).toBe(false);
+    for (const m of got) expect(m.split(':')[1]!.startsWith(`r${m.split(':')[0]}`), m.slice(0, 20)).toBe(true);
+    ch.close();
+  });
+
+  it('a corked batch longer than the ring publishes what it has before it laps its own first record: every delivery intact', () => {
+    const { ch, reader } = setup({ slowConsumer: 'overwrite' });
+    const r = reader();
+    const e = ch.publisher({ exclusive: true });
+    e.cork();
+    expect(e.tryPublish(bytes('m0'.padEnd(100, '.')))).toBe(true);
+    for (let i = 1; i <= 8; i++) expect(e.tryPublish(bytes(`m${i}`.padEnd(504, '.')))).toBe(true);
+    e.uncork();
+    const got = drain(r);
+    expect(got.length).toBeGreaterThan(0);
+    for (const m of got) {
+      const [seq, body] = m.split(':') as [string, string];
+      expect(body.startsWith(`m${seq}.`), m.slice(0, 20)).toBe(true);
+      expect(body.length).toBe(seq === '0' ? 100 : 504);
+    }
+    expect(got.at(-1)!.startsWith('8:m8')).toBe(true);
+    expect(r.lost + got.length).toBe(9);
+    ch.close();
+  });
+
+  it('closing an exclusive publisher with an open claim drops the claim; what it may have covered counts as lost', () => {
     const { ch, reader } = setup({ slowConsumer: 'overwrite', maxMessage: 2040 });
     const r = reader();
     const e = ch.publisher({ exclusive: true });
@@ -471,8 +514,8 @@ describe('RingWriter, overwrite policy', () => {
     e.tryPublish(bytes('b'.repeat(1032)));
     e.tryClaim(2040);
     e.close();
-    expect(drain(r).map((m) => m.slice(0, 3))).toEqual(['0:a', '1:b']);
-    expect(r.lost).toBe(0);
+    expect(drain(r).map((m) => m.slice(0, 3))).toEqual(['1:b']);
+    expect(r.lost).toBe(1);
     ch.close();
   });
 

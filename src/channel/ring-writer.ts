@@ -22,6 +22,8 @@ export class RingWriter {
   /** While corked: the word index of the batch's first head, published by uncork(); else -1. */
   private corkedHead = -1;
   private corkedHeadValue = 0;
+  /** While corked: the position of the batch's first record. */
+  private corkedPos = 0;
   private corkedLast = 0;
 
   constructor(
@@ -112,7 +114,14 @@ export class RingWriter {
         }
       }
     } else {
-      Atomics.store(ctl, RingWord.tailIntent, reach);
+      // A batch must not lap its own first record, whose head it still holds back: publish
+      // what is corked, then go on corked.
+      if (this.corkedHead >= 0 && (reach - this.corkedPos) >>> 0 > cap) {
+        this.uncork();
+        this.corked = true;
+      }
+      // Only forward: an aborted claim may have written anywhere up to the intent it set.
+      if (((reach - Atomics.load(ctl, RingWord.tailIntent)) | 0) > 0) Atomics.store(ctl, RingWord.tailIntent, reach);
     }
     if (pad !== 0) {
       // Filler to the end of the ring, committed at once: clear the head at 0 first.
@@ -194,7 +203,9 @@ export class RingWriter {
   abort(): void {
     if (this.pendingPos < 0) return;
     const ctl = this.ring.ctl;
-    Atomics.store(ctl, RingWord.tailIntent, (Atomics.load(ctl, RingWord.tail) + RECORD_HEADER) >>> 0);
+    // Overwrite policy: the claim's bytes may already cover records a reader has yet to read,
+    // so the intent stays where the claim put it and such a reader still sees itself lapped.
+    if (this.ring.blocking) Atomics.store(ctl, RingWord.tailIntent, (Atomics.load(ctl, RingWord.tail) + RECORD_HEADER) >>> 0);
     this.pendingPos = -1;
     if (!this.exclusive) this.lock.release();
   }
@@ -246,6 +257,7 @@ export class RingWriter {
     if (this.corkedHead < 0) {
       this.corkedHead = w;
       this.corkedHeadValue = head;
+      this.corkedPos = start;
     } else {
       this.ring.words[w] = head;
     }
