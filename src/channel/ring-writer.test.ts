@@ -467,22 +467,39 @@ describe('RingWriter, overwrite policy', () => {
     const { ch, ring, reader } = setup({ slowConsumer: 'overwrite' });
     const r = reader();
     const pub = ch.publisher();
+    // r0 at position 0 (16 bytes), r1..r6 512 bytes each from 16, r7 from 3088 to 3592.
     expect(pub.tryPublish(bytes('r0'))).toBe(true);
-    expect(drain(r)).toEqual(['0:r0']);
-    for (let i = 1; i <= 6; i++) expect(pub.tryPublish(bytes(`r${i}`.padEnd(504, '.')))).toBe(true);
+    expect(pub.tryPublish(bytes('r1'.padEnd(504, '.')))).toBe(true);
+    expect(drain(r).map((m) => m.slice(0, 4))).toEqual(['0:r0', '1:r1']);
+    for (let i = 2; i <= 6; i++) expect(pub.tryPublish(bytes(`r${i}`.padEnd(504, '.')))).toBe(true);
     expect(pub.tryPublish(bytes('r7'.padEnd(496, '.')))).toBe(true);
+    // The claim pads to the end and lands at ring offset 0, its bytes over r2's head at 528.
     const claim = pub.tryClaim(600)!;
     const at = claim.bytes.byteOffset - ring.bytes.byteOffset;
-    expect(at).toBeLessThan(512);
-    // A record head at ring offset 512, where r1's successor began: "EVIL!", seq 4242.
-    const forged = new DataView(claim.bytes.buffer, claim.bytes.byteOffset + (512 - at), 16);
+    expect(at).toBe(8);
+    const forged = new DataView(claim.bytes.buffer, claim.bytes.byteOffset + (528 - at), 16);
     forged.setUint32(0, (VALID_FLAG | 5) >>> 0, true);
     forged.setUint32(4, 4242, true);
-    claim.bytes.set(bytes('EVIL!'), 512 - at + 8);
+    claim.bytes.set(bytes('EVIL!'), 528 - at + 8);
     claim.abort();
+    // A smaller record in its place must not pull the intent back over the claim's bytes.
+    expect(pub.tryPublish(bytes('r8'))).toBe(true);
     const got = drain(r);
     expect(got.some((m) => m.includes('EVIL') || m.startsWith('4242:'))).toBe(false);
     for (const m of got) expect(m.split(':')[1]!.startsWith(`r${m.split(':')[0]}`), m.slice(0, 20)).toBe(true);
+    expect(got.at(-1)).toBe('8:r8');
+    ch.close();
+  });
+
+  it('an overwrite ring keeps a corked batch that fits hidden until uncork()', () => {
+    const { ch, reader } = setup({ slowConsumer: 'overwrite' });
+    const r = reader();
+    const e = ch.publisher({ exclusive: true });
+    e.cork();
+    for (const m of ['x', 'y', 'z']) expect(e.tryPublish(bytes(m))).toBe(true);
+    expect(drain(r)).toEqual([]);
+    e.uncork();
+    expect(drain(r)).toEqual(['0:x', '1:y', '2:z']);
     ch.close();
   });
 
