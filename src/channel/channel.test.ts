@@ -59,6 +59,24 @@ describe('Channel pub/sub', () => {
     ch.close();
   });
 
+  it('keeps a stream ring working across the 32-bit wrap of positions, for both sides, the shared cursor included', () => {
+    const ch = Channel.create(ref('wrap-stream'), { mode: 'stream', capacity: 4096, maxMessage: 512 });
+    for (const r of ch.rings) for (const f of [RingWord.tail, RingWord.tailIntent, RingWord.sharedCursor]) Atomics.store(r.ctl, f, 0xffffff00);
+    const a = ch.streamEnd('a');
+    const b = ch.streamEnd('b');
+    const got: Record<'a' | 'b', string[]> = { a: [], b: [] };
+    for (let i = 0; i < 3000; i++) {
+      expect(a.tryPublish(bytes(`req-${i}-${'x'.repeat(i % 200)}`))).toBe(true);
+      expect(b.take(16, (m) => got.b.push(m.toString()))).toBe(1);
+      expect(b.tryPublish(bytes(`rep-${i}`))).toBe(true);
+      expect(a.take(16, (m) => got.a.push(m.toString()))).toBe(1);
+    }
+    expect(got.b).toEqual(Array.from({ length: 3000 }, (_, i) => `req-${i}-${'x'.repeat(i % 200)}`));
+    expect(got.a).toEqual(Array.from({ length: 3000 }, (_, i) => `rep-${i}`));
+    for (const r of ch.rings) expect(Atomics.load(r.ctl, RingWord.sharedCursor)).toBeLessThan(0xffffff00);
+    ch.close();
+  });
+
   it('starts a new subscriber after records whose writer died before moving the tail hint', () => {
     const ch = Channel.create(ref(), { capacity: 65536, maxMessage: 1024 });
     const pub = ch.publisher();
