@@ -16,8 +16,8 @@ import {
   type ModeName,
   type SlowConsumerName,
 } from './layout.js';
-import { ErrorCode, type ShimmyError } from '../errors.js';
-import { codeOf } from '../../test/helpers/errors.js';
+import { ErrorCode } from '../errors.js';
+import { codeOf, thrown } from '../../test/helpers/errors.js';
 
 function header(cfg = DEFAULTS): ArrayBuffer {
   const buf = new ArrayBuffer(segmentBytes({ ...cfg, capacity: 4096 }) + 8192);
@@ -62,16 +62,6 @@ describe('readHeader', () => {
     expect(() => readHeader(buf, 'x')).toThrowError(/SHIMMY_ERR|needs/);
   });
 });
-
-/** What `fn` throws (failing the test when it does not throw). */
-function thrown(fn: () => unknown): ShimmyError {
-  try {
-    fn();
-  } catch (err) {
-    return err as ShimmyError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('sizes', () => {
   it('gives pub/sub one ring and streams two', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../../test/helpers/errors.js';
 import { channelKey, fnv1a, fnv1aBytes, identityOf, validateName, validateRef } from './names.js';
-import { ErrorCode, type ShimmyError } from '../errors.js';
+import { ErrorCode } from '../errors.js';
 
 describe('channelKey', () => {
   it('is deterministic and depends on namespace, name and uid', () => {
@@ -37,14 +38,7 @@ describe('fnv1a', () => {
 });
 
 describe('validateName and validateRef', () => {
-  const problem = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (err) {
-      return err as ShimmyError;
-    }
-    throw new Error('expected an error');
-  };
+  const problem = thrown;
 
   it('accepts DNS-1123 labels up to 63 characters', () => {
     for (const ok of ['a', '0', 'a-b', 'x'.repeat(63), `a${'-'.repeat(61)}z`]) expect(() => validateName('channel name', ok)).not.toThrow();

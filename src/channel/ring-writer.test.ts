@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { thrown } from '../../test/helpers/errors.js';
 import { Channel } from './channel.js';
 import { PAD_FLAG, RingWord, VALID_FLAG, type SlowConsumerName } from './layout.js';
 import { SlotWord } from './participants.js';
 import { RingWriter } from './ring-writer.js';
 import { SubscriberReader } from './subscriber-reader.js';
 import type { Publisher } from './endpoints.js';
-import { ErrorCode, type ShimmyError } from '../errors.js';
+import { ErrorCode } from '../errors.js';
 import { testChannels } from '../../test/helpers/proc.js';
 
 const channels = testChannels();
@@ -35,16 +36,6 @@ function drain(r: SubscriberReader): string[] {
   const got: string[] = [];
   r.poll((b, o, l, seq) => got.push(`${seq}:${text(b.subarray(o, o + l))}`));
   return got;
-}
-
-/** What `fn` throws (failing the test when it does not throw). */
-function thrown(fn: () => unknown): ShimmyError {
-  try {
-    fn();
-  } catch (err) {
-    return err as ShimmyError;
-  }
-  throw new Error('expected an error');
 }
 
 /** Publishes `size`-byte messages (filled with '0', '1', ...) until the ring refuses one; how many went in (at most 100). */

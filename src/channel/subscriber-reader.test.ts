@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { thrown } from '../../test/helpers/errors.js';
 import { Channel } from './channel.js';
 import { PAD_FLAG, RingWord, VALID_FLAG, type SlowConsumerName } from './layout.js';
 import { SlotWord } from './participants.js';
@@ -26,16 +27,6 @@ function take(r: SubscriberReader, max?: number): { n: number; got: Array<[strin
   const got: Array<[string, number]> = [];
   const n = r.poll((b, o, l, seq) => got.push([text(b.subarray(o, o + l)), seq]), max);
   return { n, got };
-}
-
-/** What `fn` throws (failing the test when it does not throw). */
-function thrown(fn: () => unknown): ShimmyError {
-  try {
-    fn();
-  } catch (err) {
-    return err as ShimmyError;
-  }
-  throw new Error('expected an error');
 }
 
 describe('SubscriberReader, block policy', () => {

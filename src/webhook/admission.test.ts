@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../../test/helpers/errors.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ErrorCode } from '../errors.js';
 import type { ChannelMatch } from '../k8s/channel-directory.js';
@@ -39,14 +40,7 @@ const request = (extra: Partial<AdmissionRequest> = {}): AdmissionRequest => ({
 
 const decode = (patch: string | undefined): unknown => JSON.parse(Buffer.from(patch!, 'base64').toString('utf8'));
 
-function admissionError(fn: () => unknown): AdmissionError {
-  try {
-    fn();
-  } catch (err) {
-    return err as AdmissionError;
-  }
-  throw new Error('expected an AdmissionError');
-}
+const admissionError = (fn: () => unknown) => thrown<AdmissionError>(fn);
 
 describe('parseReview', () => {
   const valid = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'abc', operation: 'CREATE' } };
