@@ -103,7 +103,9 @@ describe('mutating webhook on a real API server', () => {
     expect(await attempt('milli', { selector: { matchLabels: { a: 'b' } }, capacity: '100m' })).toContain('capacity must be a positive number of bytes');
     expect(await attempt('noval', { selector: { matchExpressions: [{ key: 'a', operator: 'In' }] } })).toContain('In and NotIn need values');
     expect(await attempt('mode', { selector: { matchLabels: { a: 'b' } }, mode: 'Broadcast' })).toContain('Unsupported value');
-    expect(await attempt('badkey', { selector: { matchExpressions: [{ key: 'a b', operator: 'Exists' }] } })).toMatch(/matchExpressions\[0\]\.key.*should match/);
+    expect(await attempt('badkey', { selector: { matchExpressions: [{ key: 'a b', operator: 'Exists' }] } })).toMatch(
+      /matchExpressions\[0\]\.key.*should match/,
+    );
     expect(await attempt('badvalue', { selector: { matchLabels: { a: 'b c' } } })).toMatch(/matchLabels\.a.*should match/);
     const defaults = await createChannel(f, NS, 'defaults', { selector: { matchLabels: { nothing: 'here' } } });
     expect(defaults.spec).toMatchObject({ mode: 'PubSub', capacity: '4Mi', maxMessageSize: '1Mi', slowConsumer: 'Block', placement: 'Prefer' });
