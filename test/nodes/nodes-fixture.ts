@@ -93,18 +93,28 @@ export async function podPhase(c: NodesCluster, namespace: string, name: string)
 
 /** Waits until every pod has ended; a Failed pod fails the wait with its logs. */
 export async function waitSucceeded(c: NodesCluster, namespace: string, names: readonly string[], timeoutMs = 180_000): Promise<void> {
-  await eventually(
-    `pods ${names.join(', ')} Succeeded`,
-    async () => {
-      for (const name of names) {
-        const phase = await podPhase(c, namespace, name);
-        if (phase === 'Failed') throw new Error(`pod ${name} Failed: ${await logs(c, namespace, name)}`);
-        if (phase !== 'Succeeded') return false;
-      }
-      return true;
-    },
-    timeoutMs,
-  );
+  try {
+    await eventually(
+      `pods ${names.join(', ')} Succeeded`,
+      async () => {
+        for (const name of names) {
+          const phase = await podPhase(c, namespace, name);
+          if (phase === 'Failed') throw new Error(`pod ${name} Failed: ${await logs(c, namespace, name)}`);
+          if (phase !== 'Succeeded') return false;
+        }
+        return true;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    // Say where each pod stands, and what it last printed, so a hang can be told from a failure.
+    const states: string[] = [];
+    for (const name of names) {
+      const tail = (await logs(c, namespace, name).catch((e: unknown) => `(no log: ${String(e)})`)).slice(-600);
+      states.push(`${name}: ${await podPhase(c, namespace, name).catch(() => 'unknown')}; log ends: ${tail}`);
+    }
+    throw new Error(`${(err as Error).message}\n${states.join('\n')}`, { cause: err });
+  }
 }
 
 export async function waitRunning(c: NodesCluster, namespace: string, names: readonly string[], timeoutMs = 120_000): Promise<void> {
