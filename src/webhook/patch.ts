@@ -31,12 +31,21 @@ export function podEnv(m: PodMutation): V1EnvVar[] {
   return vars;
 }
 
+/** A variable the pod already has that must be set to `want` (another value, or valueFrom). */
+const stale = (have: V1EnvVar, want: V1EnvVar): boolean => have.value !== want.value || !!have.valueFrom;
+
+/** The schedulerName the pod should get, if any: ours replaces the default scheduler only. */
+function schedulerFor(spec: V1Pod['spec'], m: PodMutation): string | undefined {
+  if (!m.schedulerName || spec!.schedulerName === m.schedulerName) return undefined;
+  return spec!.schedulerName === undefined || spec!.schedulerName === DEFAULT_SCHEDULER ? m.schedulerName : undefined;
+}
+
 function setEnv(container: V1Container, vars: readonly V1EnvVar[]): void {
   const env = container.env ?? [];
   for (const v of vars) {
     const existing = env.find((e) => e.name === v.name);
     if (!existing) env.push({ ...v });
-    else if (existing.value !== v.value || existing.valueFrom) {
+    else if (stale(existing, v)) {
       existing.value = v.value;
       delete existing.valueFrom;
     }
@@ -55,7 +64,8 @@ export function mutatePod(pod: V1Pod, m: PodMutation): V1Pod {
   out.metadata ??= {};
   out.metadata.annotations = { ...out.metadata.annotations, [CHANNELS_ANNOTATION]: channelsAnnotation(m.channels.map((c) => c.name)) };
   out.metadata.labels = { ...out.metadata.labels, [INJECTED_LABEL]: 'true' };
-  if (m.schedulerName && (spec.schedulerName === undefined || spec.schedulerName === DEFAULT_SCHEDULER)) spec.schedulerName = m.schedulerName;
+  const scheduler = schedulerFor(spec, m);
+  if (scheduler) spec.schedulerName = scheduler;
   return out;
 }
 
@@ -72,7 +82,7 @@ function envOps(containers: readonly V1Container[] | undefined, base: string, va
     for (const v of vars) {
       const at = env.findIndex((e) => e.name === v.name);
       if (at < 0) ops.push({ op: 'add', path: `${base}/${i}/env/-`, value: { ...v } });
-      else if (env[at]!.value !== v.value || env[at]!.valueFrom) ops.push({ op: 'replace', path: `${base}/${i}/env/${at}`, value: { ...v } });
+      else if (stale(env[at]!, v)) ops.push({ op: 'replace', path: `${base}/${i}/env/${at}`, value: { ...v } });
     }
   }
 }
@@ -93,7 +103,7 @@ export function podPatch(pod: V1Pod, m: PodMutation): Operation[] {
   if (!pod.metadata) ops.push({ op: 'add', path: '/metadata', value: {} });
   mapOps(pod.metadata?.annotations, '/metadata/annotations', CHANNELS_ANNOTATION, channelsAnnotation(m.channels.map((c) => c.name)), ops);
   mapOps(pod.metadata?.labels, '/metadata/labels', INJECTED_LABEL, 'true', ops);
-  if (m.schedulerName && (spec.schedulerName === undefined || spec.schedulerName === DEFAULT_SCHEDULER) && spec.schedulerName !== m.schedulerName)
-    ops.push({ op: 'add', path: '/spec/schedulerName', value: m.schedulerName });
+  const scheduler = schedulerFor(spec, m);
+  if (scheduler) ops.push({ op: 'add', path: '/spec/schedulerName', value: scheduler });
   return ops;
 }
