@@ -4,6 +4,7 @@ export { envFor, readInjectedChannel, channelEnvVar, type InjectedChannel } from
 export { Channel, type AttachOptions, type ChannelStats, type CreateOptions } from './channel/channel.js';
 export { Publisher, Subscriber, StreamEnd, type Claim, type PublisherOptions, type StreamSide } from './channel/endpoints.js';
 export type { MessageHandler } from './channel/subscriber-reader.js';
+export { RecordBatch } from './channel/record-batch.js';
 export { IdleStrategy, type IdleOptions } from './channel/idle.js';
 export { channelKey, validateName, type ChannelRef } from './channel/names.js';
 export { DEFAULTS, type ChannelConfig } from './channel/layout.js';

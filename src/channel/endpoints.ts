@@ -7,6 +7,7 @@ import { AdaptivePause, checkIdle, waitAsync, waitSync, type IdleOptions, type I
 import { RingWriter } from './ring-writer.js';
 import { StreamReader } from './stream-reader.js';
 import { SubscriberReader, type MessageHandler } from './subscriber-reader.js';
+import { RecordBatch } from './record-batch.js';
 import type { RingView } from './ring-view.js';
 import type { SlotHost } from './slot-host.js';
 
@@ -31,6 +32,16 @@ export interface Claim {
 
 function closedError(channel: SlotHost, what: string): ShimmyError {
   return channel.removedError() ?? new ShimmyError(ErrorCode.CLOSED, `This ${what} is closed`, 'Open the channel again to get a new one');
+}
+
+function checkBatchCount(msgs: readonly Uint8Array[], count: number): void {
+  if (!Number.isInteger(count) || count < 0 || count > msgs.length) {
+    throw new ShimmyError(
+      ErrorCode.INVALID_ARGUMENT,
+      `A batch count of ${count} is not between 0 and the ${msgs.length} messages given`,
+      'Pass a count no larger than the array',
+    );
+  }
 }
 
 /** Shared by publishers and stream ends: a writer that can wait for space. */
@@ -75,6 +86,48 @@ class WriterEndpoint {
     this.assertOpen();
     if (this.claimOpen || this.queued !== 0) return false;
     return this.writer.tryWrite(data);
+  }
+
+  /**
+   * Copies `msgs[0..count)` in as one batch, in order, each its own message with its own
+   * sequence number. Readers see them together (one release store), so a publisher killed
+   * mid-batch exposes none of them. Returns how many were published: all, the prefix that
+   * fit in a full ring (block policy), or 0 while another publisher's claim holds the write
+   * lock. Never waits.
+   */
+  tryPublishBatch(msgs: readonly Uint8Array[], count = msgs.length): number {
+    this.assertOpen();
+    checkBatchCount(msgs, count);
+    if (this.claimOpen || this.queued !== 0) return 0;
+    return this.writer.tryWriteBatch(msgs, 0, count);
+  }
+
+  /** Publishes all of `msgs[0..count)` in batches, blocking this thread while the ring is full. */
+  publishBatchSync(msgs: readonly Uint8Array[], count = msgs.length, options: SendOptions & IdleOptions = {}): void {
+    checkBatchCount(msgs, count);
+    this.assertNoOpenClaim();
+    for (let done = 0; done < count;) {
+      this.assertOpen();
+      const n = this.writer.tryWriteBatch(msgs, done, count);
+      done += n;
+      if (n === 0) waitSync(this.ring.space, () => this.roomFor(msgs[done]!.length), this.spaceWait(options));
+    }
+  }
+
+  /** Publishes all of `msgs[0..count)` in batches, waiting off the event loop while the ring is full. */
+  async publishBatch(msgs: readonly Uint8Array[], count = msgs.length, options: SendOptions & IdleOptions = {}): Promise<void> {
+    checkBatchCount(msgs, count);
+    const release = await this.takeTurn();
+    try {
+      for (let done = 0; done < count;) {
+        this.assertOpen();
+        const n = this.writer.tryWriteBatch(msgs, done, count);
+        done += n;
+        if (n === 0) await waitAsync(this.ring.space, () => this.roomFor(msgs[done]!.length), this.spaceWait(options));
+      }
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -281,6 +334,44 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
     const n = this.reader.poll(handler, max);
     this.pause.observe(n);
     return n;
+  }
+
+  /**
+   * Zero-copy batch read without a call per message: takes up to `max` available messages
+   * (at most `batch.capacity`) into `batch` and returns how many. Under the block policy
+   * they stay in the ring, holding its space, until the next poll, pollBatch or release().
+   */
+  pollBatch(batch: RecordBatch, max?: number): number {
+    this.assertOpen();
+    const n = this.reader.pollBatch(batch, max);
+    this.pause.observe(n);
+    return n;
+  }
+
+  /** Gives the ring space of the last pollBatch() back to publishers now. */
+  release(): void {
+    this.assertOpen();
+    this.reader.release();
+  }
+
+  /**
+   * `for await (const batch of sub.batches())`: the same RecordBatch, refilled with each
+   * step's messages (valid until the next step), until close() or the signal aborts.
+   */
+  async *batches(options: { signal?: AbortSignal; capacity?: number } = {}): AsyncGenerator<RecordBatch> {
+    const batch = new RecordBatch(options.capacity);
+    while (!this.closed && !this.channel.isClosed) {
+      if (this.reader.pollBatch(batch) === 0) {
+        try {
+          await this.wait(options);
+        } catch (err) {
+          if (err instanceof ShimmyError && err.code === ErrorCode.ABORTED) return;
+          throw err;
+        }
+        continue;
+      }
+      yield batch;
+    }
   }
 
   /** The next message as a copy, or null when none is available. */

@@ -25,6 +25,11 @@ export class RingWriter {
   /** While corked: the position of the batch's first record. */
   private corkedPos = 0;
   private corkedLast = 0;
+  /**
+   * The write lock is held beyond one record, with tail and seq kept here: always for an
+   * exclusive writer, during writeBatch() for a shared one.
+   */
+  private held: boolean;
 
   constructor(
     private readonly ring: RingView,
@@ -33,6 +38,7 @@ export class RingWriter {
   ) {
     const conflict = this.lock.conflict();
     if (conflict) throw conflict;
+    this.held = exclusive;
     if (!exclusive) return;
     this.lock.acquire();
     // Whoever wrote last may have died between publishing a head and moving tail.
@@ -75,14 +81,8 @@ export class RingWriter {
    */
   reserve(len: number, wait = true): number {
     const ring = this.ring;
-    if (len > ring.maxMessage || len < 0) {
-      throw new ShimmyError(
-        ErrorCode.MESSAGE_TOO_LARGE,
-        `A ${len}-byte message is larger than this channel's maximum of ${ring.maxMessage} bytes`,
-        'Split the message, or recreate the channel with a larger --max-message',
-      );
-    }
-    if (!this.exclusive) {
+    if (len > ring.maxMessage || len < 0) this.tooLarge(len);
+    if (!this.held) {
       // Without `wait`, a live participant holding the lock (another publisher's claim)
       // counts as no room: the caller returns or waits off the event loop.
       const takenOver = wait ? this.lock.acquire() : this.lock.tryAcquire();
@@ -91,7 +91,7 @@ export class RingWriter {
     }
     const ctl = ring.ctl;
     const cap = ring.capacity;
-    let pos = this.exclusive ? this.tail : Atomics.load(ctl, RingWord.tail);
+    let pos = this.held ? this.tail : Atomics.load(ctl, RingWord.tail);
     const idx = pos & ring.mask;
     const need = RECORD_HEADER + align8(len);
     const pad = idx + need > cap ? cap - idx : 0;
@@ -104,7 +104,7 @@ export class RingWriter {
         // Stryker disable next-line BooleanLiteral: the cache only saves readFloor() scans; re-reading the floor on every call makes the same decisions
         this.floorValid = true;
         if ((reach - this.floor) >>> 0 > cap) {
-          if (!this.exclusive) this.lock.release();
+          if (!this.held) this.lock.release();
           // Readers cannot make room for a batch they cannot see yet.
           if (this.corkedHead >= 0) {
             this.uncork();
@@ -130,12 +130,20 @@ export class RingWriter {
       pos = (pos + pad) >>> 0;
       // Behind a hidden corked batch the tail hint waits for uncork().
       if (this.corkedHead < 0) Atomics.store(ctl, RingWord.tail, pos);
-      if (this.exclusive) this.tail = pos;
+      if (this.held) this.tail = pos;
     }
     this.pendingPos = pos;
     this.pendingIdx = pos & ring.mask;
     this.pendingMax = len;
     return this.pendingIdx + RECORD_HEADER;
+  }
+
+  private tooLarge(len: number): never {
+    throw new ShimmyError(
+      ErrorCode.MESSAGE_TOO_LARGE,
+      `A ${len}-byte message is larger than this channel's maximum of ${this.ring.maxMessage} bytes`,
+      'Split the message, or recreate the channel with a larger --max-message',
+    );
   }
 
   /** Publishes the reserved record with `len` payload bytes (at most what was reserved). */
@@ -149,7 +157,7 @@ export class RingWriter {
     const ctl = ring.ctl;
     const words = ring.words;
     // nextSeq and tail are only written under the write lock; readers go by heads.
-    const seq = this.exclusive ? this.seq : ctl[RingWord.nextSeq]!;
+    const seq = this.held ? this.seq : ctl[RingWord.nextSeq]!;
     const w = this.pendingIdx >>> 2;
     const start = this.pendingPos;
     const end = (start + RECORD_HEADER + align8(len)) >>> 0;
@@ -157,7 +165,7 @@ export class RingWriter {
     words[(end & ring.mask) >>> 2] = 0;
     const head = (VALID_FLAG | len) >>> 0;
     this.pendingPos = -1;
-    if (this.exclusive) {
+    if (this.held) {
       this.tail = end;
       this.seq = (seq + 1) >>> 0;
       this.publishExclusive(w, head, start);
@@ -207,20 +215,57 @@ export class RingWriter {
     // so the intent stays where the claim put it and such a reader still sees itself lapped.
     if (this.ring.blocking) Atomics.store(ctl, RingWord.tailIntent, (Atomics.load(ctl, RingWord.tail) + RECORD_HEADER) >>> 0);
     this.pendingPos = -1;
-    if (!this.exclusive) this.lock.release();
+    if (!this.held) this.lock.release();
   }
 
   /** Copies `src` into the ring. False when the ring is full (block policy). */
   tryWrite(src: Uint8Array): boolean {
-    return this.exclusive ? this.tryWriteExclusive(src) : this.tryWriteReserved(src);
+    return this.held ? this.tryWriteHeld(src) : this.tryWriteReserved(src);
   }
 
   /**
-   * An exclusive writer's common case in one piece, with no reservation state: the record
+   * Copies `msgs[from..to)` in as one batch and returns how many were written: all of them,
+   * the prefix that fit (block policy), or none while another writer holds the lock.
+   * Readers see the written ones together, with one release store, so a writer killed
+   * mid-batch exposes none of it. Never waits.
+   */
+  tryWriteBatch(msgs: readonly Uint8Array[], from: number, to: number): number {
+    const max = this.ring.maxMessage;
+    for (let i = from; i < to; i++) {
+      const len = msgs[i]!.length;
+      if (len > max) this.tooLarge(len);
+    }
+    const shared = !this.held;
+    if (shared) {
+      const takenOver = this.lock.tryAcquire();
+      if (takenOver === null) return 0;
+      if (takenOver) this.repair();
+      const ctl = this.ring.ctl;
+      this.tail = Atomics.load(ctl, RingWord.tail);
+      this.seq = ctl[RingWord.nextSeq]!;
+      this.held = true;
+    }
+    const wasCorked = this.corked;
+    this.corked = true;
+    let i = from;
+    try {
+      while (i < to && this.tryWriteHeld(msgs[i]!)) i++;
+    } finally {
+      if (!wasCorked) this.uncork();
+      if (shared) {
+        this.held = false;
+        this.lock.release();
+      }
+    }
+    return i - from;
+  }
+
+  /**
+   * A lock holder's common case in one piece, with no reservation state: the record
    * fits before the end of the ring and under the cached floor (block policy). Anything
    * else (wrap, floor refresh, overwrite policy, too large) takes the general path.
    */
-  private tryWriteExclusive(src: Uint8Array): boolean {
+  private tryWriteHeld(src: Uint8Array): boolean {
     const ring = this.ring;
     const len = src.length;
     const pos = this.tail;
@@ -243,7 +288,7 @@ export class RingWriter {
   }
 
   /**
-   * An exclusive writer makes a written record visible: now, with its hints, or, while
+   * A lock holder makes a written record visible: now, with its hints, or, while
    * corked, at uncork(). Readers stop at a batch's first head, still zero, so the heads
    * after it may be written plainly.
    */

@@ -163,6 +163,31 @@ describe('SubscriberReader heartbeat', () => {
   });
 });
 
+describe('SubscriberReader after its slot went to another participant', () => {
+  for (const slowConsumer of ['block', 'overwrite'] as const) {
+    it(`does not write its cursor into the slot, even when the handler ran before it noticed (${slowConsumer})`, () => {
+      const { ch, pub, reader } = setup({ slowConsumer });
+      const r = reader();
+      const gen = ch.table.word(r.slot, SlotWord.gen);
+      const theirs = 0x12345678;
+      expect(pub.tryPublish(bytes('one'))).toBe(true);
+      let handled = 0;
+      const err = thrown(() =>
+        r.poll(() => {
+          handled++;
+          // Reclaimed and reused while the handler ran (another process, a later generation).
+          ch.table.setWord(r.slot, SlotWord.gen, gen + 1);
+          ch.table.setWord(r.slot, SlotWord.cursor, theirs);
+        }),
+      );
+      expect(handled).toBe(1);
+      expect(err.code).toBe(ErrorCode.CLOSED);
+      expect(ch.table.word(r.slot, SlotWord.cursor)).toBe(theirs);
+      ch.close();
+    });
+  }
+});
+
 describe('SubscriberReader on a corrupt ring, block policy', () => {
   it('refuses an unaligned cursor', () => {
     const { ch, ring, reader } = setup();

@@ -11,11 +11,20 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { LENGTH_MASK, RingWord, RECORD_HEADER, align8 } from './layout.js';
 import { SlotWord, SlotState } from './participants.js';
 import { PAD_KIND, RECORD_KIND, type RingView } from './ring-view.js';
+import type { RecordBatch } from './record-batch.js';
 
 /** Receives one message: `bytes[offset .. offset+length)`; valid only during the call. */
 export type MessageHandler = (bytes: Uint8Array, offset: number, length: number, seq: number) => void;
 
 const HEARTBEAT_EVERY_POLLS = 1024;
+
+function reclaimed(): ShimmyError {
+  return new ShimmyError(
+    ErrorCode.CLOSED,
+    'This subscriber was declared dead and its slot reclaimed (no heartbeat for too long)',
+    'Subscribe again; keep the event loop or poll loop turning so heartbeats continue',
+  );
+}
 
 export class SubscriberReader {
   cursor: number;
@@ -29,6 +38,10 @@ export class SubscriberReader {
   private fault: string | null = null;
   private faultAt = 0;
   private readonly scratch: Uint8Array | null;
+  /** Overwrite policy: where pollBatch() copies records to, allocated on first use. */
+  private arena: Uint8Array | null = null;
+  /** Block policy: records a pollBatch() handed out whose ring space is not yet released. */
+  private held = 0;
   private readonly gen: number;
 
   constructor(
@@ -56,9 +69,39 @@ export class SubscriberReader {
 
   /** Delivers up to `max` available messages to `handler`; returns how many. Never waits. */
   poll(handler: MessageHandler, max = 0x7fffffff): number {
+    return this.take(handler, null, max);
+  }
+
+  /**
+   * Takes up to `max` available messages into `batch` (at most its capacity) and returns how
+   * many. Block policy: they stay in place until the next poll, pollBatch or release().
+   * Overwrite policy: they are copied out and validated. Never waits.
+   */
+  pollBatch(batch: RecordBatch, max = 0x7fffffff): number {
+    this.release();
+    const n = this.take(null, batch, max < batch.capacity ? max : batch.capacity);
+    batch.count = n;
+    batch.bytes = this.ring.blocking ? this.ring.bytes : this.arena!;
+    return n;
+  }
+
+  /** Gives the ring space of the last pollBatch() back to writers. */
+  release(): void {
+    if (this.held === 0) return;
+    const n = this.held;
+    this.held = 0;
+    this.publishProgress(n);
+  }
+
+  private take(handler: MessageHandler | null, batch: RecordBatch | null, max: number): number {
+    this.release();
     if (++this.polls >= HEARTBEAT_EVERY_POLLS) this.heartbeat();
-    const n = this.ring.blocking ? this.pollBlocking(handler, max) : this.pollOverwrite(handler, max);
-    if (n !== 0) this.publishProgress(n);
+    const n = this.ring.blocking ? this.pollBlocking(handler, batch, max) : this.pollOverwrite(handler, batch, max);
+    if (n !== 0) {
+      // Handed-out views keep their ring space until release().
+      if (batch !== null && this.ring.blocking) this.held = n;
+      else this.publishProgress(n);
+    }
     if (this.ring.blocking && (this.cursor - this.checkpoint) >>> 0 >= this.ring.capacity) this.checkTail();
     if (this.fault !== null) {
       const err = this.ring.corrupt(this.faultAt, this.fault);
@@ -68,7 +111,7 @@ export class SubscriberReader {
     return n;
   }
 
-  private pollBlocking(handler: MessageHandler, max: number): number {
+  private pollBlocking(handler: MessageHandler | null, batch: RecordBatch | null, max: number): number {
     const ring = this.ring;
     const words = ring.words;
     const bytes = ring.bytes;
@@ -97,7 +140,12 @@ export class SubscriberReader {
         this.fail(cursor, ring.badHead(head, idx) ?? `head 0x${head.toString(16)}`);
         break;
       }
-      handler(bytes, idx + RECORD_HEADER, len, words[(idx >>> 2) + 1]!);
+      if (batch === null) handler!(bytes, idx + RECORD_HEADER, len, words[(idx >>> 2) + 1]!);
+      else {
+        batch.offsets[n] = idx + RECORD_HEADER;
+        batch.lengths[n] = len;
+        batch.seqs[n] = words[(idx >>> 2) + 1]!;
+      }
       cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
       n++;
     }
@@ -127,10 +175,12 @@ export class SubscriberReader {
     return (Atomics.load(this.ring.ctl, RingWord.tailIntent) - cursor) >>> 0 > this.ring.capacity;
   }
 
-  private pollOverwrite(handler: MessageHandler, max: number): number {
+  private pollOverwrite(handler: MessageHandler | null, batch: RecordBatch | null, max: number): number {
     const ring = this.ring;
     const scratch = this.scratch!;
     const cap = ring.capacity;
+    const arena = batch === null ? scratch : (this.arena ??= new Uint8Array(Math.max(ring.maxMessage, 65536)));
+    let used = 0;
     let cursor = this.cursor;
     let n = 0;
     // Records, pads and resumes together: at most one ring's worth per call.
@@ -161,14 +211,21 @@ export class SubscriberReader {
         this.fail(cursor, ring.badHead(head, idx) ?? `head 0x${head.toString(16)}`);
         break;
       }
-      scratch.set(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len));
+      if (used + len > arena.length) break; // the batch's copies fill the arena
+      arena.set(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len), used);
       if (this.lapped(cursor)) continue; // overwritten while we copied: discard
       const skipped = (seq - this.expectedSeq) | 0;
       if (skipped > 0) this.lost += skipped;
       this.expectedSeq = (seq + 1) >>> 0;
       cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
+      if (batch === null) handler!(scratch, 0, len, seq);
+      else {
+        batch.offsets[n] = used;
+        batch.lengths[n] = len;
+        batch.seqs[n] = seq;
+        used += len;
+      }
       n++;
-      handler(scratch, 0, len, seq);
     }
     this.cursor = cursor;
     return n;
@@ -183,6 +240,8 @@ export class SubscriberReader {
 
   private publishProgress(n: number): void {
     const t = this.ring.table;
+    // The slot may have gone to another participant while the handlers ran: its cursor is not ours to write.
+    if (t.word(this.slot, SlotWord.gen) !== this.gen) throw reclaimed();
     this.delivered += n;
     if (this.ring.blocking) this.expectedSeq = (this.expectedSeq + n) >>> 0;
     // The cursor releases ring space to writers; the rest is for `channel ls`.
@@ -197,13 +256,7 @@ export class SubscriberReader {
   heartbeat(): void {
     this.polls = 0;
     const t = this.ring.table;
-    if (t.word(this.slot, SlotWord.gen) !== this.gen || t.word(this.slot, SlotWord.state) !== SlotState.active) {
-      throw new ShimmyError(
-        ErrorCode.CLOSED,
-        'This subscriber was declared dead and its slot reclaimed (no heartbeat for too long)',
-        'Subscribe again; keep the event loop or poll loop turning so heartbeats continue',
-      );
-    }
+    if (t.word(this.slot, SlotWord.gen) !== this.gen || t.word(this.slot, SlotWord.state) !== SlotState.active) throw reclaimed();
     t.setWord(this.slot, SlotWord.heartbeat, t.now());
   }
 }

@@ -10,6 +10,7 @@ import { RingWord } from '../../src/channel/layout.js';
 import { OWN_PID_NAMESPACE } from '../../src/channel/liveness.js';
 import { SlotWord, SlotState } from '../../src/channel/participants.js';
 import { ErrorCode } from '../../src/errors.js';
+import { SeqVerifier, fillSeqMessage, newPublisherId } from '../../src/cli/seq-message.js';
 import { codeOf } from '../helpers/errors.js';
 import { HELPERS, cli, helper, kill9, killStarted, run, startProgram, testChannels } from '../helpers/proc.js';
 import { quietPeriod, until, within } from '../helpers/wait.js';
@@ -210,6 +211,47 @@ describe('an exclusive publisher killed with a corked batch', () => {
     expect(sub.receive()).toBeNull();
     ch.close();
   });
+});
+
+describe('a publisher killed in the middle of a batch', () => {
+  for (const kind of ['shared', 'exclusive'] as const) {
+    it(`exposes none of that batch, every batch before it, and the next publisher takes over (${kind} publisher)`, async () => {
+      const ref = channels.ref(`batch-${kind}`);
+      const ch = Channel.create(ref, { capacity: 1 << 20, maxMessage: 4096 });
+      const sub = ch.subscriber();
+      const verifier = new SeqVerifier();
+      const drain = () => {
+        let n = 0;
+        sub.poll((b, o, l) => {
+          n++;
+          expect(verifier.check(b, o, l)).toBeNull();
+        });
+        return n;
+      };
+      // Three whole batches of 64, then frozen while writing message 40 of the fourth.
+      const holder = helper('batch-publisher', [ref.namespace, ref.name, kind, '64', '1000', '3', '40']);
+      await holder.waitFor(/frozen after 192 messages/);
+      // The frozen batch's first 40 records are in the ring behind its first head, still zero.
+      const ring = ch.rings[0]!;
+      const tail = Atomics.load(ring.ctl, RingWord.tail);
+      expect(Atomics.load(ring.words, (tail & ring.mask) >>> 2)).toBe(0);
+      expect(Atomics.load(ring.words, ((tail + 39 * 1008) & ring.mask) >>> 2)).not.toBe(0);
+      expect(drain()).toBe(192);
+      await kill9(holder);
+      expect(drain()).toBe(0);
+      const pub = ch.publisher({ exclusive: kind === 'exclusive' });
+      const id = newPublisherId();
+      const after = Array.from({ length: 10 }, (_, i) => {
+        const m = new Uint8Array(500);
+        fillSeqMessage(m, id, i);
+        return m;
+      });
+      pub.publishBatchSync(after, after.length, { timeoutMs: 5000 });
+      expect(drain()).toBe(10);
+      expect(verifier).toMatchObject({ corrupt: 0, gaps: 0, outOfOrder: 0, publishers: 2 });
+      ch.close();
+    });
+  }
 });
 
 describe('a stream consumer killed holding the read lock', () => {
