@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Channel } from '../channel/channel.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { waitForSubscribers } from './pub-command.js';
+import { batchSize, waitForSubscribers } from './pub-command.js';
 
 const made: Array<{ namespace: string; name: string }> = [];
 const open: Channel[] = [];
@@ -72,5 +72,21 @@ describe('waitForSubscribers', () => {
     let stop = false;
     const waiting = waitForSubscribers(ch, 1, 10_000, { stopped: () => stop, onWait: () => (stop = true) });
     await expect(waiting).resolves.toBe(false);
+  });
+});
+
+describe('batchSize', () => {
+  it('takes up to 256 KiB or 1024 messages a batch, at least one', () => {
+    expect(batchSize(16)).toBe(1024);
+    expect(batchSize(1024)).toBe(256);
+    expect(batchSize(100 * 1024)).toBe(2);
+    expect(batchSize(1 << 20)).toBe(1);
+  });
+
+  it('keeps a paced batch to 10 ms of messages at the rate', () => {
+    expect(batchSize(16, 1_000_000)).toBe(1024);
+    expect(batchSize(16, 10_000)).toBe(100);
+    expect(batchSize(16, 50)).toBe(1);
+    expect(batchSize(1024, 100_000)).toBe(256);
   });
 });

@@ -9,16 +9,24 @@ function message(publisher: number, seq: number, size = 64): Uint8Array {
 }
 
 describe('--seq frames', () => {
-  it('carry the publisher, the sequence number, the length and the payload checksum', () => {
+  it('carry the publisher, the sequence number and a checksum over the length, both and the payload', () => {
     const frame = seqFrame(0xdeadbeef, 7, new TextEncoder().encode('hello'));
     expect(frame.length).toBe(SEQ_HEADER + 5);
     const dv = new DataView(frame.buffer);
-    expect(new TextDecoder().decode(frame.subarray(0, 4))).toBe('SEQ2');
+    expect(new TextDecoder().decode(frame.subarray(0, 4))).toBe('SEQ3');
     expect(dv.getUint32(4, true)).toBe(0xdeadbeef);
     expect(dv.getUint32(8, true)).toBe(7);
-    expect(dv.getUint32(12, true)).toBe(frame.length);
-    expect(dv.getUint32(16, true)).toBe(fnv1aBytes(new TextEncoder().encode('hello')));
+    const seed = Math.imul(0x811c9dc5 ^ frame.length, 0x01000193) >>> 0;
+    expect(dv.getUint32(12, true)).toBe(fnv1aBytes(frame, 16, frame.length, fnv1aBytes(frame, 4, 12, seed)));
     expect(checkSeqMessage(frame, 0, frame.length)).toEqual({ ok: true, publisher: 0xdeadbeef, seq: 7 });
+  });
+
+  it('fit in 16 bytes with no payload', () => {
+    const frame = message(5, 9, 16);
+    expect(checkSeqMessage(frame, 0, 16)).toEqual({ ok: true, publisher: 5, seq: 9 });
+    const renumbered = frame.slice();
+    renumbered[8] = 10;
+    expect(checkSeqMessage(renumbered, 0, 16)).toMatchObject({ ok: false, reason: expect.stringMatching(/checksum mismatch/) });
   });
 
   it('are checked where they lie in a larger buffer', () => {
@@ -32,13 +40,18 @@ describe('--seq frames', () => {
     torn[SEQ_HEADER + 10]! ^= 1;
     expect(checkSeqMessage(torn, 0, torn.length)).toMatchObject({ ok: false, reason: expect.stringMatching(/checksum mismatch/) });
     const whole = message(1, 2);
-    expect(checkSeqMessage(whole, 0, whole.length - 8)).toMatchObject({ ok: false, reason: expect.stringMatching(/length field 64 but 56/) });
-    expect(checkSeqMessage(whole, 0, 12)).toMatchObject({ ok: false, reason: expect.stringMatching(/shorter than the 20-byte seq header/) });
+    expect(checkSeqMessage(whole, 0, whole.length - 8)).toMatchObject({ ok: false, reason: expect.stringMatching(/checksum mismatch/) });
+    expect(checkSeqMessage(whole, 0, 12)).toMatchObject({ ok: false, reason: expect.stringMatching(/shorter than the 16-byte seq header/) });
     const plain = new TextEncoder().encode('just some text, long enough');
-    expect(checkSeqMessage(plain, 0, plain.length)).toMatchObject({ ok: false, reason: expect.stringMatching(/no SEQ2 magic/) });
-    const old = message(1, 2);
-    old.set(new TextEncoder().encode('SEQ1'));
-    expect(checkSeqMessage(old, 0, old.length)).toMatchObject({ ok: false, reason: expect.stringMatching(/SEQ1 frame, without a publisher id/) });
+    expect(checkSeqMessage(plain, 0, plain.length)).toMatchObject({ ok: false, reason: expect.stringMatching(/no SEQ3 magic/) });
+    for (const format of ['SEQ1', 'SEQ2']) {
+      const old = message(1, 2);
+      old.set(new TextEncoder().encode(format));
+      expect(checkSeqMessage(old, 0, old.length)).toMatchObject({
+        ok: false,
+        reason: `a ${format} frame, an earlier format: publish with this version of \`shimmy pub --seq\``,
+      });
+    }
   });
 });
 

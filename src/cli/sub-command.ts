@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
+import { RecordBatch } from '../channel/record-batch.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
 import { durationFlag, intOption } from '../terminal/options.js';
 import { SeqVerifier } from './seq-message.js';
@@ -57,6 +58,7 @@ export function registerSubCommand(program: Command): void {
       const verifier = new SeqVerifier();
       const out: string[] = [];
       const limit = flags.count ?? Infinity;
+      const batch = new RecordBatch(4096);
       const handle: MessageHandler = (bytes, offset, length) => {
         if (s.received === 0) first = performance.now();
         s.received++;
@@ -70,7 +72,9 @@ export function registerSubCommand(program: Command): void {
       console.error(`shimmy: subscribed to ${describeRef(resolved.ref)}`);
       try {
         while (s.received < limit && !abort.signal.aborted) {
-          const n = sub.poll(handle, Math.min(4096, limit - s.received));
+          const n = sub.pollBatch(batch, Math.min(batch.capacity, limit - s.received));
+          const { bytes, offsets, lengths } = batch;
+          for (let k = 0; k < n; k++) handle(bytes, offsets[k]!, lengths[k]!, batch.seqs[k]!);
           if (out.length) {
             process.stdout.write(out.join('\n') + '\n');
             out.length = 0;
