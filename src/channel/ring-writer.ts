@@ -249,7 +249,11 @@ export class RingWriter {
     this.corked = true;
     let i = from;
     try {
-      while (i < to && this.tryWriteHeld(msgs[i]!)) i++;
+      while (i < to) {
+        i = this.writeRun(msgs, i, to);
+        if (i === to || !this.tryWriteHeld(msgs[i]!)) break;
+        i++;
+      }
     } finally {
       if (!wasCorked) this.uncork();
       if (shared) {
@@ -285,6 +289,50 @@ export class RingWriter {
     this.seq = (seq + 1) >>> 0;
     this.publishExclusive(w, (VALID_FLAG | len) >>> 0, pos);
     return true;
+  }
+
+  /**
+   * A corked lock holder's batch loop: writes `msgs[i..to)` while they fit before the end of
+   * the ring and under the cached floor (block policy), and returns the index it reached.
+   * Readers stop at the batch's first head, held back until uncork(), so the heads after it
+   * are plain stores and only the last record's successor head needs clearing.
+   */
+  private writeRun(msgs: readonly Uint8Array[], i: number, to: number): number {
+    const ring = this.ring;
+    if (!ring.blocking || !this.floorValid || i === to) return i;
+    const { bytes, words, mask, capacity } = ring;
+    let pos = this.tail;
+    let idx = pos & mask;
+    let room = Math.min(capacity - idx, ((this.floor + capacity - pos) >>> 0) - RECORD_HEADER);
+    let seq = this.seq;
+    let last = -1;
+    for (; i < to; i++) {
+      const src = msgs[i]!;
+      const len = src.length;
+      const need = RECORD_HEADER + align8(len);
+      if (need > room) break;
+      copyInto(bytes, idx + RECORD_HEADER, src);
+      const w = idx >>> 2;
+      words[w + 1] = seq;
+      if (this.corkedHead < 0) {
+        this.corkedHead = w;
+        this.corkedHeadValue = (VALID_FLAG | len) >>> 0;
+        this.corkedPos = pos;
+      } else {
+        words[w] = (VALID_FLAG | len) >>> 0;
+      }
+      last = pos;
+      seq = (seq + 1) >>> 0;
+      pos = (pos + need) >>> 0;
+      idx += need;
+      room -= need;
+    }
+    if (last < 0) return i;
+    words[(pos & mask) >>> 2] = 0;
+    this.corkedLast = last;
+    this.tail = pos;
+    this.seq = seq;
+    return i;
   }
 
   /**
