@@ -35,8 +35,19 @@ class Pacer {
   }
 }
 
-async function send(pub: Publisher, msg: Uint8Array): Promise<void> {
-  if (!pub.tryPublish(msg)) await pub.publish(msg);
+async function send(pub: Publisher, msg: Uint8Array, signal: AbortSignal): Promise<void> {
+  if (!pub.tryPublish(msg)) await pub.publish(msg, { signal });
+}
+
+/** True once `write` is done, false when a signal ended its wait for room. */
+async function untilStopped(write: Promise<void>): Promise<boolean> {
+  try {
+    await write;
+    return true;
+  } catch (err) {
+    if (err instanceof ShimmyError && err.code === ErrorCode.ABORTED) return false;
+    throw err;
+  }
 }
 
 /**
@@ -145,8 +156,11 @@ export function registerPubCommand(program: Command): void {
       let sent = 0;
       let bytes = 0;
       let stop = false;
+      // Ends a wait for ring space too: a subscriber that never reads must not hold Ctrl-C off.
+      const abort = new AbortController();
       const onSignal = () => {
         stop = true;
+        abort.abort();
       };
       process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
       let started = performance.now();
@@ -189,7 +203,7 @@ export function registerPubCommand(program: Command): void {
               batchBytes += msg.length;
             }
             // One release store per batch; waits off the event loop while the ring is full.
-            await pub.publishBatch(out, n);
+            if (!(await untilStopped(pub.publishBatch(out, n, { signal: abort.signal })))) break;
             sent += n;
             bytes += batchBytes;
             i += n;
@@ -200,7 +214,7 @@ export function registerPubCommand(program: Command): void {
             if (stop) break;
             await pacer.before(sent);
             const msg = frame(publisherId, flags.seq ? sent : null, encoder.encode(line));
-            await send(pub, msg);
+            if (!(await untilStopped(send(pub, msg, abort.signal)))) break;
             sent++;
             bytes += msg.length;
           }

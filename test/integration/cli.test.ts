@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, helper, killStarted, ROOT, run, startProgram, testChannels } from '../helpers/proc.js';
-import { within } from '../helpers/wait.js';
+import { until, within } from '../helpers/wait.js';
+import { Channel } from '../../src/channel/channel.js';
 
 const channels = testChannels();
 afterEach(() => {
@@ -157,6 +158,25 @@ describe('shimmy pub and sub', () => {
     // The subscriber saw them spread out the same way: first to last within 3x of 490 ms.
     expect(s.seconds * 1000).toBeLessThan(3 * 490);
   });
+
+  for (const how of ['--count', 'stdin'] as const) {
+    it(`ends on SIGTERM while waiting for room that a subscriber never makes (${how})`, async () => {
+      const ref = channels.ref('stuck');
+      await run(['channel', 'create', ref.name, '-n', ref.namespace, '--capacity', '64KiB', '--max-message', '1KiB']);
+      const idle = helper('idle-subscriber', [ref.namespace, ref.name]);
+      await idle.waitFor(/subscribed/);
+      const args = ['pub', ref.name, '-n', ref.namespace, ...(how === '--count' ? ['--count', '1000000', '--size', '512'] : [])];
+      const pub = cli(args, how === 'stdin' ? `${'x'.repeat(500)}\n`.repeat(1000) : undefined);
+      // The 64 KiB ring fills within milliseconds; then pub waits for room.
+      const observer = Channel.open(ref);
+      await until(() => observer.stats().messages > 100, 'the ring to fill');
+      observer.close();
+      expect(pub.child.exitCode).toBeNull();
+      pub.child.kill('SIGTERM');
+      expect(await within(pub.exited, 'pub to exit on SIGTERM', 5000)).toBe(0);
+      expect(pub.stderr()).toMatch(/published \d+ messages/);
+    });
+  }
 });
 
 describe('stream channels across processes', () => {
