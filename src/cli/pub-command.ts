@@ -6,6 +6,7 @@ import type { Publisher } from '../channel/endpoints.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
 import { durationFlag, durationOption, intOption, sizeOption } from '../terminal/options.js';
+import { EventLoopTurns } from './signals.js';
 import { SEQ_HEADER, fillSeqMessage, newPublisherId, seqFrame } from './seq-message.js';
 
 interface PubFlags {
@@ -163,6 +164,7 @@ export function registerPubCommand(program: Command): void {
         abort.abort();
       };
       process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+      const turns = new EventLoopTurns();
       let started = performance.now();
       try {
         if (flags.waitSubscribers !== undefined) {
@@ -204,6 +206,7 @@ export function registerPubCommand(program: Command): void {
             }
             // One release store per batch; waits off the event loop while the ring is full.
             if (!(await untilStopped(pub.publishBatch(out, n, { signal: abort.signal })))) break;
+            if (turns.due()) await turns.turn();
             sent += n;
             bytes += batchBytes;
             i += n;
@@ -215,6 +218,7 @@ export function registerPubCommand(program: Command): void {
             await pacer.before(sent);
             const msg = frame(publisherId, flags.seq ? sent : null, encoder.encode(line));
             if (!(await untilStopped(send(pub, msg, abort.signal)))) break;
+            if (turns.due()) await turns.turn();
             sent++;
             bytes += msg.length;
           }

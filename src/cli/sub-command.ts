@@ -5,6 +5,7 @@ import { RecordBatch } from '../channel/record-batch.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
 import { durationFlag, intOption } from '../terminal/options.js';
 import { SeqVerifier } from './seq-message.js';
+import { EventLoopTurns } from './signals.js';
 
 interface SubFlags {
   namespace?: string;
@@ -51,6 +52,7 @@ export function registerSubCommand(program: Command): void {
       const abort = new AbortController();
       const stop = () => abort.abort();
       process.once('SIGINT', stop).once('SIGTERM', stop);
+      const turns = new EventLoopTurns();
       const s: SubSummary = { received: 0, bytes: 0, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0, seconds: 0 };
       const decoder = new TextDecoder();
       let first = 0;
@@ -81,6 +83,8 @@ export function registerSubCommand(program: Command): void {
           }
           if (n !== 0) {
             last = performance.now();
+            // A flood never leaves the loop to wait: give signals a turn now and then.
+            if (turns.due()) await turns.turn();
             continue;
           }
           try {
