@@ -4,8 +4,7 @@ import { intOption, listOption } from '../src/terminal/options.js';
 import { table } from '../src/terminal/table.js';
 import { parseSize } from '../src/size.js';
 import { renderChart } from './chart.js';
-import { runBench, type BenchRow } from './runner.js';
-import { TRANSPORT_NAMES } from './transports/index.js';
+import { benchTransportNames, runBench, type BenchRow } from './runner.js';
 
 interface BenchFlags {
   repeat: number;
@@ -18,14 +17,16 @@ interface BenchFlags {
   latencySamples: number;
 }
 
+/** The table of rows, then a legend line: how each transport's receiver waits for messages. */
 export function formatRows(rows: BenchRow[]): string {
   const repeated = rows.some((r) => r.runs !== undefined);
-  const lines = [['TRANSPORT', 'SIZE', 'COUNT', 'MSG/S', ...(repeated ? ['MSG/S MIN..MAX'] : []), 'MB/S', 'P50 US', 'P99 US', 'DELIVERED']];
+  const lines = [['TRANSPORT', 'SIZE', 'COUNT', 'MSG/S', ...(repeated ? ['MSG/S MIN..MAX'] : []), 'MB/S', 'P50 US', 'P99 US', 'P99.9 US', 'DELIVERED']];
   const n = (v: number | undefined) => (v ?? 0).toLocaleString('en-US');
+  const us = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '-' : String(v));
   for (const r of rows) {
     const range = repeated ? [r.runs ? `${n(r.minMsgsPerSec)}..${n(r.maxMsgsPerSec)}` : '-'] : [];
     if (r.skipped || r.error) {
-      lines.push([r.transport, String(r.size), String(r.count), r.skipped ? 'skipped' : 'error', ...range, '-', '-', '-', r.skipped ?? r.error ?? '']);
+      lines.push([r.transport, String(r.size), String(r.count), r.skipped ? 'skipped' : 'error', ...range, '-', '-', '-', '-', r.skipped ?? r.error ?? '']);
       continue;
     }
     lines.push([
@@ -35,12 +36,16 @@ export function formatRows(rows: BenchRow[]): string {
       n(r.msgsPerSec),
       ...range,
       String(r.mbPerSec),
-      String(r.p50Us),
-      String(r.p99Us),
+      us(r.p50Us),
+      us(r.p99Us),
+      us(r.p999Us),
       `${r.delivered}${r.truncated ? '*' : ''}`,
     ]);
   }
-  return table(lines);
+  const idle = new Map<string, string>();
+  for (const r of rows) if (r.idle && !idle.has(r.transport)) idle.set(r.transport, r.idle);
+  const legend = idle.size ? `\nReceivers wait by: ${[...idle].map(([t, how]) => `${t} ${how}`).join('; ')}` : '';
+  return table(lines) + legend;
 }
 
 /** Row by row, the run with the median throughput, with the spread over all runs. */
@@ -60,12 +65,13 @@ export function registerBenchCommand(program: Command): void {
     .description('throughput and latency of shared memory against sockets and brokers, measured in one run')
     .option(
       '--transports <list>',
-      `comma-separated, from ${TRANSPORT_NAMES.join(',')}`,
+      `comma-separated, from ${benchTransportNames().join(',')}`,
       listOption('--transports', (t) => {
-        if (!TRANSPORT_NAMES.includes(t)) throw new Error(`unknown transport ${t} (known: ${TRANSPORT_NAMES.join(', ')})`);
+        const names = benchTransportNames();
+        if (!names.includes(t)) throw new Error(`unknown transport ${t} (known: ${names.join(', ')})`);
         return t;
       }),
-      TRANSPORT_NAMES,
+      benchTransportNames(),
     )
     .option(
       '--sizes <list>',
@@ -80,13 +86,13 @@ export function registerBenchCommand(program: Command): void {
       [10_000, 100_000, 1_000_000],
     )
     .option('--json <file>', 'write JSON lines (one object per run) to FILE, or - for stdout')
-    .option('--chart <file>', 'write an SVG chart of the throughput')
+    .option('--chart <file>', 'write an SVG chart of throughput (msg/s) and latency (p50, p99) per size, log scales')
     .option('--budget <seconds>', 'time budget per throughput run; the publisher stops there (marked * in DELIVERED)', intOption('--budget', 1), 15)
     .option('--latency-samples <n>', 'round trips per latency run', intOption('--latency-samples', 10), 10_000)
     .option('--repeat <n>', 'run the matrix N times and report the median of each row (min and max in the JSON)', intOption('--repeat', 1), 1)
     .addHelpText(
       'after',
-      '\nPeers (Mosquitto, NATS, Redis, Kafka) are started by the benchmark on free loopback ports;\ninstall them once with `bash bench/peers/setup.sh`. Latency is one-way: half a ping-pong round trip.\nshm busy-polls, shm-sleep sleeps on a futex while idle.',
+      "\nPeers (Mosquitto, NATS, Redis, Kafka) are started by the benchmark on free loopback ports;\ninstall them once with `bash bench/peers/setup.sh`, which also sets up the external\npeers' programs. Latency is one-way: half a ping-pong round trip. Every receiver reads\nevery byte (a checksum the runner checks against the publisher's). shm busy-polls, shm-sleep\nsleeps on a futex while idle; bare-ring is a bare ring in a segment with no protocol, the floor.",
     )
     .action(async (flags: BenchFlags) => {
       const jsonToStdout = flags.json === '-';

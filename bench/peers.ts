@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../src/free-port.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/dist\/?$/, '');
+/** The package root, from bench/ (vitest) or dist/bench/ (compiled). */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/dist\/?$/, '');
 export const INSTALL_HINT = 'bash bench/peers/setup.sh';
 const KAFKA_LIBS = join(ROOT, '.cache/peers/kafka/libs');
 

@@ -5,7 +5,7 @@
  */
 import { monotonicMs } from '../src/clock.js';
 import { TRANSPORTS } from './transports/index.js';
-import type { Endpoints, Sender } from './transports/transport.js';
+import { benchMessage, checksum, repeatedChecksum, throughputBatch, type Endpoints, type Sender } from './transports/transport.js';
 
 export interface WorkerConfig {
   role: 'sub' | 'pub' | 'ping' | 'pong';
@@ -22,8 +22,10 @@ export interface WorkerConfig {
 export type WorkerReport =
   | { type: 'ready' }
   | { type: 'warm' }
-  | { type: 'pub-done'; startedAt: number; endedAt: number; sent: number }
-  | { type: 'sub-done'; received: number; bytes: number; lastAt: number }
+  /** `msgChecksum`: checksum() of the one message sent; `checksum`: of all `sent` (mod 2^32). */
+  | { type: 'pub-done'; startedAt: number; endedAt: number; sent: number; msgChecksum: number; checksum: number }
+  /** `checksum`: the sum (mod 2^32) of checksum() over every byte of the `received` messages. */
+  | { type: 'sub-done'; received: number; bytes: number; lastAt: number; checksum: number }
   | { type: 'ping-done'; oneWayUs: number[] }
   | { type: 'error'; message: string };
 
@@ -46,10 +48,17 @@ async function main(cfg: WorkerConfig): Promise<void> {
       if (m.expect !== undefined) expected = cfg.warmup + m.expect;
       if (m.stop) stop = true;
     });
-    const rx = await t.receiver(ctx, 'data', (_b, _o, len) => {
+    let sum = 0;
+    const rx = await t.receiver(ctx, 'data', (b, o, len) => {
+      // Every byte is read, as a consumer of the data would (shm hands out views in place;
+      // the kernel copies socket bytes), warm-up messages included, so the JIT has it ready.
+      const c = checksum(b, o, len);
       received++;
       if (received === cfg.warmup) send({ type: 'warm' });
-      else if (received > cfg.warmup) bytes += len;
+      else if (received > cfg.warmup) {
+        bytes += len;
+        sum = (sum + c) | 0;
+      }
       if (received >= expected) lastAt = now();
     });
     send({ type: 'ready' });
@@ -57,17 +66,31 @@ async function main(cfg: WorkerConfig): Promise<void> {
     if (t.pump) await t.pump(done);
     else while (!done()) await new Promise((r) => setTimeout(r, 1));
     if (received < expected || lastAt === 0) lastAt = now();
-    send({ type: 'sub-done', received: Math.max(0, received - cfg.warmup), bytes, lastAt });
+    send({ type: 'sub-done', received: Math.max(0, received - cfg.warmup), bytes, lastAt, checksum: sum >>> 0 });
     await rx.close();
     return;
   }
 
   if (cfg.role === 'pub') {
     const tx = await t.sender(ctx, 'data');
-    const msg = new Uint8Array(cfg.size).fill(0x5a);
-    for (let i = 0; i < cfg.warmup; i++) {
-      const w = tx.send(msg);
+    const msg = benchMessage(cfg.size);
+    const msgChecksum = checksum(msg, 0, msg.length);
+    // Batches as large as the socket transports' 64 KiB writes, for every transport that can
+    // take one; the time budget is checked once a batch (every message from 4 KiB up).
+    const batch = throughputBatch(cfg.size);
+    const msgs: Uint8Array[] = new Array<Uint8Array>(batch).fill(msg);
+    const sendSome = (n: number): void | Promise<void> => {
+      if (tx.sendBatch) return tx.sendBatch(msgs, n);
+      for (let i = 0; i < n; i++) {
+        const w = tx.send(msg);
+        if (w) return w.then(() => sendSome(n - i - 1));
+      }
+    };
+    for (let sent = 0; sent < cfg.warmup;) {
+      const n = Math.min(batch, cfg.warmup - sent);
+      const w = sendSome(n);
       if (w) await w;
+      sent += n;
     }
     await tx.flush();
     const go = new Promise((resolve) => process.once('message', resolve));
@@ -77,13 +100,14 @@ async function main(cfg: WorkerConfig): Promise<void> {
     const deadline = performance.now() + cfg.budgetMs;
     let sent = 0;
     while (sent < cfg.count) {
-      const w = tx.send(msg);
+      const n = Math.min(batch, cfg.count - sent);
+      const w = sendSome(n);
       if (w) await w;
-      sent++;
-      if ((sent & 1023) === 0 && performance.now() > deadline) break;
+      sent += n;
+      if (performance.now() > deadline) break;
     }
     await tx.flush();
-    send({ type: 'pub-done', startedAt, endedAt: now(), sent });
+    send({ type: 'pub-done', startedAt, endedAt: now(), sent, msgChecksum, checksum: repeatedChecksum(msgChecksum, sent) });
     await tx.close();
     return;
   }
@@ -131,21 +155,25 @@ async function main(cfg: WorkerConfig): Promise<void> {
   const tx = await t.sender(ctx, 'ping');
   let got = 0;
   let resolveReply: (() => void) | null = null;
-  const rx = await t.receiver(ctx, 'pong', () => {
+  const msg = benchMessage(cfg.size, 1);
+  const want = checksum(msg, 0, msg.length);
+  let corrupt = 0;
+  const rx = await t.receiver(ctx, 'pong', (b, o, len) => {
+    // The reply is read too (the ponger echoes the ping): every receiver touches every byte.
+    if (len !== msg.length || checksum(b, o, len) !== want) corrupt++;
     got++;
     resolveReply?.();
   });
-  const msg = new Uint8Array(cfg.size).fill(0x33);
   const samples: number[] = [];
   const warmup = Math.min(1000, Math.max(10, Math.floor(cfg.count / 10)));
   const deadline = performance.now() + cfg.budgetMs;
   for (let i = 0; i < warmup + cfg.count; i++) {
-    const want = got + 1;
+    const next = got + 1;
     const t0 = performance.now();
     const w = tx.send(msg);
     if (w) await w;
-    if (t.pump) await t.pump(() => got >= want);
-    else if (got < want) {
+    if (t.pump) await t.pump(() => got >= next);
+    else if (got < next) {
       await new Promise<void>((r) => {
         resolveReply = r;
       });
@@ -155,6 +183,7 @@ async function main(cfg: WorkerConfig): Promise<void> {
     if (i >= warmup) samples.push((rtt * 1000) / 2);
     if (performance.now() > deadline && samples.length >= 100) break;
   }
+  if (corrupt) throw new Error(`checksum mismatch: ${corrupt} of ${got} replies differ from what was sent`);
   send({ type: 'ping-done', oneWayUs: samples });
   await rx.close();
   await tx.close();

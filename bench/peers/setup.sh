@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the benchmark's peers: Mosquitto, NATS and Redis from Debian, a KRaft Kafka
-# broker's jars from Maven Central (into .cache/peers/kafka/libs). Idempotent.
+# broker's jars from Maven Central (into .cache/peers/kafka/libs), Aeron's benchmark programs
+# (Maven Central, .cache/peers/aeron) and iceoryx2's (crates.io, .cache/peers/iceoryx2). Idempotent.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 need=()
@@ -23,4 +24,6 @@ if ! ls "$libs"/kafka_2.13-*.jar >/dev/null 2>&1; then
   mkdir -p "$libs"
   mvn -q -B -f "$root/bench/peers/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs"
 fi
+bash "$root/bench/peers/aeron/setup.sh"
+bash "$root/bench/peers/iceoryx2/setup.sh"
 echo "[peers] mosquitto, nats-server, redis-server and kafka ($(ls "$libs"/kafka_2.13-*.jar | xargs -n1 basename)) are ready" >&2
