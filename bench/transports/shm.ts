@@ -22,27 +22,16 @@ export function shmTransport(name: string, idle: IdleStrategy): Transport {
       const ch = channelFor(ctx, topic);
       // One publisher per channel in every scenario: the exclusive publisher fits.
       const pub = ch.publisher({ exclusive: true });
-      // Batch small messages exactly where the socket transports coalesce their writes
-      // (throughput runs, under 4 KiB, 64 KiB a batch): cork() here, a 64 KiB write there.
-      const batch = ctx.batching && ctx.size < 4096 ? Math.floor(65536 / (ctx.size + 4)) : 0;
-      let inBatch = 0;
       return {
-        // The batch path: every record its own message, the batch visible with one store.
+        // Throughput runs: every record its own message, a batch visible with one store.
         sendBatch(msgs, count) {
           pub.publishBatchSync(msgs, count, { idle });
         },
+        // Latency runs: each message now.
         send(msg) {
-          if (batch !== 0 && inBatch === 0) pub.cork();
           if (!pub.tryPublish(msg)) pub.publishSync(msg, { idle });
-          if (batch !== 0 && ++inBatch >= batch) {
-            pub.uncork();
-            inBatch = 0;
-          }
         },
-        async flush() {
-          if (inBatch !== 0) pub.uncork();
-          inBatch = 0;
-        },
+        async flush() {},
         async close() {
           pub.close();
           ch.close();

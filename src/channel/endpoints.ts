@@ -3,7 +3,7 @@
  * participant slot; close() gives it back. Fast paths (tryPublish, poll) never allocate.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { AdaptivePause, checkIdle, waitAsync, waitSync, type IdleOptions, type IdleStrategy, type WaitOptions } from './idle.js';
+import { AdaptivePause, checkIdle, unlessAborted, waitAsync, waitSync, type IdleOptions, type IdleStrategy, type WaitOptions } from './idle.js';
 import { RingWriter } from './ring-writer.js';
 import { StreamReader } from './stream-reader.js';
 import { SubscriberReader, type MessageHandler } from './subscriber-reader.js';
@@ -362,12 +362,7 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
     const batch = new RecordBatch(options.capacity);
     while (!this.closed && !this.channel.isClosed) {
       if (this.reader.pollBatch(batch) === 0) {
-        try {
-          await this.wait(options);
-        } catch (err) {
-          if (err instanceof ShimmyError && err.code === ErrorCode.ABORTED) return;
-          throw err;
-        }
+        if (!(await unlessAborted(this.wait(options)))) return;
         continue;
       }
       yield batch;
@@ -449,12 +444,7 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
     while (!this.closed && !this.channel.isClosed) {
       this.reader.poll(collect, 256);
       if (batch.length === 0) {
-        try {
-          await this.wait(options);
-        } catch (err) {
-          if (err instanceof ShimmyError && err.code === ErrorCode.ABORTED) return;
-          throw err;
-        }
+        if (!(await unlessAborted(this.wait(options)))) return;
         continue;
       }
       for (const m of batch) yield m;

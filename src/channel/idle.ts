@@ -88,6 +88,17 @@ function aborted(signal: AbortSignal): ShimmyError {
   return new ShimmyError(ErrorCode.ABORTED, 'The operation was aborted', 'The AbortSignal passed to it fired', { cause: signal.reason });
 }
 
+/** True once `wait` is done, false when its AbortSignal ended it; other errors propagate. */
+export async function unlessAborted(wait: Promise<unknown>): Promise<boolean> {
+  try {
+    await wait;
+    return true;
+  } catch (err) {
+    if (err instanceof ShimmyError && err.code === ErrorCode.ABORTED) return false;
+    throw err;
+  }
+}
+
 export interface WaitOptions extends IdleOptions {
   timeoutMs?: number;
   signal?: AbortSignal;

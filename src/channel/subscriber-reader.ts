@@ -78,7 +78,6 @@ export class SubscriberReader {
    * Overwrite policy: they are copied out and validated. Never waits.
    */
   pollBatch(batch: RecordBatch, max = 0x7fffffff): number {
-    this.release();
     const n = this.take(null, batch, max < batch.capacity ? max : batch.capacity);
     batch.count = n;
     batch.bytes = this.ring.blocking ? this.ring.bytes : this.arena!;

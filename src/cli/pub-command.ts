@@ -7,6 +7,7 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
 import { durationFlag, durationOption, intOption, sizeOption } from '../terminal/options.js';
 import { EventLoopTurns } from './signals.js';
+import { unlessAborted } from '../channel/idle.js';
 import { SEQ_HEADER, fillSeqMessage, newPublisherId, seqFrame } from './seq-message.js';
 
 interface PubFlags {
@@ -38,17 +39,6 @@ class Pacer {
 
 async function send(pub: Publisher, msg: Uint8Array, signal: AbortSignal): Promise<void> {
   if (!pub.tryPublish(msg)) await pub.publish(msg, { signal });
-}
-
-/** True once `write` is done, false when a signal ended its wait for room. */
-async function untilStopped(write: Promise<void>): Promise<boolean> {
-  try {
-    await write;
-    return true;
-  } catch (err) {
-    if (err instanceof ShimmyError && err.code === ErrorCode.ABORTED) return false;
-    throw err;
-  }
 }
 
 /**
@@ -205,7 +195,7 @@ export function registerPubCommand(program: Command): void {
               batchBytes += msg.length;
             }
             // One release store per batch; waits off the event loop while the ring is full.
-            if (!(await untilStopped(pub.publishBatch(out, n, { signal: abort.signal })))) break;
+            if (!(await unlessAborted(pub.publishBatch(out, n, { signal: abort.signal })))) break;
             if (turns.due()) await turns.turn();
             sent += n;
             bytes += batchBytes;
@@ -217,7 +207,7 @@ export function registerPubCommand(program: Command): void {
             if (stop) break;
             await pacer.before(sent);
             const msg = frame(publisherId, flags.seq ? sent : null, encoder.encode(line));
-            if (!(await untilStopped(send(pub, msg, abort.signal)))) break;
+            if (!(await unlessAborted(send(pub, msg, abort.signal)))) break;
             if (turns.due()) await turns.turn();
             sent++;
             bytes += msg.length;

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { ErrorCode, ShimmyError } from '../errors.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
 import { RecordBatch } from '../channel/record-batch.js';
 import { NAMESPACE_HELP, describeRef, openCliChannel, resolveCliChannel } from './channel-ref.js';
 import { durationFlag, intOption } from '../terminal/options.js';
 import { SeqVerifier } from './seq-message.js';
 import { EventLoopTurns } from './signals.js';
+import { unlessAborted } from '../channel/idle.js';
 
 interface SubFlags {
   namespace?: string;
@@ -87,12 +87,7 @@ export function registerSubCommand(program: Command): void {
             if (turns.due()) await turns.turn();
             continue;
           }
-          try {
-            await sub.wait({ signal: abort.signal });
-          } catch (err) {
-            if (err instanceof ShimmyError && err.code === ErrorCode.ABORTED) break;
-            throw err;
-          }
+          if (!(await unlessAborted(sub.wait({ signal: abort.signal })))) break;
         }
       } finally {
         s.lost = sub.lost;
