@@ -88,6 +88,31 @@ describe('tryPublishBatch', () => {
     });
   }
 
+  it('does not trust a floor it cached more than a ring ago, while other publishers wrote', () => {
+    const ch = Channel.create(ref('stale-floor'), { capacity: 4096, maxMessage: 512 });
+    const sub = ch.subscriber();
+    const a = ch.publisher();
+    const b = ch.publisher();
+    const msg = (i: number) => new Uint8Array(100).fill(i & 0xff);
+    const got: number[] = [];
+    const read = () => sub.poll((bytes, o) => got.push(bytes[o]!));
+    // a caches the floor at the subscriber's cursor, 0.
+    expect(a.tryPublishBatch([msg(0)])).toBe(1);
+    read();
+    // b writes three rings' worth while the subscriber keeps up, then fills the ring.
+    let sent = 1;
+    for (let i = 0; i < 120; i++) {
+      expect(b.tryPublish(msg(sent++))).toBe(true);
+      read();
+    }
+    while (b.tryPublish(msg(sent))) sent++;
+    // The ring is full of unread records: a must find no room, not overwrite them.
+    expect(a.tryPublishBatch([msg(250), msg(251)])).toBe(0);
+    read();
+    expect(got).toEqual(Array.from({ length: sent }, (_, i) => i & 0xff));
+    ch.close();
+  });
+
   it('writes batches across the end of the ring and the 32-bit position wrap', () => {
     const ch = Channel.create(ref('wrap'), { capacity: 4096, maxMessage: 512 });
     for (const f of [RingWord.tail, RingWord.tailIntent]) Atomics.store(ch.rings[0]!.ctl, f, 0xfffff000);

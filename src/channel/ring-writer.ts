@@ -302,8 +302,12 @@ export class RingWriter {
     if (!ring.blocking || !this.floorValid || i === to) return i;
     const { bytes, words, mask, capacity } = ring;
     let pos = this.tail;
+    // Other publishers may have written more than a ring since this writer cached its floor;
+    // then the floor says nothing, and tryWriteHeld() reads it again.
+    const ahead = (pos - this.floor) >>> 0;
+    if (ahead > capacity) return i;
     let idx = pos & mask;
-    let room = Math.min(capacity - idx, ((this.floor + capacity - pos) >>> 0) - RECORD_HEADER);
+    let room = Math.min(capacity - idx, capacity - ahead - RECORD_HEADER);
     let seq = this.seq;
     let last = -1;
     for (; i < to; i++) {
