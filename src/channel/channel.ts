@@ -14,6 +14,7 @@ import { RingView } from './ring-view.js';
 import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSide } from './endpoints.js';
 import type { IdleOptions } from './idle.js';
 import type { SlotHost } from './slot-host.js';
+import { checkSegmentTrust } from './segment-trust.js';
 
 /** Settings of this process's view of a channel; nothing here is stored in the segment. */
 export interface AttachOptions {
@@ -139,6 +140,7 @@ export class Channel implements SlotHost {
     const seg = segmentId(ref);
     const segment = Segment.attach(seg);
     try {
+      checkSegmentTrust(segment.info(), seg.key, seg.label);
       const header = Channel.readHeaderWhenReady(segment, seg.label);
       const want = identityOf(ref);
       if (header.identity !== want) {

@@ -81,6 +81,26 @@ describe('permissions', () => {
       );
     },
   );
+  it.skipIf(!root)(
+    `refuses a world-writable segment that another user made first (a squat), and uses its own${root ? '' : ' [SKIPPED: not root, cannot run as uid 65534]'}`,
+    async () => {
+      const ref = channels.ref('squat');
+      const squat = helper('as-user', ['65534', '65534', 'channel', 'create', ref.name, '-n', ref.namespace, '--permissions', '0666']);
+      expect(await squat.exited).toBe(0);
+      for (const args of [
+        ['channel', 'create', ref.name, '-n', ref.namespace, '--if-absent'],
+        ['pub', ref.name, '-n', ref.namespace, 'secret'],
+      ]) {
+        const victim = await run(args);
+        expect(victim.code, args.join(' ')).toBe(1);
+        expect(victim.stderr).toMatch(/writable by every user \(mode 0666\) and was made by uid 65534, owned by uid 65534.*SHIMMY_ERR_UNTRUSTED_SEGMENT/);
+      }
+      // The same mode is fine for the user who made it, and 0660 from another user is a shared group's choice.
+      expect((await run(['channel', 'rm', ref.name, '-n', ref.namespace])).code).toBe(0);
+      expect((await run(['channel', 'create', ref.name, '-n', ref.namespace, '--permissions', '0666'])).code).toBe(0);
+      expect((await run(['pub', ref.name, '-n', ref.namespace, 'mine'])).code).toBe(0);
+    },
+  );
 });
 
 describe('shimmy --help', () => {
