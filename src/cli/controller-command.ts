@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { choiceOption, durationFlag as duration, intOption, listOption, LOG_LEVELS } from '../terminal/options.js';
-import { WEBHOOK_TLS_SECRET } from '../k8s/types.js';
+import { EXTENDER_CLIENT_SECRET, WEBHOOK_TLS_SECRET } from '../k8s/types.js';
 import { untilSignal } from './signals.js';
 
 interface ControllerFlags {
@@ -13,6 +13,10 @@ interface ControllerFlags {
   webhookUrl?: string;
   webhookService: string;
   webhookHosts: string[];
+  extenderService: string;
+  extenderHosts: string[];
+  extenderClientSecret: string;
+  extenderInsecureHttp?: boolean;
   webhookConfig?: string;
   schedulerName: string;
   tlsSecret: string;
@@ -28,12 +32,14 @@ interface ControllerFlags {
 export function registerControllerCommand(program: Command): void {
   program
     .command('controller')
-    .description('run the webhook (HTTPS), scheduler extender (HTTP) and master; health, readiness and Prometheus metrics on --metrics-port')
+    .description(
+      'run the webhook (HTTPS), scheduler extender (HTTPS, client certificates from its CA) and master; health, readiness and Prometheus metrics on --metrics-port',
+    )
     .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)')
     .option('--namespace <ns>', "the controller's namespace: TLS Secret, leases, excluded from injection", process.env.POD_NAMESPACE ?? 'shimmy-system')
     .option('--listen <address>', 'address the servers bind', '0.0.0.0')
     .option('--webhook-port <port>', 'HTTPS port of POST /mutate', intOption('--webhook-port', 0), 9443)
-    .option('--extender-port <port>', 'HTTP port of POST /filter and /prioritize', intOption('--extender-port', 0), 8888)
+    .option('--extender-port <port>', 'HTTPS port of POST /filter and /prioritize', intOption('--extender-port', 0), 8888)
     .option('--metrics-port <port>', 'HTTP port of /healthz, /readyz and /metrics', intOption('--metrics-port', 0), 8080)
     .option('--webhook-url <url>', 'register the webhook at this URL (controller outside the cluster) instead of the Service')
     .option('--webhook-service <name>', 'Service in front of the webhook', 'shimmy-controller')
@@ -43,6 +49,19 @@ export function registerControllerCommand(program: Command): void {
       listOption('--webhook-hosts', (s) => s),
       [],
     )
+    .option('--extender-service <name>', 'Service in front of the extender (its names join the serving certificate)', 'shimmy-extender')
+    .option(
+      '--extender-hosts <list>',
+      "extra names/IPs of the extender for the serving certificate (its Service's fixed ClusterIP), comma-separated",
+      listOption('--extender-hosts', (s) => s),
+      [],
+    )
+    .option(
+      '--extender-client-secret <name>',
+      'Secret in --namespace where the controller keeps the scheduler\'s client certificate for the extender (tls.crt, tls.key, ca.crt); "" for none; not with --tls-issuer=external',
+      EXTENDER_CLIENT_SECRET,
+    )
+    .option('--extender-insecure-http', 'serve the extender over plain HTTP without authentication (not for production)')
     .option('--webhook-config <file>', 'MutatingWebhookConfiguration template (default: webhook-config/mutating-webhook.yaml)')
     .option('--scheduler-name <name>', 'schedulerName to set on patched pods; "" to leave it alone', 'shimmy-scheduler')
     .option('--tls-secret <name>', "Secret in --namespace holding the webhook's CA and serving certificate", WEBHOOK_TLS_SECRET)
@@ -72,6 +91,10 @@ export function registerControllerCommand(program: Command): void {
         ...(flags.webhookUrl ? { webhookUrl: flags.webhookUrl } : {}),
         webhookService: flags.webhookService,
         webhookHosts: flags.webhookHosts,
+        extenderService: flags.extenderService,
+        extenderHosts: flags.extenderHosts,
+        extenderClientSecret: flags.extenderClientSecret,
+        extenderInsecureHttp: flags.extenderInsecureHttp === true,
         ...(flags.webhookConfig ? { webhookConfigFile: flags.webhookConfig } : {}),
         schedulerName: flags.schedulerName,
         tlsSecret: flags.tlsSecret,

@@ -1,5 +1,5 @@
 /**
- * `shimmy controller`: webhook (HTTPS), extender (HTTP) and master in one process. Every
+ * `shimmy controller`: webhook (HTTPS), extender (HTTPS with client certificates) and master in one process. Every
  * replica serves the webhook and the extender from its own informer caches; the master
  * runs on the leader only.
  */
@@ -23,6 +23,7 @@ import { PlacementIndex } from '../k8s/placement-index.js';
 import {
   CHANNEL,
   ENDPOINT,
+  EXTENDER_CLIENT_SECRET,
   GROUP,
   INJECTED_LABEL,
   MANAGED_BY_LABEL,
@@ -53,6 +54,14 @@ export interface ControllerOptions {
   webhookUrl?: string;
   webhookService: string;
   webhookHosts: string[];
+  /** The extender's Service (default shimmy-extender): its names join the serving certificate's. */
+  extenderService?: string;
+  /** Extra names and IPs of the extender for the serving certificate (its fixed ClusterIP). */
+  extenderHosts?: string[];
+  /** Controller issuer: the Secret with the scheduler's client certificate (default shimmy-extender-client; '' for none). */
+  extenderClientSecret?: string;
+  /** Serve the extender over plain HTTP, unauthenticated (default: HTTPS with client certificates). */
+  extenderInsecureHttp?: boolean;
   webhookConfigFile?: string;
   /** Set on patched pods; empty leaves schedulerName alone. */
   schedulerName: string;
@@ -157,6 +166,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   endpointWatch.informer.on('update', changed);
 
   const template = loadWebhookTemplate(opts.webhookConfigFile);
+  const extenderService = opts.extenderService ?? 'shimmy-extender';
+  const clientSecret = opts.extenderClientSecret ?? EXTENDER_CLIENT_SECRET;
   const certs = new WebhookCertManager({
     core,
     admission,
@@ -166,7 +177,15 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     ...(opts.tlsWaitMs !== undefined ? { issuedWaitMs: opts.tlsWaitMs } : {}),
     template,
     ...(opts.webhookUrl ? { webhookUrl: opts.webhookUrl } : {}),
-    hosts: [...opts.webhookHosts, `${opts.webhookService}.${namespace}.svc`, `${opts.webhookService}.${namespace}.svc.cluster.local`],
+    hosts: [
+      ...opts.webhookHosts,
+      ...(opts.extenderHosts ?? []),
+      `${opts.webhookService}.${namespace}.svc`,
+      `${opts.webhookService}.${namespace}.svc.cluster.local`,
+      `${extenderService}.${namespace}.svc`,
+      `${extenderService}.${namespace}.svc.cluster.local`,
+    ],
+    ...((opts.tlsIssuer ?? 'controller') === 'controller' && clientSecret && !opts.extenderInsecureHttp ? { clientSecretName: clientSecret } : {}),
     caValidityMs: opts.caValidityMs,
     certValidityMs: opts.certValidityMs,
     propagationMs: Math.max(3000, 2 * opts.certCheckMs),
@@ -220,7 +239,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       webhook.useCertificate(pair);
       log.info('webhook serving certificate swapped in');
     });
-    extender = buildExtenderServer({ ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}), view, metrics, log });
+    const extenderTls = () => ({ ...certs.currentCertificate(), clientCAs: certs.clientCAs() });
+    if (opts.extenderInsecureHttp)
+      log.warn('the scheduler extender serves plain HTTP without authentication (--extender-insecure-http): anyone who reaches it can steer placement');
+    extender = buildExtenderServer({
+      ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}),
+      ...(opts.extenderInsecureHttp ? {} : { tls: extenderTls() }),
+      view,
+      metrics,
+      log,
+    });
+    if (!opts.extenderInsecureHttp) {
+      certs.onCertificate(() => extender.useTls(extenderTls()));
+      certs.onClientCAs(() => extender.useTls(extenderTls()));
+    }
     await webhook.app.listen({ host: opts.listen, port: opts.webhookPort });
     opened.push(webhook);
     listening.webhook = true;
@@ -262,7 +294,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     : undefined;
   if (elector) elector.start();
   else startMaster();
-  log.info({ webhook: opts.webhookPort, extender: opts.extenderPort, metrics: opts.metricsPort, identity }, 'shimmy controller started');
+  log.info(
+    { webhook: opts.webhookPort, extender: opts.extenderPort, extenderTls: !opts.extenderInsecureHttp, metrics: opts.metricsPort, identity },
+    'shimmy controller started',
+  );
 
   return {
     metrics,

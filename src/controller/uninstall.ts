@@ -20,7 +20,7 @@ import {
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import { AgentLeases, AGENT_LEASE_LABEL, AGENT_LEASE_LABEL_VALUE, SEGMENTS_REMOVED_ANNOTATION, UNINSTALL_CONFIGMAP } from '../k8s/agent-leases.js';
 import { isConflict, isNotFound } from '../k8s/api-errors.js';
-import { ENDPOINT, GROUP, MANAGED_BY_LABEL, MANAGER, VERSION, type ChannelEndpoint } from '../k8s/types.js';
+import { ENDPOINT, EXTENDER_CLIENT_SECRET, GROUP, MANAGED_BY_LABEL, MANAGER, VERSION, type ChannelEndpoint } from '../k8s/types.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 
 export interface CleanupOptions {
@@ -30,7 +30,7 @@ export interface CleanupOptions {
   /** The second scheduler's Deployment and leader Lease, when the chart runs one. */
   schedulerDeployment?: string;
   schedulerLease?: string;
-  /** The webhook TLS Secret to delete; '' leaves it (cert-manager owns it). */
+  /** The webhook TLS Secret to delete, with the extender's client Secret; '' leaves both (cert-manager owns them). */
   tlsSecret: string;
   timeoutMs: number;
   progress: (line: string) => void;
@@ -103,7 +103,10 @@ export async function cleanupInstallation(opts: CleanupOptions): Promise<void> {
 
   const configs = await admission.listMutatingWebhookConfiguration({ labelSelector: 'app.kubernetes.io/name=shimmy' });
   for (const c of configs.items) await ignoreNotFound(admission.deleteMutatingWebhookConfiguration({ name: c.metadata!.name! }));
-  if (opts.tlsSecret) await ignoreNotFound(core.deleteNamespacedSecret({ name: opts.tlsSecret, namespace }));
+  if (opts.tlsSecret) {
+    await ignoreNotFound(core.deleteNamespacedSecret({ name: opts.tlsSecret, namespace }));
+    await ignoreNotFound(core.deleteNamespacedSecret({ name: EXTENDER_CLIENT_SECRET, namespace }));
+  }
   const leases = await coordination.listNamespacedLease({ namespace, labelSelector: agentSelector });
   for (const l of leases.items) await ignoreNotFound(coordination.deleteNamespacedLease({ name: l.metadata!.name!, namespace }));
   for (const name of ['shimmy-controller', ...(opts.schedulerLease ? [opts.schedulerLease] : [])])

@@ -7,15 +7,20 @@
  * the fast mode: Node objects only, no kubelet, no controller manager; then the CRDs, the
  * shimmy-scheduler (scheduler-config/) and, unless told not to, the controller run from
  * here. Everything lives in DIR (kubeconfig, state.json, logs/), and `down` removes it.
+ * With fake nodes shimmy-scheduler starts before the controller, so `up` makes the
+ * controller's CA itself (into the Secret shimmy-webhook-tls, where the controller finds and
+ * keeps it) and gives shimmy-scheduler a client certificate from it in DIR/pki/.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { createCA, issueServingCert } from '../webhook/certs.js';
+import { WEBHOOK_TLS_SECRET } from '../k8s/types.js';
 import { ensureGoTools, ensureHelm, kubeVersion } from './go-tools.js';
 import { freePort } from '../free-port.js';
 import { isAlive, startDetached, stopProcess, waitFor } from './processes.js';
@@ -32,6 +37,13 @@ import { hostNames } from './addresses.js';
 
 export const SCHEDULER_CONFIG_FILE = `${packageRoot}/scheduler-config/shimmy-scheduler.yaml`;
 export const CONTROLLER_NAMESPACE = 'shimmy-system';
+
+/** A KubeSchedulerConfiguration extender's `tlsConfig`: its client certificate, and the CAs it checks the extender with. */
+export interface ExtenderClientFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
 
 export interface DevClusterOptions {
   dir: string;
@@ -81,6 +93,8 @@ export interface DevClusterState {
   /** Fake nodes: where the host controller is (or must be, with --no-controller) for the webhook and scheduler. */
   webhookUrl: string;
   extenderUrl: string;
+  /** Fake nodes: shimmy-scheduler's client certificate for the extender (HTTPS, client certificates). */
+  extenderTls?: ExtenderClientFiles;
   metricsUrl: string;
 }
 
@@ -91,13 +105,49 @@ export function readState(dir: string): DevClusterState | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DevClusterState) : undefined;
 }
 
-/** scheduler-config/shimmy-scheduler.yaml with loopback URLs and no leader election. */
-export function schedulerConfigFor(kubeconfig: string, extenderUrl: string): string {
-  const config = parse(readFileSync(SCHEDULER_CONFIG_FILE, 'utf8')) as Record<string, unknown> & { extenders: { urlPrefix: string }[] };
+/**
+ * scheduler-config/shimmy-scheduler.yaml with loopback URLs, no leader election, and the
+ * client certificate files in `tls` (none: the extender is called without TLS settings).
+ */
+export function schedulerConfigFor(kubeconfig: string, extenderUrl: string, tls: ExtenderClientFiles | undefined): string {
+  const config = parse(readFileSync(SCHEDULER_CONFIG_FILE, 'utf8')) as Record<string, unknown> & {
+    extenders: { urlPrefix: string; tlsConfig?: ExtenderClientFiles }[];
+  };
   config.clientConnection = { kubeconfig };
   config.leaderElection = { leaderElect: false };
-  for (const e of config.extenders) e.urlPrefix = extenderUrl;
+  for (const e of config.extenders) {
+    e.urlPrefix = extenderUrl;
+    if (tls) e.tlsConfig = { ...tls };
+    else delete e.tlsConfig;
+  }
   return stringify(config);
+}
+
+/**
+ * Fake nodes: the controller's CA, made here and stored where the controller keeps it (the
+ * Secret shimmy-webhook-tls; the controller issues its serving certificate from it on start),
+ * and a client certificate from it for shimmy-scheduler, which starts before the controller.
+ */
+async function seedExtenderTls(kubeconfig: string, namespace: string, pki: (f: string) => string): Promise<ExtenderClientFiles> {
+  const year = 365 * 24 * 3600e3;
+  const ca = createCA('shimmy-webhook-ca', year);
+  const client = issueClientCert(ca, 'shimmy-scheduler', ['shimmy'], year);
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const data = { 'ca.crt': ca.cert, 'ca.key': ca.key };
+  await kc.makeApiClient(CoreV1Api).createNamespacedSecret({
+    namespace,
+    body: {
+      metadata: { name: WEBHOOK_TLS_SECRET, namespace, labels: { 'app.kubernetes.io/name': 'shimmy', 'app.kubernetes.io/component': 'webhook' } },
+      type: 'Opaque',
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    },
+  });
+  const files = { certFile: pki('extender-client.crt'), keyFile: pki('extender-client.key'), caFile: pki('extender-ca.crt') };
+  writeFileSync(files.certFile, client.cert);
+  writeFileSync(files.keyFile, client.key, { mode: 0o600 });
+  writeFileSync(files.caFile, ca.cert);
+  return files;
 }
 
 /** 200 from an HTTPS URL; without a CA the server's own certificate is not checked. */
@@ -212,7 +262,7 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
     pids: {},
     ports,
     webhookUrl: `https://127.0.0.1:${ports.webhook}/mutate`,
-    extenderUrl: `http://127.0.0.1:${ports.extender}/`,
+    extenderUrl: `https://127.0.0.1:${ports.extender}/`,
     metricsUrl: `http://127.0.0.1:${ports.metrics}`,
   };
   const save = () => writeFileSync(stateFile(dir), JSON.stringify(state, null, 2));
@@ -333,7 +383,11 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
       agents: fake && opts.agents,
     });
     save();
-    if (fake) step(`CRDs installed, ${opts.nodes} nodes registered${opts.agents ? ', agent leases published' : ''}`);
+    if (fake) {
+      state.extenderTls = await seedExtenderTls(kubeconfig, CONTROLLER_NAMESPACE, pki);
+      save();
+      step(`CRDs installed, ${opts.nodes} nodes registered${opts.agents ? ', agent leases published' : ''}`);
+    }
 
     if (!fake) {
       const kcmConfig = join(dir, 'kube-controller-manager.kubeconfig');
@@ -370,7 +424,7 @@ export async function upCluster(opts: DevClusterOptions): Promise<DevClusterStat
     );
     // With real nodes the chart runs shimmy-scheduler as a Deployment; fake nodes get it here.
     if (fake) {
-      writeFileSync(join(dir, 'scheduler.yaml'), schedulerConfigFor(kubeconfig, state.extenderUrl));
+      writeFileSync(join(dir, 'scheduler.yaml'), schedulerConfigFor(kubeconfig, state.extenderUrl, state.extenderTls));
       state.pids.scheduler = startDetached(
         binary,
         ['kube-scheduler', `--config=${join(dir, 'scheduler.yaml')}`, '--bind-address=127.0.0.1', `--secure-port=${ports.scheduler}`],

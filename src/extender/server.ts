@@ -1,12 +1,21 @@
 /**
- * The scheduler extender over HTTP: POST /filter and POST /prioritize, answered from the
- * controller's caches only. A malformed ExtenderArgs gets HTTP 400 with { Error }.
+ * The scheduler extender: POST /filter and POST /prioritize, answered from the controller's
+ * caches only. A malformed ExtenderArgs gets HTTP 400 with { Error }.
+ *
+ * Over HTTPS with client certificates (mutual TLS): a caller without a certificate signed by
+ * one of `tls.clientCAs` is refused in the handshake, before any request is read, and
+ * counted in shimmy_extender_tls_refused_total. The serving certificate and the trusted CAs
+ * can be swapped while requests are in flight, as the webhook's (webhook/server.ts). Plain
+ * HTTP only when `tls` is left out (`--extender-insecure-http`).
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
+import type { KeyPair } from '../webhook/certs.js';
 import { drainable } from '../http/drain.js';
-import { httpServerOptions } from '../http/server-factory.js';
+import { httpServerOptions, httpsServerOptions } from '../http/server-factory.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 import { filterNodes, prioritizeNodes, type PlacementView } from './placement.js';
 import { ExtenderArgsError, parseExtenderArgs, type ExtenderFilterResult } from './wire.js';
 
@@ -19,23 +28,62 @@ export interface ExtenderServerOptions {
   log: Logger;
   /** Largest request body; Nodes of 5,000 full Node objects fit in the default. */
   bodyLimit?: number;
+  /** The serving certificate and the CAs (PEM) whose client certificates are accepted; none: plain HTTP. */
+  tls?: ExtenderTls;
+}
+
+export interface ExtenderTls extends KeyPair {
+  clientCAs: string;
 }
 
 export interface ExtenderServer {
   app: FastifyInstance;
   close(): Promise<void>;
+  /** Swaps the serving certificate and the trusted client CAs in (HTTPS only). */
+  useTls(tls: ExtenderTls): void;
+}
+
+/** Node trusts its bundled public roots when `ca` is empty: the extender must never do that. */
+function checkClientCAs(tls: ExtenderTls): void {
+  if (!tls.clientCAs.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ShimmyError(
+      ErrorCode.WEBHOOK_TLS,
+      'the extender has no CA to check client certificates against (the TLS Secret has no ca.crt)',
+      'Give the TLS Secret a ca.crt (cert-manager writes one for a CA issuer), or run with --extender-insecure-http',
+    );
 }
 
 export function buildExtenderServer(opts: ExtenderServerOptions): ExtenderServer {
+  if (opts.tls) checkClientCAs(opts.tls);
+  const log = opts.log.child({ server: 'extender' });
+  // Typed as the plain server: the routes are the same either way, and the factory decides what is served.
+  const serverOptions = (opts.tls ? httpsServerOptions(opts.tls, opts.requestTimeoutMs) : httpServerOptions(opts.requestTimeoutMs)) as ReturnType<
+    typeof httpServerOptions
+  >;
   const app = Fastify({
-    loggerInstance: opts.log.child({ server: 'extender' }) as FastifyBaseLogger,
+    loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024,
-    ...httpServerOptions(opts.requestTimeoutMs),
+    ...serverOptions,
     return503OnClosing: false,
   });
   const close = drainable(app, opts.shutdownGraceMs);
   const { view, metrics } = opts;
+  let current = opts.tls;
+  // As the webhook: a connection made under an older certificate or CA set is closed after its next answer.
+  let generation = 0;
+  const tlsGeneration = new WeakMap<object, number>();
+  if (current) {
+    const server = app.server as unknown as HttpsServer;
+    server.on('secureConnection', (socket) => tlsGeneration.set(socket, generation));
+    server.on('tlsClientError', (err: Error & { code?: string }) => {
+      metrics.extenderRefused.inc();
+      log.debug({ err: err.code ?? err.message }, 'extender TLS handshake refused');
+    });
+    app.addHook('onRequest', async (request, reply) => {
+      if (tlsGeneration.get(request.raw.socket) !== generation) void reply.header('connection', 'close');
+    });
+  }
 
   app.setErrorHandler((error, request, reply) => {
     const err = error as Error & { statusCode?: number; code?: string };
@@ -65,5 +113,21 @@ export function buildExtenderServer(opts: ExtenderServerOptions): ExtenderServer
     return scores;
   });
 
-  return { app, close };
+  return {
+    app,
+    close,
+    useTls(tls) {
+      if (!current) throw new Error('the extender serves plain HTTP (--extender-insecure-http); it has no TLS to swap');
+      if (tls.cert === current.cert && tls.key === current.key && tls.clientCAs === current.clientCAs) return;
+      try {
+        checkClientCAs(tls);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'kept the extender TLS as it was');
+        return;
+      }
+      (app.server as unknown as HttpsServer).setSecureContext({ key: tls.key, cert: tls.cert, ca: tls.clientCAs });
+      current = tls;
+      generation++;
+    },
+  };
 }

@@ -30,11 +30,15 @@ export function httpServerOptions(requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS)
   };
 }
 
-export function httpsServerOptions(tls: { key: string; cert: string }, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
+/**
+ * With `clientCAs`, a client must present a certificate signed by one of those CAs (PEM,
+ * concatenated); without one the handshake fails and no request is read.
+ */
+export function httpsServerOptions(tls: { key: string; cert: string; clientCAs?: string }, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
+  const context = { key: tls.key, cert: tls.cert, ...(tls.clientCAs !== undefined ? { ca: tls.clientCAs, requestCert: true, rejectUnauthorized: true } : {}) };
   return {
-    https: { key: tls.key, cert: tls.cert },
+    https: context,
     requestTimeout: requestTimeoutMs,
-    serverFactory: (handler: Handler) =>
-      capped(createHttpsServer({ key: tls.key, cert: tls.cert, handshakeTimeout: requestTimeoutMs, ...deadlines(requestTimeoutMs) }, handler)),
+    serverFactory: (handler: Handler) => capped(createHttpsServer({ ...context, handshakeTimeout: requestTimeoutMs, ...deadlines(requestTimeoutMs) }, handler)),
   };
 }

@@ -134,3 +134,5 @@ export interface ChannelEndpoint {
 
 /** The Secret holding the webhook's CA and serving certificate when the controller issues them. */
 export const WEBHOOK_TLS_SECRET = 'shimmy-webhook-tls';
+/** The Secret with the scheduler's client certificate for the extender (tls.crt, tls.key, ca.crt) when the controller issues it. */
+export const EXTENDER_CLIENT_SECRET = 'shimmy-extender-client';

@@ -30,6 +30,11 @@ export class ControllerMetrics {
     labelNames: ['verb'] as const,
     registers: [this.registry],
   });
+  readonly extenderRefused = new Counter({
+    name: 'shimmy_extender_tls_refused_total',
+    help: 'Connections to the extender refused during the TLS handshake (no client certificate, one from another CA, plain HTTP)',
+    registers: [this.registry],
+  });
   readonly channels = new Gauge({ name: 'shimmy_channels', help: 'SharedMemoryChannels known to the controller', registers: [this.registry] });
   readonly endpoints = new Gauge({
     name: 'shimmy_channel_endpoints',

@@ -11,6 +11,12 @@
  *   controller wants (a reset caBundle, a deleted object).
  * Every write carries the resourceVersion it read, so replicas never overwrite each other.
  *
+ * The same certificate serves the scheduler extender, which accepts only client certificates
+ * signed by the CAs it is given (`clientCAs`: the current, next and previous CA, or in
+ * external mode the caBundle). With `clientSecretName` (controller issuer only) it also keeps
+ * the scheduler's client certificate in that Secret (tls.crt, tls.key, and ca.crt: the CAs the
+ * scheduler checks the extender with), reissued like the serving certificate.
+ *
  * With `issuer: 'external'` cert-manager (or another issuer) writes the Secret in its own
  * format (tls.crt, tls.key, ca.crt) and the controller only reads it: the Secret's ca.crt
  * joins the caBundle at once, and a new serving certificate is swapped in only once the CA
@@ -24,7 +30,7 @@ import type { Logger } from 'pino';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
 import { errorText, isConflict, unlessNotFound } from '../k8s/api-errors.js';
-import { certInfo, createCA, issueServingCert, signedBy } from './certs.js';
+import { certInfo, coversHosts, createCA, issueClientCert, issueServingCert, signedBy } from './certs.js';
 import type { KeyPair } from './certs.js';
 import { desiredWebhookConfig, webhookConfigDiffers, type WebhookTarget } from './webhook-config.js';
 
@@ -39,8 +45,10 @@ export interface CertManagerOptions {
   issuedWaitMs?: number;
   template: V1MutatingWebhookConfiguration;
   webhookUrl?: string;
-  /** Names and IPs the serving certificate is valid for. */
+  /** Names and IPs the serving certificate is valid for (webhook and extender). */
   hosts: string[];
+  /** Controller issuer: the Secret to keep the scheduler's client certificate for the extender in. */
+  clientSecretName?: string;
   caValidityMs: number;
   certValidityMs: number;
   /** How long a new CA sits in the caBundle before it signs anything. */
@@ -91,6 +99,8 @@ function encode(state: TlsState): Record<string, string> {
 export class WebhookCertManager {
   private serving: KeyPair | undefined;
   private listeners: ((pair: KeyPair) => void)[] = [];
+  private trusted = '';
+  private trustListeners: ((clientCAs: string) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -102,7 +112,15 @@ export class WebhookCertManager {
 
   /** Makes or loads the serving certificate, without registering anything yet. */
   async loadCertificate(): Promise<KeyPair> {
-    this.use(this.opts.issuer === 'external' ? await this.waitForIssuedSecret() : await this.ensureSecret());
+    if (this.opts.issuer === 'external') {
+      const state = await this.waitForIssuedSecret();
+      this.use(state);
+      this.trust(state['ca.crt'] ?? '');
+    } else {
+      const state = await this.ensureSecret();
+      this.use(state);
+      this.trust(WebhookCertManager.bundlePems(state));
+    }
     return this.serving!;
   }
 
@@ -114,6 +132,20 @@ export class WebhookCertManager {
 
   onCertificate(listener: (pair: KeyPair) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** The serving certificate in use; set by loadCertificate. */
+  currentCertificate(): KeyPair {
+    return this.serving!;
+  }
+
+  /** The CAs (PEM) whose client certificates the extender accepts; set by loadCertificate. */
+  clientCAs(): string {
+    return this.trusted;
+  }
+
+  onClientCAs(listener: (clientCAs: string) => void): void {
+    this.trustListeners.push(listener);
   }
 
   /** Runs a reconcile soon (e.g. the webhook configuration changed); never two at once. */
@@ -144,14 +176,16 @@ export class WebhookCertManager {
     if (this.opts.issuer === 'external') return this.reconcileIssued();
     const state = await this.ensureSecret();
     this.use(state);
+    this.trust(WebhookCertManager.bundlePems(state));
     await this.ensureWebhookConfig(() => WebhookCertManager.bundlePems(state));
+    if (this.opts.clientSecretName) await this.ensureClientSecret(state);
   }
 
   private async reconcileIssued(): Promise<void> {
     const state = await this.readIssuedSecret();
     const ca = state['ca.crt'] ? `${state['ca.crt'].trim()}\n` : undefined;
     const now = Date.now();
-    await this.ensureWebhookConfig((current) => {
+    const bundle = await this.ensureWebhookConfig((current) => {
       const kept = splitPems(current)
         .map((pem) => `${pem.trim()}\n`)
         .filter((pem) => pem !== ca && unexpired(pem, now));
@@ -159,6 +193,8 @@ export class WebhookCertManager {
       const newest = (pems: string[]) => pems.sort((a, b) => certInfo(b).notBefore.getTime() - certInfo(a).notBefore.getTime() || (a < b ? -1 : 1));
       return newest([...(ca ? [ca] : []), ...newest(kept).slice(0, MAX_KEPT_CAS)]).join('');
     });
+    // Trusting a CA early is safe: clients signed by it may call the extender at once.
+    this.trust(bundle);
     // Without a ca.crt the API server verifies against its system roots (a public issuer).
     if (!ca || this.trustedFor(ca, this.opts.propagationMs)) this.use(state);
     else if (state['tls.crt'] !== this.serving?.cert) this.opts.log.info('new serving certificate waits until the API server has loaded its CA');
@@ -239,6 +275,8 @@ export class WebhookCertManager {
       !tls ||
       !state['tls.key'] ||
       !signedBy(tls, state['ca.crt']!) ||
+      // A name added since (the extender's, after an upgrade) needs a new certificate now.
+      !coversHosts(tls, this.opts.hosts) ||
       tlsLeft < this.opts.certValidityMs / 3 ||
       tlsLeft > this.opts.certValidityMs + 60_000
     ) {
@@ -275,6 +313,52 @@ export class WebhookCertManager {
     }
   }
 
+  /** The scheduler's client certificate, signed by the current CA, renewed with a third of its life left. */
+  private async ensureClientSecret(state: TlsState): Promise<void> {
+    const { core, namespace, log, metrics } = this.opts;
+    const name = this.opts.clientSecretName!;
+    const secret = await unlessNotFound(core.readNamespacedSecret({ name, namespace }));
+    const client = secret ? decode(secret) : {};
+    const bundle = WebhookCertManager.bundlePems(state);
+    const tls = client['tls.crt'];
+    const left = tls ? certInfo(tls).notAfter.getTime() - Date.now() : 0;
+    const validity = this.opts.certValidityMs;
+    const fresh = tls && client['tls.key'] && signedBy(tls, state['ca.crt']!) && left >= validity / 3 && left <= validity + 60_000;
+    if (fresh && client['ca.crt'] === bundle) return;
+    const next: TlsState = { 'ca.crt': bundle, 'tls.crt': tls, 'tls.key': client['tls.key'] };
+    if (!fresh) {
+      const issued = issueClientCert({ cert: state['ca.crt']!, key: state['ca.key']! }, 'shimmy-scheduler', ['shimmy'], validity);
+      Object.assign(next, { 'tls.crt': issued.cert, 'tls.key': issued.key });
+      if (tls) metrics.certRotations.inc({ kind: 'client' });
+      log.info({ secret: name, notAfter: issued.notAfter.toISOString() }, 'extender client certificate issued');
+    }
+    const body: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: {
+        name,
+        namespace,
+        labels: { 'app.kubernetes.io/name': 'shimmy', 'app.kubernetes.io/component': 'extender' },
+        ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
+      },
+      data: encode(next),
+    };
+    try {
+      if (secret) await core.replaceNamespacedSecret({ name, namespace, body });
+      else await core.createNamespacedSecret({ namespace, body });
+    } catch (err) {
+      // 409: another replica wrote or created it first; the next check looks at what it wrote.
+      if (!isConflict(err)) throw err;
+    }
+  }
+
+  private trust(clientCAs: string): void {
+    if (clientCAs === this.trusted) return;
+    this.trusted = clientCAs;
+    for (const l of this.trustListeners) l(clientCAs);
+  }
+
   private use(state: TlsState): void {
     const pair = { cert: state['tls.crt']!, key: state['tls.key']! };
     if (this.serving?.cert === pair.cert) return;
@@ -288,8 +372,8 @@ export class WebhookCertManager {
     return [state['ca.crt'], state['next-ca.crt'], state['previous-ca.crt']].filter(Boolean).join('');
   }
 
-  /** `bundleFor` gets the PEMs of the caBundle registered now ('' when none). */
-  private async ensureWebhookConfig(bundleFor: (current: string) => string): Promise<void> {
+  /** `bundleFor` gets the PEMs of the caBundle registered now ('' when none); returns the bundle it registered. */
+  private async ensureWebhookConfig(bundleFor: (current: string) => string): Promise<string> {
     const { admission, template, namespace, webhookUrl, log } = this.opts;
     const name = desiredWebhookConfig(template, { namespace, caBundle: '' }).metadata!.name!;
     const actual = await unlessNotFound(admission.readMutatingWebhookConfiguration({ name }));
@@ -309,5 +393,6 @@ export class WebhookCertManager {
     const certs = splitPems(pems).map((pem) => pem.trim());
     for (const pem of certs) if (!this.inBundleSince.has(pem)) this.inBundleSince.set(pem, now);
     for (const pem of this.inBundleSince.keys()) if (!certs.includes(pem)) this.inBundleSince.delete(pem);
+    return pems;
   }
 }

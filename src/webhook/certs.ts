@@ -129,6 +129,16 @@ export function certInfo(pem: string): CertInfo {
   return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo), issuer: cn(cert.issuer), subject: cn(cert.subject) };
 }
 
+/** True when the certificate is valid for every name and IP address in `hosts` (its SANs). */
+export function coversHosts(pem: string, hosts: readonly string[]): boolean {
+  try {
+    const cert = new X509Certificate(pem);
+    return hosts.every((h) => (/^[\d.]+$|:/.test(h) ? cert.checkIP(h) !== undefined : cert.checkHost(h, { subject: 'never' }) !== undefined));
+  } catch {
+    return false;
+  }
+}
+
 /** True when `pem` was signed by `ca`. */
 export function signedBy(pem: string, ca: string): boolean {
   try {

@@ -125,4 +125,68 @@ describe('charts/shimmy', () => {
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['edge-webhook-tls'], verbs: ['get'] },
     ]);
   });
+
+  it('calls the extender over HTTPS with a client certificate: the scheduler mounts its Secret, and plain HTTP only when asked', async () => {
+    interface Extender {
+      urlPrefix: string;
+      tlsConfig?: { certFile: string; keyFile: string; caFile: string };
+    }
+    type Pod = {
+      containers: { args?: string[]; volumeMounts?: { name: string; mountPath: string }[] }[];
+      volumes?: { name: string; secret?: { secretName: string } }[];
+    };
+    const find = <T>(objects: Manifest[], kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name) as unknown as T;
+    const extenders = (objects: Manifest[], configMap: string, key: string) =>
+      (parse(find<{ data: Record<string, string> }>(objects, 'ConfigMap', configMap).data[key]!) as { extenders: Extender[] }).extenders;
+    const schedulerPod = (objects: Manifest[]) => find<{ spec: { template: { spec: Pod } } }>(objects, 'Deployment', 'shimmy-scheduler').spec.template.spec;
+    const files = {
+      certFile: '/etc/shimmy-extender-client/tls.crt',
+      keyFile: '/etc/shimmy-extender-client/tls.key',
+      caFile: '/etc/shimmy-extender-client/ca.crt',
+    };
+
+    const own = await render();
+    expect(extenders(own, 'shimmy-scheduler-config', 'config.yaml')).toMatchObject([
+      { urlPrefix: 'https://shimmy-extender.shimmy-system.svc:8888/', tlsConfig: files },
+    ]);
+    const pod = schedulerPod(own);
+    expect(pod.volumes).toContainEqual({ name: 'extender-client', secret: { secretName: 'shimmy-extender-client' } });
+    expect(pod.containers[0]!.volumeMounts).toContainEqual(expect.objectContaining({ name: 'extender-client', mountPath: '/etc/shimmy-extender-client' }));
+    expect(argsOf(own, 'Deployment', 'shimmy-controller')).toContain('--extender-service=shimmy-extender');
+    expect(argsOf(own, 'Deployment', 'shimmy-controller').some((a) => a.startsWith('--extender-insecure-http') || a.startsWith('--extender-hosts'))).toBe(
+      false,
+    );
+
+    // A fixed ClusterIP: the URL names it, and so must the serving certificate.
+    const fixed = await render('controller.extenderService.clusterIP=10.96.0.88');
+    expect(extenders(fixed, 'shimmy-scheduler-config', 'config.yaml')[0]!.urlPrefix).toBe('https://10.96.0.88:8888/');
+    expect(argsOf(fixed, 'Deployment', 'shimmy-controller')).toContain('--extender-hosts=10.96.0.88');
+
+    // extenderOnly: the snippet carries tlsConfig and says which Secret to give the scheduler.
+    const only = await render('scheduler.mode=extenderOnly');
+    expect(extenders(only, 'shimmy-extender-config', 'extender-snippet.yaml')).toMatchObject([{ tlsConfig: files }]);
+    const snippet = find<{ data: Record<string, string> }>(only, 'ConfigMap', 'shimmy-extender-config').data['extender-snippet.yaml']!;
+    expect(snippet).toContain('the Secret shimmy-system/shimmy-extender-client');
+    expect(snippet).toContain('at /etc/shimmy-extender-client/');
+
+    // cert-manager: a second Certificate, from the same issuer, for the client; the scheduler mounts its Secret.
+    const managed = await render('webhook.certManager.enabled=true', 'fullnameOverride=edge');
+    const client = find<{ spec: { secretName: string; usages: string[] } }>(managed, 'Certificate', 'edge-extender-client');
+    expect(client.spec.secretName).toBe('edge-extender-client');
+    expect(client.spec.usages).toContain('client auth');
+    const serving = find<{ spec: { dnsNames: string[] } }>(managed, 'Certificate', 'edge-webhook');
+    expect(serving.spec.dnsNames).toEqual(expect.arrayContaining(['edge-extender.shimmy-system.svc', 'edge-extender.shimmy-system.svc.cluster.local']));
+    const managedPod = find<{ spec: { template: { spec: Pod } } }>(managed, 'Deployment', 'edge-scheduler').spec.template.spec;
+    expect(managedPod.volumes).toContainEqual({ name: 'extender-client', secret: { secretName: 'edge-extender-client' } });
+
+    // Plain HTTP only when asked: no tlsConfig, no Secret, no client Certificate, and the controller is told.
+    const insecure = await render('controller.extenderInsecureHTTP=true', 'webhook.certManager.enabled=true');
+    expect(extenders(insecure, 'shimmy-scheduler-config', 'config.yaml')).toEqual([
+      expect.objectContaining({ urlPrefix: 'http://shimmy-extender.shimmy-system.svc:8888/' }),
+    ]);
+    expect(extenders(insecure, 'shimmy-scheduler-config', 'config.yaml')[0]!.tlsConfig).toBeUndefined();
+    expect(schedulerPod(insecure).volumes?.some((v) => v.secret)).toBe(false);
+    expect(insecure.some((o) => o.kind === 'Certificate' && o.metadata.name.endsWith('extender-client'))).toBe(false);
+    expect(argsOf(insecure, 'Deployment', 'shimmy-controller')).toContain('--extender-insecure-http');
+  });
 });

@@ -14,7 +14,8 @@ import { parseAllDocuments } from 'yaml';
 import { ensureHelm } from '../../src/devcluster/go-tools.js';
 import { CHART_DIR } from '../../src/devcluster/install.js';
 import { ErrorCode } from '../../src/errors.js';
-import { signedBy } from '../../src/webhook/certs.js';
+import { issueClientCert, signedBy } from '../../src/webhook/certs.js';
+import { callExtender } from '../helpers/extender.js';
 import { installCertManagerCrds, issueLikeCertManager } from '../helpers/cert-manager.js';
 import { eventually } from '../helpers/wait.js';
 import { createChannel, createNamespace, pod, startCluster, type ClusterFixture } from './cluster-fixture.js';
@@ -50,22 +51,30 @@ const apiMessage = (err: unknown) => {
 };
 
 describe('cert-manager option', () => {
-  it("renders a Certificate and Issuers that cert-manager's CRDs accept, for the names the webhook is called by", async () => {
+  it("renders Certificates and Issuers that cert-manager's CRDs accept, for the names the webhook and the extender are called by", async () => {
     const objects = KubernetesObjectApi.makeApiClient(f.kc);
     const own = await renderCertificates();
     expect(own.map((o) => `${o.kind}/${o.metadata!.name}`).sort()).toEqual([
+      'Certificate/shimmy-extender-client',
       'Certificate/shimmy-webhook',
       'Certificate/shimmy-webhook-ca',
       'Issuer/shimmy-selfsigned',
       'Issuer/shimmy-webhook-ca',
     ]);
     const corp = await renderCertificates('webhook.certManager.issuerRef.name=corp-ca', 'webhook.certManager.issuerRef.kind=ClusterIssuer');
-    expect(corp.map((o) => o.kind)).toEqual(['Certificate']);
+    expect(corp.map((o) => o.kind)).toEqual(['Certificate', 'Certificate']);
     for (const o of [...own, ...corp]) await objects.create(o, undefined, 'All');
 
     const serving = own.find((o) => o.metadata!.name === 'shimmy-webhook') as KubernetesObject & { spec: { secretName: string; dnsNames: string[] } };
     expect(serving.spec.secretName).toBe('shimmy-webhook-tls');
     expect(serving.spec.dnsNames).toContain(`shimmy-controller.${f.state.namespace}.svc`);
+    expect(serving.spec.dnsNames).toContain(`shimmy-extender.${f.state.namespace}.svc`);
+    // The scheduler's client certificate for the extender, from the same issuer as the serving one.
+    const client = own.find((o) => o.metadata!.name === 'shimmy-extender-client') as KubernetesObject & {
+      spec: { secretName: string; usages: string[]; issuerRef: unknown };
+    };
+    expect(client.spec).toMatchObject({ secretName: 'shimmy-extender-client', usages: expect.arrayContaining(['client auth']) });
+    expect(client.spec.issuerRef).toEqual((serving as unknown as { spec: { issuerRef: unknown } }).spec.issuerRef);
     // The CRD's schema does check: a field of the wrong type is refused.
     const broken = { ...serving, spec: { ...serving.spec, dnsNames: 'shimmy-controller' } };
     const refused = await objects.create(broken, undefined, 'All').then(
@@ -89,7 +98,8 @@ describe('cert-manager option', () => {
     const starting = f.startController({ tlsIssuer: 'external', tlsSecret: SECRET, tlsWaitMs: 30_000, certCheckMs: 500 });
     // cert-manager issues a moment after the install: the start waits for the Secret, not ready meanwhile.
     await eventually('the controller to wait, not ready', async () => (await fetch(`http://127.0.0.1:${f.state.ports.metrics}/readyz`)).status === 503);
-    let written = await f.core.createNamespacedSecret({ namespace, body: issueLikeCertManager(SECRET, namespace, hosts, 3_600_000).secret });
+    let issued = issueLikeCertManager(SECRET, namespace, hosts, 3_600_000);
+    let written = await f.core.createNamespacedSecret({ namespace, body: issued.secret });
     const controller = await starting;
 
     const caFirstSeen = new Map<string, number>();
@@ -104,7 +114,8 @@ describe('cert-manager option', () => {
       // The last renewal leaves 5 s to be served before the end.
       if (Date.now() - lastRenewal > 5_000 && Date.now() < deadline - 5_000) {
         // A renewal with a new CA at the same moment: the case the hold-off is for.
-        const renewed = issueLikeCertManager(SECRET, namespace, hosts, 3_600_000).secret;
+        issued = issueLikeCertManager(SECRET, namespace, hosts, 3_600_000);
+        const renewed = issued.secret;
         renewed.metadata!.resourceVersion = written.metadata!.resourceVersion;
         written = await f.core.replaceNamespacedSecret({ name: SECRET, namespace, body: renewed });
         lastRenewal = Date.now();
@@ -149,6 +160,18 @@ describe('cert-manager option', () => {
     // The controller never wrote the Secret: it is exactly what the test wrote last.
     const now: V1Secret = await f.core.readNamespacedSecret({ name: SECRET, namespace });
     expect(now.metadata!.resourceVersion).toBe(written.metadata!.resourceVersion);
+    // The extender serves the same certificate and takes client certificates from the issuer's
+    // CA (cert-manager writes the scheduler's, from the chart's second Certificate); the
+    // controller writes no client Secret of its own.
+    const bundle = Buffer.from(
+      (await f.admission.readMutatingWebhookConfiguration({ name: 'shimmy' })).webhooks![0]!.clientConfig.caBundle!,
+      'base64',
+    ).toString();
+    const client = issueClientCert(issued.ca, 'shimmy-scheduler', [], 3_600_000);
+    const args = { Pod: { metadata: { name: 'p', namespace: NS } }, NodeNames: ['node-1'] };
+    expect((await callExtender(f.state.ports.extender, 'filter', args, { ...client, ca: bundle })).status).toBe(200);
+    await expect(callExtender(f.state.ports.extender, 'filter', args, { ca: bundle })).rejects.toThrow();
+    await expect(f.core.readNamespacedSecret({ name: 'shimmy-extender-client', namespace })).rejects.toMatchObject({ code: 404 });
     await f.stopController();
   }, 90_000);
 });

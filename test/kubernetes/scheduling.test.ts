@@ -11,7 +11,9 @@ import { schedulerConfigFor } from '../../src/devcluster/cluster.js';
 import { ensureKubeBinary } from '../../src/devcluster/go-tools.js';
 import { startDetached, stopProcess } from '../../src/devcluster/processes.js';
 import { freePort } from '../../src/free-port.js';
-import { GROUP, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
+import { EXTENDER_CLIENT_SECRET, GROUP, VERSION, WEBHOOK_TLS_SECRET, type ChannelEndpoint } from '../../src/k8s/types.js';
+import { coversHosts, createCA, issueClientCert, signedBy } from '../../src/webhook/certs.js';
+import { callExtender } from '../helpers/extender.js';
 import {
   createChannel,
   createNamespace,
@@ -86,7 +88,7 @@ async function untilSchedulerSeesCordon(node: string): Promise<void> {
  * `name` and its extender changed by `edit`; returns its pid (stopProcess it).
  */
 async function startScheduler(name: string, edit: (extender: { weight: number; nodeCacheCapable: boolean }) => void): Promise<number> {
-  const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl)) as {
+  const config = parse(schedulerConfigFor(f.state.kubeconfig, f.state.extenderUrl, f.state.extenderTls)) as {
     profiles: { schedulerName: string }[];
     extenders: { weight: number; nodeCacheCapable: boolean }[];
   };
@@ -243,5 +245,38 @@ describe('scheduling with the Shimmy extender', () => {
       for (const node of NODES) await setAgentReady(f, node, true);
       await stopProcess(pid);
     }
+  });
+
+  it("answers only callers with a client certificate from the controller's CA, which keeps the scheduler's in a Secret", async () => {
+    const secretData = async (name: string) =>
+      Object.fromEntries(
+        Object.entries((await f.core.readNamespacedSecret({ name, namespace: f.state.namespace })).data ?? {}).map(([k, v]) => [
+          k,
+          Buffer.from(v, 'base64').toString(),
+        ]),
+      );
+    const ca = await secretData(WEBHOOK_TLS_SECRET);
+    // The serving certificate names the extender's Service too.
+    expect(
+      coversHosts(ca['tls.crt']!, [`shimmy-extender.${f.state.namespace}.svc`, `shimmy-extender.${f.state.namespace}.svc.cluster.local`, '127.0.0.1']),
+    ).toBe(true);
+    const client = await eventually('the extender client Secret', async () => {
+      const data = await secretData(EXTENDER_CLIENT_SECRET).catch(() => undefined);
+      return data?.['tls.crt'] ? data : undefined;
+    });
+    expect(signedBy(client['tls.crt']!, ca['ca.crt']!)).toBe(true);
+    expect(client['ca.crt']).toContain(ca['ca.crt']!.trim());
+
+    const port = f.state.ports.extender;
+    const args = { Pod: { metadata: { name: 'p', namespace: 'probes' } }, NodeNames: NODES };
+    const refusedBefore = (await f.controller!.metrics.extenderRefused.get()).values[0]?.value ?? 0;
+    const answered = await callExtender(port, 'prioritize', args, { cert: client['tls.crt']!, key: client['tls.key']!, ca: client['ca.crt']! });
+    expect(answered.status).toBe(200);
+    expect(answered.body).toHaveLength(NODES.length);
+    const stranger = issueClientCert(createCA('not-shimmy', 3_600_000), 'shimmy-scheduler', [], 3_600_000);
+    await expect(callExtender(port, 'prioritize', args, { ca: client['ca.crt']! })).rejects.toThrow();
+    await expect(callExtender(port, 'filter', args, { ...stranger, ca: client['ca.crt']! })).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${port}/filter`, { method: 'POST', body: JSON.stringify(args), signal: AbortSignal.timeout(5000) })).rejects.toThrow();
+    expect((await f.controller!.metrics.extenderRefused.get()).values[0]?.value).toBeGreaterThanOrEqual(refusedBefore + 3);
   });
 });

@@ -183,7 +183,9 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const apps = c.kc.makeApiClient(AppsV1Api);
     const controller = await apps.readNamespacedDeployment({ name: 'shimmy-controller', namespace: SYSTEM });
     expect(controller.status?.availableReplicas).toBe(2);
+    // shimmy-scheduler runs with the client certificate the controller keeps for it (it mounts the Secret).
     expect((await apps.readNamespacedDeployment({ name: 'shimmy-scheduler', namespace: SYSTEM })).status?.availableReplicas).toBe(1);
+    expect((await c.core.readNamespacedSecret({ name: 'shimmy-extender-client', namespace: SYSTEM })).data?.['tls.crt']).toBeTruthy();
     const agents = await apps.readNamespacedDaemonSet({ name: 'shimmy-agent', namespace: SYSTEM });
     expect(agents.status?.numberReady).toBe(2);
     const coordination = c.kc.makeApiClient(CoordinationV1Api);
@@ -403,7 +405,9 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const admission = c.kc.makeApiClient(AdmissionregistrationV1Api);
     expect((await admission.listMutatingWebhookConfiguration()).items.map((m) => m.metadata?.name)).not.toContain('shimmy');
     expect((await c.kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: SYSTEM })).items).toEqual([]);
-    expect((await c.core.listNamespacedSecret({ namespace: SYSTEM })).items.map((s) => s.metadata?.name)).not.toContain('shimmy-webhook-tls');
+    const secrets = (await c.core.listNamespacedSecret({ namespace: SYSTEM })).items.map((s) => s.metadata?.name);
+    expect(secrets).not.toContain('shimmy-webhook-tls');
+    expect(secrets).not.toContain('shimmy-extender-client');
     expect((await c.core.listNamespacedConfigMap({ namespace: SYSTEM })).items.map((m) => m.metadata?.name).filter((n) => n?.startsWith('shimmy'))).toEqual([]);
     const crds = (await c.kc.makeApiClient(ApiextensionsV1Api).listCustomResourceDefinition()).items.map((d) => d.metadata?.name);
     expect(crds).toEqual(expect.arrayContaining(['sharedmemorychannels.shimmy.dev', 'channelendpoints.shimmy.dev']));

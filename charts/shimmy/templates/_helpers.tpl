@@ -65,6 +65,12 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- define "shimmy.webhookTLSSecret" -}}
 {{- if .Values.webhook.certManager.enabled }}{{ include "shimmy.fullname" . }}-webhook-tls{{ else }}shimmy-webhook-tls{{ end }}
 {{- end }}
+{{- /* The scheduler's client certificate for the extender: the controller's Secret, or cert-manager's. */}}
+{{- define "shimmy.extenderClientSecret" -}}
+{{- if .Values.webhook.certManager.enabled }}{{ include "shimmy.fullname" . }}-extender-client{{ else }}shimmy-extender-client{{ end }}
+{{- end }}
+{{- /* Where the scheduler finds that Secret's tls.crt, tls.key and ca.crt. */}}
+{{- define "shimmy.extenderClientDir" -}}/etc/shimmy-extender-client{{- end }}
 {{- define "shimmy.uninstallName" -}}{{ include "shimmy.fullname" . }}-uninstall{{- end }}
 
 {{/*
@@ -84,15 +90,17 @@ schedulerName alone) when the extender is added to the cluster's own scheduler.
 
 {{/*
 The URL prefix the scheduler calls the extender at: scheduler.extenderURL; else the extender
-Service's fixed ClusterIP when one is set (a cluster without DNS); else its DNS name.
+Service's fixed ClusterIP when one is set (a cluster without DNS); else its DNS name. HTTPS
+unless controller.extenderInsecureHTTP.
 */}}
 {{- define "shimmy.extenderURL" -}}
+{{- $scheme := ternary "http" "https" .Values.controller.extenderInsecureHTTP }}
 {{- if .Values.scheduler.extenderURL }}
 {{- .Values.scheduler.extenderURL }}
 {{- else if .Values.controller.extenderService.clusterIP }}
-{{- printf "http://%s:8888/" .Values.controller.extenderService.clusterIP }}
+{{- printf "%s://%s:8888/" $scheme .Values.controller.extenderService.clusterIP }}
 {{- else }}
-{{- printf "http://%s.%s.svc:8888/" (include "shimmy.extenderServiceName" .) .Release.Namespace }}
+{{- printf "%s://%s.%s.svc:8888/" $scheme (include "shimmy.extenderServiceName" .) .Release.Namespace }}
 {{- end }}
 {{- end }}
 
@@ -102,6 +110,15 @@ The extender entry of a KubeSchedulerConfiguration (as scheduler-config/shimmy-s
 {{- define "shimmy.extenders" -}}
 extenders:
   - urlPrefix: {{ include "shimmy.extenderURL" . | quote }}
+    {{- if not .Values.controller.extenderInsecureHTTP }}
+    # The extender accepts only client certificates signed by the controller's CA: this one
+    # is the Secret {{ include "shimmy.extenderClientSecret" . }}, mounted here. kube-scheduler rereads the
+    # certificate and key when they change (renewal); caFile it reads at start.
+    tlsConfig:
+      certFile: {{ include "shimmy.extenderClientDir" . }}/tls.crt
+      keyFile: {{ include "shimmy.extenderClientDir" . }}/tls.key
+      caFile: {{ include "shimmy.extenderClientDir" . }}/ca.crt
+    {{- end }}
     filterVerb: filter
     prioritizeVerb: prioritize
     # Extender scores are 0..10 and are multiplied by weight x 10; at 10 they outweigh
