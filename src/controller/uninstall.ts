@@ -88,6 +88,9 @@ export async function cleanupInstallation(opts: CleanupOptions): Promise<void> {
     await ignoreNotFound(
       apps.patchNamespacedDeploymentScale({ name, namespace, body: { spec: { replicas: 0 } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
     );
+  // Until their pods are gone, not until status.replicas is 0: that stops counting a pod once it
+  // is terminating, and a controller pod in its shutdown grace could still write the webhook
+  // configuration back after it is deleted below.
   await until('the controller and scheduler pods to stop', deadline, async () => {
     const running: string[] = [];
     for (const name of deployments) {
@@ -95,7 +98,13 @@ export async function cleanupInstallation(opts: CleanupOptions): Promise<void> {
         if (isNotFound(err)) return undefined;
         throw err;
       });
-      if (deployment?.status?.replicas) running.push(`${deployment.status.replicas} replica(s) of ${name}`);
+      const labels = deployment?.spec?.selector?.matchLabels;
+      if (!labels) continue;
+      const labelSelector = Object.entries(labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
+      const pods = (await core.listNamespacedPod({ namespace, labelSelector })).items;
+      if (pods.length) running.push(`${pods.length} pod(s) of ${name} (${pods.map((p) => p.metadata?.name).join(', ')})`);
     }
     return running.length ? running.join(', ') : undefined;
   });
