@@ -92,7 +92,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--repeat <n>', 'run the matrix N times and report the median of each row (min and max in the JSON)', intOption('--repeat', 1), 1)
     .addHelpText(
       'after',
-      "\nPeers (Mosquitto, NATS, Redis, Kafka) are started by the benchmark on free loopback ports;\ninstall them once with `bash bench/peers/setup.sh`, which also sets up the external\npeers' programs. Latency is one-way: half a ping-pong round trip. Every receiver reads\nevery byte (a checksum the runner checks against the publisher's). shm busy-polls, shm-sleep\nsleeps on a futex while idle; bare-ring is a bare ring in a segment with no protocol, the floor.",
+      "\nPeers (Mosquitto, NATS, Redis, Kafka) are started by the benchmark on free loopback ports;\ninstall them once with `bash bench/peers/setup.sh`, which also sets up the external\npeers' programs. Latency is one-way: half a ping-pong round trip. Every receiver reads\nevery byte (a checksum the runner checks against the publisher's). shm busy-polls, shm-sleep\nsleeps on a futex while idle; shm-single publishes one message per call (tryPublish, each visible at once); bare-ring is a bare ring in a segment with no protocol, the floor.",
     )
     .action(async (flags: BenchFlags) => {
       const jsonToStdout = flags.json === '-';

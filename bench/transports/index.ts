@@ -6,6 +6,7 @@ import { kafkaTransport, mosquittoTransport, natsTransport, redisTransport } fro
 
 export const TRANSPORTS: Record<string, Transport> = {
   shm: { ...shmTransport('shm', 'busy-spin'), idle: 'busy-spin' },
+  'shm-single': { ...shmTransport('shm-single', 'busy-spin', { single: true }), idle: 'busy-spin' },
   'shm-sleep': { ...shmTransport('shm-sleep', 'sleep'), idle: 'futex sleep' },
   'bare-ring': bareRingTransport(),
   tcp: socketTransport('tcp'),

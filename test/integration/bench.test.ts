@@ -43,7 +43,9 @@ describe('shimmy bench', () => {
   it('rejects an unknown transport with the list of known ones', async () => {
     const r = await run(['bench', '--transports', 'carrier-pigeon']);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/unknown transport carrier-pigeon \(known: shm, shm-sleep, bare-ring, tcp, uds, mosquitto, nats, kafka, redis, aeron, iceoryx2\)/);
+    expect(r.stderr).toMatch(
+      /unknown transport carrier-pigeon \(known: shm, shm-single, shm-sleep, bare-ring, tcp, uds, mosquitto, nats, kafka, redis, aeron, iceoryx2\)/,
+    );
   });
 });
 
