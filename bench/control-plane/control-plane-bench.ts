@@ -79,7 +79,7 @@ async function load(
   rate: number,
   { seconds, warmup }: Timing,
   connections: number,
-  ca?: string,
+  tls?: { ca: string; cert?: string; key?: string },
 ): Promise<LatencyFigures> {
   const latencies: number[] = [];
   let failed = 0;
@@ -95,7 +95,7 @@ async function load(
           overallRate: rate,
           duration,
           requests: [{ setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length]! }) }],
-          ...(ca ? { tlsOptions: { ca } } : {}),
+          ...(tls ? { tlsOptions: tls } : {}),
         },
         (err) => (err ? reject(err) : resolve()),
       );
@@ -152,7 +152,11 @@ export async function benchControlPlane(opts: ControlPlaneBenchOptions): Promise
       createInterface({ input: child.stdout! }).once('line', resolve);
       child.once('exit', (code) => reject(new Error(`benchmark server exited (${code})`)));
     });
-    const { webhook, extender, floor, tlsFloor, ca } = JSON.parse(first) as { webhook: string; extender: string; floor: string; tlsFloor: string; ca: string };
+    const { webhook, extender, floor, tlsFloor, ca, clientCert, clientKey } = JSON.parse(first) as Record<
+      'webhook' | 'extender' | 'floor' | 'tlsFloor' | 'ca' | 'clientCert' | 'clientKey',
+      string
+    >;
+    const mutualTls = { ca, cert: clientCert, key: clientKey };
     const results: LatencyFigures[] = [];
     const reviews = Array.from({ length: 64 }, (_, i) => {
       const pod = pendingPod(i, opts);
@@ -177,16 +181,16 @@ export async function benchControlPlane(opts: ControlPlaneBenchOptions): Promise
       opts.progress(
         `admission: ${opts.admissionRate} req/s over ${connections} connection(s) for ${opts.seconds} s (${opts.channels} channels in the namespace)`,
       );
-      results.push(await load(`admission (HTTPS, ${connections} conn)`, webhook, reviews, opts.admissionRate, opts, connections, ca));
-      results.push(await load(`  floor: empty HTTPS endpoint (${connections} conn)`, tlsFloor, reviews, opts.admissionRate, opts, connections, ca));
+      results.push(await load(`admission (HTTPS, ${connections} conn)`, webhook, reviews, opts.admissionRate, opts, connections, { ca }));
+      results.push(await load(`  floor: empty HTTPS endpoint (${connections} conn)`, tlsFloor, reviews, opts.admissionRate, opts, connections, { ca }));
     }
     const args = Array.from({ length: 64 }, (_, i) => JSON.stringify({ Pod: pendingPod(i, opts), NodeNames: nodeNames(opts.nodes) }));
     for (const verb of ['filter', 'prioritize']) {
       opts.progress(`extender ${verb}: ${opts.extenderRate} req/s for ${opts.seconds} s (${opts.nodes} nodes, ${opts.pods} pods)`);
       // kube-scheduler calls the extender from its one scheduling loop: one request at a time.
-      results.push(await load(`extender ${verb} (HTTP, ${opts.nodes} NodeNames)`, `${extender}/${verb}`, args, opts.extenderRate, opts, 1));
+      results.push(await load(`extender ${verb} (mutual TLS, ${opts.nodes} NodeNames)`, `${extender}/${verb}`, args, opts.extenderRate, opts, 1, mutualTls));
     }
-    results.push(await load('  floor: empty HTTP endpoint, same body', floor, args, opts.extenderRate, opts, 1));
+    results.push(await load('  floor: empty mutual-TLS endpoint, same body', floor, args, opts.extenderRate, opts, 1, mutualTls));
     results.push(...decisionTimes(opts, 5000));
     return results;
   } finally {

@@ -105,9 +105,9 @@ describe('shimmy bench-control-plane', () => {
       '  floor: empty HTTPS endpoint (1 conn)',
       'admission (HTTPS, 8 conn)',
       '  floor: empty HTTPS endpoint (8 conn)',
-      'extender filter (HTTP, 100 NodeNames)',
-      'extender prioritize (HTTP, 100 NodeNames)',
-      '  floor: empty HTTP endpoint, same body',
+      'extender filter (mutual TLS, 100 NodeNames)',
+      'extender prioritize (mutual TLS, 100 NodeNames)',
+      '  floor: empty mutual-TLS endpoint, same body',
       'filter (decision only)',
       'prioritize (decision only)',
     ]);
