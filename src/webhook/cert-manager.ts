@@ -270,16 +270,8 @@ export class WebhookCertManager {
       log.info('webhook CA rotated');
     }
     const tls = state['tls.crt'];
-    const tlsLeft = tls ? certInfo(tls).notAfter.getTime() - now : 0;
-    if (
-      !tls ||
-      !state['tls.key'] ||
-      !signedBy(tls, state['ca.crt']!) ||
-      // A name added since (the extender's, after an upgrade) needs a new certificate now.
-      !coversHosts(tls, this.opts.hosts) ||
-      tlsLeft < this.opts.certValidityMs / 3 ||
-      tlsLeft > this.opts.certValidityMs + 60_000
-    ) {
+    // A name added since (the extender's, after an upgrade) needs a new certificate now.
+    if (!this.keeps(tls, state['tls.key'], state['ca.crt']!, now) || !coversHosts(tls!, this.opts.hosts)) {
       const issued = issueServingCert({ cert: state['ca.crt']!, key: state['ca.key']! }, this.opts.hosts, this.opts.certValidityMs);
       Object.assign(state, { 'tls.crt': issued.cert, 'tls.key': issued.key });
       changed = true;
@@ -321,13 +313,11 @@ export class WebhookCertManager {
     const client = secret ? decode(secret) : {};
     const bundle = WebhookCertManager.bundlePems(state);
     const tls = client['tls.crt'];
-    const left = tls ? certInfo(tls).notAfter.getTime() - Date.now() : 0;
-    const validity = this.opts.certValidityMs;
-    const fresh = tls && client['tls.key'] && signedBy(tls, state['ca.crt']!) && left >= validity / 3 && left <= validity + 60_000;
+    const fresh = this.keeps(tls, client['tls.key'], state['ca.crt']!, Date.now());
     if (fresh && client['ca.crt'] === bundle) return;
     const next: TlsState = { 'ca.crt': bundle, 'tls.crt': tls, 'tls.key': client['tls.key'] };
     if (!fresh) {
-      const issued = issueClientCert({ cert: state['ca.crt']!, key: state['ca.key']! }, 'shimmy-scheduler', ['shimmy'], validity);
+      const issued = issueClientCert({ cert: state['ca.crt']!, key: state['ca.key']! }, 'shimmy-scheduler', ['shimmy'], this.opts.certValidityMs);
       Object.assign(next, { 'tls.crt': issued.cert, 'tls.key': issued.key });
       if (tls) metrics.certRotations.inc({ kind: 'client' });
       log.info({ secret: name, notAfter: issued.notAfter.toISOString() }, 'extender client certificate issued');
@@ -351,6 +341,17 @@ export class WebhookCertManager {
       // 409: another replica wrote or created it first; the next check looks at what it wrote.
       if (!isConflict(err)) throw err;
     }
+  }
+
+  /**
+   * Whether a leaf certificate (serving or client) may stay: it has its key, the current CA
+   * signed it, and its lifetime is one this controller gives (a third or more left, no more
+   * than all of it: --cert-validity may have been shortened).
+   */
+  private keeps(pem: string | undefined, key: string | undefined, ca: string, now: number): boolean {
+    if (!pem || !key || !signedBy(pem, ca)) return false;
+    const left = certInfo(pem).notAfter.getTime() - now;
+    return left >= this.opts.certValidityMs / 3 && left <= this.opts.certValidityMs + 60_000;
   }
 
   private trust(clientCAs: string): void {
