@@ -15,6 +15,7 @@ import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import type { KeyPair } from '../webhook/certs.js';
 import { drainable } from '../http/drain.js';
 import { httpServerOptions, httpsServerOptions } from '../http/server-factory.js';
+import { closeConnectionsOnSwap } from '../http/tls-generations.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { filterNodes, prioritizeNodes, type PlacementView } from './placement.js';
 import { ExtenderArgsError, parseExtenderArgs, type ExtenderFilterResult } from './wire.js';
@@ -70,20 +71,12 @@ export function buildExtenderServer(opts: ExtenderServerOptions): ExtenderServer
   const close = drainable(app, opts.shutdownGraceMs);
   const { view, metrics } = opts;
   let current = opts.tls;
-  // As the webhook: a connection made under an older certificate or CA set is closed after its next answer.
-  let generation = 0;
-  const tlsGeneration = new WeakMap<object, number>();
-  if (current) {
-    const server = app.server as unknown as HttpsServer;
-    server.on('secureConnection', (socket) => tlsGeneration.set(socket, generation));
-    server.on('tlsClientError', (err: Error & { code?: string }) => {
+  const swapped = current ? closeConnectionsOnSwap(app) : () => {};
+  if (current)
+    (app.server as unknown as HttpsServer).on('tlsClientError', (err: Error & { code?: string }) => {
       metrics.extenderRefused.inc();
       log.debug({ err: err.code ?? err.message }, 'extender TLS handshake refused');
     });
-    app.addHook('onRequest', async (request, reply) => {
-      if (tlsGeneration.get(request.raw.socket) !== generation) void reply.header('connection', 'close');
-    });
-  }
 
   app.setErrorHandler((error, request, reply) => {
     const err = error as Error & { statusCode?: number; code?: string };
@@ -127,7 +120,7 @@ export function buildExtenderServer(opts: ExtenderServerOptions): ExtenderServer
       }
       (app.server as unknown as HttpsServer).setSecureContext({ key: tls.key, cert: tls.cert, ca: tls.clientCAs });
       current = tls;
-      generation++;
+      swapped();
     },
   };
 }

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { drainable } from '../http/drain.js';
 import { httpsServerOptions } from '../http/server-factory.js';
+import { closeConnectionsOnSwap } from '../http/tls-generations.js';
 import type { KeyPair } from './certs.js';
 import { AdmissionError, parseReview, review, type AdmissionContext } from './admission.js';
 
@@ -46,12 +47,7 @@ export function buildWebhookServer(opts: WebhookServerOptions): WebhookServer {
   });
   const { metrics } = opts;
   const close = drainable(app, opts.shutdownGraceMs);
-  let generation = 0;
-  const certGeneration = new WeakMap<object, number>();
-  (app.server as HttpsServer).on('secureConnection', (socket) => certGeneration.set(socket, generation));
-  app.addHook('onRequest', async (request, reply) => {
-    if (certGeneration.get(request.raw.socket) !== generation) void reply.header('connection', 'close');
-  });
+  const swapped = closeConnectionsOnSwap(app);
 
   app.setErrorHandler((error, request, reply) => {
     const err = error as Error & { statusCode?: number; code?: string };
@@ -77,7 +73,7 @@ export function buildWebhookServer(opts: WebhookServerOptions): WebhookServer {
     close,
     useCertificate(tls) {
       (app.server as HttpsServer).setSecureContext({ key: tls.key, cert: tls.cert });
-      generation++;
+      swapped();
     },
   };
 }
