@@ -2,7 +2,7 @@
  * The extender over mutual TLS (issue 10): only a caller with a client certificate signed by
  * a trusted CA gets answers; anyone else is refused in the handshake, before a request is read.
  */
-import { request, type RequestOptions, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { V1MicroTime } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -11,6 +11,7 @@ import { ChannelDirectory } from '../k8s/channel-directory.js';
 import { PlacementIndex } from '../k8s/placement-index.js';
 import { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { createCA, issueClientCert, issueServingCert } from '../webhook/certs.js';
+import { callExtender } from '../../test/helpers/extender.js';
 import { buildExtenderServer, type ExtenderServer } from './server.js';
 
 const HOUR = 3600e3;
@@ -45,31 +46,11 @@ afterAll(async () => {
   await server?.close();
 });
 
-const ARGS = JSON.stringify({ Pod: { metadata: { name: 'p', namespace: 'ns' } }, NodeNames: ['n1', 'n2'] });
+const ARGS = { Pod: { metadata: { name: 'p', namespace: 'ns' } }, NodeNames: ['n1', 'n2'] };
 
 /** POST to the extender over HTTPS, checking its certificate against `trust`; a fresh connection each time. */
-function call(verb: string, client: { cert?: string; key?: string }, trust = ca.cert): Promise<{ status: number; body: unknown }> {
-  const options: RequestOptions = {
-    host: '127.0.0.1',
-    port,
-    path: `/${verb}`,
-    method: 'POST',
-    ca: trust,
-    agent: false,
-    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(ARGS) },
-    ...client,
-  };
-  return new Promise((resolve, reject) => {
-    const req = request(options, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(ARGS);
-  });
-}
+const call = (verb: 'filter' | 'prioritize', client: { cert?: string; key?: string }, trust = ca.cert) =>
+  callExtender(port, verb, ARGS, { ...client, ca: trust });
 
 const refusals = async () => (await metrics.extenderRefused.get()).values[0]?.value ?? 0;
 
@@ -121,7 +102,7 @@ describe('the extender over mutual TLS', () => {
     const plain = fetch(`http://127.0.0.1:${port}/filter`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: ARGS,
+      body: JSON.stringify(ARGS),
       signal: AbortSignal.timeout(5000),
     });
     await refused(plain, /wrong version number|http request/i);
