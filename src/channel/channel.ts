@@ -138,9 +138,8 @@ export class Channel implements SlotHost {
     validateRef(ref);
     const timeoutMs = heartbeatTimeout(options);
     const seg = segmentId(ref);
-    const segment = Segment.attach(seg);
+    const segment = Segment.attach(seg, (info) => checkSegmentTrust(info, seg.key, seg.label));
     try {
-      checkSegmentTrust(segment.info(), seg.key, seg.label);
       const header = Channel.readHeaderWhenReady(segment, seg.label);
       const want = identityOf(ref);
       if (header.identity !== want) {

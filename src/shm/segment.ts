@@ -87,12 +87,13 @@ export class Segment {
     return Segment.map(seg, id, size, true);
   }
 
-  /** Attaches to an existing segment, whatever its size. */
-  static attach(seg: SegmentId): Segment {
+  /** Attaches to an existing segment, whatever its size; `check` may refuse it (by throwing) before it is mapped. */
+  static attach(seg: SegmentId, check?: (info: ShmInfo) => void): Segment {
     const id = native.shmget(seg.key, 0, 0);
     if (id < 0) fail(-id, 'shmget', seg);
     const info = native.shmStat(id);
     if (typeof info === 'number') fail(-info, 'shmctl', seg);
+    check?.(info);
     return Segment.map(seg, id, info.size, false);
   }
 
