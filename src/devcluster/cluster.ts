@@ -21,6 +21,7 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { createCA, issueServingCert } from '../webhook/certs.js';
 import { WEBHOOK_TLS_SECRET } from '../k8s/types.js';
+import { encodeTlsSecret } from '../webhook/cert-manager.js';
 import { ensureGoTools, ensureHelm, kubeVersion } from './go-tools.js';
 import { freePort } from '../free-port.js';
 import { isAlive, startDetached, stopProcess, waitFor } from './processes.js';
@@ -134,13 +135,12 @@ async function seedExtenderTls(kubeconfig: string, namespace: string, pki: (f: s
   const client = issueClientCert(ca, 'shimmy-scheduler', ['shimmy'], year);
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
-  const data = { 'ca.crt': ca.cert, 'ca.key': ca.key };
   await kc.makeApiClient(CoreV1Api).createNamespacedSecret({
     namespace,
     body: {
       metadata: { name: WEBHOOK_TLS_SECRET, namespace, labels: { 'app.kubernetes.io/name': 'shimmy', 'app.kubernetes.io/component': 'webhook' } },
       type: 'Opaque',
-      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+      data: encodeTlsSecret({ 'ca.crt': ca.cert, 'ca.key': ca.key }),
     },
   });
   const files = { certFile: pki('extender-client.crt'), keyFile: pki('extender-client.key'), caFile: pki('extender-ca.crt') };

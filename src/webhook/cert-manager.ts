@@ -59,7 +59,7 @@ export interface CertManagerOptions {
 }
 
 /** The Secret's fields; PEM text. */
-interface TlsState {
+export interface TlsState {
   'ca.crt'?: string;
   'ca.key'?: string;
   'tls.crt'?: string;
@@ -90,7 +90,8 @@ function decode(secret: V1Secret): TlsState {
   return out as TlsState;
 }
 
-function encode(state: TlsState): Record<string, string> {
+/** A Secret's `data` for these PEMs (base64; empty entries left out). */
+export function encodeTlsSecret(state: TlsState): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(state)) if (v) out[k] = Buffer.from(v).toString('base64');
   return out;
@@ -290,7 +291,7 @@ export class WebhookCertManager {
         labels: { 'app.kubernetes.io/name': 'shimmy', 'app.kubernetes.io/component': 'webhook' },
         ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
       },
-      data: encode(state),
+      data: encodeTlsSecret(state),
     };
     try {
       if (secret) await core.replaceNamespacedSecret({ name: secretName, namespace, body });
@@ -332,7 +333,7 @@ export class WebhookCertManager {
         labels: { 'app.kubernetes.io/name': 'shimmy', 'app.kubernetes.io/component': 'extender' },
         ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
       },
-      data: encode(next),
+      data: encodeTlsSecret(next),
     };
     try {
       if (secret) await core.replaceNamespacedSecret({ name, namespace, body });
