@@ -3,19 +3,25 @@
  *  - futex wait/wake on a 32-bit word inside a System V segment (shared, not private:
  *    waiters and wakers live in different processes);
  *  - IPC_STAT flattened into a fixed struct so the JS side does not depend on the
- *    libc's struct shmid_ds layout.
+ *    libc's struct shmid_ds layout;
+ *  - sealed memory files (memfd) for channels mapped from a file instead of a System V
+ *    key: sealed against shrinking, a writer cannot truncate the file under a reader
+ *    (which would SIGBUS it).
  * Loaded by src/shm/native.ts, which checks SHIMMY_NATIVE_ABI at load.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SHIMMY_NATIVE_ABI 1
+#define SHIMMY_NATIVE_ABI 2
 
 int shimmy_abi_version(void) { return SHIMMY_NATIVE_ABI; }
 
@@ -69,4 +75,28 @@ int shimmy_shm_stat(int id, shimmy_shm_info *out) {
   out->creator_pid = ds.shm_cpid;
   out->last_pid = ds.shm_lpid;
   return 0;
+}
+
+#define SHIMMY_SIZE_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+/*
+ * A memory file of `size` zero bytes with permission bits `mode`, sealed so that its size
+ * never changes (nor its seals). Returns the file descriptor (close-on-exec) or -errno.
+ */
+int shimmy_memfd_sealed(const char *name, uint64_t size, uint32_t mode) {
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -errno;
+  if (ftruncate(fd, (off_t)size) < 0 || fchmod(fd, mode & 0777) < 0 || fcntl(fd, F_ADD_SEALS, SHIMMY_SIZE_SEALS) < 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
+}
+
+/* Whether the file behind fd can neither shrink nor grow: 1, 0, or -errno. */
+int shimmy_size_sealed(int fd) {
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) return errno == EINVAL ? 0 : -errno;
+  return (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW) ? 1 : 0;
 }

@@ -50,7 +50,8 @@ export class TrafficReader {
       const bytes = (before?.bytes ?? 0) + newBytes;
       this.tails.set(channel.key, { tails: s.tails, bytes, messages: s.messages });
       const traffic: ChannelTraffic = {
-        attached: Math.max(0, s.attached - 1),
+        // Our own attachment is not one of the channel's users; a memory file counts its endpoints instead.
+        attached: s.attached === null ? s.publishers + s.subscribers + s.streamEnds : Math.max(0, s.attached - 1),
         publishers: s.publishers,
         subscribers: s.subscribers,
         streamEnds: s.streamEnds,

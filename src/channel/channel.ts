@@ -2,8 +2,11 @@
  * A channel segment on this host: create, attach (with header and identity checks), inspect,
  * remove, and hand out publishers, subscribers and stream ends.
  */
+import { existsSync } from 'node:fs';
 import { ErrorCode, ShimmyError } from '../errors.js';
+import { MemoryFile } from '../shm/memory-file.js';
 import { Segment, formatKey, type SegmentId } from '../shm/segment.js';
+import type { SharedMemory } from '../shm/shared-memory.js';
 import { listSysvShm } from '../shm/sysvipc.js';
 import { DEFAULTS, HeaderWord, RingWord, initHeader, readHeader, segmentBytes, validateConfig, type ChannelConfig, type HeaderInfo } from './layout.js';
 import { RecoverableLock } from './lock.js';
@@ -58,13 +61,17 @@ export interface ChannelStats {
   namespace: string;
   name: string;
   key: string;
-  shmId: number;
+  /** The System V segment's id; null for a memory file. */
+  shmId: number | null;
+  /** Where the channel's memory is: `segment 0x… (id …)` or `memory file <path>`. */
+  memory: string;
   mode: ChannelConfig['mode'];
   slowConsumer: ChannelConfig['slowConsumer'];
   capacity: number;
   maxMessage: number;
   sizeBytes: number;
-  attached: number;
+  /** Processes attached, as the kernel counts them (System V); null for a memory file, where it does not. */
+  attached: number | null;
   publishers: number;
   subscribers: number;
   streamEnds: number;
@@ -87,7 +94,7 @@ export class Channel implements SlotHost {
   readonly key: number;
   readonly table: ParticipantTable;
   readonly rings: RingView[];
-  private readonly segment: Segment;
+  private readonly segment: SharedMemory;
   private readonly ownSlots = new Map<number, number>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private removedSince: number | null = null;
@@ -95,9 +102,9 @@ export class Channel implements SlotHost {
   private endpointsMade = false;
   private closed = false;
 
-  private constructor(ref: ChannelRef, segment: Segment, header: HeaderInfo, heartbeatTimeoutMs: number) {
+  private constructor(ref: ChannelRef, segment: SharedMemory, header: HeaderInfo, heartbeatTimeoutMs: number) {
     this.ref = ref;
-    this.key = segment.seg.key;
+    this.key = channelKey(ref);
     this.segment = segment;
     this.header = header;
     this.table = new ParticipantTable(segment.buffer, header.maxParticipants, header.createdAtMs, heartbeatTimeoutMs);
@@ -139,19 +146,57 @@ export class Channel implements SlotHost {
     const timeoutMs = heartbeatTimeout(options);
     const seg = segmentId(ref);
     const segment = Segment.attach(seg, (info) => checkSegmentTrust(info, seg.key, seg.label));
+    return Channel.adopt(ref, segment, timeoutMs, (held, want) => {
+      throw new ShimmyError(
+        ErrorCode.KEY_COLLISION,
+        `Key ${formatKey(seg.key)} is held by channel ${JSON.stringify(held)}, not ${JSON.stringify(want)}`,
+        'Two channel identities hash to the same key: rename one of the channels, or remove the stale segment with `ipcrm -M ' + formatKey(seg.key) + '`',
+      );
+    });
+  }
+
+  /**
+   * Makes the channel in a new sealed memory file (the mode without hostIPC). Other
+   * processes open it with openFile(ref, channel.memoryPath); the node agent mounts it.
+   */
+  static createFile(ref: ChannelRef, options: CreateOptions = {}): Channel {
+    validateRef(ref);
+    const { permissions, heartbeatTimeoutMs, ...rest } = options;
+    const timeoutMs = heartbeatTimeout({ heartbeatTimeoutMs });
+    const cfg = validateConfig({ ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) });
+    const file = MemoryFile.create(`${ref.namespace}/${ref.name}`, segmentBytes(cfg), permissions ?? 0o660);
+    const identity = identityOf(ref);
+    initHeader(file.buffer, cfg, identity, fnv1a(identity));
+    return new Channel(ref, file, readHeader(file.buffer, file.path), timeoutMs);
+  }
+
+  /** Maps the channel's memory file at `path` (in a pod: where the node agent mounted it); checks layout and identity. */
+  static openFile(ref: ChannelRef, path: string, options: AttachOptions = {}): Channel {
+    validateRef(ref);
+    const timeoutMs = heartbeatTimeout(options);
+    const file = MemoryFile.attach(path);
+    return Channel.adopt(ref, file, timeoutMs, (held, want) => {
+      throw new ShimmyError(
+        ErrorCode.KEY_COLLISION,
+        `Memory file ${path} holds channel ${JSON.stringify(held)}, not ${JSON.stringify(want)}`,
+        'Open the file of the channel you mean (in a pod, the SHIMMY_CHANNEL_<NAME>_FILE variable names it)',
+      );
+    });
+  }
+
+  /** Where other processes open this channel's memory file; undefined for a System V segment. */
+  get memoryPath(): string | undefined {
+    return this.segment instanceof MemoryFile ? this.segment.path : undefined;
+  }
+
+  private static adopt(ref: ChannelRef, memory: SharedMemory, timeoutMs: number, mismatch: (held: string, want: string) => never): Channel {
     try {
-      const header = Channel.readHeaderWhenReady(segment, seg.label);
+      const header = Channel.readHeaderWhenReady(memory, `${ref.namespace}/${ref.name}`);
       const want = identityOf(ref);
-      if (header.identity !== want) {
-        throw new ShimmyError(
-          ErrorCode.KEY_COLLISION,
-          `Key ${formatKey(seg.key)} is held by channel ${JSON.stringify(header.identity)}, not ${JSON.stringify(want)}`,
-          'Two channel identities hash to the same key: rename one of the channels, or remove the stale segment with `ipcrm -M ' + formatKey(seg.key) + '`',
-        );
-      }
-      return new Channel(ref, segment, header, timeoutMs);
+      if (header.identity !== want) mismatch(header.identity, want);
+      return new Channel(ref, memory, header, timeoutMs);
     } catch (err) {
-      segment.detach();
+      memory.detach();
       throw err;
     }
   }
@@ -176,21 +221,26 @@ export class Channel implements SlotHost {
    * Attaches once the segment exists (someone else, the node agent, makes it), polling every
    * 100 ms for up to `timeoutMs`; then fails with SEGMENT_NOT_FOUND and `hint`.
    */
-  static async openWhenPresent(ref: ChannelRef, options: AttachOptions & { timeoutMs: number; hint: string; signal?: AbortSignal }): Promise<Channel> {
+  static async openWhenPresent(
+    ref: ChannelRef,
+    options: AttachOptions & { timeoutMs: number; hint: string; signal?: AbortSignal; file?: string },
+  ): Promise<Channel> {
     validateRef(ref);
     const { key, label } = segmentId(ref);
+    const { file } = options;
     const until = Date.now() + options.timeoutMs;
-    while (Segment.lookup(key) === null) {
+    while (file ? !existsSync(file) : Segment.lookup(key) === null) {
       if (options.signal?.aborted) throw new ShimmyError(ErrorCode.ABORTED, `Stopped waiting for channel ${label}`, 'The wait was aborted');
       if (Date.now() >= until)
         throw new ShimmyError(
           ErrorCode.SEGMENT_NOT_FOUND,
-          `Channel ${label} has no segment on this node after ${Math.round(options.timeoutMs / 1000)} s`,
+          `Channel ${label} has no ${file ? `memory file at ${file}` : 'segment'} on this node after ${Math.round(options.timeoutMs / 1000)} s`,
           options.hint,
         );
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    return Channel.open(ref, { heartbeatTimeoutMs: options.heartbeatTimeoutMs });
+    const local = { heartbeatTimeoutMs: options.heartbeatTimeoutMs };
+    return file ? Channel.openFile(ref, file, local) : Channel.open(ref, local);
   }
 
   /** Marks the channel's segment for removal. Returns false when there was none. */
@@ -243,7 +293,7 @@ export class Channel implements SlotHost {
     Segment.remove({ key, label }, shmId);
   }
 
-  private static readHeaderWhenReady(segment: Segment, label: string): HeaderInfo {
+  private static readHeaderWhenReady(segment: SharedMemory, label: string): HeaderInfo {
     const magic = new Uint32Array(segment.buffer, 0, 1);
     const until = Date.now() + 1000;
     while (Atomics.load(magic, HeaderWord.magic) === 0 && Date.now() < until) {
@@ -312,13 +362,7 @@ export class Channel implements SlotHost {
    */
   private checkRemoved(): void {
     if (this.removedSince !== null || this.closed) return;
-    let removed: boolean;
-    try {
-      removed = this.segment.info().removed;
-    } catch {
-      removed = true;
-    }
-    if (!removed) return;
+    if (!this.segment.removed()) return;
     this.removedSince = Date.now();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const r of this.rings) {
@@ -332,7 +376,7 @@ export class Channel implements SlotHost {
     if (this.removedSince === null) return null;
     return new ShimmyError(
       ErrorCode.CLOSED,
-      `The segment of channel ${this.ref.namespace}/${this.ref.name} (${formatKey(this.key)}) was removed at ${new Date(this.removedSince).toISOString()} (\`shimmy channel rm\`, or the node agent once no endpoint wanted it)`,
+      `The memory of channel ${this.ref.namespace}/${this.ref.name} (${this.segment.description}) was removed at ${new Date(this.removedSince).toISOString()} (\`shimmy channel rm\`, or the node agent once no endpoint wanted it)`,
       'Open the channel again: a channel created again under that name has a new segment',
     );
   }
@@ -374,7 +418,6 @@ export class Channel implements SlotHost {
   }
 
   stats(): ChannelStats {
-    const info = this.segment.info();
     const slots = this.table.snapshot().filter((s) => s.alive);
     const count = (role: RoleName) => slots.filter((s) => s.role === role).length;
     const messages = this.rings.reduce((sum, r) => sum + Atomics.load(r.ctl, RingWord.nextSeq), 0);
@@ -394,13 +437,14 @@ export class Channel implements SlotHost {
       namespace: this.ref.namespace,
       name: this.ref.name,
       key: formatKey(this.key),
-      shmId: this.segment.id,
+      shmId: this.segment instanceof Segment ? this.segment.id : null,
+      memory: this.segment.description,
       mode: this.header.mode,
       slowConsumer: this.header.slowConsumer,
       capacity: this.header.capacity,
       maxMessage: this.header.maxMessage,
-      sizeBytes: info.size,
-      attached: info.attached,
+      sizeBytes: this.segment.size,
+      attached: this.segment.users(),
       publishers: count('publisher'),
       subscribers: count('subscriber'),
       streamEnds: count('streamEnd'),

@@ -6,7 +6,7 @@ import { LENGTH_MASK, PAD_FLAG, VALID_FLAG, RingWord, RECORD_HEADER, RING_CONTRO
 import { Notifier } from './notifier.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { SlotWord, type ParticipantTable } from './participants.js';
-import type { Segment } from '../shm/segment.js';
+import type { SharedMemory } from '../shm/shared-memory.js';
 
 /** `head >>> 30` of a data record (VALID_FLAG) and of a pad (PAD_FLAG); anything else is corrupt. */
 export const RECORD_KIND = VALID_FLAG >>> 30;
@@ -44,7 +44,7 @@ export class RingView {
   readonly table: ParticipantTable;
   readonly label: string;
 
-  constructor(segment: Segment, o: RingViewOptions) {
+  constructor(segment: SharedMemory, o: RingViewOptions) {
     ({ index: this.index, capacity: this.capacity, maxMessage: this.maxMessage, blocking: this.blocking, shared: this.shared, table: this.table } = o);
     this.label = o.label ?? 'unnamed';
     const { index, capacity, dataOffset } = o;

@@ -100,7 +100,7 @@ export function registerChannelCommands(program: Command): void {
           s.mode,
           s.key,
           formatSize(s.sizeBytes),
-          String(s.attached),
+          s.attached === null ? '-' : String(s.attached),
           String(s.mode === 'stream' ? s.streamEnds : s.publishers),
           String(s.mode === 'stream' ? s.streamEnds : s.subscribers),
           String(s.messages),

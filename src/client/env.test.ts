@@ -25,6 +25,18 @@ describe('readInjectedChannel', () => {
     expect(() => readInjectedChannel('raw-frames', { ...env, SHIMMY_CHANNEL_RAW_FRAMES_KEY: '0x00000001' })).toThrowError(/does not match channel/);
   });
 
+  it('carries the memory file of the mode without hostIPC, and refuses a relative path or one with ".."', () => {
+    const path = '/var/run/shimmy/channels/raw-frames/ring';
+    const withFile = { ...env, ...envFor({ ...ref, key: channelKey(ref), file: path, config }) };
+    expect(withFile.SHIMMY_CHANNEL_RAW_FRAMES_FILE).toBe(path);
+    expect(readInjectedChannel('raw-frames', withFile)).toEqual({ ...ref, key: channelKey(ref), file: path, config });
+    expect(readInjectedChannel('raw-frames', env).file).toBeUndefined();
+    expect(() => readInjectedChannel('raw-frames', { ...env, SHIMMY_CHANNEL_RAW_FRAMES_FILE: 'ring' })).toThrowError(
+      /SHIMMY_CHANNEL_RAW_FRAMES_FILE="ring" is not an absolute path/,
+    );
+    expect(() => readInjectedChannel('raw-frames', { ...env, SHIMMY_CHANNEL_RAW_FRAMES_FILE: '/var/run/../../etc/passwd' })).toThrowError(/without "\.\."/);
+  });
+
   it('refuses a channel that was not injected', () => {
     expect(() => readInjectedChannel('other', env)).toThrowError(/not in SHIMMY_CHANNELS/);
   });

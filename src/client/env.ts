@@ -11,6 +11,8 @@
  *   SHIMMY_CHANNEL_<ID>_CAPACITY     ring bytes
  *   SHIMMY_CHANNEL_<ID>_MAX_MESSAGE  largest message in bytes
  *   SHIMMY_CHANNEL_<ID>_SLOW_CONSUMER block | overwrite
+ *   SHIMMY_CHANNEL_<ID>_FILE         absolute path of the channel's memory file (the mode
+ *                                    without hostIPC); absent: the System V key is used
  * <ID> is the channel name upper-cased with "-" turned into "_" (names are DNS labels, so
  * this is one-to-one).
  */
@@ -22,6 +24,8 @@ import { parseSize } from '../size.js';
 
 export interface InjectedChannel extends ChannelRef {
   key: number;
+  /** The memory file to map instead of the System V segment. */
+  file?: string;
   config: Omit<ChannelConfig, 'maxParticipants'>;
 }
 
@@ -29,7 +33,7 @@ export function envId(name: string): string {
   return name.toUpperCase().replace(/-/g, '_');
 }
 
-export function channelEnvVar(name: string, field: 'KEY' | 'UID' | 'MODE' | 'CAPACITY' | 'MAX_MESSAGE' | 'SLOW_CONSUMER'): string {
+export function channelEnvVar(name: string, field: 'KEY' | 'UID' | 'MODE' | 'CAPACITY' | 'MAX_MESSAGE' | 'SLOW_CONSUMER' | 'FILE'): string {
   return `SHIMMY_CHANNEL_${envId(name)}_${field}`;
 }
 
@@ -43,6 +47,7 @@ export function envFor(channel: InjectedChannel): Record<string, string> {
     [channelEnvVar(channel.name, 'CAPACITY')]: String(c.capacity),
     [channelEnvVar(channel.name, 'MAX_MESSAGE')]: String(c.maxMessage),
     [channelEnvVar(channel.name, 'SLOW_CONSUMER')]: c.slowConsumer,
+    ...(channel.file ? { [channelEnvVar(channel.name, 'FILE')]: channel.file } : {}),
   };
 }
 
@@ -108,9 +113,19 @@ export function readInjectedChannel(name: string, env: NodeJS.ProcessEnv = proce
       throw err;
     }
   };
+  const fileVar = channelEnvVar(name, 'FILE');
+  const file = env[fileVar] || undefined;
+  if (file !== undefined && (!file.startsWith('/') || file.includes('\0') || file.split('/').includes('..'))) {
+    throw new ShimmyError(
+      ErrorCode.INVALID_ENV,
+      `${fileVar}=${JSON.stringify(file)} is not an absolute path without ".."`,
+      'Fix or remove the variable; the webhook sets it correctly',
+    );
+  }
   return {
     ...ref,
     key,
+    ...(file ? { file } : {}),
     config: {
       mode: oneOf<ModeName>(channelEnvVar(name, 'MODE'), need(env, channelEnvVar(name, 'MODE'), name), Object.keys(Mode) as ModeName[]),
       capacity: sizeOf('CAPACITY'),

@@ -16,6 +16,8 @@ import { readInjectedChannel } from './env.js';
 export interface OpenOptions extends ChannelRef {
   /** Create the segment when absent (standalone mode). In Kubernetes the node agent creates it: use openChannelWhenReady. */
   create?: CreateOptions | boolean;
+  /** Map this memory file (the mode without hostIPC) instead of the System V segment; not with `create`. */
+  file?: string;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
 }
@@ -83,6 +85,7 @@ export async function openChannelWhenReady(
   const injected = readInjectedChannel(name, options.env ?? process.env);
   const ref: ChannelRef = { namespace: injected.namespace, name: injected.name, ...(injected.uid ? { uid: injected.uid } : {}) };
   const channel = await Channel.openWhenPresent(ref, {
+    ...(injected.file ? { file: injected.file } : {}),
     timeoutMs: options.timeoutMs ?? 60_000,
     hint: "The Shimmy node agent makes it once the pod is on a node: check that node's agent pod and the channel's ChannelEndpoint",
     ...(options.signal ? { signal: options.signal } : {}),
@@ -99,12 +102,24 @@ export function openChannel(nameOrOptions: string | OpenOptions, options: Omit<O
       namespace: injected.namespace,
       name: injected.name,
       uid: injected.uid,
+      ...(injected.file ? { file: injected.file } : {}),
       create: options.create === true ? injected.config : options.create,
     };
   } else {
     opts = nameOrOptions;
   }
   const ref: ChannelRef = { namespace: opts.namespace, name: opts.name, ...(opts.uid ? { uid: opts.uid } : {}) };
-  const channel = opts.create ? Channel.openOrCreate(ref, opts.create === true ? {} : opts.create) : Channel.open(ref);
+  if (opts.file && opts.create) {
+    throw new ShimmyError(
+      ErrorCode.INVALID_ARGUMENT,
+      `Channel ${opts.namespace}/${opts.name}: \`file\` and \`create\` exclude each other`,
+      'The node agent makes memory files; open the file without create',
+    );
+  }
+  const channel = opts.file
+    ? Channel.openFile(ref, opts.file)
+    : opts.create
+      ? Channel.openOrCreate(ref, opts.create === true ? {} : opts.create)
+      : Channel.open(ref);
   return new ShimmyChannel(channel, opts.signal);
 }

@@ -1,6 +1,6 @@
 /**
- * The one native boundary: libc's System V shared-memory calls and libshimmy's futex and
- * IPC_STAT helpers. Nothing else in the project imports koffi.
+ * The one native boundary: libc's System V shared-memory and mmap calls and libshimmy's
+ * futex, IPC_STAT and sealed-memfd helpers. Nothing else in the project imports koffi.
  */
 import { constants } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
 
-const EXPECTED_ABI = 1;
+const EXPECTED_ABI = 2;
 
 export const IPC_CREAT = 0o1000;
 export const IPC_EXCL = 0o2000;
@@ -68,11 +68,14 @@ const fn = {
   shmat: libc.func('void *shmat(int shmid, void *shmaddr, int shmflg)'),
   shmdt: libc.func('int shmdt(void *shmaddr)'),
   mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)'),
+  munmap: libc.func('int munmap(void *addr, size_t length)'),
   shmctl: libc.func('int shmctl(int shmid, int cmd, void *buf)'),
   abi: shimmy.func('int shimmy_abi_version(void)'),
   futexWait: shimmy.func('int shimmy_futex_wait(void *addr, uint32_t expected, int64_t timeout_ns)'),
   futexWake: shimmy.func('int shimmy_futex_wake(void *addr, int n)'),
   shmStat: shimmy.func('int shimmy_shm_stat(int id, _Out_ shimmy_shm_info *out)'),
+  memfdSealed: shimmy.func('int shimmy_memfd_sealed(const char *name, uint64_t size, uint32_t mode)'),
+  sizeSealed: shimmy.func('int shimmy_size_sealed(int fd)'),
 };
 
 const abi = fn.abi() as number;
@@ -119,6 +122,29 @@ const MAP_PRIVATE_ANONYMOUS_FIXED_NORESERVE = 0x02 | 0x20 | 0x10 | 0x4000;
 export function detachHarmlessly(addr: Address, length: number): number {
   const out = fn.mmap(addr, length, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS_FIXED_NORESERVE, -1, 0) as Address;
   return koffi.address(out) === 0xffffffffffffffffn ? -koffi.errno() : 0;
+}
+
+const MAP_SHARED = 0x01;
+
+/** mmap(2) of a file's first `length` bytes, shared and writable: the address, or -errno as a number. */
+export function mmapShared(fd: number, length: number): Address | number {
+  const addr = fn.mmap(null, length, PROT_READ_WRITE, MAP_SHARED, fd, 0) as Address;
+  if (koffi.address(addr as never) === 0xffffffffffffffffn) return -koffi.errno();
+  return addr;
+}
+
+export function munmap(addr: Address, length: number): number {
+  return (fn.munmap(addr, length) as number) < 0 ? -koffi.errno() : 0;
+}
+
+/** A sealed memory file (memfd) of `size` zero bytes: its descriptor, or -errno. */
+export function memfdSealed(name: string, size: number, mode: number): number {
+  return fn.memfdSealed(name, BigInt(size), mode) as number;
+}
+
+/** 1 when the file behind `fd` can neither shrink nor grow, 0 when it can, or -errno. */
+export function sizeSealed(fd: number): number {
+  return fn.sizeSealed(fd) as number;
 }
 
 export function shmRemove(id: number): number {

@@ -6,6 +6,7 @@ import { constants } from 'node:os';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import * as native from './native.js';
 import type { Address, ShmInfo } from './native.js';
+import type { SharedMemory } from './shared-memory.js';
 import { listSysvShm } from './sysvipc.js';
 
 const { EACCES, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, EPERM } = constants.errno;
@@ -59,7 +60,7 @@ function fail(errno: number, call: string, seg: SegmentId, size?: number): never
   }
 }
 
-export class Segment {
+export class Segment implements SharedMemory {
   readonly id: number;
   readonly size: number;
   readonly buffer: ArrayBuffer;
@@ -126,6 +127,23 @@ export class Segment {
 
   info(): ShmInfo {
     return Segment.stat(this.seg, this.id);
+  }
+
+  get description(): string {
+    return `segment ${formatKey(this.seg.key)} (id ${this.id})`;
+  }
+
+  /** Marked for removal, or gone. */
+  removed(): boolean {
+    try {
+      return this.info().removed;
+    } catch {
+      return true;
+    }
+  }
+
+  users(): number | null {
+    return this.info().attached;
   }
 
   /** The address of a 32-bit word inside the segment, for futex calls. */
