@@ -4,24 +4,24 @@
  *    waiters and wakers live in different processes);
  *  - IPC_STAT flattened into a fixed struct so the JS side does not depend on the
  *    libc's struct shmid_ds layout;
- *  - sealed memory files (memfd) for channels mapped from a file instead of a System V
- *    key: sealed against shrinking, a writer cannot truncate the file under a reader
- *    (which would SIGBUS it).
+ *  - guarded file mappings, so a channel's memory file truncated under a reader becomes
+ *    an error for that channel instead of a SIGBUS that kills the process.
  * Loaded by src/shm/native.ts, which checks SHIMMY_NATIVE_ABI at load.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <stdint.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SHIMMY_NATIVE_ABI 2
+#define SHIMMY_NATIVE_ABI 3
 
 int shimmy_abi_version(void) { return SHIMMY_NATIVE_ABI; }
 
@@ -77,26 +77,77 @@ int shimmy_shm_stat(int id, shimmy_shm_info *out) {
   return 0;
 }
 
-#define SHIMMY_SIZE_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
-
 /*
- * A memory file of `size` zero bytes with permission bits `mode`, sealed so that its size
- * never changes (nor its seals). Returns the file descriptor (close-on-exec) or -errno.
+ * Guarded file mappings. Whoever may write a channel's memory file may also truncate it, and
+ * touching a mapped page past the end of a file raises SIGBUS, which would kill the process.
+ * A guarded range turns that fault into private zero pages over the whole range (the access
+ * is retried and reads zeros, which the ring's readers reject as corrupt) and marks the range
+ * tripped, so the channel reports it instead of crashing. A SIGBUS outside every guarded range
+ * goes to the handler that was there before, or kills as it would have.
  */
-int shimmy_memfd_sealed(const char *name, uint64_t size, uint32_t mode) {
-  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return -errno;
-  if (ftruncate(fd, (off_t)size) < 0 || fchmod(fd, mode & 0777) < 0 || fcntl(fd, F_ADD_SEALS, SHIMMY_SIZE_SEALS) < 0) {
-    int err = errno;
-    close(fd);
-    return -err;
+#define SHIMMY_MAX_GUARDS 4096
+
+static struct {
+  _Atomic uintptr_t start;
+  _Atomic size_t length;
+  _Atomic int tripped;
+} guards[SHIMMY_MAX_GUARDS];
+static struct sigaction previous_sigbus;
+static _Atomic int handler_installed;
+
+static void on_sigbus(int sig, siginfo_t *info, void *context) {
+  uintptr_t addr = (uintptr_t)info->si_addr;
+  for (int i = 0; i < SHIMMY_MAX_GUARDS; i++) {
+    size_t length = atomic_load(&guards[i].length);
+    uintptr_t start = atomic_load(&guards[i].start);
+    if (length == 0 || addr < start || addr >= start + length) continue;
+    if (mmap((void *)start, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED) {
+      atomic_store(&guards[i].tripped, 1);
+      return;
+    }
+    break;
   }
-  return fd;
+  if (previous_sigbus.sa_flags & SA_SIGINFO) {
+    previous_sigbus.sa_sigaction(sig, info, context);
+  } else if (previous_sigbus.sa_handler != SIG_DFL && previous_sigbus.sa_handler != SIG_IGN) {
+    previous_sigbus.sa_handler(sig);
+  } else {
+    signal(SIGBUS, SIG_DFL);
+    raise(SIGBUS);
+  }
 }
 
-/* Whether the file behind fd can neither shrink nor grow: 1, 0, or -errno. */
-int shimmy_size_sealed(int fd) {
-  int seals = fcntl(fd, F_GET_SEALS);
-  if (seals < 0) return errno == EINVAL ? 0 : -errno;
-  return (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW) ? 1 : 0;
+/* Guards [addr, addr + length). Returns the guard's index, -ENOSPC when all are taken, or -errno. */
+int shimmy_guard(void *addr, uint64_t length) {
+  if (!atomic_exchange(&handler_installed, 1)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGBUS, &sa, &previous_sigbus) < 0) {
+      atomic_store(&handler_installed, 0);
+      return -errno;
+    }
+  }
+  for (int i = 0; i < SHIMMY_MAX_GUARDS; i++) {
+    size_t none = 0;
+    if (atomic_load(&guards[i].length) != 0) continue;
+    atomic_store(&guards[i].start, (uintptr_t)addr);
+    atomic_store(&guards[i].tripped, 0);
+    if (atomic_compare_exchange_strong(&guards[i].length, &none, (size_t)length)) return i;
+  }
+  return -ENOSPC;
+}
+
+/* Whether the guarded range was hit by SIGBUS (its file shrank under it): 1 or 0. */
+int shimmy_guard_tripped(int index) {
+  if (index < 0 || index >= SHIMMY_MAX_GUARDS) return 0;
+  return atomic_load(&guards[index].tripped);
+}
+
+/* Stops guarding; call before the range is unmapped. */
+void shimmy_unguard(int index) {
+  if (index < 0 || index >= SHIMMY_MAX_GUARDS) return;
+  atomic_store(&guards[index].length, 0);
 }

@@ -156,18 +156,18 @@ export class Channel implements SlotHost {
   }
 
   /**
-   * Makes the channel in a new sealed memory file (the mode without hostIPC). Other
-   * processes open it with openFile(ref, channel.memoryPath); the node agent mounts it.
+   * Makes the channel in a new memory file at `path` (the mode without hostIPC; in a cluster
+   * the node agent does this on a tmpfs). Other processes map it with openFile(ref, path).
    */
-  static createFile(ref: ChannelRef, options: CreateOptions = {}): Channel {
+  static createFile(ref: ChannelRef, path: string, options: CreateOptions = {}): Channel {
     validateRef(ref);
     const { permissions, heartbeatTimeoutMs, ...rest } = options;
     const timeoutMs = heartbeatTimeout({ heartbeatTimeoutMs });
     const cfg = validateConfig({ ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) });
-    const file = MemoryFile.create(`${ref.namespace}/${ref.name}`, segmentBytes(cfg), permissions ?? 0o660);
+    const file = MemoryFile.create(path, segmentBytes(cfg), permissions ?? 0o660);
     const identity = identityOf(ref);
     initHeader(file.buffer, cfg, identity, fnv1a(identity));
-    return new Channel(ref, file, readHeader(file.buffer, file.path), timeoutMs);
+    return new Channel(ref, file, readHeader(file.buffer, path), timeoutMs);
   }
 
   /** Maps the channel's memory file at `path` (in a pod: where the node agent mounted it); checks layout and identity. */
@@ -184,9 +184,9 @@ export class Channel implements SlotHost {
     });
   }
 
-  /** Where other processes open this channel's memory file; undefined for a System V segment. */
-  get memoryPath(): string | undefined {
-    return this.segment instanceof MemoryFile ? this.segment.path : undefined;
+  /** Removes the memory file's name (openFile then fails); processes that have it mapped end with CLOSED. */
+  static removeFile(path: string): void {
+    MemoryFile.remove(path);
   }
 
   private static adopt(ref: ChannelRef, memory: SharedMemory, timeoutMs: number, mismatch: (held: string, want: string) => never): Channel {

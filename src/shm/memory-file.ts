@@ -1,20 +1,23 @@
 /**
  * A channel's memory as a file mapped with mmap (the mode without hostIPC): the node agent
- * makes a sealed memfd and its CSI plugin mounts it into the pods a channel selects. A file
- * that a writer could shrink is refused: truncating it under a reader would kill that
- * reader with SIGBUS, so only size-sealed files (memfds) are mapped.
+ * keeps it on a node-local tmpfs and its CSI plugin mounts the channel's directory into the
+ * pods the channel selects. Every process that takes part may write the file, so any of them
+ * could also truncate it; the mapping is guarded (native.guard), so a reader that then
+ * touches a lost page sees zeros and its channel reports the file gone, instead of dying of
+ * SIGBUS.
  */
-import { closeSync, fstatSync, openSync, statSync, constants as fsConstants } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, ftruncateSync, openSync, statSync, unlinkSync, constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import * as native from './native.js';
 import type { Address } from './native.js';
 import type { SharedMemory } from './shared-memory.js';
 
-const { EACCES, EMFILE, ENFILE, ENOENT, ENOMEM, EPERM } = constants.errno;
+const { EACCES, EEXIST, EISDIR, ELOOP, EMFILE, ENFILE, ENOENT, ENOMEM, ENOSPC, EPERM } = constants.errno;
+const { O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_RDWR } = fsConstants;
 
-/** The largest file mapped: larger than any channel's segment (4 GiB of ring), far below the address space. */
-const MAX_FILE_BYTES = 2 ** 33;
+/** The largest file mapped: larger than any channel's memory (two 1 GiB rings and the header), far below the address space. */
+const MAX_FILE_BYTES = 2 ** 32;
 
 export interface MemoryFileInfo {
   size: number;
@@ -24,31 +27,38 @@ export interface MemoryFileInfo {
   mode: number;
 }
 
-function fail(errno: number, call: string, what: string): never {
+function fail(errno: number, call: string, path: string): never {
   switch (errno) {
     case ENOENT:
       throw new ShimmyError(
         ErrorCode.SEGMENT_NOT_FOUND,
-        `No memory file ${what} exists`,
-        'Check the path; in a pod the node agent mounts it once the channel selects the pod',
+        `No memory file ${path} exists`,
+        'Check the path; in a pod the node agent mounts the channel once the channel selects the pod',
       );
+    case EEXIST:
+      throw new ShimmyError(ErrorCode.SEGMENT_EXISTS, `The memory file ${path} already exists`, 'Open it instead, or remove it first');
+    case ELOOP:
+      throw new ShimmyError(ErrorCode.UNTRUSTED_SEGMENT, `${path} is a symbolic link`, 'Point the channel at the memory file itself');
+    case EISDIR:
+      throw new ShimmyError(ErrorCode.UNTRUSTED_SEGMENT, `${path} is not a regular file`, 'Point the channel at the memory file the node agent makes');
     case EACCES:
     case EPERM:
       throw new ShimmyError(
         ErrorCode.PERMISSION_DENIED,
-        `${call} on memory file ${what} was refused for uid ${process.getuid?.()}`,
+        `${call} on memory file ${path} was refused for uid ${process.getuid?.()}`,
         "Run with the file's group (the pod's supplemental group for the channel) or as its owner",
       );
     case EMFILE:
     case ENFILE:
     case ENOMEM:
+    case ENOSPC:
       throw new ShimmyError(
         ErrorCode.SYSTEM_LIMIT,
-        `${call} on memory file ${what} hit a limit (errno ${errno})`,
-        'Close unused channels or raise the limit on open files',
+        `${call} on memory file ${path} hit a limit (errno ${errno})`,
+        'Close unused channels, free space on its filesystem or raise the limit',
       );
     default:
-      throw new ShimmyError(ErrorCode.SYSCALL_FAILED, `${call} on memory file ${what} failed with errno ${errno}`, `See \`man 2 ${call}\``);
+      throw new ShimmyError(ErrorCode.SYSCALL_FAILED, `${call} on memory file ${path} failed with errno ${errno}`, `See \`man 2 ${call}\``);
   }
 }
 
@@ -58,10 +68,19 @@ function errnoOf(err: unknown): number {
   return errno ?? EPERM;
 }
 
+function attempt<T>(call: string, path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    fail(errnoOf(err), call, path);
+  }
+}
+
 export class MemoryFile implements SharedMemory {
   readonly buffer: ArrayBuffer;
   private addr: Address | null;
   private fd: number | null;
+  private readonly guardIndex: number;
   private readonly ino: number;
   private readonly dev: number;
 
@@ -70,11 +89,11 @@ export class MemoryFile implements SharedMemory {
     fd: number,
     readonly size: number,
     addr: Address,
-    /** The file is ours: we made it, nobody else had a path to it before. */
-    readonly created: boolean,
+    guardIndex: number,
   ) {
     this.fd = fd;
     this.addr = addr;
+    this.guardIndex = guardIndex;
     this.buffer = native.view(addr, size);
     const st = fstatSync(fd);
     this.ino = st.ino;
@@ -85,41 +104,30 @@ export class MemoryFile implements SharedMemory {
     return `memory file ${this.path}`;
   }
 
-  /**
-   * Makes a sealed memfd of `size` zero bytes. Other processes of the same user (or root)
-   * reach it at `/proc/<pid>/fd/<fd>`, which is its `path`; the node agent mounts it
-   * somewhere stable instead.
-   */
-  static create(name: string, size: number, permissions = 0o660): MemoryFile {
-    const fd = native.memfdSealed(`shimmy:${name}`, size, permissions & 0o777);
-    if (fd < 0) fail(-fd, 'memfd_create', name);
-    return MemoryFile.map(`/proc/${process.pid}/fd/${fd}`, fd, size, true);
+  /** Makes a new file of `size` zero bytes at `path` (not through a symbolic link) and maps it. */
+  static create(path: string, size: number, permissions = 0o660): MemoryFile {
+    const fd = attempt('open', path, () => openSync(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, permissions & 0o777));
+    try {
+      attempt('fchmod', path, () => fchmodSync(fd, permissions & 0o777));
+      attempt('ftruncate', path, () => ftruncateSync(fd, size));
+      return MemoryFile.map(path, fd, size);
+    } catch (err) {
+      closeSync(fd);
+      unlinkSync(path);
+      throw err;
+    }
   }
 
   /**
-   * Maps the memory file at `path`, which must be a regular file sealed against shrinking
-   * and growing; `check` may refuse it (by throwing) before it is mapped.
+   * Maps the regular file at `path` (not a symbolic link, FIFO or device); `check` may refuse
+   * it (by throwing) before it is mapped.
    */
   static attach(path: string, check?: (info: MemoryFileInfo) => void): MemoryFile {
-    let fd: number;
-    try {
-      fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
-    } catch (err) {
-      fail(errnoOf(err), 'open', path);
-    }
+    const fd = attempt('open', path, () => openSync(path, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
     try {
       const st = fstatSync(fd);
       if (!st.isFile())
-        throw new ShimmyError(ErrorCode.UNTRUSTED_SEGMENT, `${path} is not a regular file`, 'Point the channel at the memory file the node agent mounts');
-      const sealed = native.sizeSealed(fd);
-      if (sealed < 0) fail(-sealed, 'fcntl', path);
-      if (sealed === 0) {
-        throw new ShimmyError(
-          ErrorCode.UNTRUSTED_SEGMENT,
-          `Memory file ${path} is not sealed against resizing: anyone who may write it could truncate it and crash every process that maps it (SIGBUS), so it is not used`,
-          'Use the memory file the node agent makes (a sealed memfd); in a pod, the path SHIMMY_CHANNEL_<NAME>_FILE names',
-        );
-      }
+        throw new ShimmyError(ErrorCode.UNTRUSTED_SEGMENT, `${path} is not a regular file`, 'Point the channel at the memory file the node agent makes');
       if (st.size <= 0 || st.size > MAX_FILE_BYTES) {
         throw new ShimmyError(
           ErrorCode.CORRUPT_HEADER,
@@ -128,26 +136,27 @@ export class MemoryFile implements SharedMemory {
         );
       }
       check?.({ size: st.size, uid: st.uid, gid: st.gid, mode: st.mode & 0o777 });
-      return MemoryFile.map(path, fd, st.size, false);
+      return MemoryFile.map(path, fd, st.size);
     } catch (err) {
       closeSync(fd);
       throw err;
     }
   }
 
-  private static map(path: string, fd: number, size: number, created: boolean): MemoryFile {
-    const addr = native.mmapShared(fd, size);
-    if (typeof addr === 'number') {
-      if (created) closeSync(fd);
-      fail(-addr, 'mmap', path);
-    }
-    return new MemoryFile(path, fd, size, addr, created);
+  /** Removes the file's name; processes that have it mapped keep it until they detach. */
+  static remove(path: string): void {
+    attempt('unlink', path, () => unlinkSync(path));
   }
 
-  /** The descriptor, for a caller that hands the file on (the agent mounts /proc/self/fd/<fd>). */
-  get descriptor(): number {
-    if (this.fd === null) throw new ShimmyError(ErrorCode.CLOSED, `Memory file ${this.path} is detached`, 'Open the channel again');
-    return this.fd;
+  private static map(path: string, fd: number, size: number): MemoryFile {
+    const addr = native.mmapShared(fd, size);
+    if (typeof addr === 'number') fail(-addr, 'mmap', path);
+    const index = native.guard(addr, size);
+    if (index < 0) {
+      native.munmap(addr, size);
+      fail(-index, 'sigaction', path);
+    }
+    return new MemoryFile(path, fd, size, addr, index);
   }
 
   get attached(): boolean {
@@ -159,9 +168,9 @@ export class MemoryFile implements SharedMemory {
     return native.offsetAddress(this.addr, byteOffset);
   }
 
-  /** The path no longer leads to this file: it was unmounted, removed or replaced. */
+  /** The file shrank under the mapping (its pages are now private zeros), or the path no longer leads to it. */
   removed(): boolean {
-    if (this.created) return false;
+    if (this.truncated) return true;
     try {
       const st = statSync(this.path);
       return st.ino !== this.ino || st.dev !== this.dev;
@@ -170,12 +179,18 @@ export class MemoryFile implements SharedMemory {
     }
   }
 
+  /** A SIGBUS hit the mapping: the file was truncated and this process now sees private zeros. */
+  get truncated(): boolean {
+    return this.addr !== null && native.guardTripped(this.guardIndex);
+  }
+
   users(): number | null {
     return null;
   }
 
   detach(viewsMayOutlive = false): void {
     if (this.addr) {
+      native.unguard(this.guardIndex);
       if (!viewsMayOutlive || native.detachHarmlessly(this.addr, this.size) !== 0) native.munmap(this.addr, this.size);
       this.addr = null;
     }

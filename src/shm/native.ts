@@ -1,6 +1,6 @@
 /**
  * The one native boundary: libc's System V shared-memory and mmap calls and libshimmy's
- * futex, IPC_STAT and sealed-memfd helpers. Nothing else in the project imports koffi.
+ * futex, IPC_STAT and SIGBUS-guard helpers. Nothing else in the project imports koffi.
  */
 import { constants } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
 
-const EXPECTED_ABI = 2;
+const EXPECTED_ABI = 3;
 
 export const IPC_CREAT = 0o1000;
 export const IPC_EXCL = 0o2000;
@@ -74,8 +74,9 @@ const fn = {
   futexWait: shimmy.func('int shimmy_futex_wait(void *addr, uint32_t expected, int64_t timeout_ns)'),
   futexWake: shimmy.func('int shimmy_futex_wake(void *addr, int n)'),
   shmStat: shimmy.func('int shimmy_shm_stat(int id, _Out_ shimmy_shm_info *out)'),
-  memfdSealed: shimmy.func('int shimmy_memfd_sealed(const char *name, uint64_t size, uint32_t mode)'),
-  sizeSealed: shimmy.func('int shimmy_size_sealed(int fd)'),
+  guard: shimmy.func('int shimmy_guard(void *addr, uint64_t length)'),
+  guardTripped: shimmy.func('int shimmy_guard_tripped(int index)'),
+  unguard: shimmy.func('void shimmy_unguard(int index)'),
 };
 
 const abi = fn.abi() as number;
@@ -137,14 +138,22 @@ export function munmap(addr: Address, length: number): number {
   return (fn.munmap(addr, length) as number) < 0 ? -koffi.errno() : 0;
 }
 
-/** A sealed memory file (memfd) of `size` zero bytes: its descriptor, or -errno. */
-export function memfdSealed(name: string, size: number, mode: number): number {
-  return fn.memfdSealed(name, BigInt(size), mode) as number;
+/**
+ * Guards a file mapping against SIGBUS (its file truncated under it): a fault in the range
+ * maps private zero pages over all of it and marks the guard tripped. Returns the guard's
+ * index, or -errno (-ENOSPC: every guard is taken).
+ */
+export function guard(addr: Address, length: number): number {
+  return fn.guard(addr, BigInt(length)) as number;
 }
 
-/** 1 when the file behind `fd` can neither shrink nor grow, 0 when it can, or -errno. */
-export function sizeSealed(fd: number): number {
-  return fn.sizeSealed(fd) as number;
+export function guardTripped(index: number): boolean {
+  return (fn.guardTripped(index) as number) === 1;
+}
+
+/** Stops guarding; before the range is unmapped. */
+export function unguard(index: number): void {
+  fn.unguard(index);
 }
 
 export function shmRemove(id: number): number {
