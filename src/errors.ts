@@ -36,6 +36,7 @@ export const ErrorCode = {
   WEBHOOK_TLS: 'SHIMMY_ERR_WEBHOOK_TLS',
   DEV_CLUSTER: 'SHIMMY_ERR_DEV_CLUSTER',
   DEMO_FAILED: 'SHIMMY_ERR_DEMO_FAILED',
+  CSI_REFUSED: 'SHIMMY_ERR_CSI_REFUSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
