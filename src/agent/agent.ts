@@ -7,6 +7,7 @@
  * Lease while all of this works. It keeps no state of its own: a restarted agent adopts the
  * segments it finds.
  */
+import { mkdirSync } from 'node:fs';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import type { Logger } from 'pino';
@@ -17,11 +18,24 @@ import { SEGMENTS_REMOVED_ANNOTATION, UNINSTALL_CONFIGMAP } from '../k8s/agent-l
 import { errorText, isNotFound, unlessNotFound } from '../k8s/api-errors.js';
 import { watchResource } from '../k8s/informer.js';
 import { nodeLabelValue } from '../k8s/node-label.js';
-import { ENDPOINT, GROUP, MANAGED_BY_LABEL, MANAGER, NODE_LABEL, VERSION, type ChannelEndpoint, type ChannelEndpointStatus } from '../k8s/types.js';
+import {
+  ENDPOINT,
+  GROUP,
+  MANAGED_BY_LABEL,
+  MANAGER,
+  NODE_LABEL,
+  VERSION,
+  type ChannelEndpoint,
+  type ChannelEndpointStatus,
+  type MemoryKind,
+} from '../k8s/types.js';
 import { AgentMetrics } from '../metrics/agent-metrics.js';
 import { formatKey } from '../shm/segment.js';
+import { startCsiPlugin } from '../csi/index.js';
+import { ChannelFiles } from './channel-files.js';
 import { LeaseHolder } from './lease-holder.js';
-import { TrafficReader, apply, presentSegments } from './node-segments.js';
+import { channelMountAuthorizer } from './volume-access.js';
+import { TrafficReader, segmentStore, type MemoryStore } from './node-segments.js';
 import { planSegments, sameSettings, type WantedSegment } from './segment-plan.js';
 
 export interface AgentOptions {
@@ -38,7 +52,18 @@ export interface AgentOptions {
   /** How often traffic is read and written into the endpoints' status. */
   reportMs: number;
   segmentPermissions: number;
+  /** Serve channels with memory: Volume (memory files and the CSI plugin); without it only HostIPC channels are served. */
+  volume?: VolumeOptions;
   log: Logger;
+}
+
+export interface VolumeOptions {
+  /** The node-local tmpfs directory of the channels' memory files. */
+  root: string;
+  /** The CSI plugin's socket (the kubelet dials it at this path, so it must be the same on the host). */
+  csiSocketPath: string;
+  /** The kubelet's plugin registration directory (`<kubelet root-dir>/plugins_registry`). */
+  registrationDir: string;
 }
 
 export interface RunningAgent {
@@ -56,6 +81,7 @@ export function wantedFrom(endpoint: ChannelEndpoint): WantedSegment | undefined
     key,
     ref,
     endpoint: `${metadata.namespace}/${metadata.name}`,
+    memory: spec.memory ?? 'HostIPC',
     settings: {
       mode: spec.mode === 'Stream' ? 'stream' : 'pubsub',
       capacity: spec.capacity,
@@ -77,7 +103,22 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const metrics = new AgentMetrics();
   const traffic = new TrafficReader();
   const reported = new Map<string, ChannelEndpointStatus>();
-  let unwantedSince = new Map<number, number>();
+  if (opts.volume) mkdirSync(opts.volume.root, { recursive: true, mode: 0o755 });
+  const csi = opts.volume
+    ? await startCsiPlugin({
+        csiSocketPath: opts.volume.csiSocketPath,
+        registrationDir: opts.volume.registrationDir,
+        root: opts.volume.root,
+        nodeName: node,
+        log: log.child({ part: 'csi' }),
+        authorize: channelMountAuthorizer(core, custom),
+        onVolumeOperation: (op, code) => metrics.volumeOperations.inc({ operation: op, code }),
+      })
+    : undefined;
+  const files = opts.volume && csi ? new ChannelFiles(opts.volume.root, (ref) => csi.publishedChannels().get(`${ref.namespace}/${ref.name}`) ?? 0) : undefined;
+  const stores: MemoryStore[] = [segmentStore, ...(files ? [files] : [])];
+  const storeFor = (kind: MemoryKind) => stores.find((s) => s.kind === kind);
+  const unwantedSince = new Map<MemoryKind, Map<number, number>>();
   let uninstalling = false;
   let segmentsRemoved = false;
   let lastReconcileOk = 0;
@@ -115,15 +156,29 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const reconcile = async () => {
     await checkUninstall();
     if (!endpoints.isListed()) return;
-    const present = presentSegments();
-    const plan = planSegments({ wanted: wanted(), present, unwantedSince, now: Date.now(), graceMs: opts.graceMs, uninstalling });
-    unwantedSince = plan.unwantedSince;
-    let failed = 0;
-    for (const action of plan.actions) {
+    const all = wanted();
+    const unserved = all.filter((w) => !storeFor(w.memory));
+    for (const w of unserved)
+      log.warn({ endpoint: w.endpoint, memory: w.memory }, 'this agent does not serve this kind of channel memory (start it with --channel-root)');
+    const actions = stores.flatMap((store) => {
+      const plan = planSegments({
+        wanted: all.filter((w) => w.memory === store.kind),
+        present: store.present(),
+        unwantedSince: unwantedSince.get(store.kind) ?? new Map(),
+        now: Date.now(),
+        graceMs: opts.graceMs,
+        uninstalling,
+      });
+      unwantedSince.set(store.kind, plan.unwantedSince);
+      return plan.actions.map((action) => ({ action, store }));
+    });
+    let failed = unserved.length;
+    for (const { action, store } of actions) {
       const channel = action.kind === 'remove' ? action.present.ref : action.want.ref;
-      const where = { channel: `${channel.namespace}/${channel.name}` };
+      const where = { channel: `${channel.namespace}/${channel.name}`, memory: store.kind };
       try {
-        apply(action, opts.segmentPermissions);
+        if (action.kind === 'create') await store.create(action.want.ref, action.want.settings, opts.segmentPermissions);
+        else if (action.kind === 'remove') await store.remove(action.present);
         if (action.kind === 'create') {
           metrics.segmentActions.inc({ action: 'create', reason: 'wanted' });
           log.info({ ...where, key: formatKey(action.want.key), endpoint: action.want.endpoint }, 'segment created');
@@ -152,24 +207,24 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const report = async () => {
     if (!endpoints.isListed()) return;
-    const segments = presentSegments();
+    const segments = stores.flatMap((store) => store.present().map((p) => ({ ...p, store })));
     metrics.segments.set(segments.length);
     metrics.segmentBytes.set(segments.reduce((n, p) => n + p.sizeBytes, 0));
-    const present = new Map(segments.map((p) => [p.key, p]));
+    const present = new Map(segments.map((p) => [`${p.store.kind}/${p.key}`, p]));
     for (const endpoint of myEndpoints()) {
       const want = wantedFrom(endpoint);
       if (!want) continue;
-      const have = present.get(want.key);
+      const have = present.get(`${want.memory}/${want.key}`);
       const labels = { namespace: want.ref.namespace, channel: want.ref.name };
       let status: ChannelEndpointStatus;
       if (uninstalling) status = { segment: 'Removing', message: 'Shimmy is being uninstalled', updatedAt: '' };
       else if (!have) status = { segment: 'Missing', message: 'the agent creates it on its next pass', updatedAt: '' };
       else {
-        const reading = traffic.read(want.ref);
+        const reading = traffic.read(want.ref, have.store);
         const matches = sameSettings(have.settings, want.settings);
         status = {
           segment: matches ? 'Ready' : 'Mismatch',
-          shmId: have.shmId,
+          ...(have.shmId !== undefined ? { shmId: have.shmId } : {}),
           ...(matches ? {} : { message: 'the segment has older settings; it is replaced once no process is attached' }),
           updatedAt: '',
           ...reading?.traffic,
@@ -274,6 +329,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       // The Lease is left to expire: a restarted agent renews it before then.
       await lease.stop();
       await endpoints.stop();
+      await csi?.stop();
       await health.close();
       log.info('stopped');
     },

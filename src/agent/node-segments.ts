@@ -1,13 +1,23 @@
 /**
- * The node's System V segments as the agent sees them (it runs with hostIPC): what exists,
- * carrying out a plan, and the traffic of each channel read from its segment.
+ * The node's channel memory as the agent sees it, one store per kind: System V segments (it
+ * runs with hostIPC) and memory files (channel-files.ts); and the traffic of each channel
+ * read from its memory.
  */
 import { Channel } from '../channel/channel.js';
 import type { ChannelRef } from '../channel/names.js';
-import type { ChannelTraffic } from '../k8s/types.js';
-import type { PresentSegment, SegmentAction } from './segment-plan.js';
+import type { ChannelTraffic, MemoryKind } from '../k8s/types.js';
+import type { PresentSegment, SegmentSettings } from './segment-plan.js';
 
-export function presentSegments(): PresentSegment[] {
+export interface MemoryStore {
+  readonly kind: MemoryKind;
+  present(): PresentSegment[];
+  create(ref: ChannelRef, settings: SegmentSettings, permissions: number): Promise<void>;
+  remove(present: PresentSegment): Promise<void>;
+  /** Opens the channel to read its traffic. */
+  open(ref: ChannelRef): Channel;
+}
+
+function presentSegments(): PresentSegment[] {
   return Channel.inventory().map((e) => ({
     key: e.key,
     shmId: e.shmId,
@@ -20,11 +30,14 @@ export function presentSegments(): PresentSegment[] {
 
 const label = (ref: ChannelRef) => `${ref.namespace}/${ref.name}`;
 
-/** Carries out one action; throws ShimmyError (SEGMENT_EXISTS when a client won a race, say). */
-export function apply(action: SegmentAction, permissions: number): void {
-  if (action.kind === 'create') Channel.create(action.want.ref, { ...action.want.settings, permissions }).close();
-  else if (action.kind === 'remove') Channel.removeSegment(action.present.key, action.present.shmId, label(action.present.ref));
-}
+/** System V segments; a failure throws ShimmyError (SEGMENT_EXISTS when a client won a race, say). */
+export const segmentStore: MemoryStore = {
+  kind: 'HostIPC',
+  present: presentSegments,
+  create: async (ref, settings, permissions) => Channel.create(ref, { ...settings, permissions }).close(),
+  remove: async (present) => Channel.removeSegment(present.key, present.shmId!, label(present.ref)),
+  open: (ref) => Channel.open(ref),
+};
 
 /**
  * Reads the traffic of a channel. `bytes` counts ring bytes written since this reader first
@@ -34,10 +47,10 @@ export function apply(action: SegmentAction, permissions: number): void {
 export class TrafficReader {
   private readonly tails = new Map<number, { tails: number[]; bytes: number; messages: number }>();
 
-  read(ref: ChannelRef): { traffic: ChannelTraffic; newMessages: number; newBytes: number } | undefined {
+  read(ref: ChannelRef, store: MemoryStore): { traffic: ChannelTraffic; newMessages: number; newBytes: number } | undefined {
     let channel: Channel;
     try {
-      channel = Channel.open(ref);
+      channel = store.open(ref);
     } catch {
       return undefined;
     }

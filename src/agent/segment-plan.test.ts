@@ -8,6 +8,7 @@ const want = (key: number, name: string, over: Partial<typeof settings> = {}): W
   ref: ref(name),
   settings: { ...settings, ...over },
   endpoint: `demo/${name}.node-1`,
+  memory: 'HostIPC',
 });
 const have = (key: number, name: string, attached: number, over: Partial<typeof settings> = {}): PresentSegment => ({
   key,

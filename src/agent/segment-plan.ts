@@ -10,6 +10,7 @@
  */
 import type { ChannelConfig } from '../channel/layout.js';
 import type { ChannelRef } from '../channel/names.js';
+import type { MemoryKind } from '../k8s/types.js';
 
 export type SegmentSettings = Pick<ChannelConfig, 'mode' | 'capacity' | 'maxMessage' | 'slowConsumer'>;
 
@@ -19,11 +20,14 @@ export interface WantedSegment {
   settings: SegmentSettings;
   /** `namespace/name` of the ChannelEndpoint that wants it. */
   endpoint: string;
+  memory: MemoryKind;
 }
 
 export interface PresentSegment {
   key: number;
-  shmId: number;
+  /** The System V id; absent for a memory file. */
+  shmId?: number;
+  /** Processes attached (System V), or pods that have the memory file mounted. */
   attached: number;
   sizeBytes: number;
   ref: ChannelRef;

@@ -14,6 +14,9 @@ interface AgentFlags {
   resync: number;
   reportEvery: number;
   segmentPermissions: string;
+  channelRoot?: string;
+  csiSocket: string;
+  registrationDir: string;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -33,11 +36,23 @@ export function registerAgentCommand(program: Command): void {
     .addOption(durationFlag('--resync', 'how often segments are checked (also after each endpoint change)', '2s'))
     .addOption(durationFlag('--report-every', 'how often traffic is written into ChannelEndpoint status', '5s'))
     .option('--segment-permissions <octal>', 'permission bits of the segments the agent makes', '0660')
+    .option(
+      '--channel-root <dir>',
+      'serve channels with memory: Volume: their memory files live in this node-local tmpfs directory, and the CSI node plugin mounts them into pods',
+    )
+    .option(
+      '--csi-socket <path>',
+      "the CSI plugin's socket, at the same path on the host (with --channel-root)",
+      '/var/lib/kubelet/plugins/shimmy.dev/csi.sock',
+    )
+    .option('--registration-dir <dir>', "the kubelet's plugin registration directory (with --channel-root)", '/var/lib/kubelet/plugins_registry')
     .option('--log-level <level>', 'pino log level', choiceOption('--log-level', LOG_LEVELS), 'info')
     .action(async (flags: AgentFlags) => {
       if (!flags.node) program.error('shimmy: agent needs --node or $NODE_NAME (the chart sets it from spec.nodeName)', { exitCode: 2 });
       if (!/^0?[0-7]{3}$/.test(flags.segmentPermissions))
         program.error(`shimmy: --segment-permissions must be octal like 0660, got ${flags.segmentPermissions}`, { exitCode: 2 });
+      if (flags.channelRoot !== undefined && !flags.channelRoot.startsWith('/'))
+        program.error(`shimmy: --channel-root must be an absolute path, got ${flags.channelRoot}`, { exitCode: 2 });
       if (flags.leaseDuration < 3000) program.error('shimmy: --lease-duration must be at least 3s', { exitCode: 2 });
       const [{ pino }, { startAgent }] = await Promise.all([import('pino'), import('../agent/agent.js')]);
       const log = pino({ level: flags.logLevel, base: { component: 'shimmy-agent', node: flags.node } });
@@ -52,6 +67,7 @@ export function registerAgentCommand(program: Command): void {
         resyncMs: flags.resync,
         reportMs: flags.reportEvery,
         segmentPermissions: Number.parseInt(flags.segmentPermissions, 8),
+        ...(flags.channelRoot ? { volume: { root: flags.channelRoot, csiSocketPath: flags.csiSocket, registrationDir: flags.registrationDir } } : {}),
         log,
       });
       await untilSignal(() => agent.stop(), log);

@@ -154,6 +154,7 @@ export function desiredEndpoints(channel: SharedMemoryChannel, placement: Placem
       capacity: resolved.config.capacity,
       maxMessageSize: resolved.config.maxMessage,
       slowConsumer: channel.spec.slowConsumer ?? DEFAULTS.slowConsumer,
+      memory: resolved.memory,
       pods: placement.get(node)!,
       peers: nodes.filter((n) => n !== node),
     },

@@ -4,12 +4,20 @@ import { envFor, type InjectedChannel } from '../client/env.js';
 import { formatKey } from '../shm/segment.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { parseSize } from '../size.js';
-import { DEFAULTS, type SharedMemoryChannel } from './types.js';
+import { DEFAULTS, type MemoryKind, type SharedMemoryChannel } from './types.js';
+
+/** Where a Volume channel's directory is mounted in the pod's containers. */
+export const POD_CHANNELS_DIR = '/var/run/shimmy/channels';
+/** The memory file's name in a channel's directory, on the node and in the pod. */
+export const MEMORY_FILE_NAME = 'ring';
 
 export interface ResolvedChannel extends InjectedChannel {
   keyText: string;
+  memory: MemoryKind;
   env: Record<string, string>;
 }
+
+export const podChannelDir = (name: string) => `${POD_CHANNELS_DIR}/${name}`;
 
 /** A positive byte quantity, read as the CLI reads sizes (src/size.ts). */
 function quantity(value: string | number, field: string): number {
@@ -34,9 +42,11 @@ export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
   const spec = channel.spec ?? {};
   const ref = uid ? { namespace, name, uid } : { namespace, name };
   const key = channelKey(ref);
+  const memory: MemoryKind = spec.memory === 'Volume' ? 'Volume' : 'HostIPC';
   const injected: InjectedChannel = {
     ...ref,
     key,
+    ...(memory === 'Volume' ? { file: `${podChannelDir(name)}/${MEMORY_FILE_NAME}` } : {}),
     config: {
       mode: (spec.mode ?? DEFAULTS.mode) === 'Stream' ? 'stream' : 'pubsub',
       capacity: quantity(spec.capacity ?? DEFAULTS.capacity, 'capacity'),
@@ -44,5 +54,5 @@ export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
       slowConsumer: (spec.slowConsumer ?? DEFAULTS.slowConsumer) === 'Overwrite' ? 'overwrite' : 'block',
     },
   };
-  return { ...injected, keyText: formatKey(key), env: envFor(injected) };
+  return { ...injected, keyText: formatKey(key), memory, env: envFor(injected) };
 }

@@ -4,7 +4,7 @@
  * the committed YAML still matches.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { CHANNEL, DEFAULTS, ENDPOINT, GROUP, MODES, PLACEMENTS, SEGMENT_STATES, SLOW_CONSUMERS, VERSION } from './types.js';
+import { CHANNEL, DEFAULTS, ENDPOINT, GROUP, MEMORY_KINDS, MODES, PLACEMENTS, SEGMENT_STATES, SLOW_CONSUMERS, VERSION } from './types.js';
 import { QUANTITY_PATTERN } from '../size.js';
 import { LABEL_KEY, LABEL_VALUE } from './selector.js';
 
@@ -132,6 +132,13 @@ const channelSchema: JSONSchema = {
           default: DEFAULTS.slowConsumer,
           description: 'Block: publishers wait for the slowest subscriber. Overwrite: they never wait; lapped subscribers learn how many they lost.',
         },
+        memory: {
+          type: 'string',
+          enum: [...MEMORY_KINDS],
+          default: DEFAULTS.memory,
+          description:
+            "Volume: the node agent keeps the channel in a sealed memory file that its CSI plugin mounts into the selected pods only (no hostIPC; such pods pass Pod Security restricted). HostIPC: a System V segment in the node's IPC namespace, for programs that need SysV keys.",
+        },
         placement: {
           type: 'string',
           enum: [...PLACEMENTS],
@@ -194,6 +201,7 @@ const endpointSchema: JSONSchema = {
         capacity: { type: 'integer' },
         maxMessageSize: { type: 'integer' },
         slowConsumer: { type: 'string', enum: [...SLOW_CONSUMERS] },
+        memory: { type: 'string', enum: [...MEMORY_KINDS] },
         pods: { type: 'array', items: { type: 'string' } },
         peers: { type: 'array', items: { type: 'string' }, description: 'Other nodes with endpoints of this channel; the agent replicates with them.' },
       },
@@ -250,6 +258,7 @@ export function channelCRD(): CustomResourceDefinition {
     additionalPrinterColumns: [
       { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
       { name: 'Placement', type: 'string', jsonPath: '.spec.placement' },
+      { name: 'Memory', type: 'string', jsonPath: '.spec.memory' },
       { name: 'Capacity', type: 'string', jsonPath: '.spec.capacity' },
       { name: 'Pods', type: 'integer', jsonPath: '.status.pods' },
       { name: 'Nodes', type: 'integer', jsonPath: '.status.nodes' },

@@ -24,6 +24,11 @@ export const ENDPOINT = {
   listKind: 'ChannelEndpointList',
 } as const;
 
+/** The CSI driver of the node agent, which mounts Volume channels into pods. */
+export const CSI_DRIVER = 'shimmy.dev';
+/** The volume attribute that names the channel (its namespace is always the pod's). */
+export const CSI_CHANNEL_ATTRIBUTE = 'channel';
+
 /** Namespace label that opts a namespace into injection (Istio's pattern). */
 export const INJECTION_LABEL = 'shimmy.dev/injection';
 /** Pod label the webhook writes, so the controller's pod informer watches only these pods. */
@@ -38,11 +43,14 @@ export const MANAGER = 'shimmy-controller';
 export const MODES = ['PubSub', 'Stream'] as const;
 export const SLOW_CONSUMERS = ['Block', 'Overwrite'] as const;
 export const PLACEMENTS = ['Prefer', 'Require', 'None'] as const;
+/** How a channel's memory reaches its pods: a memory file the agent's CSI plugin mounts, or System V through hostIPC. */
+export const MEMORY_KINDS = ['Volume', 'HostIPC'] as const;
 export type ChannelMode = (typeof MODES)[number];
 export type SlowConsumerPolicy = (typeof SLOW_CONSUMERS)[number];
 export type Placement = (typeof PLACEMENTS)[number];
+export type MemoryKind = (typeof MEMORY_KINDS)[number];
 
-export const DEFAULTS = { mode: 'PubSub', capacity: '4Mi', maxMessageSize: '1Mi', slowConsumer: 'Block', placement: 'Prefer' } as const;
+export const DEFAULTS = { mode: 'PubSub', capacity: '4Mi', maxMessageSize: '1Mi', slowConsumer: 'Block', placement: 'Prefer', memory: 'HostIPC' } as const;
 
 export interface SharedMemoryChannelSpec {
   selector: V1LabelSelector;
@@ -51,6 +59,7 @@ export interface SharedMemoryChannelSpec {
   maxMessageSize?: string | number;
   slowConsumer?: SlowConsumerPolicy;
   placement?: Placement;
+  memory?: MemoryKind;
 }
 
 export interface NodeEndpoints {
@@ -119,6 +128,8 @@ export interface ChannelEndpointSpec {
   capacity: number;
   maxMessageSize: number;
   slowConsumer: SlowConsumerPolicy;
+  /** Absent on endpoints written before the field existed: HostIPC. */
+  memory?: MemoryKind;
   pods: string[];
   /** The other nodes with endpoints of this channel: the agent replicates with these. */
   peers: string[];

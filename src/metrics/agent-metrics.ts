@@ -17,6 +17,12 @@ export class AgentMetrics {
     labelNames: ['action', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly volumeOperations = new Counter({
+    name: 'shimmy_agent_volume_operations_total',
+    help: "The CSI plugin's channel mounts (publish) and unmounts (unpublish), by gRPC status code",
+    labelNames: ['operation', 'code'] as const,
+    registers: [this.registry],
+  });
   readonly reconcileErrors = new Counter({ name: 'shimmy_agent_reconcile_errors_total', help: 'Segment reconciles that failed', registers: [this.registry] });
   readonly messages = new Counter({
     name: 'shimmy_channel_messages_total',

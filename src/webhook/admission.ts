@@ -8,7 +8,7 @@
 import { ErrorCode, ShimmyError } from '../errors.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ChannelMatch } from '../k8s/channel-directory.js';
-import { podPatch } from './patch.js';
+import { needsHostIPC, podPatch, type PodMutation } from './patch.js';
 
 /** The message carries its own hint, so the ShimmyError has none of its own. */
 export class AdmissionError extends ShimmyError {
@@ -101,13 +101,14 @@ export function review(request: AdmissionRequest, ctx: AdmissionContext): Admiss
   const containers = pod.spec.containers.length + (Array.isArray(pod.spec.initContainers) ? pod.spec.initContainers.length : 0);
   if (containers > MAX_CONTAINERS)
     return refuse(request.uid, `shimmy: pod has ${containers} containers, more than the ${MAX_CONTAINERS} a pod on channels may have`);
-  const patch = JSON.stringify(podPatch(pod, { namespace, channels, ...(ctx.schedulerName ? { schedulerName: ctx.schedulerName } : {}) }));
+  const mutation: PodMutation = { namespace, channels, ...(ctx.schedulerName ? { schedulerName: ctx.schedulerName } : {}) };
+  const patch = JSON.stringify(podPatch(pod, mutation));
   if (patch.length > MAX_PATCH_BYTES)
     return refuse(
       request.uid,
       `shimmy: the channel environment for this pod would be a ${patch.length}-byte patch, more than ${MAX_PATCH_BYTES}; use fewer channels or containers`,
     );
-  const out = allow(request.uid, [...problems, HOST_IPC_WARNING]);
+  const out = allow(request.uid, [...problems, ...(needsHostIPC(mutation) ? [HOST_IPC_WARNING] : [])]);
   if (patch !== '[]') {
     out.response.patchType = 'JSONPatch';
     out.response.patch = Buffer.from(patch).toString('base64');

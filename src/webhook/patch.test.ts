@@ -4,7 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { resolveChannel } from '../k8s/channel-spec.js';
 import type { SharedMemoryChannel } from '../k8s/types.js';
 import { readInjectedChannel } from '../client/env.js';
-import { mutatePod, podEnv, podPatch } from './patch.js';
+import { mutatePod, podEnv, podPatch, podVolumes as podVolumesOf, volumeName } from './patch.js';
 
 const channel = (name: string, extra: Partial<SharedMemoryChannel['spec']> = {}): SharedMemoryChannel => ({
   metadata: { namespace: 'video', name, uid: `uid-${name}` },
@@ -117,5 +117,52 @@ describe('mutatePod', () => {
     const first = pod.spec!.containers[0]!.env!;
     first[0] = { name: first[0]!.name, value: first[0]!.value, valueFrom: null as unknown as undefined };
     expect(podPatch(pod, m)).toEqual([]);
+  });
+});
+
+describe('Volume channels (the mode without hostIPC)', () => {
+  const video = resolveChannel(channel('video-frames', { memory: 'Volume' }));
+  const m = { namespace: 'video', channels: [video] };
+
+  it('adds the CSI volume and its mount to every container, the file variable, and no hostIPC', () => {
+    const pod = { ...bare(), spec: { ...bare().spec!, initContainers: [{ name: 'init', image: 'i' }] } };
+    const out = apply(pod, podPatch(pod, m));
+    expect(out.spec!.hostIPC).toBeUndefined();
+    expect(out.spec!.volumes).toEqual([{ name: 'shimmy-video-frames', csi: { driver: 'shimmy.dev', volumeAttributes: { channel: 'video-frames' } } }]);
+    for (const c of [...out.spec!.containers, ...out.spec!.initContainers!]) {
+      expect(c.volumeMounts).toEqual([{ name: 'shimmy-video-frames', mountPath: '/var/run/shimmy/channels/video-frames' }]);
+      const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value]));
+      expect(env.SHIMMY_CHANNEL_VIDEO_FRAMES_FILE).toBe('/var/run/shimmy/channels/video-frames/ring');
+      expect(readInjectedChannel('video-frames', env).file).toBe('/var/run/shimmy/channels/video-frames/ring');
+    }
+    expect(out).toEqual(mutatePod(pod, m));
+    expect(podPatch(out, m)).toEqual([]);
+  });
+
+  it("replaces a pod's own volume or mount that uses the channel's volume name, keeps its other volumes", () => {
+    const pod = bare();
+    pod.spec!.volumes = [
+      { name: 'data', emptyDir: {} },
+      { name: 'shimmy-video-frames', hostPath: { path: '/' } },
+    ];
+    pod.spec!.containers[0]!.volumeMounts = [{ name: 'shimmy-video-frames', mountPath: '/host' }];
+    const out = apply(pod, podPatch(pod, m));
+    expect(out.spec!.volumes).toEqual([{ name: 'data', emptyDir: {} }, podVolumesOf(m)[0]]);
+    expect(out.spec!.containers[0]!.volumeMounts).toEqual([{ name: 'shimmy-video-frames', mountPath: '/var/run/shimmy/channels/video-frames' }]);
+    expect(out).toEqual(mutatePod(pod, m));
+  });
+
+  it('gives hostIPC when any of the pod channels is a HostIPC one', () => {
+    const out = apply(bare(), podPatch(bare(), { namespace: 'video', channels: [video, frames] }));
+    expect(out.spec!.hostIPC).toBe(true);
+    expect(out.spec!.volumes).toHaveLength(1);
+  });
+
+  it('keeps volume names DNS labels for the longest channel names, distinct per channel', () => {
+    const a = 'a'.repeat(63);
+    const b = `${'a'.repeat(62)}b`;
+    expect(volumeName(a)).toHaveLength(63);
+    expect(volumeName(a)).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(volumeName(a)).not.toBe(volumeName(b));
   });
 });

@@ -6,10 +6,11 @@
  * reinvocationPolicy: IfNeeded). `mutatePod` is the same mutation applied to a copy.
  */
 import type { Operation } from 'fast-json-patch';
-import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
-import type { ResolvedChannel } from '../k8s/channel-spec.js';
+import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { fnv1a } from '../channel/names.js';
+import { podChannelDir, type ResolvedChannel } from '../k8s/channel-spec.js';
 import { CHANNELS_ANNOTATION, channelsAnnotation } from '../k8s/pod-channels.js';
-import { INJECTED_LABEL } from '../k8s/types.js';
+import { CSI_CHANNEL_ATTRIBUTE, CSI_DRIVER, INJECTED_LABEL } from '../k8s/types.js';
 
 export const DEFAULT_SCHEDULER = 'default-scheduler';
 
@@ -30,6 +31,31 @@ export function podEnv(m: PodMutation): V1EnvVar[] {
   }
   return vars;
 }
+
+/** The pod's volume for a Volume channel: a DNS label, `shimmy-<channel>`, shortened with a hash when that is too long. */
+export function volumeName(channel: string): string {
+  const name = `shimmy-${channel}`;
+  return name.length <= 63 ? name : `shimmy-${channel.slice(0, 47)}-${(fnv1a(channel) >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+const volumeChannels = (m: PodMutation) => m.channels.filter((c) => c.memory === 'Volume');
+
+/** hostIPC only when some channel keeps its memory in System V. */
+export const needsHostIPC = (m: PodMutation): boolean => m.channels.some((c) => c.memory === 'HostIPC');
+
+export function podVolumes(m: PodMutation): V1Volume[] {
+  return volumeChannels(m).map((c) => ({
+    name: volumeName(c.name),
+    csi: { driver: CSI_DRIVER, volumeAttributes: { [CSI_CHANNEL_ATTRIBUTE]: c.name } },
+  }));
+}
+
+export function podVolumeMounts(m: PodMutation): V1VolumeMount[] {
+  return volumeChannels(m).map((c) => ({ name: volumeName(c.name), mountPath: podChannelDir(c.name) }));
+}
+
+/** Ours, or someone's entry under our name: it must be exactly ours. */
+const differs = (have: object, want: object): boolean => JSON.stringify(have) !== JSON.stringify(want);
 
 /** A variable the pod already has that must be set to `want` (another value, or valueFrom). */
 const stale = (have: V1EnvVar, want: V1EnvVar): boolean => have.value !== want.value || !!have.valueFrom;
@@ -53,14 +79,28 @@ function setEnv(container: V1Container, vars: readonly V1EnvVar[]): void {
   container.env = env;
 }
 
+function setNamed<T extends { name: string }>(list: T[], wanted: readonly T[]): T[] {
+  for (const w of wanted) {
+    const at = list.findIndex((e) => e.name === w.name);
+    if (at < 0) list.push(structuredClone(w));
+    else if (differs(list[at]!, w)) list[at] = structuredClone(w);
+  }
+  return list;
+}
+
 /** The pod as it should be; `pod` itself is not modified. */
 export function mutatePod(pod: V1Pod, m: PodMutation): V1Pod {
   const out = structuredClone(pod);
   const spec = out.spec!;
-  spec.hostIPC = true;
+  if (needsHostIPC(m)) spec.hostIPC = true;
   const vars = podEnv(m);
-  for (const c of spec.containers ?? []) setEnv(c, vars);
-  for (const c of spec.initContainers ?? []) setEnv(c, vars);
+  const volumes = podVolumes(m);
+  const mounts = podVolumeMounts(m);
+  if (volumes.length) spec.volumes = setNamed(spec.volumes ?? [], volumes);
+  for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
+    setEnv(c, vars);
+    if (mounts.length) c.volumeMounts = setNamed(c.volumeMounts ?? [], mounts);
+  }
   out.metadata ??= {};
   out.metadata.annotations = { ...out.metadata.annotations, [CHANNELS_ANNOTATION]: channelsAnnotation(m.channels.map((c) => c.name)) };
   out.metadata.labels = { ...out.metadata.labels, [INJECTED_LABEL]: 'true' };
@@ -87,6 +127,20 @@ function envOps(containers: readonly V1Container[] | undefined, base: string, va
   }
 }
 
+/** Operations that make `list` (at `path`) hold each of `wanted` exactly, by name. */
+function namedOps<T extends { name: string }>(list: readonly T[] | undefined, path: string, wanted: readonly T[], ops: Operation[]): void {
+  if (wanted.length === 0) return;
+  if (!list) {
+    ops.push({ op: 'add', path, value: wanted.map((w) => structuredClone(w)) });
+    return;
+  }
+  for (const w of wanted) {
+    const at = list.findIndex((e) => e.name === w.name);
+    if (at < 0) ops.push({ op: 'add', path: `${path}/-`, value: structuredClone(w) });
+    else if (differs(list[at]!, w)) ops.push({ op: 'replace', path: `${path}/${at}`, value: structuredClone(w) });
+  }
+}
+
 function mapOps(map: Record<string, string> | undefined, path: string, key: string, value: string, ops: Operation[]): void {
   if (!map) ops.push({ op: 'add', path, value: { [key]: value } });
   else if (map[key] !== value) ops.push({ op: 'add', path: `${path}/${escapeKey(key)}`, value });
@@ -96,10 +150,18 @@ function mapOps(map: Record<string, string> | undefined, path: string, key: stri
 export function podPatch(pod: V1Pod, m: PodMutation): Operation[] {
   const ops: Operation[] = [];
   const spec = pod.spec!;
-  if (spec.hostIPC !== true) ops.push({ op: 'add', path: '/spec/hostIPC', value: true });
+  if (needsHostIPC(m) && spec.hostIPC !== true) ops.push({ op: 'add', path: '/spec/hostIPC', value: true });
   const vars = podEnv(m);
   envOps(spec.containers, '/spec/containers', vars, ops);
   envOps(spec.initContainers, '/spec/initContainers', vars, ops);
+  namedOps(spec.volumes, '/spec/volumes', podVolumes(m), ops);
+  const mounts = podVolumeMounts(m);
+  for (const [base, list] of [
+    ['/spec/containers', spec.containers],
+    ['/spec/initContainers', spec.initContainers],
+  ] as const) {
+    for (const [i, c] of (list ?? []).entries()) namedOps(c.volumeMounts, `${base}/${i}/volumeMounts`, mounts, ops);
+  }
   if (!pod.metadata) ops.push({ op: 'add', path: '/metadata', value: {} });
   mapOps(pod.metadata?.annotations, '/metadata/annotations', CHANNELS_ANNOTATION, channelsAnnotation(m.channels.map((c) => c.name)), ops);
   mapOps(pod.metadata?.labels, '/metadata/labels', INJECTED_LABEL, 'true', ops);

@@ -75,6 +75,32 @@ describe('mutating webhook on a real API server', () => {
     }
   });
 
+  it('a Volume channel gives the pod its CSI volume and no hostIPC, so it passes Pod Security "restricted"; a HostIPC channel does not', async () => {
+    const ns = 'restricted-pipeline';
+    await f.core.createNamespace({
+      body: { metadata: { name: ns, labels: { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' } } },
+    });
+    await createChannel(f, ns, 'frames', { selector: { matchLabels: { app: 'camera' } }, memory: 'Volume' });
+    await createChannel(f, ns, 'legacy', { selector: { matchLabels: { app: 'legacy' } }, memory: 'HostIPC' });
+    const restricted: Partial<V1Pod['spec']> = {
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+    };
+    const hardened = (p: V1Pod): V1Pod => {
+      p.spec!.containers[0]!.securityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+      return p;
+    };
+    await f.core.createNamespacedPod({ namespace: ns, body: hardened(pod('camera', { app: 'camera' }, restricted)) });
+    const stored = await f.core.readNamespacedPod({ name: 'camera', namespace: ns });
+    expect(stored.spec!.hostIPC).toBeFalsy();
+    expect(stored.spec!.volumes).toContainEqual({ name: 'shimmy-frames', csi: { driver: 'shimmy.dev', volumeAttributes: { channel: 'frames' } } });
+    expect(stored.spec!.containers[0]!.volumeMounts).toContainEqual({ name: 'shimmy-frames', mountPath: '/var/run/shimmy/channels/frames' });
+    expect(readInjectedChannel('frames', envOf(stored)).file).toBe('/var/run/shimmy/channels/frames/ring');
+    // Pod Security runs after the mutating webhooks: hostIPC is refused in this namespace.
+    await expect(f.core.createNamespacedPod({ namespace: ns, body: hardened(pod('legacy', { app: 'legacy' }, restricted)) })).rejects.toMatchObject({
+      body: expect.stringMatching(/violates PodSecurity .{0,4}restricted:latest.{0,4}: host namespaces \(hostIPC=true\)/),
+    });
+  });
+
   it('keeps env the user set and is idempotent when a pod already carries the variables', async () => {
     const body = pod('preset', { pipeline: 'camera' });
     body.spec!.containers[0]!.env = [

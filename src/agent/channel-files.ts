@@ -1,0 +1,105 @@
+/**
+ * The node's channel memory files (the mode without hostIPC), as the agent keeps them: each
+ * channel's file is `<root>/<namespace>/<name>/ring` on a node-local tmpfs, so it outlives the
+ * agent process (a restarted agent adopts what it finds), and the CSI plugin mounts the
+ * channel's directory, and nothing else, into the pods the channel selects.
+ */
+import { lstatSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Channel } from '../channel/channel.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { readHeader } from '../channel/layout.js';
+import { channelKey, validateName, type ChannelRef } from '../channel/names.js';
+import { MEMORY_FILE_NAME as RING_FILE } from '../k8s/channel-spec.js';
+import { MemoryFile } from '../shm/memory-file.js';
+import type { MemoryStore } from './node-segments.js';
+import type { PresentSegment, SegmentSettings } from './segment-plan.js';
+
+export interface PresentFile extends PresentSegment {
+  path: string;
+}
+
+const isDirectory = (path: string) => {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+const entries = (dir: string) => (isDirectory(dir) ? readdirSync(dir) : []);
+
+export class ChannelFiles implements MemoryStore {
+  readonly kind = 'Volume' as const;
+
+  constructor(
+    readonly root: string,
+    /** How many pods have the channel's directory mounted (from the CSI plugin). */
+    private readonly users: (ref: ChannelRef) => number,
+  ) {}
+
+  /** The directory the CSI plugin mounts into a pod. */
+  channelDir(ref: ChannelRef): string {
+    validateName('namespace', ref.namespace);
+    validateName('channel name', ref.name);
+    return join(this.root, ref.namespace, ref.name);
+  }
+
+  ringPath(ref: ChannelRef): string {
+    return join(this.channelDir(ref), RING_FILE);
+  }
+
+  /** Every channel file under the root whose header names the channel of its directory; anything else is left alone. */
+  present(): PresentFile[] {
+    const out: PresentFile[] = [];
+    for (const namespace of entries(this.root)) {
+      for (const name of entries(join(this.root, namespace))) {
+        const path = join(this.root, namespace, name, RING_FILE);
+        let file: MemoryFile;
+        try {
+          file = MemoryFile.attach(path);
+        } catch {
+          continue;
+        }
+        try {
+          const header = readHeader(file.buffer, path);
+          const m = /^([^/]+)\/([^@]+)(?:@(.+))?$/.exec(header.identity);
+          if (!m || m[1] !== namespace || m[2] !== name) continue;
+          const ref: ChannelRef = m[3] ? { namespace, name, uid: m[3] } : { namespace, name };
+          const settings: SegmentSettings = { mode: header.mode, capacity: header.capacity, maxMessage: header.maxMessage, slowConsumer: header.slowConsumer };
+          out.push({ key: channelKey(ref), attached: this.users(ref), sizeBytes: file.size, ref, settings, path });
+        } catch {
+          // not a channel's file: left for an operator
+        } finally {
+          file.detach();
+        }
+      }
+    }
+    return out;
+  }
+
+  async create(ref: ChannelRef, settings: SegmentSettings, permissions: number): Promise<void> {
+    mkdirSync(this.channelDir(ref), { recursive: true, mode: 0o755 });
+    Channel.createFile(ref, this.ringPath(ref), { ...settings, permissions }).close();
+  }
+
+  open(ref: ChannelRef): Channel {
+    return Channel.openFile(ref, this.ringPath(ref));
+  }
+
+  /** Removes the channel's file and directory; processes that have it mapped end with CLOSED. */
+  async remove({ ref }: PresentSegment): Promise<void> {
+    const dir = this.channelDir(ref);
+    try {
+      Channel.removeFile(join(dir, RING_FILE));
+    } catch (err) {
+      if (!(err instanceof ShimmyError && err.code === ErrorCode.SEGMENT_NOT_FOUND)) throw err;
+    }
+    rmdirSync(dir);
+    try {
+      rmdirSync(join(this.root, ref.namespace));
+    } catch {
+      // other channels of the namespace remain
+    }
+  }
+}
