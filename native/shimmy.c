@@ -4,6 +4,8 @@
  *    waiters and wakers live in different processes);
  *  - IPC_STAT flattened into a fixed struct so the JS side does not depend on the
  *    libc's struct shmid_ds layout;
+ *  - mount(2) and umount2(2) returning -errno, for the CSI plugin (errno is per thread,
+ *    and these run on a libuv worker);
  *  - guarded file mappings, so a channel's memory file truncated under a reader becomes
  *    an error for that channel instead of a SIGBUS that kills the process.
  * Loaded by src/shm/native.ts, which checks SHIMMY_NATIVE_ABI at load.
@@ -16,12 +18,13 @@
 #include <linux/futex.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SHIMMY_NATIVE_ABI 3
+#define SHIMMY_NATIVE_ABI 4
 
 int shimmy_abi_version(void) { return SHIMMY_NATIVE_ABI; }
 
@@ -150,4 +153,14 @@ int shimmy_guard_tripped(int index) {
 void shimmy_unguard(int index) {
   if (index < 0 || index >= SHIMMY_MAX_GUARDS) return;
   atomic_store(&guards[index].length, 0);
+}
+
+/* mount(2) without a filesystem type or data (bind mounts and remounts). Returns 0 or -errno. */
+int shimmy_mount(const char *source, const char *target, uint64_t flags) {
+  return mount(source, target, NULL, (unsigned long)flags, NULL) < 0 ? -errno : 0;
+}
+
+/* umount2(2). Returns 0 or -errno. */
+int shimmy_umount(const char *target, int flags) {
+  return umount2(target, flags) < 0 ? -errno : 0;
 }

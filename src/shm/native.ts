@@ -1,6 +1,6 @@
 /**
  * The one native boundary: libc's System V shared-memory and mmap calls and libshimmy's
- * futex, IPC_STAT and SIGBUS-guard helpers. Nothing else in the project imports koffi.
+ * futex, IPC_STAT, SIGBUS-guard and mount helpers. Nothing else in the project imports koffi.
  */
 import { constants } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
 
-const EXPECTED_ABI = 3;
+const EXPECTED_ABI = 4;
 
 export const IPC_CREAT = 0o1000;
 export const IPC_EXCL = 0o2000;
@@ -77,6 +77,8 @@ const fn = {
   guard: shimmy.func('int shimmy_guard(void *addr, uint64_t length)'),
   guardTripped: shimmy.func('int shimmy_guard_tripped(int index)'),
   unguard: shimmy.func('void shimmy_unguard(int index)'),
+  mount: shimmy.func('int shimmy_mount(const char *source, const char *target, uint64_t flags)'),
+  umount: shimmy.func('int shimmy_umount(const char *target, int flags)'),
 };
 
 const abi = fn.abi() as number;
@@ -154,6 +156,27 @@ export function guardTripped(index: number): boolean {
 /** Stops guarding; before the range is unmapped. */
 export function unguard(index: number): void {
   fn.unguard(index);
+}
+
+export const MountFlag = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, REMOUNT: 32, BIND: 4096 } as const;
+
+function onWorker(call: { async: (...args: unknown[]) => void }, ...args: unknown[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    call.async(...args, (err: unknown, rc: number) => {
+      if (err) reject(err);
+      else resolve(rc);
+    });
+  });
+}
+
+/** mount(2) of `source` on `target` with MountFlag bits, on a libuv worker. Resolves 0 or -errno. */
+export function mountAsync(source: string | null, target: string, flags: number): Promise<number> {
+  return onWorker(fn.mount as never, source, target, BigInt(flags));
+}
+
+/** umount2(2) of `target`, on a libuv worker. Resolves 0 or -errno. */
+export function umountAsync(target: string, detach = false): Promise<number> {
+  return onWorker(fn.umount as never, target, detach ? 2 : 0);
 }
 
 export function shmRemove(id: number): number {
