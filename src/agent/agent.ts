@@ -7,7 +7,6 @@
  * Lease while all of this works. It keeps no state of its own: a restarted agent adopts the
  * segments it finds.
  */
-import { mkdirSync } from 'node:fs';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import type { Logger } from 'pino';
@@ -103,7 +102,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const metrics = new AgentMetrics();
   const traffic = new TrafficReader();
   const reported = new Map<string, ChannelEndpointStatus>();
-  if (opts.volume) mkdirSync(opts.volume.root, { recursive: true, mode: 0o755 });
+  const files = opts.volume ? new ChannelFiles(opts.volume.root, (ref) => csi?.publishedChannels().get(`${ref.namespace}/${ref.name}`) ?? 0) : undefined;
+  files?.prepare();
   const csi = opts.volume
     ? await startCsiPlugin({
         csiSocketPath: opts.volume.csiSocketPath,
@@ -115,7 +115,6 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         onVolumeOperation: (op, code) => metrics.volumeOperations.inc({ operation: op, code }),
       })
     : undefined;
-  const files = opts.volume && csi ? new ChannelFiles(opts.volume.root, (ref) => csi.publishedChannels().get(`${ref.namespace}/${ref.name}`) ?? 0) : undefined;
   const stores: MemoryStore[] = [segmentStore, ...(files ? [files] : [])];
   const storeFor = (kind: MemoryKind) => stores.find((s) => s.kind === kind);
   const unwantedSince = new Map<MemoryKind, Map<number, number>>();

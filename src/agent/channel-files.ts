@@ -3,8 +3,12 @@
  * channel's file is `<root>/<namespace>/<name>/ring` on a node-local tmpfs, so it outlives the
  * agent process (a restarted agent adopts what it finds), and the CSI plugin mounts the
  * channel's directory, and nothing else, into the pods the channel selects.
+ *
+ * Access is by mount, not by uid: the root is root's alone (0700), so no one on the host
+ * reaches a file through it, while a pod that has the channel's directory mounted may run as
+ * any uid (Pod Security restricted), so the directory is 0755 and the file 0666.
  */
-import { lstatSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Channel } from '../channel/channel.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
@@ -14,6 +18,10 @@ import { MEMORY_FILE_NAME as RING_FILE } from '../k8s/channel-spec.js';
 import { MemoryFile } from '../shm/memory-file.js';
 import type { MemoryStore } from './node-segments.js';
 import type { PresentSegment, SegmentSettings } from './segment-plan.js';
+
+const ROOT_MODE = 0o700;
+const CHANNEL_DIR_MODE = 0o755;
+const FILE_MODE = 0o666;
 
 export interface PresentFile extends PresentSegment {
   path: string;
@@ -78,9 +86,19 @@ export class ChannelFiles implements MemoryStore {
     return out;
   }
 
-  async create(ref: ChannelRef, settings: SegmentSettings, permissions: number): Promise<void> {
-    mkdirSync(this.channelDir(ref), { recursive: true, mode: 0o755 });
-    Channel.createFile(ref, this.ringPath(ref), { ...settings, permissions }).close();
+  /** Makes the root (0700) if needed. */
+  prepare(): void {
+    mkdirSync(this.root, { recursive: true, mode: ROOT_MODE });
+    chmodSync(this.root, ROOT_MODE);
+  }
+
+  /** Makes the channel's file; the permissions are FILE_MODE whatever is asked (see above). */
+  async create(ref: ChannelRef, settings: SegmentSettings): Promise<void> {
+    const dir = this.channelDir(ref);
+    mkdirSync(dir, { recursive: true, mode: CHANNEL_DIR_MODE });
+    chmodSync(join(this.root, ref.namespace), CHANNEL_DIR_MODE);
+    chmodSync(dir, CHANNEL_DIR_MODE);
+    Channel.createFile(ref, this.ringPath(ref), { ...settings, permissions: FILE_MODE }).close();
   }
 
   open(ref: ChannelRef): Channel {

@@ -36,6 +36,11 @@ describe('resolveCliChannel', () => {
     expect(channelKey(r.ref)).toBe(Number.parseInt(env.SHIMMY_CHANNEL_RAW_FRAMES_KEY!, 16) | 0);
   });
 
+  it('in a pod, for a Volume channel: the memory file the webhook named', () => {
+    const file = '/var/run/shimmy/channels/raw-frames/ring';
+    expect(resolveCliChannel('raw-frames', undefined, { ...env, [channelEnvVar('raw-frames', 'FILE')]: file })).toEqual({ ref: injected, source: 'env', file });
+  });
+
   it('in a pod, for a NAME not in SHIMMY_CHANNELS: as outside a pod', () => {
     expect(resolveCliChannel('other', undefined, env)).toEqual({ ref: { namespace: 'default', name: 'other' }, source: 'flags' });
     // A prefix of a listed name is not listed.

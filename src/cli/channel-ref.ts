@@ -19,6 +19,8 @@ export interface CliChannel {
   ref: ChannelRef;
   /** Where the identity came from: 'env' waits for the node agent's segment, 'flags' opens what exists. */
   source: 'env' | 'flags';
+  /** The memory file the webhook named (a Volume channel), mapped instead of the System V segment. */
+  file?: string;
 }
 
 /** How long a command in a pod waits for the node agent to make the channel's segment. */
@@ -46,7 +48,7 @@ export function resolveCliChannel(name: string, namespace: string | undefined, e
   if (namespace === undefined && injected(name, env)) {
     const ch = readInjectedChannel(name, env);
     const ref: ChannelRef = ch.uid ? { namespace: ch.namespace, name: ch.name, uid: ch.uid } : { namespace: ch.namespace, name: ch.name };
-    return { ref, source: 'env' };
+    return { ref, source: 'env', ...(ch.file ? { file: ch.file } : {}) };
   }
   return { ref: { namespace: namespace ?? DEFAULT_NAMESPACE, name }, source: 'flags' };
 }
@@ -63,7 +65,7 @@ export function agentHint(ref: ChannelRef): string {
 /** Attaches to the resolved channel; an injected one waits up to `waitMs` for its segment. */
 export async function openCliChannel(ch: CliChannel, waitMs = SEGMENT_WAIT_MS, signal?: AbortSignal): Promise<Channel> {
   if (ch.source === 'flags') return Channel.open(ch.ref);
-  return Channel.openWhenPresent(ch.ref, { timeoutMs: waitMs, hint: agentHint(ch.ref), ...(signal ? { signal } : {}) });
+  return Channel.openWhenPresent(ch.ref, { timeoutMs: waitMs, hint: agentHint(ch.ref), ...(ch.file ? { file: ch.file } : {}), ...(signal ? { signal } : {}) });
 }
 
 /** `ns/name`, as the commands print it. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelFiles } from '../../src/agent/channel-files.js';
@@ -24,9 +24,14 @@ describe('the agent keeps channels as memory files', () => {
   it('creates, adopts after a restart, serves traffic through the path, and removes', async () => {
     const root = newRoot();
     const files = new ChannelFiles(root, () => 2);
-    await files.create(ref, settings, 0o660);
+    files.prepare();
+    await files.create(ref, settings);
     const ring = join(root, 'tenant-a', 'frames', 'ring');
     expect(files.ringPath(ref)).toBe(ring);
+    // Access is by mount: the root is root's alone, a pod of any uid may use the file.
+    expect(statSync(root).mode & 0o777).toBe(0o700);
+    expect(statSync(join(root, 'tenant-a', 'frames')).mode & 0o777).toBe(0o755);
+    expect(statSync(ring).mode & 0o777).toBe(0o666);
 
     const publisher = Channel.openFile(ref, ring);
     const subscriber = Channel.openFile(ref, ring);
@@ -55,7 +60,7 @@ describe('the agent keeps channels as memory files', () => {
   it('adopts nothing that is not a channel file of its own directory: a plain file, a symbolic link, another channel named under a wrong directory', async () => {
     const root = newRoot();
     const files = new ChannelFiles(root, () => 0);
-    await files.create(ref, settings, 0o660);
+    await files.create(ref, settings);
     mkdirSync(join(root, 'tenant-b', 'plain'), { recursive: true });
     writeFileSync(join(root, 'tenant-b', 'plain', 'ring'), Buffer.alloc(65536));
     mkdirSync(join(root, 'tenant-b', 'frames'), { recursive: true });
@@ -68,6 +73,6 @@ describe('the agent keeps channels as memory files', () => {
   it('refuses names that would leave the root', async () => {
     const files = new ChannelFiles(newRoot(), () => 0);
     expect(codeOf(() => files.channelDir({ namespace: '..', name: 'x' }))).toBe(ErrorCode.INVALID_NAME);
-    await expect(files.create({ namespace: 'a', name: '../../etc' }, settings, 0o660)).rejects.toMatchObject({ code: ErrorCode.INVALID_NAME });
+    await expect(files.create({ namespace: 'a', name: '../../etc' }, settings)).rejects.toMatchObject({ code: ErrorCode.INVALID_NAME });
   });
 });

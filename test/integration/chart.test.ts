@@ -34,7 +34,13 @@ async function run(...args: string[]): Promise<{ code: number; out: string }> {
 interface Manifest {
   kind: string;
   metadata: { name: string };
-  spec?: { template?: { spec?: { containers: { args?: string[] }[] } } };
+  spec?: { template?: { spec?: { containers: Container[] } } } & Record<string, unknown>;
+}
+
+interface Container {
+  args?: string[];
+  securityContext?: Record<string, unknown>;
+  volumeMounts?: Record<string, unknown>[];
 }
 
 async function render(...set: string[]): Promise<Manifest[]> {
@@ -105,6 +111,32 @@ describe('charts/shimmy', () => {
     // The webhook leaves schedulerName alone: the cluster's own scheduler places the pods.
     expect(argsOf(extenderOnly, 'Deployment', 'shimmy-controller')).toContain('--scheduler-name=');
     expect(argsOf(extenderOnly, 'Job', 'shimmy-uninstall').some((a) => a.startsWith('--scheduler-deployment'))).toBe(false);
+  });
+
+  it('serves Volume channels by default: a CSIDriver for inline volumes with pod info, the agent privileged with its plugin flags and directories; none of it when disabled', async () => {
+    const objects = await render();
+    const driver = objects.find((o) => o.kind === 'CSIDriver');
+    expect(driver).toMatchObject({
+      metadata: { name: 'shimmy.dev' },
+      spec: { attachRequired: false, podInfoOnMount: true, volumeLifecycleModes: ['Ephemeral'] },
+    });
+    expect(argsOf(objects, 'DaemonSet', 'shimmy-agent')).toEqual(
+      expect.arrayContaining([
+        '--channel-root=/run/shimmy/channels',
+        '--csi-socket=/var/lib/kubelet/plugins/shimmy.dev/csi.sock',
+        '--registration-dir=/var/lib/kubelet/plugins_registry',
+      ]),
+    );
+    const agent = objects.find((o) => o.kind === 'DaemonSet')!.spec!.template!.spec!.containers[0]!;
+    expect(agent.securityContext!.privileged).toBe(true);
+    expect(agent.volumeMounts).toContainEqual({ name: 'kubelet-pods', mountPath: '/var/lib/kubelet/pods', mountPropagation: 'Bidirectional' });
+
+    const without = await render('agent.volume.enabled=false');
+    expect(without.some((o) => o.kind === 'CSIDriver')).toBe(false);
+    expect(argsOf(without, 'DaemonSet', 'shimmy-agent').some((a) => a.startsWith('--channel-root'))).toBe(false);
+    const plain = without.find((o) => o.kind === 'DaemonSet')!.spec!.template!.spec!.containers[0]!;
+    expect(plain.securityContext).toMatchObject({ capabilities: { drop: ['ALL'], add: ['IPC_OWNER'] } });
+    expect(plain.securityContext!.privileged).toBeUndefined();
   });
 
   it("with webhook.certManager.enabled, the controller only reads cert-manager's Secret, and the cleanup leaves it", async () => {

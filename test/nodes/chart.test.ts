@@ -15,13 +15,14 @@ import {
   AppsV1Api,
   CoordinationV1Api,
   KubernetesObjectApi,
+  PatchStrategy,
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { agentLeaseName } from '../../src/k8s/agent-leases.js';
 import { agentsReady, CHART_DIR, helmEnv, RELEASE } from '../../src/devcluster/install.js';
-import { ENDPOINT, GROUP, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
+import { ENDPOINT, GROUP, INJECTION_LABEL, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
 import { eventually } from '../helpers/wait.js';
 import {
   channelOf,
@@ -29,6 +30,7 @@ import {
   injectedNamespace,
   logs,
   nodeOf,
+  podPhase,
   readyChannel,
   shimmyPod,
   upRealCluster,
@@ -175,7 +177,9 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const api = KubernetesObjectApi.makeApiClient(c.kc);
     for (const o of objects) {
       if (!o.metadata!.namespace && o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') o.metadata!.namespace = 'dry-run';
-      await expect(api.create(o, undefined, 'All'), `${o.kind} ${o.metadata!.name}`).resolves.toBeTruthy();
+      // The CSIDriver is one per cluster and the installed release has it: validate it as an update.
+      const attempt = o.kind === 'CSIDriver' ? api.patch(o, undefined, 'All', 'dry-run', true, PatchStrategy.ServerSideApply) : api.create(o, undefined, 'All');
+      await expect(attempt, `${o.kind} ${o.metadata!.name}`).resolves.toBeTruthy();
     }
 
     const status = await helm('status', RELEASE, '-n', SYSTEM);
@@ -248,6 +252,63 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     for (const s of ['sub-1', 'sub-2']) expect(verifySummary(await logs(c, ns, s)), s).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
     // The agent made it; the clients only waited for it.
     expect(await agentLog(node)).toMatch(new RegExp(`"channel":"${ns}/frames".*"segment created"`));
+  });
+
+  it('runs pods without hostIPC in a "restricted" namespace on a Volume channel, exactly; a pod of another namespace cannot mount it', async () => {
+    const ns = 'restricted-pipeline';
+    const count = 100_000;
+    await c.core.createNamespace({
+      body: { metadata: { name: ns, labels: { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' } } },
+    });
+    await eventually(`ServiceAccount ${ns}/default`, async () => !!(await c.core.readNamespacedServiceAccount({ name: 'default', namespace: ns })), 60_000);
+    await readyChannel(c, ns, 'frames', {
+      selector: { matchLabels: { app: 'rv' } },
+      capacity: '1Mi',
+      maxMessageSize: '4Ki',
+      memory: 'Volume',
+      placement: 'Require',
+    });
+    const restricted = (name: string, args: string[], labels: Record<string, string> = { app: 'rv' }) => {
+      const body = shimmyPod(name, labels, args, { securityContext: { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } } });
+      body.spec!.containers[0]!.securityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+      return body;
+    };
+    const subArgs = ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet'];
+    for (const name of ['sub-1', 'sub-2']) await c.core.createNamespacedPod({ namespace: ns, body: restricted(name, subArgs) });
+    const pubArgs = ['pub', 'frames', '--count', String(count), '--size', '256', '--seq', '--wait-subscribers', '2', '--timeout', '120s'];
+    const pub = await c.core.createNamespacedPod({ namespace: ns, body: restricted('pub', pubArgs) });
+    expect(pub.spec!.hostIPC).toBeFalsy();
+    expect(pub.spec!.volumes).toContainEqual({ name: 'shimmy-frames', csi: { driver: 'shimmy.dev', volumeAttributes: { channel: 'frames' } } });
+    await waitSucceeded(c, ns, ['pub', 'sub-1', 'sub-2']);
+    for (const s of ['sub-1', 'sub-2']) expect(verifySummary(await logs(c, ns, s)), s).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
+    const node = (await nodeOf(c, ns, 'pub'))!;
+    expect(await agentLog(node)).toMatch(new RegExp(`"channel":"${ns}/frames".*"memory":"Volume".*"segment created"`));
+
+    // Another tenant names the channel in its own inline volume, and claims A's namespace: refused, never mounted.
+    const other = 'other-tenant';
+    await c.core.createNamespace({ body: { metadata: { name: other, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } });
+    await eventually(
+      `ServiceAccount ${other}/default`,
+      async () => !!(await c.core.readNamespacedServiceAccount({ name: 'default', namespace: other })),
+      60_000,
+    );
+    const thief = restricted('thief', ['sub', 'frames', '--count', '1', '--quiet'], {});
+    thief.spec!.nodeName = node;
+    thief.spec!.volumes = [{ name: 'stolen', csi: { driver: 'shimmy.dev', volumeAttributes: { channel: 'frames', namespace: ns } } }];
+    thief.spec!.containers[0]!.volumeMounts = [{ name: 'stolen', mountPath: '/var/run/shimmy/channels/frames' }];
+    await c.core.createNamespacedPod({ namespace: other, body: thief });
+    const refused = await eventually(
+      'a FailedMount event for the thief',
+      async () => {
+        const events = await c.core.listNamespacedEvent({ namespace: other, fieldSelector: 'involvedObject.name=thief' });
+        return events.items.find((e) => e.reason === 'FailedMount' && /PermissionDenied|PERMISSION_DENIED/i.test(e.message ?? ''));
+      },
+      60_000,
+    );
+    expect(refused.message).toMatch(/namespace/);
+    expect(await podPhase(c, other, 'thief')).toBe('Pending');
+    await dropNamespace(other);
+    await dropNamespace(ns);
   });
 
   it('loses and duplicates nothing when the agent is killed with SIGKILL mid-stream, and keeps the segment', async () => {
