@@ -184,6 +184,11 @@ export class Channel implements SlotHost {
     });
   }
 
+  /** Where this channel's memory lives: a System V segment or a memory file. */
+  get memory(): 'segment' | 'file' {
+    return this.segment instanceof MemoryFile ? 'file' : 'segment';
+  }
+
   /** Removes the memory file's name (openFile then fails); processes that have it mapped end with CLOSED. */
   static removeFile(path: string): void {
     MemoryFile.remove(path);

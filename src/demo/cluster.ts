@@ -147,7 +147,16 @@ function stagePod(name: string, transport: 'shm' | 'tcp', stage: StageName, cfg:
     spec: {
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 2,
-      containers: [{ name: 'stage', image: SHIMMY_IMAGE, imagePullPolicy: 'Never', args: ['demo-stage', '--config', JSON.stringify(cfg)] }],
+      securityContext: { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'stage',
+          image: SHIMMY_IMAGE,
+          imagePullPolicy: 'Never',
+          args: ['demo-stage', '--config', JSON.stringify(cfg)],
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        },
+      ],
       // shm pods are placed together by shimmy-scheduler (their channels Require it); the
       // tcp pods are kept on one node too, so both transports cross the same distance.
       ...(transport === 'tcp'
@@ -280,7 +289,8 @@ export async function runClusterDemo(opts: ClusterDemoOptions, progress: (line: 
   try {
     progress(`namespace ${api.namespace} on the dev cluster in ${opts.dir}`);
     await api.core.createNamespace({
-      body: { metadata: { name: api.namespace, labels: { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' } } },
+      // The stage pods need no privilege: their channels keep memory in volumes (the default).
+      body: { metadata: { name: api.namespace, labels: { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' } } },
     });
     // kube-controller-manager creates the ServiceAccount; pods are refused until it exists.
     await until(

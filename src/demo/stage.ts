@@ -63,7 +63,8 @@ export async function runStage(cfg: StageConfig, coord: Coordinator): Promise<vo
   if (index > 0) {
     if (cfg.transport === 'shm') {
       const hop = await openHop(cfg, index);
-      inputRef = hop.ref;
+      // A memory file is the node agent's to remove, once the namespace's endpoints are gone.
+      if (hop.channel.memory === 'segment') inputRef = hop.ref;
       input = shmIn(hop.channel);
       coord.report({ type: 'listening' });
     } else {

@@ -19,12 +19,15 @@ function failure(ch: SharedMemoryChannel): ShimmyError {
 }
 
 describe('resolveChannel', () => {
-  it('applies the defaults: PubSub, 4Mi ring, 1Mi messages, Block', () => {
+  it('applies the defaults: PubSub, 4Mi ring, 1Mi messages, Block, memory in a Volume', () => {
     const r = resolveChannel(channel());
     expect(r.config).toEqual({ mode: 'pubsub', capacity: 4 * 2 ** 20, maxMessage: 2 ** 20, slowConsumer: 'block' });
     expect(r.key).toBe(channelKey({ namespace: 'ns', name: 'c', uid: 'u' }));
     expect(r.keyText).toBe(formatKey(r.key));
-    expect(r.env).toEqual(envFor({ namespace: 'ns', name: 'c', uid: 'u', key: r.key, config: r.config }));
+    expect(r.memory).toBe('Volume');
+    expect(r.file).toBe('/var/run/shimmy/channels/c/ring');
+    expect(r.env).toEqual(envFor({ namespace: 'ns', name: 'c', uid: 'u', key: r.key, file: r.file, config: r.config }));
+    expect(resolveChannel(channel({ memory: 'HostIPC' })).file).toBeUndefined();
   });
 
   it('resolves a channel without a uid to a ref without one', () => {

@@ -42,7 +42,7 @@ export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
   const spec = channel.spec ?? {};
   const ref = uid ? { namespace, name, uid } : { namespace, name };
   const key = channelKey(ref);
-  const memory: MemoryKind = spec.memory === 'Volume' ? 'Volume' : 'HostIPC';
+  const memory: MemoryKind = (spec.memory ?? DEFAULTS.memory) === 'HostIPC' ? 'HostIPC' : 'Volume';
   const injected: InjectedChannel = {
     ...ref,
     key,

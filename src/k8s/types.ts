@@ -50,7 +50,7 @@ export type SlowConsumerPolicy = (typeof SLOW_CONSUMERS)[number];
 export type Placement = (typeof PLACEMENTS)[number];
 export type MemoryKind = (typeof MEMORY_KINDS)[number];
 
-export const DEFAULTS = { mode: 'PubSub', capacity: '4Mi', maxMessageSize: '1Mi', slowConsumer: 'Block', placement: 'Prefer', memory: 'HostIPC' } as const;
+export const DEFAULTS = { mode: 'PubSub', capacity: '4Mi', maxMessageSize: '1Mi', slowConsumer: 'Block', placement: 'Prefer', memory: 'Volume' } as const;
 
 export interface SharedMemoryChannelSpec {
   selector: V1LabelSelector;

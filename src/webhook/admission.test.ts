@@ -7,7 +7,10 @@ import { resolveChannel } from '../k8s/channel-spec.js';
 import { AdmissionError, HOST_IPC_WARNING, parseReview, review, type AdmissionContext, type AdmissionRequest } from './admission.js';
 import { mutatePod, podPatch } from './patch.js';
 
-const frames = resolveChannel({ metadata: { namespace: 'video', name: 'frames', uid: 'uid-frames' }, spec: { selector: { matchLabels: { app: 'cam' } } } });
+const frames = resolveChannel({
+  metadata: { namespace: 'video', name: 'frames', uid: 'uid-frames' },
+  spec: { selector: { matchLabels: { app: 'cam' } }, memory: 'HostIPC' },
+});
 
 const POD_KIND = { group: '', version: 'v1', kind: 'Pod' };
 
@@ -90,6 +93,16 @@ describe('parseReview', () => {
 });
 
 describe('review', () => {
+  it('patches a pod on a Volume channel (the default) without hostIPC and without the warning', () => {
+    const video = resolveChannel({ metadata: { namespace: 'video', name: 'video', uid: 'uid-video' }, spec: { selector: { matchLabels: { app: 'cam' } } } });
+    const out = review(request(), context({ channels: [video], problems: [] }).ctx);
+    expect(out.response.allowed).toBe(true);
+    expect(out.response.warnings).toBeUndefined();
+    const ops = JSON.parse(Buffer.from(out.response.patch!, 'base64').toString()) as { path: string }[];
+    expect(ops.map((o) => o.path)).toContain('/spec/volumes');
+    expect(ops.map((o) => o.path)).not.toContain('/spec/hostIPC');
+  });
+
   it('patches a v1 Pod that its namespace channels select, and warns about hostIPC', () => {
     const { ctx, calls } = context();
     const out = review(request(), ctx);

@@ -10,8 +10,8 @@ const channel = (name: string, extra: Partial<SharedMemoryChannel['spec']> = {})
   metadata: { namespace: 'video', name, uid: `uid-${name}` },
   spec: { selector: { matchLabels: { app: 'x' } }, ...extra },
 });
-const frames = resolveChannel(channel('frames', { capacity: '8Mi' }));
-const boxes = resolveChannel(channel('boxes', { mode: 'Stream', slowConsumer: 'Overwrite' }));
+const frames = resolveChannel(channel('frames', { capacity: '8Mi', memory: 'HostIPC' }));
+const boxes = resolveChannel(channel('boxes', { mode: 'Stream', slowConsumer: 'Overwrite', memory: 'HostIPC' }));
 const bare = (): V1Pod => ({
   metadata: { name: 'p', namespace: 'video' },
   spec: {

@@ -26,7 +26,10 @@ afterEach(() => {
 function podChannel(prefix: string, spec: Partial<SharedMemoryChannelSpec> = {}): ResolvedChannel & { uid: string } {
   const name = `${prefix}-${randomBytes(4).toString('hex')}`;
   const uid = `${randomBytes(4).toString('hex')}-7c1e-4f0a-9d2b-${randomBytes(6).toString('hex')}`;
-  const resolved = resolveChannel({ metadata: { namespace: NAMESPACE, name, uid }, spec: { selector: { matchLabels: { app: 'it' } }, ...spec } });
+  const resolved = resolveChannel({
+    metadata: { namespace: NAMESPACE, name, uid },
+    spec: { selector: { matchLabels: { app: 'it' } }, memory: 'HostIPC', ...spec },
+  });
   // The uid-less ref too, in case a broken CLI created the segment under the wrong key.
   made.push({ namespace: NAMESPACE, name, uid }, { namespace: NAMESPACE, name });
   return { ...resolved, uid };

@@ -29,7 +29,7 @@ beforeAll(async () => {
   f = await startCluster({ nodes: 1, agents: true });
   await installCertManagerCrds(f.kc);
   await createNamespace(f, NS, true);
-  await createChannel(f, NS, 'frames', { selector: { matchLabels: { pipeline: 'camera' } } });
+  await createChannel(f, NS, 'frames', { selector: { matchLabels: { pipeline: 'camera' } }, memory: 'HostIPC' });
 });
 
 afterAll(async () => {

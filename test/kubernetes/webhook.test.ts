@@ -21,8 +21,12 @@ beforeAll(async () => {
   await f.startController();
   await createNamespace(f, NS, true);
   await createNamespace(f, OTHER_NS, false);
-  await createChannel(f, NS, 'frames', { selector: { matchLabels: { pipeline: 'camera' } }, capacity: '16Mi', maxMessageSize: '2Mi' });
-  await createChannel(f, NS, 'detections', { selector: { matchExpressions: [{ key: 'stage', operator: 'In', values: ['detect', 'blur'] }] }, mode: 'Stream' });
+  await createChannel(f, NS, 'frames', { selector: { matchLabels: { pipeline: 'camera' } }, capacity: '16Mi', maxMessageSize: '2Mi', memory: 'HostIPC' });
+  await createChannel(f, NS, 'detections', {
+    selector: { matchExpressions: [{ key: 'stage', operator: 'In', values: ['detect', 'blur'] }] },
+    mode: 'Stream',
+    memory: 'HostIPC',
+  });
 });
 
 afterAll(async () => {
@@ -134,7 +138,14 @@ describe('mutating webhook on a real API server', () => {
     );
     expect(await attempt('badvalue', { selector: { matchLabels: { a: 'b c' } } })).toMatch(/matchLabels\.a.*should match/);
     const defaults = await createChannel(f, NS, 'defaults', { selector: { matchLabels: { nothing: 'here' } } });
-    expect(defaults.spec).toMatchObject({ mode: 'PubSub', capacity: '4Mi', maxMessageSize: '1Mi', slowConsumer: 'Block', placement: 'Prefer' });
+    expect(defaults.spec).toMatchObject({
+      mode: 'PubSub',
+      capacity: '4Mi',
+      maxMessageSize: '1Mi',
+      slowConsumer: 'Block',
+      placement: 'Prefer',
+      memory: 'Volume',
+    });
   });
 
   it('puts the webhook configuration back when its caBundle is reset or it is deleted', async () => {

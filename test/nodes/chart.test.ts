@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { agentLeaseName } from '../../src/k8s/agent-leases.js';
 import { agentsReady, CHART_DIR, helmEnv, RELEASE } from '../../src/devcluster/install.js';
-import { ENDPOINT, GROUP, INJECTION_LABEL, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
+import { CSI_DRIVER, ENDPOINT, GROUP, INJECTED_LABEL, INJECTION_LABEL, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
 import { eventually } from '../helpers/wait.js';
 import {
   channelOf,
@@ -128,14 +128,14 @@ async function segmentsOn(node: string, tag: string): Promise<string[]> {
 async function createPodsUntil(namespace: string, prefix: string, labels: Record<string, string>, done: Promise<unknown>, everyMs: number, max = 20) {
   let finished = false;
   void done.finally(() => (finished = true));
-  const results: { name: string; error?: string; hostIPC?: boolean }[] = [];
+  const results: { name: string; error?: string; patched?: boolean }[] = [];
   for (let i = 0; (!finished && i < max) || i < 3; i++) {
     const name = `${prefix}-${i}`;
     const body = shimmyPod(name, labels, []);
     body.spec!.containers[0]!.command = ['sleep', '3600'];
     try {
       const pod = await c.core.createNamespacedPod({ namespace, body });
-      results.push({ name, hostIPC: pod.spec?.hostIPC === true });
+      results.push({ name, patched: pod.metadata?.labels?.[INJECTED_LABEL] === 'true' && !!pod.spec?.volumes?.some((v) => v.csi?.driver === CSI_DRIVER) });
     } catch (err) {
       results.push({ name, error: String((err as { body?: string }).body ?? err) });
     }
@@ -207,7 +207,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const ns = 'agent-pipeline';
     const count = 100_000;
     await injectedNamespace(c, ns);
-    await readyChannel(c, ns, 'frames', { selector: { matchLabels: { app: 'ap' } }, capacity: '1Mi', maxMessageSize: '4Ki' });
+    await readyChannel(c, ns, 'frames', { selector: { matchLabels: { app: 'ap' } }, capacity: '1Mi', maxMessageSize: '4Ki', memory: 'HostIPC' });
     const subArgs = ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet'];
     await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('sub-1', { app: 'ap' }, subArgs) });
     await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('sub-2', { app: 'ap' }, subArgs) });
@@ -315,7 +315,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const ns = 'agent-kill';
     const count = 80_000;
     await injectedNamespace(c, ns);
-    await readyChannel(c, ns, 'frames', { selector: { matchLabels: { app: 'ak' } }, capacity: '1Mi', maxMessageSize: '4Ki' });
+    await readyChannel(c, ns, 'frames', { selector: { matchLabels: { app: 'ak' } }, capacity: '1Mi', maxMessageSize: '4Ki', memory: 'HostIPC' });
     await c.core.createNamespacedPod({
       namespace: ns,
       body: shimmyPod('sub', { app: 'ak' }, ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet']),
@@ -383,7 +383,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     );
     await deleted;
     expect(created.filter((r) => r.error)).toEqual([]);
-    expect(created.every((r) => r.hostIPC)).toBe(true);
+    expect(created.every((r) => r.patched)).toBe(true);
     // The new leader's master counts every pod of the channel.
     await eventually('the channel status counts every pod', async () => (await channelOf(c, ns, 'busy')).status?.pods === created.length, 60_000);
     await dropNamespace(ns);
@@ -412,7 +412,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     );
     const created = await createPodsUntil(ns, 'up', { app: 'up' }, upgrade, 1000);
     expect(created.filter((r) => r.error)).toEqual([]);
-    expect(created.every((r) => r.hostIPC)).toBe(true);
+    expect(created.every((r) => r.patched)).toBe(true);
     expect(created.length).toBeGreaterThan(3);
     const pods = await c.core.listNamespacedPod({ namespace: SYSTEM, labelSelector: 'app.kubernetes.io/component=controller' });
     const running = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
@@ -426,7 +426,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
   it('removes a segment once no endpoint wants it and no process is attached, after the grace period', async () => {
     const ns = 'agent-grace';
     await injectedNamespace(c, ns);
-    await readyChannel(c, ns, 'brief', { selector: { matchLabels: { app: 'gr' } }, capacity: '64Ki', maxMessageSize: '1Ki' });
+    await readyChannel(c, ns, 'brief', { selector: { matchLabels: { app: 'gr' } }, capacity: '64Ki', maxMessageSize: '1Ki', memory: 'HostIPC' });
     await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('sub', { app: 'gr' }, ['sub', 'brief', '--count', '100', '--quiet']) });
     await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('pub', { app: 'gr' }, ['pub', 'brief', '--count', '100', '--wait-subscribers', '1']) });
     await waitSucceeded(c, ns, ['sub', 'pub']);
@@ -451,7 +451,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
   it('`helm uninstall` removes everything but the CRDs and leaves no segment on any node, attached ones included', async () => {
     const ns = 'uninstall';
     await injectedNamespace(c, ns);
-    await readyChannel(c, ns, 'kept', { selector: { matchLabels: { app: 'un' } } });
+    await readyChannel(c, ns, 'kept', { selector: { matchLabels: { app: 'un' } }, memory: 'HostIPC' });
     // A subscriber that never ends keeps its segment attached until the uninstall.
     await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('waiting', { app: 'un' }, ['sub', 'kept', '--quiet']) });
     await waitRunning(c, ns, ['waiting']);

@@ -58,7 +58,7 @@ describe('real nodes', () => {
     const ns = 'pipeline';
     const count = 20_000;
     await injectedNamespace(c, ns);
-    await readyChannel(c, ns, 'frames', { selector: { matchLabels: { pipeline: 'camera' } }, capacity: '4Mi' });
+    await readyChannel(c, ns, 'frames', { selector: { matchLabels: { pipeline: 'camera' } }, capacity: '4Mi', memory: 'HostIPC' });
     const labels = (stage: string) => ({ pipeline: 'camera', stage });
     const subs = ['metadata', 'detect', 'blur'];
     for (const s of subs)
