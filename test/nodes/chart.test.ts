@@ -121,6 +121,14 @@ async function segmentsOn(node: string, tag: string): Promise<string[]> {
   return (JSON.parse(await logs(c, ns, name)) as Array<{ namespace: string; name: string }>).map((s) => `${s.namespace}/${s.name}`);
 }
 
+/** The memory files on `node` (read inside the node's mount namespace, as the kubelet sees it). */
+async function filesOn(node: string): Promise<string[]> {
+  const holder = c.state.pids[`${node}/namespaces`];
+  expect(holder, `${node}'s namespace holder`).toBeGreaterThan(0);
+  const { stdout } = await exec('nsenter', ['-t', String(holder), '--mount', '--', 'sh', '-c', 'find /run/shimmy/channels -type f 2>/dev/null; true']);
+  return stdout.split('\n').filter(Boolean).sort();
+}
+
 /**
  * Creates a pod every `everyMs` (at most `max`, at least 3) until `done` settles; returns each
  * creation's outcome. The pods only sleep: what is tested is their admission.
@@ -283,6 +291,9 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     for (const s of ['sub-1', 'sub-2']) expect(verifySummary(await logs(c, ns, s)), s).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
     const node = (await nodeOf(c, ns, 'pub'))!;
     expect(await agentLog(node)).toMatch(new RegExp(`"channel":"${ns}/frames".*"memory":"Volume".*"segment created"`));
+    // The channel is a file on the node's tmpfs, which root in a hostIPC pod does not see.
+    expect(await filesOn(node)).toContain(`/run/shimmy/channels/${ns}/frames/ring`);
+    expect(await segmentsOn(node, 'rv')).not.toContain(`${ns}/frames`);
 
     // Another tenant names the channel in its own inline volume, and claims A's namespace: refused, never mounted.
     const other = 'other-tenant';
@@ -448,20 +459,25 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     expect(out).toMatch(/Phase:\s+Succeeded/);
   });
 
-  it('`helm uninstall` removes everything but the CRDs and leaves no segment on any node, attached ones included', async () => {
+  it('`helm uninstall` removes everything but the CRDs and leaves no segment or memory file on any node, used ones included', async () => {
     const ns = 'uninstall';
     await injectedNamespace(c, ns);
     await readyChannel(c, ns, 'kept', { selector: { matchLabels: { app: 'un' } }, memory: 'HostIPC' });
-    // A subscriber that never ends keeps its segment attached until the uninstall.
+    await readyChannel(c, ns, 'kept-file', { selector: { matchLabels: { app: 'un-file' } }, memory: 'Volume' });
+    // Subscribers that never end keep their segment attached, their file mounted, until the uninstall.
     await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('waiting', { app: 'un' }, ['sub', 'kept', '--quiet']) });
-    await waitRunning(c, ns, ['waiting']);
+    await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('waiting-file', { app: 'un-file' }, ['sub', 'kept-file', '--quiet']) });
+    await waitRunning(c, ns, ['waiting', 'waiting-file']);
     const node = (await nodeOf(c, ns, 'waiting'))!;
     await eventually('the subscriber is attached', async () => (await endpointOf(ns, 'kept', node))?.status?.subscribers === 1, 60_000);
     expect(await segmentsOn(node, 'before')).toContain(`${ns}/kept`);
+    const fileNode = (await nodeOf(c, ns, 'waiting-file'))!;
+    expect(await filesOn(fileNode)).toContain(`/run/shimmy/channels/${ns}/kept-file/ring`);
 
     const out = await helm('uninstall', RELEASE, '-n', SYSTEM, '--wait', '--timeout', '5m');
     expect(out).toMatch(/release "shimmy" uninstalled/);
     for (const n of ['node-1', 'node-2']) expect(await segmentsOn(n, 'after')).toEqual([]);
+    for (const n of ['node-1', 'node-2']) expect(await filesOn(n), n).toEqual([]);
     await eventually('no Shimmy pod left', async () => (await c.core.listNamespacedPod({ namespace: SYSTEM })).items.length === 0, 120_000);
     const admission = c.kc.makeApiClient(AdmissionregistrationV1Api);
     expect((await admission.listMutatingWebhookConfiguration()).items.map((m) => m.metadata?.name)).not.toContain('shimmy');
