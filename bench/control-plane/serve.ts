@@ -8,6 +8,7 @@
 import Fastify from 'fastify';
 import { pino } from 'pino';
 import { ControllerMetrics } from '../../src/metrics/controller-metrics.js';
+import { ExtenderMetrics } from '../../src/metrics/extender-metrics.js';
 import { buildExtenderServer } from '../../src/extender/server.js';
 import { createCA, issueClientCert, issueServingCert } from '../../src/webhook/certs.js';
 import { buildWebhookServer } from '../../src/webhook/server.js';
@@ -27,7 +28,7 @@ const webhook = buildWebhookServer({
 });
 const extender = buildExtenderServer({
   view,
-  metrics: new ControllerMetrics(false),
+  metrics: new ExtenderMetrics(),
   log,
   tls: { ...serving, clientCAs: ca.cert },
 });

@@ -34,7 +34,8 @@ import {
   type SharedMemoryChannel,
 } from '../k8s/types.js';
 import type { PlacementView } from '../extender/placement.js';
-import { buildExtenderServer } from '../extender/server.js';
+import { ExtenderWorker } from '../extender/extender-worker.js';
+import type { CacheChange } from '../extender/worker-protocol.js';
 import { WebhookCertManager } from '../webhook/cert-manager.js';
 import { buildWebhookServer } from '../webhook/server.js';
 import { loadWebhookTemplate } from '../webhook/webhook-config.js';
@@ -83,8 +84,10 @@ export interface ControllerOptions {
 
 export interface RunningController {
   metrics: ControllerMetrics;
-  /** The caches the webhook and the extender answer from (read them, never write). */
+  /** The caches the webhook answers from, and the extender's worker copies (read them, never write). */
   view: PlacementView;
+  /** The extender's metrics (it serves on a worker thread, with a registry of its own), as Prometheus text. */
+  extenderMetrics(): Promise<string>;
   isLeader(): boolean;
   stop(): Promise<void>;
 }
@@ -205,12 +208,30 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   configWatch.informer.on('delete', () => certs.reconcileSoon());
 
   const watches: WatchedResource<never>[] = [channelWatch, podWatch, leaseWatch, endpointWatch, configWatch] as unknown as WatchedResource<never>[];
+  // The extender serves on a worker thread from its own copy of what it reads: every change
+  // of these three caches is forwarded.
+  let extender: ExtenderWorker | undefined;
+  const forward = <T extends KubernetesObject>(watch: WatchedResource<T>, kind: CacheChange['kind']) => {
+    const send = (op: 'upsert' | 'remove') => (object: T) => extender?.change({ kind, op, object } as CacheChange);
+    watch.informer.on('add', send('upsert'));
+    watch.informer.on('update', send('upsert'));
+    watch.informer.on('delete', send('remove'));
+  };
+  forward(channelWatch, 'channel');
+  forward(podWatch, 'pod');
+  forward(leaseWatch, 'lease');
+  const snapshot = (): CacheChange[] => [
+    ...channelWatch.cache.list().map((object) => ({ kind: 'channel' as const, op: 'upsert' as const, object })),
+    ...podWatch.cache.list().map((object) => ({ kind: 'pod' as const, op: 'upsert' as const, object })),
+    ...leaseWatch.cache.list().map((object) => ({ kind: 'lease' as const, op: 'upsert' as const, object })),
+  ];
   const assumptionTimer = setInterval(() => index.expireAssumptions(), 5000);
 
   // Health first: /readyz says what is still missing while the API server is unreachable.
-  const listening = { webhook: false, extender: false };
+  const listening = { webhook: false };
   const health = buildHealthServer({
     metrics,
+    moreMetrics: () => extender?.metrics() ?? Promise.resolve(''),
     log,
     notReady: () => [
       ...(stopping ? ['shutting down'] : []),
@@ -218,11 +239,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       ...Object.entries(listening)
         .filter(([, up]) => !up)
         .map(([name]) => `${name} server`),
+      ...(extender?.listening ? [] : ['extender server']),
     ],
   });
   await health.listen({ host: opts.listen, port: opts.metricsPort });
   let webhook: ReturnType<typeof buildWebhookServer>;
-  let extender: ReturnType<typeof buildExtenderServer>;
   const opened: { close(): Promise<void> }[] = [];
   try {
     // The webhook answers only once it knows the channels: an early answer would skip pods.
@@ -242,24 +263,28 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     const extenderTls = () => ({ ...certs.currentCertificate(), clientCAs: certs.clientCAs() });
     if (opts.extenderInsecureHttp)
       log.warn('the scheduler extender serves plain HTTP without authentication (--extender-insecure-http): anyone who reaches it can steer placement');
-    extender = buildExtenderServer({
+    const worker = new ExtenderWorker({
+      host: opts.listen,
+      port: opts.extenderPort,
+      agentNamespace: namespace,
       ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}),
       ...(opts.extenderInsecureHttp ? {} : { tls: extenderTls() }),
-      view,
-      metrics,
+      logLevel: log.level,
+      snapshot,
       log,
     });
     if (!opts.extenderInsecureHttp) {
-      certs.onCertificate(() => extender.useTls(extenderTls()));
-      certs.onClientCAs(() => extender.useTls(extenderTls()));
+      certs.onCertificate(() => worker.useTls(extenderTls()));
+      certs.onClientCAs(() => worker.useTls(extenderTls()));
     }
     await webhook.app.listen({ host: opts.listen, port: opts.webhookPort });
     opened.push(webhook);
     listening.webhook = true;
     // Registered only now that it answers: the API server calls it from this moment on.
     await certs.start();
-    await extender.app.listen({ host: opts.listen, port: opts.extenderPort });
-    listening.extender = true;
+    extender = worker;
+    await worker.start();
+    opened.push(worker);
   } catch (err) {
     // A start that failed half-way (no RBAC for the Secret, say) must not leave watches running.
     clearInterval(assumptionTimer);
@@ -302,6 +327,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   return {
     metrics,
     view,
+    extenderMetrics: () => extender?.metrics() ?? Promise.resolve(''),
     isLeader: () => (elector ? elector.isLeader() : true),
     async stop() {
       stopping = true;
@@ -309,7 +335,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       clearInterval(assumptionTimer);
       await elector?.stop();
       stopMaster();
-      await Promise.all([webhook.close(), extender.close()]);
+      await Promise.all([webhook.close(), extender?.close()]);
       await certs.stop();
       await Promise.all(watches.map((w) => w.stop()));
       await health.close();

@@ -11,7 +11,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
-import type { ControllerMetrics } from '../metrics/controller-metrics.js';
+import type { ExtenderMetrics } from '../metrics/extender-metrics.js';
 import type { KeyPair } from '../webhook/certs.js';
 import { drainable } from '../http/drain.js';
 import { httpServerOptions, httpsServerOptions } from '../http/server-factory.js';
@@ -25,7 +25,7 @@ export interface ExtenderServerOptions {
   requestTimeoutMs?: number;
   shutdownGraceMs?: number;
   view: PlacementView;
-  metrics: ControllerMetrics;
+  metrics: ExtenderMetrics;
   log: Logger;
   /** Largest request body; Nodes of 5,000 full Node objects fit in the default. */
   bodyLimit?: number;

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { AgentLeases } from '../k8s/agent-leases.js';
 import { ChannelDirectory } from '../k8s/channel-directory.js';
 import { PlacementIndex } from '../k8s/placement-index.js';
-import { ControllerMetrics } from '../metrics/controller-metrics.js';
+import { ExtenderMetrics } from '../metrics/extender-metrics.js';
 import { createCA, issueClientCert, issueServingCert } from '../webhook/certs.js';
 import { callExtender } from '../../test/helpers/extender.js';
 import { buildExtenderServer, type ExtenderServer } from './server.js';
@@ -23,7 +23,7 @@ const stranger = issueClientCert(otherCa, 'shimmy-scheduler', ['shimmy'], HOUR);
 
 const agents = new AgentLeases();
 agents.upsert({ metadata: { name: 'agent.n1' }, spec: { holderIdentity: 'n1', leaseDurationSeconds: 600, renewTime: new V1MicroTime() } });
-const metrics = new ControllerMetrics(false);
+const metrics = new ExtenderMetrics();
 let server: ExtenderServer;
 let port: number;
 /** Why the server refused each handshake, as OpenSSL put it. */

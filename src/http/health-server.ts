@@ -7,6 +7,8 @@ export interface HealthServerOptions {
   metrics: { registry: Registry };
   /** Names of what is not ready yet; empty when ready. */
   notReady: () => string[];
+  /** More metrics in the text format, appended (another thread's registry). */
+  moreMetrics?: () => Promise<string>;
   log: Logger;
 }
 
@@ -23,7 +25,8 @@ export function buildHealthServer(opts: HealthServerOptions): FastifyInstance {
   });
   app.get('/metrics', async (_request, reply) => {
     void reply.header('content-type', opts.metrics.registry.contentType);
-    return opts.metrics.registry.metrics();
+    const [own, more] = await Promise.all([opts.metrics.registry.metrics(), opts.moreMetrics?.() ?? '']);
+    return more ? `${own.trimEnd()}\n${more}` : own;
   });
   return app;
 }

@@ -17,24 +17,6 @@ export class ControllerMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly extenderSeconds = new Histogram({
-    name: 'shimmy_extender_duration_seconds',
-    help: 'Time to answer a scheduler extender call, by verb',
-    labelNames: ['verb'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly extenderErrors = new Counter({
-    name: 'shimmy_extender_bad_requests_total',
-    help: 'Extender calls refused as malformed, by verb',
-    labelNames: ['verb'] as const,
-    registers: [this.registry],
-  });
-  readonly extenderRefused = new Counter({
-    name: 'shimmy_extender_tls_refused_total',
-    help: 'Connections to the extender refused during the TLS handshake (no client certificate, one from another CA, plain HTTP)',
-    registers: [this.registry],
-  });
   readonly channels = new Gauge({ name: 'shimmy_channels', help: 'SharedMemoryChannels known to the controller', registers: [this.registry] });
   readonly endpoints = new Gauge({
     name: 'shimmy_channel_endpoints',

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { V1MicroTime } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { ControllerMetrics } from '../../src/metrics/controller-metrics.js';
+import { ExtenderMetrics } from '../../src/metrics/extender-metrics.js';
 import { buildExtenderServer, type ExtenderServer } from '../../src/extender/server.js';
 import { AgentLeases } from '../../src/k8s/agent-leases.js';
 import { ChannelDirectory } from '../../src/k8s/channel-directory.js';
@@ -45,7 +46,7 @@ beforeAll(async () => {
   extender = buildExtenderServer({
     requestTimeoutMs: 1000,
     view: { channels, index: new PlacementIndex(), agents, agentNamespace: 'shimmy-system' },
-    metrics: new ControllerMetrics(false),
+    metrics: new ExtenderMetrics(),
     log,
   });
   webhookUrl = `${await webhook.app.listen({ host: '127.0.0.1', port: 0 })}/mutate`;
