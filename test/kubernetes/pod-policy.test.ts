@@ -1,0 +1,104 @@
+/**
+ * The chart's ValidatingAdmissionPolicy on a real kube-apiserver: in a namespace opted into
+ * Shimmy that allows hostIPC (enforce=privileged, for memory: HostIPC channels), a pod may
+ * have hostIPC but nothing else of what Pod Security "baseline" forbids.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { CHART_DIR } from '../../src/devcluster/install.js';
+import { ensureHelm } from '../../src/devcluster/go-tools.js';
+import { INJECTION_LABEL } from '../../src/k8s/types.js';
+import { eventually } from '../helpers/wait.js';
+import { pod, startCluster, type ClusterFixture } from './cluster-fixture.js';
+
+const exec = promisify(execFile);
+const NS = 'hostipc-tenant';
+const PLAIN = 'not-opted-in';
+let f: ClusterFixture;
+
+beforeAll(async () => {
+  f = await startCluster({ nodes: 1, agents: false });
+  const helm = await ensureHelm();
+  const { stdout } = await exec(helm, ['template', 'shimmy', CHART_DIR, '-n', 'shimmy-system', '--show-only', 'templates/pod-policy.yaml'], {
+    env: { ...process.env, HELM_CACHE_HOME: '/tmp/shimmy-helm-cache' },
+  });
+  const api = KubernetesObjectApi.makeApiClient(f.kc);
+  for (const doc of parseAllDocuments(stdout)) {
+    const object = doc.toJSON() as KubernetesObject | null;
+    if (object?.kind) await api.create(object);
+  }
+  for (const [name, labels] of [
+    [NS, { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' }],
+    [PLAIN, { 'pod-security.kubernetes.io/enforce': 'privileged' }],
+  ] as const)
+    await f.core.createNamespace({ body: { metadata: { name, labels } } });
+});
+
+afterAll(async () => {
+  await f?.stop();
+});
+
+const create = (namespace: string, body: V1Pod) => f.core.createNamespacedPod({ namespace, body });
+const refusal = async (namespace: string, body: V1Pod): Promise<string> => {
+  try {
+    await create(namespace, body);
+  } catch (err) {
+    return String((err as { body?: string }).body ?? err);
+  }
+  throw new Error(`pod ${body.metadata!.name} was admitted`);
+};
+const withContainer = (name: string, securityContext: NonNullable<V1Pod['spec']>['containers'][number]['securityContext']): V1Pod => {
+  const p = pod(name, {});
+  p.spec!.containers[0]!.securityContext = securityContext;
+  return p;
+};
+
+describe('the pod policy of opted-in namespaces (baseline except hostIPC)', () => {
+  it('refuses a privileged container once the policy is in force, and names the rule', async () => {
+    // The API server loads policies asynchronously: wait until it refuses.
+    const message = await eventually(
+      'the policy refuses a privileged pod',
+      async () => {
+        try {
+          await create(NS, withContainer(`privileged-${Date.now()}`, { privileged: true }));
+          return undefined;
+        } catch (err) {
+          return String((err as { body?: string }).body ?? err);
+        }
+      },
+      30_000,
+    );
+    expect(message).toMatch(/privileged containers are not allowed in a namespace opted into Shimmy/);
+  });
+
+  it('admits hostIPC, and what baseline admits', async () => {
+    await expect(create(NS, pod('host-ipc', {}, { hostIPC: true }))).resolves.toBeTruthy();
+    await expect(create(NS, withContainer('chown', { capabilities: { add: ['CHOWN'], drop: ['NET_RAW'] } }))).resolves.toBeTruthy();
+  });
+
+  it('refuses IPC_OWNER or SYS_ADMIN, init containers included; hostPID, hostNetwork, hostPath and host ports', async () => {
+    expect(await refusal(NS, withContainer('ipc-owner', { capabilities: { add: ['IPC_OWNER'] } }))).toMatch(
+      /may add only the capabilities Pod Security baseline allows/,
+    );
+    const init = pod(
+      'init-admin',
+      {},
+      { initContainers: [{ name: 'init', image: 'registry.invalid/x:1', securityContext: { capabilities: { add: ['SYS_ADMIN'] } } }] },
+    );
+    expect(await refusal(NS, init)).toMatch(/may add only the capabilities/);
+    expect(await refusal(NS, pod('host-pid', {}, { hostPID: true }))).toMatch(/hostPID and hostNetwork are not allowed/);
+    expect(await refusal(NS, pod('host-net', {}, { hostNetwork: true }))).toMatch(/hostPID and hostNetwork are not allowed/);
+    const hostPath = pod('host-path', {}, { volumes: [{ name: 'root', hostPath: { path: '/dev/shm' } }] });
+    expect(await refusal(NS, hostPath)).toMatch(/hostPath volumes are not allowed/);
+    const hostPort = pod('host-port', {});
+    hostPort.spec!.containers[0]!.ports = [{ containerPort: 80, hostPort: 8080 }];
+    expect(await refusal(NS, hostPort)).toMatch(/host ports are not allowed/);
+  });
+
+  it('leaves namespaces that are not opted in alone', async () => {
+    await expect(create(PLAIN, withContainer('privileged-elsewhere', { privileged: true }))).resolves.toBeTruthy();
+  });
+});
