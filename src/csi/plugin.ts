@@ -5,31 +5,19 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { lstat, mkdir, realpath, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Logger } from 'pino';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { identityHandlers } from './identity-service.js';
 import { channelBindMounts, readMountinfo } from './mountinfo.js';
-import { NodeService, type AuthorizeChannelMount, type VolumeOperationObserver } from './node-service.js';
+import { NodeService, type NodeServiceOptions } from './node-service.js';
 import { csiProtos } from './protos.js';
 import { PublishedVolumes } from './published-volumes.js';
 import { REGISTRATION_SOCKET_NAME, RegistrationService, type RegistrationStatus } from './registration-service.js';
 
-export interface CsiPluginOptions {
+export interface CsiPluginOptions extends Omit<NodeServiceOptions, 'published'> {
   /** Where to serve CSI, e.g. /var/lib/kubelet/plugins/shimmy.dev/csi.sock (the same path on the host). */
   csiSocketPath: string;
   /** The kubelet's plugins_registry directory, e.g. /var/lib/kubelet/plugins_registry. */
   registrationDir: string;
-  /** The channel root: one directory `<root>/<namespace>/<channel>/` per channel. */
-  root: string;
-  /** The Kubernetes node name (NodeGetInfo's node_id). */
-  nodeName: string;
-  log: Logger;
-  /** Whether a pod may mount a channel; default: allow every pod (for tests). */
-  authorize?: AuthorizeChannelMount;
-  /** For metrics: each publish/unpublish with the status it answered. */
-  onVolumeOperation?: VolumeOperationObserver;
-  /** Bound on each mount/umount command; default 10 s. */
-  mountTimeoutMs?: number;
   /** How long stop() waits for calls in flight before it cuts them off; default 5 s. */
   shutdownTimeoutMs?: number;
 }

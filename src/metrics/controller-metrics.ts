@@ -1,7 +1,6 @@
 /** The controller's Prometheus metrics, on one registry served at /metrics. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-
-const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
+import { LATENCY_BUCKETS } from './extender-metrics.js';
 
 export class ControllerMetrics {
   readonly registry = new Registry();

@@ -1,7 +1,7 @@
 /** The scheduler extender's Prometheus metrics, on the registry of the thread that serves it. */
 import { Counter, Histogram, Registry } from 'prom-client';
 
-const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
+export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
 
 export class ExtenderMetrics {
   readonly registry = new Registry();
