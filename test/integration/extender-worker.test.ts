@@ -20,6 +20,7 @@ import { ChannelDirectory } from '../../src/k8s/channel-directory.js';
 import { PlacementIndex } from '../../src/k8s/placement-index.js';
 import type { SharedMemoryChannel } from '../../src/k8s/types.js';
 import { ExtenderMetrics } from '../../src/metrics/extender-metrics.js';
+import { eventually } from '../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 const NODES = 5000;
@@ -140,5 +141,28 @@ describe('the extender on a worker thread', () => {
     const after = await call();
     expect(after.NodeNames).toEqual([]);
     expect(Object.keys(after.FailedAndUnresolvableNodes ?? {})).toEqual(['n1']);
+  });
+
+  it('starts a worker that died again, on the same port, from a snapshot of the caches', async () => {
+    let snapshots = 0;
+    const channel = { metadata: { namespace: 'ns', name: 'kept', uid: 'k' }, spec: { selector: { matchLabels: { a: 'b' } } } };
+    const snapshot = (): CacheChange[] => (snapshots++, [{ kind: 'channel', op: 'upsert', object: channel }]);
+    const worker = new ExtenderWorker({ host: '127.0.0.1', port: 0, agentNamespace: 'shimmy-system', logLevel: 'silent', snapshot, log });
+    await worker.start();
+    closers.push(() => worker.close());
+    const port = worker.port;
+    // Kill the thread as a crash would (the test reaches into the private field on purpose).
+    await (worker as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    expect(worker.listening).toBe(false);
+    await eventually('the worker listens again', async () => worker.listening, 10_000);
+    expect(worker.port).toBe(port);
+    expect(snapshots).toBe(2);
+    const res = await fetch(`http://127.0.0.1:${port}/filter`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ Pod: { metadata: { name: 'p', namespace: 'ns', annotations: { 'shimmy.dev/channels': 'kept' } } }, NodeNames: ['n1'] }),
+    });
+    // The snapshot carried the channel: the pod is on it, and n1 has no ready agent.
+    expect(((await res.json()) as { NodeNames: string[] }).NodeNames).toEqual([]);
   });
 });
