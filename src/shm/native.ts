@@ -101,12 +101,14 @@ export function shmget(key: number, size: number, flags: number): number {
   return id < 0 ? -koffi.errno() : id;
 }
 
+/** shmat and mmap report failure as (void *) -1: then -errno, else the address. */
+function addressOrErrno(addr: Address): Address | number {
+  return koffi.address(addr as never) === 0xffffffffffffffffn ? -koffi.errno() : addr;
+}
+
 /** shmat(2): returns the address, or -errno as a number. */
 export function shmat(id: number): Address | number {
-  const addr = fn.shmat(id, null, 0);
-  // shmat reports failure as (void *) -1.
-  if (koffi.address(addr) === 0xffffffffffffffffn) return -koffi.errno();
-  return addr;
+  return addressOrErrno(fn.shmat(id, null, 0) as Address);
 }
 
 export function shmdt(addr: Address): number {
@@ -123,17 +125,15 @@ const MAP_PRIVATE_ANONYMOUS_FIXED_NORESERVE = 0x02 | 0x20 | 0x10 | 0x4000;
  * the segment's attachment off as for shmdt. Returns 0 or -errno.
  */
 export function detachHarmlessly(addr: Address, length: number): number {
-  const out = fn.mmap(addr, length, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS_FIXED_NORESERVE, -1, 0) as Address;
-  return koffi.address(out) === 0xffffffffffffffffn ? -koffi.errno() : 0;
+  const out = addressOrErrno(fn.mmap(addr, length, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS_FIXED_NORESERVE, -1, 0) as Address);
+  return typeof out === 'number' ? out : 0;
 }
 
 const MAP_SHARED = 0x01;
 
 /** mmap(2) of a file's first `length` bytes, shared and writable: the address, or -errno as a number. */
 export function mmapShared(fd: number, length: number): Address | number {
-  const addr = fn.mmap(null, length, PROT_READ_WRITE, MAP_SHARED, fd, 0) as Address;
-  if (koffi.address(addr as never) === 0xffffffffffffffffn) return -koffi.errno();
-  return addr;
+  return addressOrErrno(fn.mmap(null, length, PROT_READ_WRITE, MAP_SHARED, fd, 0) as Address);
 }
 
 export function munmap(addr: Address, length: number): number {
@@ -218,12 +218,7 @@ export function futexWaitSync(word: Address, expected: number, timeoutNs: number
 
 /** The same wait on a libuv worker thread, so the event loop stays free. */
 export function futexWaitAsync(word: Address, expected: number, timeoutNs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fn.futexWait.async(word, expected >>> 0, BigInt(Math.max(-1, Math.floor(timeoutNs))), (err: unknown, rc: number) => {
-      if (err) reject(err);
-      else resolve(rc);
-    });
-  });
+  return onWorker(fn.futexWait as never, word, expected >>> 0, BigInt(Math.max(-1, Math.floor(timeoutNs))));
 }
 
 export function futexWake(word: Address, count = 0x7fffffff): number {
