@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { Channel } from '../channel/channel.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { readHeader } from '../channel/layout.js';
-import { channelKey, validateName, type ChannelRef } from '../channel/names.js';
+import { channelKey, refOfIdentity, validateRef, type ChannelRef } from '../channel/names.js';
 import { MEMORY_FILE_NAME as RING_FILE } from '../k8s/channel-spec.js';
 import { MemoryFile } from '../shm/memory-file.js';
 import type { MemoryStore } from './node-segments.js';
-import type { PresentSegment, SegmentSettings } from './segment-plan.js';
+import { settingsOf, type PresentSegment, type SegmentSettings } from './segment-plan.js';
 
 const ROOT_MODE = 0o700;
 const CHANNEL_DIR_MODE = 0o755;
@@ -48,8 +48,7 @@ export class ChannelFiles implements MemoryStore {
 
   /** The directory the CSI plugin mounts into a pod. */
   channelDir(ref: ChannelRef): string {
-    validateName('namespace', ref.namespace);
-    validateName('channel name', ref.name);
+    validateRef(ref);
     return join(this.root, ref.namespace, ref.name);
   }
 
@@ -71,11 +70,9 @@ export class ChannelFiles implements MemoryStore {
         }
         try {
           const header = readHeader(file.buffer, path);
-          const m = /^([^/]+)\/([^@]+)(?:@(.+))?$/.exec(header.identity);
-          if (!m || m[1] !== namespace || m[2] !== name) continue;
-          const ref: ChannelRef = m[3] ? { namespace, name, uid: m[3] } : { namespace, name };
-          const settings: SegmentSettings = { mode: header.mode, capacity: header.capacity, maxMessage: header.maxMessage, slowConsumer: header.slowConsumer };
-          out.push({ key: channelKey(ref), attached: this.users(ref), sizeBytes: file.size, ref, settings, path });
+          const ref = refOfIdentity(header.identity);
+          if (ref?.namespace !== namespace || ref.name !== name) continue;
+          out.push({ key: channelKey(ref), attached: this.users(ref), sizeBytes: file.size, ref, settings: settingsOf(header), path });
         } catch {
           // not a channel's file: left for an operator
         } finally {

@@ -6,7 +6,7 @@
 import { Channel } from '../channel/channel.js';
 import type { ChannelRef } from '../channel/names.js';
 import type { ChannelTraffic, MemoryKind } from '../k8s/types.js';
-import type { PresentSegment, SegmentSettings } from './segment-plan.js';
+import { settingsOf, type PresentSegment, type SegmentSettings } from './segment-plan.js';
 
 export interface MemoryStore {
   readonly kind: MemoryKind;
@@ -24,7 +24,7 @@ function presentSegments(): PresentSegment[] {
     attached: e.attached,
     sizeBytes: e.sizeBytes,
     ref: e.ref,
-    settings: { mode: e.header.mode, capacity: e.header.capacity, maxMessage: e.header.maxMessage, slowConsumer: e.header.slowConsumer },
+    settings: settingsOf(e.header),
   }));
 }
 

@@ -8,11 +8,19 @@
  * After an agent restart `unwantedSince` starts empty: what exists is adopted, and an
  * orphan waits out a full grace period before it goes.
  */
-import type { ChannelConfig } from '../channel/layout.js';
+import type { ChannelConfig, HeaderInfo } from '../channel/layout.js';
 import type { ChannelRef } from '../channel/names.js';
 import type { MemoryKind } from '../k8s/types.js';
 
 export type SegmentSettings = Pick<ChannelConfig, 'mode' | 'capacity' | 'maxMessage' | 'slowConsumer'>;
+
+/** The settings a channel's header records. */
+export const settingsOf = (header: HeaderInfo): SegmentSettings => ({
+  mode: header.mode,
+  capacity: header.capacity,
+  maxMessage: header.maxMessage,
+  slowConsumer: header.slowConsumer,
+});
 
 export interface WantedSegment {
   key: number;

@@ -11,7 +11,7 @@ import { listSysvShm } from '../shm/sysvipc.js';
 import { DEFAULTS, HeaderWord, RingWord, initHeader, readHeader, segmentBytes, validateConfig, type ChannelConfig, type HeaderInfo } from './layout.js';
 import { RecoverableLock } from './lock.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from './liveness.js';
-import { channelKey, fnv1a, identityOf, validateRef, type ChannelRef } from './names.js';
+import { channelKey, fnv1a, identityOf, refOfIdentity, validateRef, type ChannelRef } from './names.js';
 import { ParticipantTable, SlotWord, type RoleName } from './participants.js';
 import { RingView } from './ring-view.js';
 import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSide } from './endpoints.js';
@@ -129,15 +129,19 @@ export class Channel implements SlotHost {
 
   /** Creates the channel's segment on this host. Fails with SEGMENT_EXISTS if present. */
   static create(ref: ChannelRef, options: CreateOptions = {}): Channel {
+    return Channel.initialize(ref, options, (bytes, permissions) => Segment.create(segmentId(ref), bytes, permissions));
+  }
+
+  /** Validates the settings, makes the memory with `allocate` and writes the channel's header into it. */
+  private static initialize(ref: ChannelRef, options: CreateOptions, allocate: (bytes: number, permissions: number) => SharedMemory): Channel {
     validateRef(ref);
     const { permissions, heartbeatTimeoutMs, ...rest } = options;
     const timeoutMs = heartbeatTimeout({ heartbeatTimeoutMs });
     const cfg = validateConfig({ ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) });
-    const seg = segmentId(ref);
-    const segment = Segment.create(seg, segmentBytes(cfg), permissions ?? 0o660);
+    const memory = allocate(segmentBytes(cfg), permissions ?? 0o660);
     const identity = identityOf(ref);
-    initHeader(segment.buffer, cfg, identity, fnv1a(identity));
-    return new Channel(ref, segment, readHeader(segment.buffer, seg.label), timeoutMs);
+    initHeader(memory.buffer, cfg, identity, fnv1a(identity));
+    return new Channel(ref, memory, readHeader(memory.buffer, `${ref.namespace}/${ref.name}`), timeoutMs);
   }
 
   /** Attaches to an existing channel; checks layout version and identity. */
@@ -160,14 +164,7 @@ export class Channel implements SlotHost {
    * the node agent does this on a tmpfs). Other processes map it with openFile(ref, path).
    */
   static createFile(ref: ChannelRef, path: string, options: CreateOptions = {}): Channel {
-    validateRef(ref);
-    const { permissions, heartbeatTimeoutMs, ...rest } = options;
-    const timeoutMs = heartbeatTimeout({ heartbeatTimeoutMs });
-    const cfg = validateConfig({ ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) });
-    const file = MemoryFile.create(path, segmentBytes(cfg), permissions ?? 0o660);
-    const identity = identityOf(ref);
-    initHeader(file.buffer, cfg, identity, fnv1a(identity));
-    return new Channel(ref, file, readHeader(file.buffer, path), timeoutMs);
+    return Channel.initialize(ref, options, (bytes, permissions) => MemoryFile.create(path, bytes, permissions));
   }
 
   /** Maps the channel's memory file at `path` (in a pod: where the node agent mounted it); checks layout and identity. */
@@ -280,8 +277,7 @@ export class Channel implements SlotHost {
       }
       try {
         const header = readHeader(segment.buffer, formatKey(key));
-        const m = /^([^/]+)\/([^@]+)(?:@(.+))?$/.exec(header.identity);
-        const ref: ChannelRef | undefined = m ? (m[3] ? { namespace: m[1]!, name: m[2]!, uid: m[3] } : { namespace: m[1]!, name: m[2]! }) : undefined;
+        const ref = refOfIdentity(header.identity);
         // Our own attachment is not one of the segment's users.
         if (ref) out.push({ key, shmId: id, attached: Math.max(0, attached), sizeBytes: size, ref, header });
       } catch {

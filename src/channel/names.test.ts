@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../../test/helpers/errors.js';
-import { channelKey, fnv1a, fnv1aBytes, identityOf, validateName, validateRef } from './names.js';
+import { channelKey, fnv1a, fnv1aBytes, identityOf, refOfIdentity, validateName, validateRef } from './names.js';
 import { ErrorCode } from '../errors.js';
 
 describe('channelKey', () => {
@@ -23,6 +23,17 @@ describe('identityOf', () => {
   it('joins namespace, name and uid', () => {
     expect(identityOf({ namespace: 'a', name: 'b' })).toBe('a/b');
     expect(identityOf({ namespace: 'a', name: 'b', uid: 'u' })).toBe('a/b@u');
+  });
+});
+
+describe('refOfIdentity', () => {
+  it('reads identityOf back, with and without a uid, and nothing of another shape', () => {
+    for (const ref of [
+      { namespace: 'ns', name: 'frames' },
+      { namespace: 'ns', name: 'frames', uid: '5f1c-aa' },
+    ])
+      expect(refOfIdentity(identityOf(ref))).toEqual(ref);
+    for (const other of ['', 'frames', '/frames', 'ns/', 'ns/@u']) expect(refOfIdentity(other)).toBeUndefined();
   });
 });
 

@@ -43,6 +43,13 @@ export function identityOf(ref: ChannelRef): string {
   return `${ref.namespace}/${ref.name}${ref.uid ? `@${ref.uid}` : ''}`;
 }
 
+/** The channel an identity names (identityOf read back); undefined for a string of another shape. */
+export function refOfIdentity(identity: string): ChannelRef | undefined {
+  const m = /^([^/]+)\/([^@]+)(?:@(.+))?$/.exec(identity);
+  if (!m) return undefined;
+  return m[3] ? { namespace: m[1]!, name: m[2]!, uid: m[3] } : { namespace: m[1]!, name: m[2]! };
+}
+
 /**
  * 32-bit FNV-1a of `bytes[from..to)`: the project's one implementation (keys, `--seq`
  * checksums, the extender's home nodes). `seed`, an earlier result, continues that hash.
