@@ -6,7 +6,7 @@
  * touches a lost page sees zeros and its channel reports the file gone, instead of dying of
  * SIGBUS.
  */
-import { closeSync, fchmodSync, fstatSync, ftruncateSync, openSync, statSync, unlinkSync, constants as fsConstants } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, ftruncateSync, openSync, statSync, unlinkSync, constants as fsConstants, type Stats } from 'node:fs';
 import { constants } from 'node:os';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import * as native from './native.js';
@@ -18,14 +18,6 @@ const { O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_RDWR } = fsConstant
 
 /** The largest file mapped: larger than any channel's memory (two 1 GiB rings and the header), far below the address space. */
 const MAX_FILE_BYTES = 2 ** 32;
-
-export interface MemoryFileInfo {
-  size: number;
-  uid: number;
-  gid: number;
-  /** Permission bits. */
-  mode: number;
-}
 
 function fail(errno: number, call: string, path: string): never {
   switch (errno) {
@@ -79,25 +71,17 @@ function attempt<T>(call: string, path: string, f: () => T): T {
 export class MemoryFile implements SharedMemory {
   readonly buffer: ArrayBuffer;
   private addr: Address | null;
-  private fd: number | null;
-  private readonly guardIndex: number;
-  private readonly ino: number;
-  private readonly dev: number;
 
   private constructor(
     readonly path: string,
-    fd: number,
     readonly size: number,
     addr: Address,
-    guardIndex: number,
+    private readonly guardIndex: number,
+    /** Which file the path led to when it was mapped (removed() compares). */
+    private readonly file: Pick<Stats, 'ino' | 'dev'>,
   ) {
-    this.fd = fd;
     this.addr = addr;
-    this.guardIndex = guardIndex;
     this.buffer = native.view(addr, size);
-    const st = fstatSync(fd);
-    this.ino = st.ino;
-    this.dev = st.dev;
   }
 
   get description(): string {
@@ -110,19 +94,17 @@ export class MemoryFile implements SharedMemory {
     try {
       attempt('fchmod', path, () => fchmodSync(fd, permissions & 0o777));
       attempt('ftruncate', path, () => ftruncateSync(fd, size));
-      return MemoryFile.map(path, fd, size);
+      return MemoryFile.map(path, fd, fstatSync(fd));
     } catch (err) {
-      closeSync(fd);
       unlinkSync(path);
       throw err;
+    } finally {
+      closeSync(fd);
     }
   }
 
-  /**
-   * Maps the regular file at `path` (not a symbolic link, FIFO or device); `check` may refuse
-   * it (by throwing) before it is mapped.
-   */
-  static attach(path: string, check?: (info: MemoryFileInfo) => void): MemoryFile {
+  /** Maps the regular file at `path` (not a symbolic link, FIFO or device). */
+  static attach(path: string): MemoryFile {
     const fd = attempt('open', path, () => openSync(path, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
     try {
       const st = fstatSync(fd);
@@ -135,11 +117,9 @@ export class MemoryFile implements SharedMemory {
           'Remove it and let the node agent make the channel again',
         );
       }
-      check?.({ size: st.size, uid: st.uid, gid: st.gid, mode: st.mode & 0o777 });
-      return MemoryFile.map(path, fd, st.size);
-    } catch (err) {
+      return MemoryFile.map(path, fd, st);
+    } finally {
       closeSync(fd);
-      throw err;
     }
   }
 
@@ -148,15 +128,16 @@ export class MemoryFile implements SharedMemory {
     attempt('unlink', path, () => unlinkSync(path));
   }
 
-  private static map(path: string, fd: number, size: number): MemoryFile {
-    const addr = native.mmapShared(fd, size);
+  /** The mapping outlives `fd`, which the caller closes. */
+  private static map(path: string, fd: number, st: Stats): MemoryFile {
+    const addr = native.mmapShared(fd, st.size);
     if (typeof addr === 'number') fail(-addr, 'mmap', path);
-    const index = native.guard(addr, size);
+    const index = native.guard(addr, st.size);
     if (index < 0) {
-      native.munmap(addr, size);
+      native.munmap(addr, st.size);
       fail(-index, 'sigaction', path);
     }
-    return new MemoryFile(path, fd, size, addr, index);
+    return new MemoryFile(path, st.size, addr, index, { ino: st.ino, dev: st.dev });
   }
 
   get attached(): boolean {
@@ -173,7 +154,7 @@ export class MemoryFile implements SharedMemory {
     if (this.truncated) return true;
     try {
       const st = statSync(this.path);
-      return st.ino !== this.ino || st.dev !== this.dev;
+      return st.ino !== this.file.ino || st.dev !== this.file.dev;
     } catch {
       return true;
     }
@@ -193,10 +174,6 @@ export class MemoryFile implements SharedMemory {
       native.unguard(this.guardIndex);
       if (!viewsMayOutlive || native.detachHarmlessly(this.addr, this.size) !== 0) native.munmap(this.addr, this.size);
       this.addr = null;
-    }
-    if (this.fd !== null) {
-      closeSync(this.fd);
-      this.fd = null;
     }
   }
 }
