@@ -30,7 +30,7 @@ import {
 } from '../k8s/types.js';
 import { AgentMetrics } from '../metrics/agent-metrics.js';
 import { formatKey } from '../shm/segment.js';
-import { startCsiPlugin } from '../csi/index.js';
+import { publishedKey, startCsiPlugin } from '../csi/index.js';
 import { ChannelFiles } from './channel-files.js';
 import { LeaseHolder } from './lease-holder.js';
 import { channelMountAuthorizer } from './volume-access.js';
@@ -102,7 +102,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const metrics = new AgentMetrics();
   const traffic = new TrafficReader();
   const reported = new Map<string, ChannelEndpointStatus>();
-  const files = opts.volume ? new ChannelFiles(opts.volume.root, (ref) => csi?.publishedChannels().get(`${ref.namespace}/${ref.name}`) ?? 0) : undefined;
+  const files = opts.volume ? new ChannelFiles(opts.volume.root, (ref) => csi?.publishedChannels().get(publishedKey(ref.namespace, ref.name)) ?? 0) : undefined;
   files?.prepare();
   const csi = opts.volume
     ? await startCsiPlugin({
@@ -176,12 +176,12 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       const channel = action.kind === 'remove' ? action.present.ref : action.want.ref;
       const where = { channel: `${channel.namespace}/${channel.name}`, memory: store.kind };
       try {
-        if (action.kind === 'create') await store.create(action.want.ref, action.want.settings, opts.segmentPermissions);
-        else if (action.kind === 'remove') await store.remove(action.present);
         if (action.kind === 'create') {
+          await store.create(action.want.ref, action.want.settings, opts.segmentPermissions);
           metrics.segmentActions.inc({ action: 'create', reason: 'wanted' });
           log.info({ ...where, key: formatKey(action.want.key), endpoint: action.want.endpoint }, 'segment created');
         } else if (action.kind === 'remove') {
+          await store.remove(action.present);
           metrics.segmentActions.inc({ action: 'remove', reason: action.reason });
           traffic.forget(action.present.key);
           metrics.forget({ namespace: channel.namespace, channel: channel.name });

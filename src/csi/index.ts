@@ -7,3 +7,4 @@ export { VolumeContextKey } from './volume-request.js';
 export type { RegistrationStatus } from './registration-service.js';
 export { REGISTRATION_SOCKET_NAME, SUPPORTED_CSI_VERSIONS } from './registration-service.js';
 export { CsiRefusal } from './csi-error.js';
+export { publishedKey } from './published-volumes.js';

@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { publishedKey } from './published-volumes.js';
 
 export interface MountEntry {
   id: number;
@@ -93,7 +94,7 @@ export function channelBindMounts(entries: readonly MountEntry[], channelRoot: s
   for (const e of entries) {
     if (e.device !== root.mount.device || within(channelRoot, e.mountPoint) || !within(root.pathInFs, e.root)) continue;
     const parts = posix.relative(root.pathInFs, e.root).split('/');
-    if (parts.length === 2 && parts.every((p) => p !== '' && p !== '..')) found.set(e.mountPoint, parts.join('/'));
+    if (parts.length === 2 && parts.every((p) => p !== '' && p !== '..')) found.set(e.mountPoint, publishedKey(parts[0]!, parts[1]!));
   }
   return found;
 }

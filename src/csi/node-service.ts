@@ -11,7 +11,7 @@ import { openChannelDirectory } from './channel-directory.js';
 import { CsiRefusal, statusName } from './csi-error.js';
 import { bindMount, DEFAULT_MOUNT_TIMEOUT_MS, unmount } from './mounter.js';
 import { locate, mountAt, mountsDirectory, readMountinfo } from './mountinfo.js';
-import { channelKey, PublishedVolumes } from './published-volumes.js';
+import { publishedKey, PublishedVolumes } from './published-volumes.js';
 import { unary } from './unary-handler.js';
 import { planPublish, planUnpublish, type ChannelMountRequest, type NodePublishVolumeRequest, type NodeUnpublishVolumeRequest } from './volume-request.js';
 
@@ -87,13 +87,13 @@ export class NodeService {
           if (!source || !mountsDirectory(existing, source) || existing.options.includes('ro') !== readonly) {
             throw new CsiRefusal(status.ALREADY_EXISTS, `${targetPath} is already a mount point of something else`, 'Unpublish it first');
           }
-          this.options.published.add(target, channelKey(namespace, channel));
+          this.options.published.add(target, publishedKey(namespace, channel));
           return;
         }
         await mkdir(targetPath, { recursive: true, mode: 0o750 });
         const realTarget = await realpath(targetPath);
         await bindMount(`/proc/${process.pid}/fd/${dir.handle.fd}`, realTarget, readonly, this.mountTimeoutMs);
-        this.options.published.add(realTarget, channelKey(namespace, channel));
+        this.options.published.add(realTarget, publishedKey(namespace, channel));
         log.info({ targetPath, readonly }, 'mounted a channel volume');
       } finally {
         await dir.handle.close();

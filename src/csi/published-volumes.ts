@@ -6,12 +6,12 @@
 export class PublishedVolumes {
   private readonly byTarget = new Map<string, string>();
 
-  constructor(mounts: Iterable<[target: string, channelKey: string]> = []) {
+  constructor(mounts: Iterable<[target: string, key: string]> = []) {
     for (const [target, key] of mounts) this.byTarget.set(target, key);
   }
 
-  add(target: string, channelKey: string): void {
-    this.byTarget.set(target, channelKey);
+  add(target: string, key: string): void {
+    this.byTarget.set(target, key);
   }
 
   remove(target: string): void {
@@ -27,4 +27,4 @@ export class PublishedVolumes {
 }
 
 /** The key `publishedChannels()` uses for a channel. */
-export const channelKey = (namespace: string, channel: string): string => `${namespace}/${channel}`;
+export const publishedKey = (namespace: string, channel: string): string => `${namespace}/${channel}`;
