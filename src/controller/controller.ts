@@ -211,20 +211,21 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   // The extender serves on a worker thread from its own copy of what it reads: every change
   // of these three caches is forwarded.
   let extender: ExtenderWorker | undefined;
-  const forward = <T extends KubernetesObject>(watch: WatchedResource<T>, kind: CacheChange['kind']) => {
-    const send = (op: 'upsert' | 'remove') => (object: T) => extender?.change({ kind, op, object } as CacheChange);
-    watch.informer.on('add', send('upsert'));
-    watch.informer.on('update', send('upsert'));
-    watch.informer.on('delete', send('remove'));
-  };
-  forward(channelWatch, 'channel');
-  forward(podWatch, 'pod');
-  forward(leaseWatch, 'lease');
-  const snapshot = (): CacheChange[] => [
-    ...channelWatch.cache.list().map((object) => ({ kind: 'channel' as const, op: 'upsert' as const, object })),
-    ...podWatch.cache.list().map((object) => ({ kind: 'pod' as const, op: 'upsert' as const, object })),
-    ...leaseWatch.cache.list().map((object) => ({ kind: 'lease' as const, op: 'upsert' as const, object })),
-  ];
+  const forwarded = [
+    [channelWatch, 'channel'],
+    [podWatch, 'pod'],
+    [leaseWatch, 'lease'],
+  ] as [WatchedResource<KubernetesObject>, CacheChange['kind']][];
+  const change = (kind: CacheChange['kind'], op: CacheChange['op'], object: KubernetesObject) => ({ kind, op, object }) as CacheChange;
+  for (const [watch, kind] of forwarded) {
+    mirror(
+      watch,
+      (object) => extender?.change(change(kind, 'upsert', object)),
+      (object) => extender?.change(change(kind, 'remove', object)),
+      () => undefined,
+    );
+  }
+  const snapshot = (): CacheChange[] => forwarded.flatMap(([watch, kind]) => watch.cache.list().map((object) => change(kind, 'upsert', object)));
   const assumptionTimer = setInterval(() => index.expireAssumptions(), 5000);
 
   // Health first: /readyz says what is still missing while the API server is unreachable.
