@@ -6,6 +6,8 @@
  *    libc's struct shmid_ds layout;
  *  - mount(2) and umount2(2) returning -errno, for the CSI plugin (errno is per thread,
  *    and these run on a libuv worker);
+ *  - shmget(2) under another uid and gid on the calling thread only, so a segment's creator
+ *    and owner are the agent's segment owner and the channel's group, never root;
  *  - guarded file mappings, so a channel's memory file truncated under a reader becomes
  *    an error for that channel instead of a SIGBUS that kills the process.
  * Loaded by src/shm/native.ts, which checks SHIMMY_NATIVE_ABI at load.
@@ -13,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <linux/futex.h>
@@ -24,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHIMMY_NATIVE_ABI 4
+#define SHIMMY_NATIVE_ABI 5
 
 int shimmy_abi_version(void) { return SHIMMY_NATIVE_ABI; }
 
@@ -58,6 +61,7 @@ typedef struct {
   uint32_t uid;
   uint32_t gid;
   uint32_t creator_uid;
+  uint32_t creator_gid;
   uint32_t mode;
   int32_t creator_pid;
   int32_t last_pid;
@@ -73,11 +77,39 @@ int shimmy_shm_stat(int id, shimmy_shm_info *out) {
   out->uid = ds.shm_perm.uid;
   out->gid = ds.shm_perm.gid;
   out->creator_uid = ds.shm_perm.cuid;
+  out->creator_gid = ds.shm_perm.cgid;
   /* Permission bits plus SHM_DEST (01000): set once the segment is marked for removal. */
   out->mode = ds.shm_perm.mode & 01777;
   out->creator_pid = ds.shm_cpid;
   out->last_pid = ds.shm_lpid;
   return 0;
+}
+
+/*
+ * shmget(key, size, IPC_CREAT | IPC_EXCL | mode) with the calling thread's effective uid and
+ * gid set to uid and gid, so the kernel records them as the segment's creator (cuid, cgid)
+ * and owner (uid, gid): the permission check matches a process against both, so a segment
+ * made by root would be open to every root process in every hostIPC container. The raw
+ * setresuid/setresgid syscalls change this thread's credentials only (glibc's wrappers
+ * would change every thread's, and a mount on a worker would lose its capabilities
+ * meanwhile). Needs CAP_SETUID and CAP_SETGID. Returns the id, or -errno; the thread's
+ * credentials are restored either way (a failure to restore aborts: the thread would go on
+ * as the wrong user).
+ */
+int shimmy_shm_create_as(int key, uint64_t size, int mode, uint32_t uid, uint32_t gid) {
+  uid_t ruid, euid, suid;
+  gid_t rgid, egid, sgid;
+  if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0) return -errno;
+  if (syscall(SYS_setresgid, -1, gid, -1) < 0) return -errno;
+  if (syscall(SYS_setresuid, -1, uid, -1) < 0) {
+    int err = errno;
+    if (syscall(SYS_setresgid, -1, egid, -1) < 0) abort();
+    return -err;
+  }
+  int id = shmget(key, size, IPC_CREAT | IPC_EXCL | (mode & 0777));
+  int err = errno;
+  if (syscall(SYS_setresuid, -1, euid, -1) < 0 || syscall(SYS_setresgid, -1, egid, -1) < 0) abort();
+  return id < 0 ? -err : id;
 }
 
 /*

@@ -51,6 +51,12 @@ export interface AgentOptions {
   /** How often traffic is read and written into the endpoints' status. */
   reportMs: number;
   segmentPermissions: number;
+  /**
+   * Hardened HostIPC: segments are made by this uid with the channel's group (the endpoint's
+   * `group`) and mode 0660, never by root; an endpoint without a group gets no segment yet.
+   * Unset: segments are made by the agent's own uid with `segmentPermissions`.
+   */
+  segmentOwner?: number;
   /** Serve channels with memory: Volume (memory files and the CSI plugin); without it only HostIPC channels are served. */
   volume?: VolumeOptions;
   log: Logger;
@@ -70,17 +76,21 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** The segment an endpoint asks for; undefined (and a log line) when the endpoint is not usable. */
-export function wantedFrom(endpoint: ChannelEndpoint): WantedSegment | undefined {
+/** The segment an endpoint asks for, or why the endpoint is not usable. */
+export function wantedFrom(endpoint: ChannelEndpoint, segmentOwner?: number): WantedSegment | { problem: string } {
   const { spec, metadata } = endpoint;
   const ref: ChannelRef = { namespace: metadata.namespace!, name: spec.channel, ...(spec.channelUID ? { uid: spec.channelUID } : {}) };
   const key = channelKey(ref);
-  if (formatKey(key) !== spec.key) return undefined;
+  if (formatKey(key) !== spec.key) return { problem: `endpoint key ${spec.key} does not match its channel` };
+  const memory = spec.memory ?? 'HostIPC';
+  const hardened = memory === 'HostIPC' && segmentOwner !== undefined;
+  if (hardened && spec.group === undefined) return { problem: 'the channel has no group yet (the controller assigns one)' };
   return {
     key,
     ref,
     endpoint: `${metadata.namespace}/${metadata.name}`,
-    memory: spec.memory ?? 'HostIPC',
+    memory,
+    ...(hardened ? { owner: { uid: segmentOwner, gid: spec.group! } } : {}),
     settings: {
       mode: spec.mode === 'Stream' ? 'stream' : 'pubsub',
       capacity: spec.capacity,
@@ -136,9 +146,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const wanted = (): WantedSegment[] => {
     const out: WantedSegment[] = [];
     for (const e of myEndpoints()) {
-      const w = wantedFrom(e);
-      if (w) out.push(w);
-      else log.warn({ endpoint: `${e.metadata.namespace}/${e.metadata.name}`, key: e.spec.key }, 'endpoint key does not match its channel; ignored');
+      const w = wantedFrom(e, opts.segmentOwner);
+      if ('key' in w) out.push(w);
+      else log.warn({ endpoint: `${e.metadata.namespace}/${e.metadata.name}`, key: e.spec.key, problem: w.problem }, 'endpoint not served yet');
     }
     return out;
   };
@@ -177,9 +187,16 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       const where = { channel: `${channel.namespace}/${channel.name}`, memory: store.kind };
       try {
         if (action.kind === 'create') {
-          await store.create(action.want.ref, action.want.settings, opts.segmentPermissions);
+          const { replaced } = await store.create(action.want.ref, action.want.settings, opts.segmentPermissions, action.want.owner);
+          if (replaced) {
+            metrics.segmentActions.inc({ action: 'remove', reason: 'untrusted' });
+            log.warn({ ...where, key: formatKey(action.want.key) }, 'removed a segment under the channel key that the agent did not make');
+          }
           metrics.segmentActions.inc({ action: 'create', reason: 'wanted' });
-          log.info({ ...where, key: formatKey(action.want.key), endpoint: action.want.endpoint }, 'segment created');
+          log.info(
+            { ...where, key: formatKey(action.want.key), endpoint: action.want.endpoint, ...(action.want.owner ? { owner: action.want.owner } : {}) },
+            'segment created',
+          );
         } else if (action.kind === 'remove') {
           await store.remove(action.present);
           metrics.segmentActions.inc({ action: 'remove', reason: action.reason });
@@ -211,8 +228,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     metrics.segmentBytes.set(segments.reduce((n, p) => n + p.sizeBytes, 0));
     const present = new Map(segments.map((p) => [`${p.store.kind}/${p.key}`, p]));
     for (const endpoint of myEndpoints()) {
-      const want = wantedFrom(endpoint);
-      if (!want) continue;
+      const want = wantedFrom(endpoint, opts.segmentOwner);
+      if (!('key' in want)) continue;
       const have = present.get(`${want.memory}/${want.key}`);
       const labels = { namespace: want.ref.namespace, channel: want.ref.name };
       let status: ChannelEndpointStatus;

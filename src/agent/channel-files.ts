@@ -90,12 +90,13 @@ export class ChannelFiles implements MemoryStore {
   }
 
   /** Makes the channel's file; the permissions are FILE_MODE whatever is asked (see above). */
-  async create(ref: ChannelRef, settings: SegmentSettings): Promise<void> {
+  async create(ref: ChannelRef, settings: SegmentSettings): Promise<{ replaced: boolean }> {
     const dir = this.channelDir(ref);
     mkdirSync(dir, { recursive: true, mode: CHANNEL_DIR_MODE });
     chmodSync(join(this.root, ref.namespace), CHANNEL_DIR_MODE);
     chmodSync(dir, CHANNEL_DIR_MODE);
     Channel.createFile(ref, this.ringPath(ref), { ...settings, permissions: FILE_MODE }).close();
+    return { replaced: false };
   }
 
   open(ref: ChannelRef): Channel {

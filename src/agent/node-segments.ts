@@ -4,14 +4,18 @@
  * read from its memory.
  */
 import { Channel } from '../channel/channel.js';
-import type { ChannelRef } from '../channel/names.js';
+import { channelKey, type ChannelRef } from '../channel/names.js';
 import type { ChannelTraffic, MemoryKind } from '../k8s/types.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
+import { ownerProblem } from '../channel/segment-trust.js';
+import { Segment, type SegmentOwner } from '../shm/segment.js';
 import { settingsOf, type PresentSegment, type SegmentSettings } from './segment-plan.js';
 
 export interface MemoryStore {
   readonly kind: MemoryKind;
   present(): PresentSegment[];
-  create(ref: ChannelRef, settings: SegmentSettings, permissions: number): Promise<void>;
+  /** Makes the channel's memory; with `owner` (System V only), as that creator and owner, replacing a segment under the key that is not so. Resolves to whether it replaced one. */
+  create(ref: ChannelRef, settings: SegmentSettings, permissions: number, owner?: SegmentOwner): Promise<{ replaced: boolean }>;
   remove(present: PresentSegment): Promise<void>;
   /** Opens the channel to read its traffic. */
   open(ref: ChannelRef): Channel;
@@ -25,7 +29,32 @@ function presentSegments(): PresentSegment[] {
     sizeBytes: e.sizeBytes,
     ref: e.ref,
     settings: settingsOf(e.header),
+    perms: e.perms,
   }));
+}
+
+/**
+ * Creates a channel's segment. A hardened one (`owner`) whose key is taken by a segment that
+ * is not the agent's, one the inventory could not read as a channel (a squatter's, say), has
+ * that segment removed first: attached processes keep their mapping, the key is free at once.
+ */
+export async function createSegment(ref: ChannelRef, settings: SegmentSettings, permissions: number, owner?: SegmentOwner): Promise<{ replaced: boolean }> {
+  // A hardened segment is always 0660: owner and the channel's group, nobody else.
+  const create = () => Channel.create(ref, { ...settings, ...(owner ? { owner, permissions: 0o660 } : { permissions }) }).close();
+  try {
+    create();
+    return { replaced: false };
+  } catch (err) {
+    if (!owner || !(err instanceof ShimmyError) || err.code !== ErrorCode.SEGMENT_EXISTS) throw err;
+    const key = channelKey(ref);
+    const id = Segment.lookup(key);
+    if (id === null) throw err;
+    const info = Segment.stat({ key, label: label(ref) }, id);
+    if (ownerProblem(info, owner) === undefined) throw err;
+    Segment.remove({ key, label: label(ref) }, id);
+    create();
+    return { replaced: true };
+  }
 }
 
 const label = (ref: ChannelRef) => `${ref.namespace}/${ref.name}`;
@@ -34,7 +63,7 @@ const label = (ref: ChannelRef) => `${ref.namespace}/${ref.name}`;
 export const segmentStore: MemoryStore = {
   kind: 'HostIPC',
   present: presentSegments,
-  create: async (ref, settings, permissions) => Channel.create(ref, { ...settings, permissions }).close(),
+  create: createSegment,
   remove: async (present) => Channel.removeSegment(present.key, present.shmId!, label(present.ref)),
   open: (ref) => Channel.open(ref),
 };

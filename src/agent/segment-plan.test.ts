@@ -69,4 +69,21 @@ describe('planSegments', () => {
     const p = plan({ wanted: [want(1, 'a'), want(3, 'c')], present: [have(1, 'a', 4), have(2, 'b', 0)], uninstalling: true });
     expect(kinds(p)).toEqual(['remove 1 uninstalling', 'remove 2 uninstalling']);
   });
+
+  it("replaces a hardened channel's segment at once when the agent did not make it (a squat), attached or not, and keeps its own", () => {
+    const owner = { uid: 64500, gid: 64601 };
+    const mine = { uid: 64500, creatorUid: 64500, gid: 64601, creatorGid: 64601, mode: 0o660 };
+    const hardened = { ...want(1, 'a'), owner };
+    expect(kinds(plan({ wanted: [hardened], present: [{ ...have(1, 'a', 2), perms: mine }] }))).toEqual([]);
+    expect(kinds(plan({ wanted: [hardened], present: [{ ...have(1, 'a', 2), perms: { ...mine, creatorUid: 10001, uid: 10001, mode: 0o666 } }] }))).toEqual([
+      'remove 1 untrusted',
+      'create 1',
+    ]);
+    expect(kinds(plan({ wanted: [hardened], present: [{ ...have(1, 'a', 0), perms: { ...mine, creatorGid: 0 } }] }))).toEqual([
+      'remove 1 untrusted',
+      'create 1',
+    ]);
+    // Without an owner (hardening off) the same segment is kept.
+    expect(kinds(plan({ wanted: [want(1, 'a')], present: [{ ...have(1, 'a', 2), perms: { ...mine, creatorUid: 10001 } }] }))).toEqual([]);
+  });
 });

@@ -4,6 +4,9 @@
  * - a wanted segment that is absent is created with the channel's settings;
  * - a segment no endpoint wants is removed once it has been unwanted for `graceMs` and no
  *   process is attached; a segment with attached processes is never removed;
+ * - a hardened channel's segment (one with an owner) that the agent did not make (a squat
+ *   under the channel's key, or one from before hardening) is replaced at once: its clients
+ *   refuse it anyway;
  * - while uninstalling, every segment is removed at once and nothing is created.
  * After an agent restart `unwantedSince` starts empty: what exists is adopted, and an
  * orphan waits out a full grace period before it goes.
@@ -11,6 +14,8 @@
 import type { ChannelConfig, HeaderInfo } from '../channel/layout.js';
 import type { ChannelRef } from '../channel/names.js';
 import type { MemoryKind } from '../k8s/types.js';
+import { ownerProblem } from '../channel/segment-trust.js';
+import type { SegmentOwner, SegmentPerms } from '../shm/segment.js';
 
 export type SegmentSettings = Pick<ChannelConfig, 'mode' | 'capacity' | 'maxMessage' | 'slowConsumer'>;
 
@@ -29,6 +34,8 @@ export interface WantedSegment {
   /** `namespace/name` of the ChannelEndpoint that wants it. */
   endpoint: string;
   memory: MemoryKind;
+  /** A hardened System V channel: the segment's creator and owner (the agent's segment owner, the channel's group). */
+  owner?: SegmentOwner;
 }
 
 export interface PresentSegment {
@@ -40,11 +47,13 @@ export interface PresentSegment {
   sizeBytes: number;
   ref: ChannelRef;
   settings: SegmentSettings;
+  /** A System V segment's creator, owner and mode. */
+  perms?: SegmentPerms;
 }
 
 export type SegmentAction =
   | { kind: 'create'; want: WantedSegment }
-  | { kind: 'remove'; present: PresentSegment; reason: 'orphaned' | 'uninstalling' | 'replaced' }
+  | { kind: 'remove'; present: PresentSegment; reason: 'orphaned' | 'uninstalling' | 'replaced' | 'untrusted' }
   | { kind: 'mismatch'; want: WantedSegment; present: PresentSegment };
 
 export interface PlanInputs {
@@ -80,6 +89,8 @@ export function planSegments(inputs: PlanInputs): Plan {
   for (const want of wanted) {
     const have = presentByKey.get(want.key);
     if (!have) actions.push({ kind: 'create', want });
+    else if (want.owner && have.perms && ownerProblem(have.perms, want.owner) !== undefined)
+      actions.push({ kind: 'remove', present: have, reason: 'untrusted' }, { kind: 'create', want });
     else if (identity(have.ref) !== identity(want.ref) || !sameSettings(have.settings, want.settings)) {
       // The channel's settings changed (or another identity holds the key): replace the
       // segment only while nobody uses it; until then clients keep the old settings.

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { MemoryFile } from '../shm/memory-file.js';
-import { Segment, formatKey, type SegmentId } from '../shm/segment.js';
+import { Segment, formatKey, type SegmentId, type SegmentOwner, type SegmentPerms } from '../shm/segment.js';
 import type { SharedMemory } from '../shm/shared-memory.js';
 import { listSysvShm } from '../shm/sysvipc.js';
 import { DEFAULTS, HeaderWord, RingWord, initHeader, readHeader, segmentBytes, validateConfig, type ChannelConfig, type HeaderInfo } from './layout.js';
@@ -17,7 +17,7 @@ import { RingView } from './ring-view.js';
 import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSide } from './endpoints.js';
 import type { IdleOptions } from './idle.js';
 import type { SlotHost } from './slot-host.js';
-import { checkSegmentTrust } from './segment-trust.js';
+import { checkSegmentOwner, checkSegmentTrust } from './segment-trust.js';
 
 /** Settings of this process's view of a channel; nothing here is stored in the segment. */
 export interface AttachOptions {
@@ -27,6 +27,12 @@ export interface AttachOptions {
    * (HEARTBEAT_TIMEOUT_MS); participants beat every 250 ms. Tests shorten it.
    */
   heartbeatTimeoutMs?: number;
+  /**
+   * A hardened System V channel (the agent's, in a cluster): the segment's creator and owner
+   * must be this uid and gid and others must have no access, or open refuses it
+   * (UNTRUSTED_SEGMENT); create makes the segment so.
+   */
+  owner?: SegmentOwner;
 }
 
 export interface CreateOptions extends Partial<ChannelConfig>, AttachOptions {
@@ -55,6 +61,8 @@ export interface SegmentEntry {
   sizeBytes: number;
   ref: ChannelRef;
   header: HeaderInfo;
+  /** Creator, owner and mode, from IPC_STAT. */
+  perms: SegmentPerms;
 }
 
 export interface ChannelStats {
@@ -129,13 +137,13 @@ export class Channel implements SlotHost {
 
   /** Creates the channel's segment on this host. Fails with SEGMENT_EXISTS if present. */
   static create(ref: ChannelRef, options: CreateOptions = {}): Channel {
-    return Channel.initialize(ref, options, (bytes, permissions) => Segment.create(segmentId(ref), bytes, permissions));
+    return Channel.initialize(ref, options, (bytes, permissions) => Segment.create(segmentId(ref), bytes, permissions, options.owner));
   }
 
   /** Validates the settings, makes the memory with `allocate` and writes the channel's header into it. */
   private static initialize(ref: ChannelRef, options: CreateOptions, allocate: (bytes: number, permissions: number) => SharedMemory): Channel {
     validateRef(ref);
-    const { permissions, heartbeatTimeoutMs, ...rest } = options;
+    const { permissions, heartbeatTimeoutMs, owner: _owner, ...rest } = options;
     const timeoutMs = heartbeatTimeout({ heartbeatTimeoutMs });
     const cfg = validateConfig({ ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) });
     const memory = allocate(segmentBytes(cfg), permissions ?? 0o660);
@@ -149,7 +157,8 @@ export class Channel implements SlotHost {
     validateRef(ref);
     const timeoutMs = heartbeatTimeout(options);
     const seg = segmentId(ref);
-    const segment = Segment.attach(seg, (info) => checkSegmentTrust(info, seg.key, seg.label));
+    const { owner } = options;
+    const segment = Segment.attach(seg, (info) => (owner ? checkSegmentOwner(info, owner, seg.key, seg.label) : checkSegmentTrust(info, seg.key, seg.label)));
     return Channel.adopt(ref, segment, timeoutMs, (held, want) => {
       throw new ShimmyError(
         ErrorCode.KEY_COLLISION,
@@ -205,7 +214,7 @@ export class Channel implements SlotHost {
 
   /** Attaches, or creates with `options` when absent; an existing channel keeps its settings. */
   static openOrCreate(ref: ChannelRef, options: CreateOptions = {}): Channel {
-    const local: AttachOptions = { heartbeatTimeoutMs: options.heartbeatTimeoutMs };
+    const local: AttachOptions = { heartbeatTimeoutMs: options.heartbeatTimeoutMs, ...(options.owner ? { owner: options.owner } : {}) };
     try {
       return Channel.open(ref, local);
     } catch (err) {
@@ -242,7 +251,7 @@ export class Channel implements SlotHost {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const local = { heartbeatTimeoutMs: options.heartbeatTimeoutMs };
-    return file ? Channel.openFile(ref, file, local) : Channel.open(ref, local);
+    return file ? Channel.openFile(ref, file, local) : Channel.open(ref, { ...local, ...(options.owner ? { owner: options.owner } : {}) });
   }
 
   /** Marks the channel's segment for removal. Returns false when there was none. */
@@ -270,8 +279,11 @@ export class Channel implements SlotHost {
     for (const { key, id, attached, size } of listSysvShm()) {
       if (key === 0) continue;
       let segment: Segment;
+      let perms: SegmentEntry['perms'] | undefined;
       try {
-        segment = Segment.attach({ key, label: formatKey(key) });
+        segment = Segment.attach({ key, label: formatKey(key) }, ({ uid, creatorUid, gid, creatorGid, mode }) => {
+          perms = { uid, creatorUid, gid, creatorGid, mode };
+        });
       } catch {
         continue;
       }
@@ -279,7 +291,7 @@ export class Channel implements SlotHost {
         const header = readHeader(segment.buffer, formatKey(key));
         const ref = refOfIdentity(header.identity);
         // Our own attachment is not one of the segment's users.
-        if (ref) out.push({ key, shmId: id, attached: Math.max(0, attached), sizeBytes: size, ref, header });
+        if (ref) out.push({ key, shmId: id, attached: Math.max(0, attached), sizeBytes: size, ref, header, perms: perms! });
       } catch {
         // not a Shimmy segment, or a damaged one: `ipcs -m` shows it
       } finally {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { choiceOption, durationFlag, intOption, LOG_LEVELS } from '../terminal/options.js';
+import { choiceOption, durationFlag, idOption, intOption, LOG_LEVELS } from '../terminal/options.js';
 import { WEBHOOK_TLS_SECRET } from '../k8s/types.js';
 import { untilSignal } from './signals.js';
 
@@ -14,6 +14,7 @@ interface AgentFlags {
   resync: number;
   reportEvery: number;
   segmentPermissions: string;
+  segmentOwner?: number;
   channelRoot?: string;
   csiSocket: string;
   registrationDir: string;
@@ -35,7 +36,12 @@ export function registerAgentCommand(program: Command): void {
     .addOption(durationFlag('--grace', 'how long a segment no endpoint wants, and no process uses, is kept', '30s'))
     .addOption(durationFlag('--resync', 'how often segments are checked (also after each endpoint change)', '2s'))
     .addOption(durationFlag('--report-every', 'how often traffic is written into ChannelEndpoint status', '5s'))
-    .option('--segment-permissions <octal>', 'permission bits of the segments the agent makes', '0660')
+    .option('--segment-permissions <octal>', 'permission bits of the segments the agent makes (without --segment-owner)', '0660')
+    .option(
+      '--segment-owner <uid>',
+      "hardened memory: HostIPC: make each segment as this uid (not root) with the channel's group and mode 0660, and replace any segment under a channel's key that is not so; the same uid as the controller's --segment-owner",
+      idOption('--segment-owner'),
+    )
     .option(
       '--channel-root <dir>',
       'serve channels with memory: Volume: their memory files live in this node-local tmpfs directory, and the CSI node plugin mounts them into pods',
@@ -67,6 +73,7 @@ export function registerAgentCommand(program: Command): void {
         resyncMs: flags.resync,
         reportMs: flags.reportEvery,
         segmentPermissions: Number.parseInt(flags.segmentPermissions, 8),
+        ...(flags.segmentOwner ? { segmentOwner: flags.segmentOwner } : {}),
         ...(flags.channelRoot ? { volume: { root: flags.channelRoot, csiSocketPath: flags.csiSocket, registrationDir: flags.registrationDir } } : {}),
         log,
       });

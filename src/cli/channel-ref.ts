@@ -6,6 +6,7 @@
  * Everywhere else (no SHIMMY_CHANNELS, NAME not listed, or an explicit --namespace) NAME
  * is `<--namespace or "default">/NAME` and must exist already.
  */
+import type { SegmentOwner } from '../shm/segment.js';
 import { Channel } from '../channel/channel.js';
 import type { ChannelRef } from '../channel/names.js';
 import { readInjectedChannel } from '../client/env.js';
@@ -21,6 +22,8 @@ export interface CliChannel {
   source: 'env' | 'flags';
   /** The memory file the webhook named (a Volume channel), mapped instead of the System V segment. */
   file?: string;
+  /** The uid:gid the webhook named for a hardened System V channel; the segment must belong to them. */
+  owner?: SegmentOwner;
 }
 
 /** How long a command in a pod waits for the node agent to make the channel's segment. */
@@ -48,7 +51,7 @@ export function resolveCliChannel(name: string, namespace: string | undefined, e
   if (namespace === undefined && injected(name, env)) {
     const ch = readInjectedChannel(name, env);
     const ref: ChannelRef = ch.uid ? { namespace: ch.namespace, name: ch.name, uid: ch.uid } : { namespace: ch.namespace, name: ch.name };
-    return { ref, source: 'env', ...(ch.file ? { file: ch.file } : {}) };
+    return { ref, source: 'env', ...(ch.file ? { file: ch.file } : {}), ...(ch.owner ? { owner: ch.owner } : {}) };
   }
   return { ref: { namespace: namespace ?? DEFAULT_NAMESPACE, name }, source: 'flags' };
 }
@@ -65,7 +68,13 @@ export function agentHint(ref: ChannelRef): string {
 /** Attaches to the resolved channel; an injected one waits up to `waitMs` for its segment. */
 export async function openCliChannel(ch: CliChannel, waitMs = SEGMENT_WAIT_MS, signal?: AbortSignal): Promise<Channel> {
   if (ch.source === 'flags') return Channel.open(ch.ref);
-  return Channel.openWhenPresent(ch.ref, { timeoutMs: waitMs, hint: agentHint(ch.ref), ...(ch.file ? { file: ch.file } : {}), ...(signal ? { signal } : {}) });
+  return Channel.openWhenPresent(ch.ref, {
+    timeoutMs: waitMs,
+    hint: agentHint(ch.ref),
+    ...(ch.file ? { file: ch.file } : {}),
+    ...(ch.owner ? { owner: ch.owner } : {}),
+    ...(signal ? { signal } : {}),
+  });
 }
 
 /** `ns/name`, as the commands print it. */

@@ -37,6 +37,16 @@ describe('readInjectedChannel', () => {
     expect(() => readInjectedChannel('raw-frames', { ...env, SHIMMY_CHANNEL_RAW_FRAMES_FILE: '/var/run/../../etc/passwd' })).toThrowError(/without "\.\."/);
   });
 
+  it('carries the owner of a hardened segment as uid:gid, and refuses anything else', () => {
+    const owner = { uid: 64500, gid: 64601 };
+    const withOwner = { ...env, ...envFor({ ...ref, key: channelKey(ref), owner, config }) };
+    expect(withOwner.SHIMMY_CHANNEL_RAW_FRAMES_OWNER).toBe('64500:64601');
+    expect(readInjectedChannel('raw-frames', withOwner).owner).toEqual(owner);
+    expect(readInjectedChannel('raw-frames', env).owner).toBeUndefined();
+    for (const bad of ['64500', '-1:5', '64500:x', '4294967295:1', '1:2:3'])
+      expect(() => readInjectedChannel('raw-frames', { ...env, SHIMMY_CHANNEL_RAW_FRAMES_OWNER: bad }), bad).toThrowError(/_OWNER=.* is not uid:gid/);
+  });
+
   it('refuses a channel that was not injected', () => {
     expect(() => readInjectedChannel('other', env)).toThrowError(/not in SHIMMY_CHANNELS/);
   });

@@ -13,19 +13,23 @@
  *   SHIMMY_CHANNEL_<ID>_SLOW_CONSUMER block | overwrite
  *   SHIMMY_CHANNEL_<ID>_FILE         absolute path of the channel's memory file (the mode
  *                                    without hostIPC); absent: the System V key is used
+ *   SHIMMY_CHANNEL_<ID>_OWNER        uid:gid a hardened System V segment must belong to
+ *                                    (the agent's segment owner, the channel's group)
  * <ID> is the channel name upper-cased with "-" turned into "_" (names are DNS labels, so
  * this is one-to-one).
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { Mode, SlowConsumer, type ChannelConfig, type ModeName, type SlowConsumerName } from '../channel/layout.js';
 import { channelKey, validateName, type ChannelRef } from '../channel/names.js';
-import { formatKey } from '../shm/segment.js';
+import { formatKey, MAX_ID, type SegmentOwner } from '../shm/segment.js';
 import { parseSize } from '../size.js';
 
 export interface InjectedChannel extends ChannelRef {
   key: number;
   /** The memory file to map instead of the System V segment. */
   file?: string;
+  /** A hardened System V channel: the segment's required owner and group. */
+  owner?: SegmentOwner;
   config: Omit<ChannelConfig, 'maxParticipants'>;
 }
 
@@ -33,7 +37,7 @@ export function envId(name: string): string {
   return name.toUpperCase().replace(/-/g, '_');
 }
 
-export function channelEnvVar(name: string, field: 'KEY' | 'UID' | 'MODE' | 'CAPACITY' | 'MAX_MESSAGE' | 'SLOW_CONSUMER' | 'FILE'): string {
+export function channelEnvVar(name: string, field: 'KEY' | 'UID' | 'MODE' | 'CAPACITY' | 'MAX_MESSAGE' | 'SLOW_CONSUMER' | 'FILE' | 'OWNER'): string {
   return `SHIMMY_CHANNEL_${envId(name)}_${field}`;
 }
 
@@ -48,6 +52,7 @@ export function envFor(channel: InjectedChannel): Record<string, string> {
     [channelEnvVar(channel.name, 'MAX_MESSAGE')]: String(c.maxMessage),
     [channelEnvVar(channel.name, 'SLOW_CONSUMER')]: c.slowConsumer,
     ...(channel.file ? { [channelEnvVar(channel.name, 'FILE')]: channel.file } : {}),
+    ...(channel.owner ? { [channelEnvVar(channel.name, 'OWNER')]: `${channel.owner.uid}:${channel.owner.gid}` } : {}),
   };
 }
 
@@ -122,10 +127,21 @@ export function readInjectedChannel(name: string, env: NodeJS.ProcessEnv = proce
       'Fix or remove the variable; the webhook sets it correctly',
     );
   }
+  const ownerVar = channelEnvVar(name, 'OWNER');
+  const ownerText = env[ownerVar] || undefined;
+  const ownerMatch = ownerText === undefined ? undefined : /^(\d{1,10}):(\d{1,10})$/.exec(ownerText);
+  if (ownerMatch === null || (ownerMatch && (Number(ownerMatch[1]) > MAX_ID || Number(ownerMatch[2]) > MAX_ID))) {
+    throw new ShimmyError(
+      ErrorCode.INVALID_ENV,
+      `${ownerVar}=${JSON.stringify(ownerText)} is not uid:gid (two numbers up to ${MAX_ID})`,
+      'Fix or remove the variable; the webhook sets it correctly',
+    );
+  }
   return {
     ...ref,
     key,
     ...(file ? { file } : {}),
+    ...(ownerMatch ? { owner: { uid: Number(ownerMatch[1]), gid: Number(ownerMatch[2]) } } : {}),
     config: {
       mode: oneOf<ModeName>(channelEnvVar(name, 'MODE'), need(env, channelEnvVar(name, 'MODE'), name), Object.keys(Mode) as ModeName[]),
       capacity: sizeOf('CAPACITY'),

@@ -8,6 +8,7 @@
 import { Channel, type CreateOptions } from '../channel/channel.js';
 import type { IdleOptions } from '../channel/idle.js';
 import type { ChannelRef } from '../channel/names.js';
+import type { SegmentOwner } from '../shm/segment.js';
 import type { Publisher, PublisherOptions, StreamSide, Subscriber } from '../channel/endpoints.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { ChannelDuplex } from './duplex.js';
@@ -18,6 +19,8 @@ export interface OpenOptions extends ChannelRef {
   create?: CreateOptions | boolean;
   /** Map this memory file (the mode without hostIPC) instead of the System V segment; not with `create`. */
   file?: string;
+  /** The uid and gid the System V segment must belong to (a hardened channel); open refuses any other. */
+  owner?: SegmentOwner;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
 }
@@ -86,6 +89,7 @@ export async function openChannelWhenReady(
   const ref: ChannelRef = { namespace: injected.namespace, name: injected.name, ...(injected.uid ? { uid: injected.uid } : {}) };
   const channel = await Channel.openWhenPresent(ref, {
     ...(injected.file ? { file: injected.file } : {}),
+    ...(injected.owner ? { owner: injected.owner } : {}),
     timeoutMs: options.timeoutMs ?? 60_000,
     hint: "The Shimmy node agent makes it once the pod is on a node: check that node's agent pod and the channel's ChannelEndpoint",
     ...(options.signal ? { signal: options.signal } : {}),
@@ -103,6 +107,7 @@ export function openChannel(nameOrOptions: string | OpenOptions, options: Omit<O
       name: injected.name,
       uid: injected.uid,
       ...(injected.file ? { file: injected.file } : {}),
+      ...(injected.owner ? { owner: injected.owner } : {}),
       create: options.create === true ? injected.config : options.create,
     };
   } else {
@@ -119,7 +124,7 @@ export function openChannel(nameOrOptions: string | OpenOptions, options: Omit<O
   const channel = opts.file
     ? Channel.openFile(ref, opts.file)
     : opts.create
-      ? Channel.openOrCreate(ref, opts.create === true ? {} : opts.create)
-      : Channel.open(ref);
+      ? Channel.openOrCreate(ref, { ...(opts.create === true ? {} : opts.create), ...(opts.owner ? { owner: opts.owner } : {}) })
+      : Channel.open(ref, opts.owner ? { owner: opts.owner } : {});
   return new ShimmyChannel(channel, opts.signal);
 }

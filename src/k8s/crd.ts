@@ -100,6 +100,9 @@ const conditions: JSONSchema = {
   },
 };
 
+/** A gid other than root's; 4294967295 is (gid_t) -1. */
+const GROUP_ID: JSONSchema = { type: 'integer', format: 'int64', minimum: 1, maximum: 4294967294 };
+
 const channelSchema: JSONSchema = {
   type: 'object',
   required: ['spec'],
@@ -164,6 +167,11 @@ const channelSchema: JSONSchema = {
         observedGeneration: { type: 'integer', format: 'int64' },
         conditions,
         key: { type: 'string', description: "The System V key of the channel's segments (the same on every node)." },
+        group: {
+          ...GROUP_ID,
+          description:
+            'memory HostIPC, hardened: the group the channel segments belong to, given by the controller from its range and by the webhook to the selected pods (supplementalGroups). No two channels share one.',
+        },
         pods: { type: 'integer', description: 'Scheduled pods on the channel.' },
         nodes: { type: 'integer', description: 'Nodes with at least one of those pods.' },
         endpoints: {
@@ -202,6 +210,7 @@ const endpointSchema: JSONSchema = {
         maxMessageSize: { type: 'integer' },
         slowConsumer: { type: 'string', enum: [...SLOW_CONSUMERS] },
         memory: { type: 'string', enum: [...MEMORY_KINDS] },
+        group: { ...GROUP_ID, description: "The channel's group (its status.group); the agent makes the segment under it." },
         pods: { type: 'array', items: { type: 'string' } },
         peers: { type: 'array', items: { type: 'string' }, description: 'Other nodes with endpoints of this channel; the agent replicates with them.' },
       },
@@ -269,6 +278,7 @@ export function channelCRD(): CustomResourceDefinition {
       { name: 'Lag', type: 'integer', jsonPath: '.status.traffic.lag', priority: 1 },
       { name: 'Lost', type: 'integer', jsonPath: '.status.traffic.lost', priority: 1 },
       { name: 'Key', type: 'string', jsonPath: '.status.key', priority: 1 },
+      { name: 'Group', type: 'integer', jsonPath: '.status.group', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
   });

@@ -103,6 +103,8 @@ export interface SharedMemoryChannelStatus {
   pods?: number;
   nodes?: number;
   key?: string;
+  /** memory: HostIPC with hardened segments: the channel's group, assigned by the controller. */
+  group?: number;
   /** Summed over the nodes' ChannelEndpoint status (lag: the largest). */
   traffic?: Pick<ChannelTraffic, 'publishers' | 'subscribers' | 'messages' | 'lag' | 'lost'>;
 }
@@ -130,6 +132,8 @@ export interface ChannelEndpointSpec {
   slowConsumer: SlowConsumerPolicy;
   /** Absent on endpoints written before the field existed: HostIPC. */
   memory?: MemoryKind;
+  /** The channel's group (hardened HostIPC): the agent makes the segment under it. */
+  group?: number;
   pods: string[];
   /** The other nodes with endpoints of this channel: the agent replicates with these. */
   peers: string[];

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
 
-const EXPECTED_ABI = 4;
+const EXPECTED_ABI = 5;
 
 export const IPC_CREAT = 0o1000;
 export const IPC_EXCL = 0o2000;
@@ -26,6 +26,7 @@ export interface ShmInfo {
   uid: number;
   gid: number;
   creatorUid: number;
+  creatorGid: number;
   /** Permission bits. */
   mode: number;
   /** Marked for removal (IPC_RMID, SHM_DEST): it goes when the last process detaches, and its key is free for a new segment. */
@@ -58,6 +59,7 @@ koffi.struct('shimmy_shm_info', {
   uid: 'uint32_t',
   gid: 'uint32_t',
   creator_uid: 'uint32_t',
+  creator_gid: 'uint32_t',
   mode: 'uint32_t',
   creator_pid: 'int32_t',
   last_pid: 'int32_t',
@@ -73,6 +75,7 @@ const fn = {
   abi: shimmy.func('int shimmy_abi_version(void)'),
   futexWait: shimmy.func('int shimmy_futex_wait(void *addr, uint32_t expected, int64_t timeout_ns)'),
   futexWake: shimmy.func('int shimmy_futex_wake(void *addr, int n)'),
+  shmCreateAs: shimmy.func('int shimmy_shm_create_as(int key, uint64_t size, int mode, uint32_t uid, uint32_t gid)'),
   shmStat: shimmy.func('int shimmy_shm_stat(int id, _Out_ shimmy_shm_info *out)'),
   guard: shimmy.func('int shimmy_guard(void *addr, uint64_t length)'),
   guardTripped: shimmy.func('int shimmy_guard_tripped(int index)'),
@@ -179,6 +182,11 @@ export function umountAsync(target: string, detach = false): Promise<number> {
   return onWorker(fn.umount as never, target, detach ? 2 : 0);
 }
 
+/** A new segment whose creator and owner are `uid` and `gid` (needs CAP_SETUID and CAP_SETGID): the id, or -errno. */
+export function shmCreateAs(key: number, size: number, mode: number, uid: number, gid: number): number {
+  return fn.shmCreateAs(key, BigInt(size), mode, uid, gid) as number;
+}
+
 export function shmRemove(id: number): number {
   return (fn.shmctl(id, IPC_RMID, null) as number) < 0 ? -koffi.errno() : 0;
 }
@@ -194,6 +202,7 @@ export function shmStat(id: number): ShmInfo | number {
     uid: out.uid as number,
     gid: out.gid as number,
     creatorUid: out.creator_uid as number,
+    creatorGid: out.creator_gid as number,
     mode: (out.mode as number) & 0o777,
     removed: ((out.mode as number) & 0o1000) !== 0,
     creatorPid: out.creator_pid as number,

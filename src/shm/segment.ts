@@ -17,6 +17,18 @@ export interface SegmentId {
   label: string;
 }
 
+/** The largest uid or gid (4294967295 is (uid_t) -1, "unchanged"). */
+export const MAX_ID = 4294967294;
+
+/** Who a hardened segment belongs to: the agent's segment owner and the channel's group. */
+export interface SegmentOwner {
+  uid: number;
+  gid: number;
+}
+
+/** A segment's creator, owner and mode, as IPC_STAT reads them. */
+export type SegmentPerms = Pick<ShmInfo, 'uid' | 'creatorUid' | 'gid' | 'creatorGid' | 'mode'>;
+
 export function formatKey(key: number): string {
   return `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
 }
@@ -81,9 +93,15 @@ export class Segment implements SharedMemory {
     this.buffer = native.view(addr, size);
   }
 
-  /** Creates a new segment; fails with SEGMENT_EXISTS when the key is taken. */
-  static create(seg: SegmentId, size: number, permissions = 0o660): Segment {
-    const id = native.shmget(seg.key, size, native.IPC_CREAT | native.IPC_EXCL | (permissions & 0o777));
+  /**
+   * Creates a new segment; fails with SEGMENT_EXISTS when the key is taken. With `owner`, the
+   * segment is made under that uid and gid (creator and owner both), which needs CAP_SETUID
+   * and CAP_SETGID; this process then maps it through CAP_IPC_OWNER.
+   */
+  static create(seg: SegmentId, size: number, permissions = 0o660, owner?: SegmentOwner): Segment {
+    const id = owner
+      ? native.shmCreateAs(seg.key, size, permissions & 0o777, owner.uid, owner.gid)
+      : native.shmget(seg.key, size, native.IPC_CREAT | native.IPC_EXCL | (permissions & 0o777));
     if (id < 0) fail(-id, 'shmget', seg, size);
     return Segment.map(seg, id, size, true);
   }

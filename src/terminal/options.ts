@@ -1,6 +1,7 @@
 /** Option parsers shared by the CLI commands; each failure names the flag. */
 import { InvalidArgumentError, Option } from 'commander';
 import { parseSize } from '../size.js';
+import { MAX_ID } from '../shm/segment.js';
 
 export function sizeOption(flag: string) {
   return (value: string): number => {
@@ -17,6 +18,28 @@ export function intOption(flag: string, min = 0) {
     const n = Number(value);
     if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
     return n;
+  };
+}
+
+/** A uid or gid other than root's. */
+export function idOption(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1 || n > MAX_ID) throw new InvalidArgumentError(`${flag} must be an id from 1 to ${MAX_ID}, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+/** "FIRST-LAST", both ids, inclusive. */
+export function idRangeOption(flag: string) {
+  const id = idOption(flag);
+  return (value: string): { first: number; count: number } => {
+    const m = /^(\d+)-(\d+)$/.exec(value.trim());
+    if (!m) throw new InvalidArgumentError(`${flag} must be a range like 64600-65499, got ${JSON.stringify(value)}`);
+    const first = id(m[1]!);
+    const last = id(m[2]!);
+    if (last < first) throw new InvalidArgumentError(`${flag}: ${last} is below ${first}`);
+    return { first, count: last - first + 1 };
   };
 }
 
