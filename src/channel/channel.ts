@@ -240,18 +240,32 @@ export class Channel implements SlotHost {
     const { key, label } = segmentId(ref);
     const { file } = options;
     const until = Date.now() + options.timeoutMs;
-    while (file ? !existsSync(file) : Segment.lookup(key) === null) {
+    const local = { heartbeatTimeoutMs: options.heartbeatTimeoutMs };
+    // A hardened channel's key may hold a squat, which the agent replaces within a pass: wait for its segment.
+    let untrusted: ShimmyError | undefined;
+    for (;;) {
       if (options.signal?.aborted) throw new ShimmyError(ErrorCode.ABORTED, `Stopped waiting for channel ${label}`, 'The wait was aborted');
-      if (Date.now() >= until)
-        throw new ShimmyError(
-          ErrorCode.SEGMENT_NOT_FOUND,
-          `Channel ${label} has no ${file ? `memory file at ${file}` : 'segment'} on this node after ${Math.round(options.timeoutMs / 1000)} s`,
-          options.hint,
+      if (file ? existsSync(file) : Segment.lookup(key) !== null) {
+        if (file) return Channel.openFile(ref, file, local);
+        try {
+          return Channel.open(ref, { ...local, ...(options.owner ? { owner: options.owner } : {}) });
+        } catch (err) {
+          if (!(err instanceof ShimmyError) || err.code !== ErrorCode.UNTRUSTED_SEGMENT || !options.owner) throw err;
+          untrusted = err;
+        }
+      }
+      if (Date.now() >= until) {
+        throw (
+          untrusted ??
+          new ShimmyError(
+            ErrorCode.SEGMENT_NOT_FOUND,
+            `Channel ${label} has no ${file ? `memory file at ${file}` : 'segment'} on this node after ${Math.round(options.timeoutMs / 1000)} s`,
+            options.hint,
+          )
         );
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const local = { heartbeatTimeoutMs: options.heartbeatTimeoutMs };
-    return file ? Channel.openFile(ref, file, local) : Channel.open(ref, { ...local, ...(options.owner ? { owner: options.owner } : {}) });
   }
 
   /** Marks the channel's segment for removal. Returns false when there was none. */

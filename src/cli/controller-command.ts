@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { choiceOption, durationFlag as duration, intOption, listOption, LOG_LEVELS } from '../terminal/options.js';
+import { choiceOption, durationFlag as duration, idOption, idRangeOption, intOption, listOption, LOG_LEVELS } from '../terminal/options.js';
 import { EXTENDER_CLIENT_SECRET, WEBHOOK_TLS_SECRET } from '../k8s/types.js';
 import { untilSignal } from './signals.js';
 
@@ -26,6 +26,8 @@ interface ControllerFlags {
   certValidity: number;
   certCheck: number;
   leaderElection: boolean;
+  segmentOwner?: number;
+  channelGroups?: { first: number; count: number };
   logLevel: string;
 }
 
@@ -75,9 +77,24 @@ export function registerControllerCommand(program: Command): void {
     .addOption(duration('--ca-validity', 'lifetime of the webhook CA; rotated with a third left', '365d'))
     .addOption(duration('--cert-validity', 'lifetime of the serving certificate; reissued with a third left', '30d'))
     .addOption(duration('--cert-check', 'how often the certificate and webhook configuration are checked', '1m'))
+    .option(
+      '--segment-owner <uid>',
+      "hardened memory: HostIPC: the uid that owns every channel segment (the agents' --segment-owner); pods may not run as it. With --channel-groups",
+      idOption('--segment-owner'),
+    )
+    .option(
+      '--channel-groups <first-last>',
+      "hardened memory: HostIPC: the gids the controller gives channels, one each; the webhook adds a channel's gid to the supplementalGroups of its pods. With --segment-owner",
+      idRangeOption('--channel-groups'),
+    )
     .option('--no-leader-election', 'run the master without leader election (one replica only)')
     .option('--log-level <level>', 'pino log level', choiceOption('--log-level', LOG_LEVELS), 'info')
     .action(async (flags: ControllerFlags) => {
+      if ((flags.segmentOwner === undefined) !== (flags.channelGroups === undefined))
+        program.error('shimmy: --segment-owner and --channel-groups go together (hardened memory: HostIPC); give both or neither', { exitCode: 2 });
+      const { segmentOwner, channelGroups } = flags;
+      if (segmentOwner !== undefined && channelGroups && segmentOwner >= channelGroups.first && segmentOwner < channelGroups.first + channelGroups.count)
+        program.error(`shimmy: --segment-owner ${segmentOwner} lies inside --channel-groups; keep the owner's id out of the channels' range`, { exitCode: 2 });
       // Loaded here, not at the top: the data-plane commands must start fast.
       const [{ pino }, { startController }] = await Promise.all([import('pino'), import('../controller/controller.js')]);
       const log = pino({ level: flags.logLevel, base: { component: 'shimmy-controller' } });
@@ -104,6 +121,7 @@ export function registerControllerCommand(program: Command): void {
         certValidityMs: flags.certValidity,
         certCheckMs: flags.certCheck,
         leaderElection: flags.leaderElection,
+        ...(segmentOwner !== undefined && channelGroups ? { hostIPC: { segmentOwner, groups: channelGroups } } : {}),
         log,
       });
       await untilSignal(() => controller.stop(), log);

@@ -52,6 +52,8 @@ export interface StatusInputs {
   agentReady: (node: string) => boolean;
   /** The agents' reports for the channel's nodes (endpoints without a status are left out). */
   reports?: readonly ChannelEndpointStatus[];
+  /** Hardened HostIPC: the group assigned to the channel. */
+  group?: number;
 }
 
 /** The nodes' traffic as one figure per field; undefined before any agent has reported. */
@@ -78,7 +80,7 @@ function condition(type: string, ok: boolean, reason: string, message: string, g
   };
 }
 
-export function desiredStatus({ channel, placement, problem, agentReady, reports = [] }: StatusInputs): SharedMemoryChannelStatus {
+export function desiredStatus({ channel, placement, problem, agentReady, reports = [], group }: StatusInputs): SharedMemoryChannelStatus {
   const generation = channel.metadata.generation;
   const nodes = [...placement.keys()].sort();
   const endpoints: NodeEndpoints[] = nodes.map((node) => ({ node, pods: placement.get(node)! }));
@@ -107,6 +109,7 @@ export function desiredStatus({ channel, placement, problem, agentReady, reports
     pods,
     nodes: nodes.length,
     ...(key ? { key } : {}),
+    ...(group !== undefined ? { group } : {}),
     ...(traffic ? { traffic } : {}),
   };
 }
@@ -132,7 +135,7 @@ export function endpointName(channel: string, node: string): string {
   return name.length <= 253 ? name : `${channel}.${(fnv1a(node) >>> 0).toString(16)}`;
 }
 
-export function desiredEndpoints(channel: SharedMemoryChannel, placement: Placement): ChannelEndpoint[] {
+export function desiredEndpoints(channel: SharedMemoryChannel, placement: Placement, group?: number): ChannelEndpoint[] {
   const resolved = resolveChannel(channel);
   const { namespace, name, uid } = channel.metadata;
   const nodes = [...placement.keys()].sort();
@@ -155,6 +158,7 @@ export function desiredEndpoints(channel: SharedMemoryChannel, placement: Placem
       maxMessageSize: resolved.config.maxMessage,
       slowConsumer: channel.spec.slowConsumer ?? DEFAULTS.slowConsumer,
       memory: resolved.memory,
+      ...(group !== undefined ? { group } : {}),
       pods: placement.get(node)!,
       peers: nodes.filter((n) => n !== node),
     },

@@ -42,6 +42,7 @@ import { loadWebhookTemplate } from '../webhook/webhook-config.js';
 import { buildHealthServer } from '../http/health-server.js';
 import { LeaderElector } from './leader.js';
 import { Master } from './master.js';
+import type { GroupRange } from './channel-groups.js';
 import { ControllerMetrics } from '../metrics/controller-metrics.js';
 
 export interface ControllerOptions {
@@ -77,6 +78,8 @@ export interface ControllerOptions {
   certCheckMs: number;
   leaderElection: boolean;
   identity?: string;
+  /** Hardened memory: HostIPC: the segments' owner uid and the range of the channels' groups. */
+  hostIPC?: { segmentOwner: number; groups: GroupRange };
   /** How long clients get to finish on shutdown before connections are cut (default 5 s). */
   shutdownGraceMs?: number;
   log: Logger;
@@ -107,7 +110,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const metrics = new ControllerMetrics();
-  const directory = new ChannelDirectory();
+  const directory = new ChannelDirectory(opts.hostIPC?.segmentOwner);
   const index = new PlacementIndex();
   const agents = new AgentLeases();
   const view: PlacementView = { channels: directory, index, agents, agentNamespace: namespace };
@@ -306,6 +309,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       agents,
       metrics,
       log: log.child({ part: 'master' }),
+      ...(opts.hostIPC ? { groups: opts.hostIPC.groups } : {}),
     });
     metrics.leader.set(1);
     void Promise.all(watches.map((w) => w.listed)).then(() => master?.start());

@@ -10,6 +10,7 @@ import type { AgentLeases } from '../k8s/agent-leases.js';
 import type { ChannelDirectory } from '../k8s/channel-directory.js';
 import { CHANNEL, CHANNEL_LABEL, ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../k8s/types.js';
 import { carryTransitionTimes, desiredEndpoints, desiredStatus, placementsByChannel, sameStatus, type Placement } from './channel-state.js';
+import { assignGroups, groupsHeldByPods, type GroupRange } from './channel-groups.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 
@@ -22,6 +23,8 @@ export interface MasterOptions {
   metrics: ControllerMetrics;
   log: Logger;
   debounceMs?: number;
+  /** Hardened HostIPC: the range the channels' groups come from. */
+  groups?: GroupRange;
 }
 
 const sameEndpoint = (a: ChannelEndpoint, b: ChannelEndpoint) =>
@@ -88,9 +91,16 @@ export class Master {
     const wanted = new Set<string>();
     let failures = 0;
     const all = channels.all();
+    const range = this.opts.groups;
+    const assignment = range ? assignGroups(all, groupsHeldByPods(pods.list(), range), range) : undefined;
     for (const channel of all) {
+      const id = `${channel.metadata.namespace}/${channel.metadata.name}`;
+      const group = assignment?.groups.get(id);
+      const groupProblem = assignment?.exhausted.includes(id)
+        ? `no free group left in the range ${range!.first}-${range!.first + range!.count - 1} (the controller's --channel-groups) for this HostIPC channel`
+        : undefined;
       try {
-        const desired = await this.syncChannel(channel, placementOf(channel.metadata.namespace!, channel.metadata.name!));
+        const desired = await this.syncChannel(channel, placementOf(channel.metadata.namespace!, channel.metadata.name!), group, groupProblem);
         for (const e of desired) wanted.add(`${e.metadata.namespace}/${e.metadata.name}`);
       } catch (err) {
         failures++;
@@ -108,12 +118,17 @@ export class Master {
     if (failures) throw new ShimmyError(ErrorCode.KUBERNETES_API, `${failures} channel(s) failed to sync`, 'Retried in a second; the log has each failure');
   }
 
-  private async syncChannel(channel: SharedMemoryChannel, placement: Placement): Promise<ChannelEndpoint[]> {
+  private async syncChannel(
+    channel: SharedMemoryChannel,
+    placement: Placement,
+    group: number | undefined,
+    groupProblem: string | undefined,
+  ): Promise<ChannelEndpoint[]> {
     const { custom, channels, endpoints, agents } = this.opts;
     const namespace = channel.metadata.namespace!;
     const name = channel.metadata.name!;
-    const problem = channels.problemOf(namespace, name);
-    const desired = problem ? [] : desiredEndpoints(channel, placement);
+    const problem = channels.problemOf(namespace, name) ?? groupProblem;
+    const desired = problem ? [] : desiredEndpoints(channel, placement, group);
     const actual = new Map(
       endpoints
         .list(namespace)
@@ -132,7 +147,7 @@ export class Master {
     }
     for (const stale of actual.values()) await this.deleteEndpoint(stale);
     // Status last: a reader that sees it (Split=True, say) finds the endpoints it names.
-    const status = desiredStatus({ channel, placement, problem, agentReady: (n) => agents.isReady(n), reports });
+    const status = desiredStatus({ channel, placement, problem, agentReady: (n) => agents.isReady(n), reports, ...(group !== undefined ? { group } : {}) });
     carryTransitionTimes(channel.status, status);
     if (!sameStatus(channel.status, status)) {
       await custom.patchNamespacedCustomObjectStatus(

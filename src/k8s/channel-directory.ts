@@ -22,6 +22,9 @@ export interface ChannelMatch {
 export class ChannelDirectory {
   private readonly byNamespace = new Map<string, Map<string, Entry>>();
 
+  /** `segmentOwner`: hardened HostIPC (see resolveChannel). */
+  constructor(private readonly segmentOwner?: number) {}
+
   upsert(channel: SharedMemoryChannel): void {
     const { namespace, name } = channel.metadata;
     if (!namespace || !name) return;
@@ -30,7 +33,7 @@ export class ChannelDirectory {
     const entry: Entry = { channel };
     try {
       entry.matcher = compileSelector(channel.spec?.selector);
-      entry.resolved = resolveChannel(channel);
+      entry.resolved = resolveChannel(channel, this.segmentOwner);
     } catch (err) {
       entry.problem = `shimmy: channel ${name} was skipped: ${(err as Error).message}; fix it with kubectl edit shmc ${name}`;
     }

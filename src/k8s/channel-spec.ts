@@ -15,6 +15,8 @@ export interface ResolvedChannel extends InjectedChannel {
   keyText: string;
   memory: MemoryKind;
   env: Record<string, string>;
+  /** Hardened HostIPC, and the controller has not given the channel its group yet: no pod can use it. */
+  awaitingGroup?: boolean;
 }
 
 export const podChannelDir = (name: string) => `${POD_CHANNELS_DIR}/${name}`;
@@ -31,7 +33,11 @@ function quantity(value: string | number, field: string): number {
   return bytes;
 }
 
-export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
+/**
+ * The channel's data-plane settings. With `segmentOwner` (hardened HostIPC), a HostIPC
+ * channel's segment belongs to that uid and to the channel's group (status.group).
+ */
+export function resolveChannel(channel: SharedMemoryChannel, segmentOwner?: number): ResolvedChannel {
   const { namespace, name, uid } = channel.metadata;
   if (!namespace || !name)
     throw new ShimmyError(
@@ -43,10 +49,13 @@ export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
   const ref = uid ? { namespace, name, uid } : { namespace, name };
   const key = channelKey(ref);
   const memory: MemoryKind = (spec.memory ?? DEFAULTS.memory) === 'HostIPC' ? 'HostIPC' : 'Volume';
+  const hardened = memory === 'HostIPC' && segmentOwner !== undefined;
+  const group = channel.status?.group;
   const injected: InjectedChannel = {
     ...ref,
     key,
     ...(memory === 'Volume' ? { file: `${podChannelDir(name)}/${MEMORY_FILE_NAME}` } : {}),
+    ...(hardened && group !== undefined ? { owner: { uid: segmentOwner, gid: group } } : {}),
     config: {
       mode: (spec.mode ?? DEFAULTS.mode) === 'Stream' ? 'stream' : 'pubsub',
       capacity: quantity(spec.capacity ?? DEFAULTS.capacity, 'capacity'),
@@ -54,5 +63,5 @@ export function resolveChannel(channel: SharedMemoryChannel): ResolvedChannel {
       slowConsumer: (spec.slowConsumer ?? DEFAULTS.slowConsumer) === 'Overwrite' ? 'overwrite' : 'block',
     },
   };
-  return { ...injected, keyText: formatKey(key), memory, env: envFor(injected) };
+  return { ...injected, keyText: formatKey(key), memory, env: envFor(injected), ...(hardened && group === undefined ? { awaitingGroup: true } : {}) };
 }

@@ -249,3 +249,30 @@ describe('HOST_IPC_WARNING', () => {
     expect(HOST_IPC_WARNING).toContain('pod-security.kubernetes.io/enforce=privileged');
   });
 });
+
+describe('review of hardened HostIPC channels', () => {
+  const hardened = (group?: number) =>
+    resolveChannel(
+      {
+        metadata: { namespace: 'video', name: 'frames', uid: 'uid-frames' },
+        spec: { selector: { matchLabels: { app: 'cam' } }, memory: 'HostIPC' },
+        ...(group !== undefined ? { status: { group } } : {}),
+      },
+      64500,
+    );
+
+  it('refuses a pod on a channel that has no group yet, naming it', () => {
+    const out = review(request(), context({ channels: [hardened()], problems: [] }).ctx);
+    expect(out.response.allowed).toBe(false);
+    expect(out.response.status?.message).toMatch(/channel\(s\) frames have no group yet/);
+    expect(review(request(), context({ channels: [hardened(64601)], problems: [] }).ctx).response.allowed).toBe(true);
+  });
+
+  it('removes a groups annotation from a pod that no channel selects, so the pod policy does not trust it', () => {
+    const forged = pod();
+    forged.metadata!.annotations = { 'shimmy.dev/groups': '64601' };
+    const out = review(request({ object: forged }), context({ channels: [], problems: [] }).ctx);
+    expect(out.response.allowed).toBe(true);
+    expect(decode(out.response.patch)).toEqual([{ op: 'remove', path: '/metadata/annotations/shimmy.dev~1groups' }]);
+  });
+});

@@ -8,7 +8,8 @@
 import { ErrorCode, ShimmyError } from '../errors.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ChannelMatch } from '../k8s/channel-directory.js';
-import { needsHostIPC, podPatch, type PodMutation } from './patch.js';
+import type { Operation } from 'fast-json-patch';
+import { needsHostIPC, podPatch, removeGroupsAnnotation, type PodMutation } from './patch.js';
 
 /** The message carries its own hint, so the ShimmyError has none of its own. */
 export class AdmissionError extends ShimmyError {
@@ -97,7 +98,13 @@ export function review(request: AdmissionRequest, ctx: AdmissionContext): Admiss
   const namespace = request.namespace || pod.metadata?.namespace;
   if (!namespace) return allow(request.uid, ['shimmy: request has no namespace, so no channel was injected']);
   const { channels, problems } = ctx.match(namespace, pod.metadata?.labels);
-  if (channels.length === 0) return allow(request.uid, problems);
+  if (channels.length === 0) return withPatch(allow(request.uid, problems), removeGroupsAnnotation(pod));
+  const awaiting = channels.filter((c) => c.awaitingGroup).map((c) => c.name);
+  if (awaiting.length)
+    return refuse(
+      request.uid,
+      `shimmy: channel(s) ${awaiting.join(', ')} have no group yet (the controller gives each memory: HostIPC channel one within seconds of its creation); create the pod again shortly`,
+    );
   const containers = pod.spec.containers.length + (Array.isArray(pod.spec.initContainers) ? pod.spec.initContainers.length : 0);
   if (containers > MAX_CONTAINERS)
     return refuse(request.uid, `shimmy: pod has ${containers} containers, more than the ${MAX_CONTAINERS} a pod on channels may have`);
@@ -108,10 +115,14 @@ export function review(request: AdmissionRequest, ctx: AdmissionContext): Admiss
       request.uid,
       `shimmy: the channel environment for this pod would be a ${patch.length}-byte patch, more than ${MAX_PATCH_BYTES}; use fewer channels or containers`,
     );
-  const out = allow(request.uid, [...problems, ...(needsHostIPC(mutation) ? [HOST_IPC_WARNING] : [])]);
-  if (patch !== '[]') {
+  return withPatch(allow(request.uid, [...problems, ...(needsHostIPC(mutation) ? [HOST_IPC_WARNING] : [])]), patch);
+}
+
+function withPatch(out: AdmissionReviewOut, patch: string | Operation[]): AdmissionReviewOut {
+  const text = typeof patch === 'string' ? patch : JSON.stringify(patch);
+  if (text !== '[]') {
     out.response.patchType = 'JSONPatch';
-    out.response.patch = Buffer.from(patch).toString('base64');
+    out.response.patch = Buffer.from(text).toString('base64');
   }
   return out;
 }

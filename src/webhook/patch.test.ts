@@ -166,3 +166,49 @@ describe('Volume channels (the mode without hostIPC)', () => {
     expect(volumeName(a)).not.toBe(volumeName(b));
   });
 });
+
+describe('hardened HostIPC channels: groups', () => {
+  const OWNER = 64500;
+  const hardened = (name: string, group?: number) =>
+    resolveChannel({ ...channel(name, { memory: 'HostIPC' }), ...(group !== undefined ? { status: { group } } : {}) }, OWNER);
+
+  it("gives the pod each channel's group once, Strict supplementalGroupsPolicy and the annotation, as env OWNER names", () => {
+    const m = { namespace: 'video', channels: [hardened('frames', 64602), hardened('boxes', 64601)] };
+    const patched = apply(bare(), podPatch(bare(), m));
+    expect(patched.spec!.securityContext).toEqual({ supplementalGroups: [64601, 64602], supplementalGroupsPolicy: 'Strict' });
+    expect(patched.metadata!.annotations!['shimmy.dev/groups']).toBe('64601,64602');
+    const env = Object.fromEntries(patched.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
+    expect(env.SHIMMY_CHANNEL_FRAMES_OWNER).toBe('64500:64602');
+    expect(readInjectedChannel('frames', env).owner).toEqual({ uid: OWNER, gid: 64602 });
+    expect(patched).toEqual(mutatePod(bare(), m));
+    expect(podPatch(patched, m)).toEqual([]);
+  });
+
+  it("appends to the pod's own groups and keeps its explicit policy", () => {
+    const pod = bare();
+    pod.spec!.securityContext = { runAsUser: 10001, supplementalGroups: [5, 64601], supplementalGroupsPolicy: 'Merge' };
+    const m = { namespace: 'video', channels: [hardened('frames', 64602), hardened('boxes', 64601)] };
+    const patched = apply(pod, podPatch(pod, m));
+    expect(patched.spec!.securityContext).toEqual({ runAsUser: 10001, supplementalGroups: [5, 64601, 64602], supplementalGroupsPolicy: 'Merge' });
+    expect(patched).toEqual(mutatePod(pod, m));
+  });
+
+  it('replaces a groups annotation the pod brought, and removes it when the channels give no group', () => {
+    const pod = bare();
+    pod.metadata!.annotations = { 'shimmy.dev/groups': '64601,64602,64603' };
+    const given = apply(pod, podPatch(pod, { namespace: 'video', channels: [hardened('frames', 64602)] }));
+    expect(given.metadata!.annotations!['shimmy.dev/groups']).toBe('64602');
+    const none = apply(pod, podPatch(pod, { namespace: 'video', channels: [frames] }));
+    expect(none.metadata!.annotations).not.toHaveProperty('shimmy.dev/groups');
+    expect(none.spec!.securityContext).toBeUndefined();
+    expect(mutatePod(pod, { namespace: 'video', channels: [frames] }).metadata!.annotations).not.toHaveProperty('shimmy.dev/groups');
+  });
+
+  it('marks a hardened channel without its group as awaiting one, and leaves unhardened and Volume channels alone', () => {
+    expect(hardened('frames').awaitingGroup).toBe(true);
+    expect(hardened('frames').owner).toBeUndefined();
+    expect(hardened('frames', 64601).awaitingGroup).toBeUndefined();
+    expect(resolveChannel({ ...channel('v'), status: { group: 64601 } }, OWNER)).not.toHaveProperty('owner');
+    expect(resolveChannel({ ...channel('h', { memory: 'HostIPC' }), status: { group: 64601 } })).not.toHaveProperty('owner');
+  });
+});

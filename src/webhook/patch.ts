@@ -9,7 +9,7 @@ import type { Operation } from 'fast-json-patch';
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { fnv1a } from '../channel/names.js';
 import { podChannelDir, type ResolvedChannel } from '../k8s/channel-spec.js';
-import { CHANNELS_ANNOTATION, channelsAnnotation } from '../k8s/pod-channels.js';
+import { CHANNELS_ANNOTATION, GROUPS_ANNOTATION, channelsAnnotation } from '../k8s/pod-channels.js';
 import { CSI_CHANNEL_ATTRIBUTE, CSI_DRIVER, INJECTED_LABEL } from '../k8s/types.js';
 
 export const DEFAULT_SCHEDULER = 'default-scheduler';
@@ -39,6 +39,9 @@ export function volumeName(channel: string): string {
 }
 
 const volumeChannels = (m: PodMutation) => m.channels.filter((c) => c.memory === 'Volume');
+
+/** The groups of the pod's hardened HostIPC channels, sorted: they go into supplementalGroups. */
+export const podGroups = (m: PodMutation): number[] => [...new Set(m.channels.flatMap((c) => (c.owner ? [c.owner.gid] : [])))].sort((a, b) => a - b);
 
 /** hostIPC only when some channel keeps its memory in System V. */
 export const needsHostIPC = (m: PodMutation): boolean => m.channels.some((c) => c.memory === 'HostIPC');
@@ -93,6 +96,13 @@ export function mutatePod(pod: V1Pod, m: PodMutation): V1Pod {
   const out = structuredClone(pod);
   const spec = out.spec!;
   if (needsHostIPC(m)) spec.hostIPC = true;
+  const groups = podGroups(m);
+  if (groups.length) {
+    spec.securityContext ??= {};
+    const have = (spec.securityContext.supplementalGroups ??= []);
+    for (const g of groups) if (!have.includes(g)) have.push(g);
+    spec.securityContext.supplementalGroupsPolicy ??= 'Strict';
+  }
   const vars = podEnv(m);
   const volumes = podVolumes(m);
   const mounts = podVolumeMounts(m);
@@ -103,6 +113,8 @@ export function mutatePod(pod: V1Pod, m: PodMutation): V1Pod {
   }
   out.metadata ??= {};
   out.metadata.annotations = { ...out.metadata.annotations, [CHANNELS_ANNOTATION]: channelsAnnotation(m.channels.map((c) => c.name)) };
+  if (groups.length) out.metadata.annotations[GROUPS_ANNOTATION] = groups.join(',');
+  else delete out.metadata.annotations[GROUPS_ANNOTATION];
   out.metadata.labels = { ...out.metadata.labels, [INJECTED_LABEL]: 'true' };
   const scheduler = schedulerFor(spec, m);
   if (scheduler) spec.schedulerName = scheduler;
@@ -146,11 +158,34 @@ function mapOps(map: Record<string, string> | undefined, path: string, key: stri
   else if (map[key] !== value) ops.push({ op: 'add', path: `${path}/${escapeKey(key)}`, value });
 }
 
+/**
+ * Adds the groups the pod lacks to its supplementalGroups, and supplementalGroupsPolicy
+ * Strict when it has no policy (the image's /etc/group must add no channel's group).
+ */
+function groupOps(spec: NonNullable<V1Pod['spec']>, groups: readonly number[], ops: Operation[]): void {
+  if (groups.length === 0) return;
+  const sc = spec.securityContext;
+  if (!sc) {
+    ops.push({ op: 'add', path: '/spec/securityContext', value: { supplementalGroups: [...groups], supplementalGroupsPolicy: 'Strict' } });
+    return;
+  }
+  if (!sc.supplementalGroups) ops.push({ op: 'add', path: '/spec/securityContext/supplementalGroups', value: [...groups] });
+  else for (const g of groups) if (!sc.supplementalGroups.includes(g)) ops.push({ op: 'add', path: '/spec/securityContext/supplementalGroups/-', value: g });
+  if (sc.supplementalGroupsPolicy === undefined) ops.push({ op: 'add', path: '/spec/securityContext/supplementalGroupsPolicy', value: 'Strict' });
+}
+
+/** A groups annotation the webhook did not write (a pod given no groups) is removed. */
+export function removeGroupsAnnotation(pod: V1Pod): Operation[] {
+  return pod.metadata?.annotations?.[GROUPS_ANNOTATION] === undefined ? [] : [{ op: 'remove', path: `/metadata/annotations/${escapeKey(GROUPS_ANNOTATION)}` }];
+}
+
 /** The operations that turn `pod` into `mutatePod(pod, m)`. */
 export function podPatch(pod: V1Pod, m: PodMutation): Operation[] {
   const ops: Operation[] = [];
   const spec = pod.spec!;
   if (needsHostIPC(m) && spec.hostIPC !== true) ops.push({ op: 'add', path: '/spec/hostIPC', value: true });
+  const groups = podGroups(m);
+  groupOps(spec, groups, ops);
   const vars = podEnv(m);
   envOps(spec.containers, '/spec/containers', vars, ops);
   envOps(spec.initContainers, '/spec/initContainers', vars, ops);
@@ -163,7 +198,16 @@ export function podPatch(pod: V1Pod, m: PodMutation): Operation[] {
     for (const [i, c] of (list ?? []).entries()) namedOps(c.volumeMounts, `${base}/${i}/volumeMounts`, mounts, ops);
   }
   if (!pod.metadata) ops.push({ op: 'add', path: '/metadata', value: {} });
-  mapOps(pod.metadata?.annotations, '/metadata/annotations', CHANNELS_ANNOTATION, channelsAnnotation(m.channels.map((c) => c.name)), ops);
+  const annotations = pod.metadata?.annotations;
+  const wanted: Record<string, string> = {
+    [CHANNELS_ANNOTATION]: channelsAnnotation(m.channels.map((c) => c.name)),
+    ...(groups.length ? { [GROUPS_ANNOTATION]: groups.join(',') } : {}),
+  };
+  if (!annotations) ops.push({ op: 'add', path: '/metadata/annotations', value: wanted });
+  else {
+    for (const [key, value] of Object.entries(wanted)) mapOps(annotations, '/metadata/annotations', key, value, ops);
+    if (!groups.length) ops.push(...removeGroupsAnnotation(pod));
+  }
   mapOps(pod.metadata?.labels, '/metadata/labels', INJECTED_LABEL, 'true', ops);
   const scheduler = schedulerFor(spec, m);
   if (scheduler) ops.push({ op: 'add', path: '/spec/schedulerName', value: scheduler });

@@ -92,4 +92,18 @@ describe('hardened HostIPC segments', () => {
     const err = await createSegment(ref, settings, 0o660, OWNER).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe(ErrorCode.SEGMENT_EXISTS);
   });
+
+  it('keep a client that waits for its segment waiting through a squat until the agent replaces it, and name the squat if it stays', async () => {
+    const ref = channels.ref('wait');
+    Channel.create(ref, settings).close();
+    const hint = 'the agent makes it';
+    const stays = await Channel.openWhenPresent(ref, { owner: OWNER, timeoutMs: 400, hint }).catch((e: unknown) => e);
+    expect((stays as { code?: string }).code).toBe(ErrorCode.UNTRUSTED_SEGMENT);
+    const waiting = Channel.openWhenPresent(ref, { owner: OWNER, timeoutMs: 10_000, hint });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await createSegment(ref, settings, 0o660, OWNER)).toEqual({ replaced: true });
+    const ch = await waiting;
+    expect(ch.stats().publishers).toBe(0);
+    ch.close();
+  });
 });

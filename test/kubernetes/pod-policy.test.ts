@@ -75,7 +75,10 @@ describe('the pod policy of opted-in namespaces (baseline except hostIPC)', () =
   });
 
   it('admits hostIPC, and what baseline admits', async () => {
-    await expect(create(NS, pod('host-ipc', {}, { hostIPC: true }))).resolves.toBeTruthy();
+    // With hostIPC.hardened (the default), a hostIPC pod also runs as a uid and group of its own without escalation.
+    const hostIPC = pod('host-ipc', {}, { hostIPC: true, securityContext: { runAsUser: 10001, runAsGroup: 10001, supplementalGroupsPolicy: 'Strict' } });
+    hostIPC.spec!.containers[0]!.securityContext = { allowPrivilegeEscalation: false };
+    await expect(create(NS, hostIPC)).resolves.toBeTruthy();
     await expect(create(NS, withContainer('chown', { capabilities: { add: ['CHOWN'], drop: ['NET_RAW'] } }))).resolves.toBeTruthy();
   });
 

@@ -17,12 +17,16 @@ import {
   KubernetesObjectApi,
   PatchStrategy,
   type KubernetesObject,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { agentLeaseName } from '../../src/k8s/agent-leases.js';
+import { channelKey } from '../../src/channel/names.js';
+import { ErrorCode } from '../../src/errors.js';
 import { agentsReady, CHART_DIR, helmEnv, RELEASE } from '../../src/devcluster/install.js';
 import { CSI_DRIVER, ENDPOINT, GROUP, INJECTED_LABEL, INJECTION_LABEL, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
+import { CLI } from '../helpers/proc.js';
 import { eventually } from '../helpers/wait.js';
 import {
   channelOf,
@@ -110,15 +114,44 @@ function pidsOf(...parts: string[]): number[] {
     .map(Number);
 }
 
-/** The SharedMemoryChannel names listed by `shimmy channel ls` in a hostIPC pod on `node` (not a channel pod). */
-async function segmentsOn(node: string, tag: string): Promise<string[]> {
+/** The channels of the System V segments on `node`, listed as root on the host inside the node's IPC namespace (with CAP_IPC_OWNER: every segment). */
+async function segmentsOn(node: string): Promise<string[]> {
+  const holder = c.state.pids[`${node}/namespaces`];
+  expect(holder, `${node}'s namespace holder`).toBeGreaterThan(0);
+  const { stdout } = await exec('nsenter', ['-t', String(holder), '--ipc', '--', process.execPath, CLI, 'channel', 'ls', '--json']);
+  return (JSON.parse(stdout) as Array<{ namespace: string; name: string }>).map((s) => `${s.namespace}/${s.name}`);
+}
+
+/**
+ * The channels `shimmy channel ls` lists as root in a hostIPC pod on `node` (a privileged
+ * namespace that is not opted in, the runtime's default capabilities: no IPC_OWNER).
+ */
+async function rootPodSees(node: string, tag: string): Promise<string[]> {
   const ns = 'inspect';
   await c.core.createNamespace({ body: { metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } }).catch(() => undefined);
   await eventually('ServiceAccount inspect/default', async () => !!(await c.core.readNamespacedServiceAccount({ name: 'default', namespace: ns })), 60_000);
   const name = `ls-${tag}-${node}`;
-  await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod(name, {}, ['channel', 'ls', '--json'], { nodeName: node, hostIPC: true }) });
+  const body = shimmyPod(name, {}, ['channel', 'ls', '--json'], { nodeName: node, hostIPC: true, securityContext: { runAsUser: 0 } });
+  delete body.spec!.containers[0]!.securityContext;
+  await c.core.createNamespacedPod({ namespace: ns, body });
   await waitSucceeded(c, ns, [name]);
   return (JSON.parse(await logs(c, ns, name)) as Array<{ namespace: string; name: string }>).map((s) => `${s.namespace}/${s.name}`);
+}
+
+/** Where the image keeps the package's library (src/devcluster/images.ts). */
+const IMAGE_LIB = '/opt/shimmy/node_modules/shimmy/dist/src/index.js';
+
+/** The creator, owner and mode of the segment with `key` on `node`, from /proc/sysvipc/shm in the node's IPC namespace. */
+async function segmentPerms(node: string, key: number) {
+  const holder = c.state.pids[`${node}/namespaces`];
+  const { stdout } = await exec('nsenter', ['-t', String(holder), '--ipc', '--', 'cat', '/proc/sysvipc/shm']);
+  const f = stdout
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .find((cols) => (Number(cols[0]) | 0) === key);
+  if (!f) return undefined;
+  return { mode: Number.parseInt(f[2]!, 8) & 0o777, uid: Number(f[7]), gid: Number(f[8]), creatorUid: Number(f[9]), creatorGid: Number(f[10]) };
 }
 
 /** The memory files on `node` (read inside the node's mount namespace, as the kubelet sees it). */
@@ -262,6 +295,91 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     expect(await agentLog(node)).toMatch(new RegExp(`"channel":"${ns}/frames".*"segment created"`));
   });
 
+  it("keeps a HostIPC channel to its own pods: another namespace's pod on the node cannot list, open, remove or squat it, and A's traffic stays exact", async () => {
+    const [a, b, node, count] = ['ipc-tenant-a', 'ipc-tenant-b', 'node-1', 50_000] as const;
+    await injectedNamespace(c, a);
+    await injectedNamespace(c, b);
+    const channelA = await readyChannel(c, a, 'frames', {
+      selector: { matchLabels: { app: 'ia' } },
+      capacity: '1Mi',
+      maxMessageSize: '4Ki',
+      memory: 'HostIPC',
+    });
+    const channelB = await readyChannel(c, b, 'own', { selector: { matchLabels: { app: 'ib' } }, memory: 'HostIPC' });
+    const [groupA, groupB] = [channelA.status!.group!, channelB.status!.group!];
+    expect(groupA).toBeGreaterThan(0);
+    expect(groupB).not.toBe(groupA);
+    const target = { namespace: a, name: 'frames', uid: channelA.metadata.uid! };
+    const key = channelKey(target);
+    // B's pods: hostIPC and B's group from B's own channel, uid 10001 like A's pods.
+    const inB = (name: string, script: string) => {
+      const body = shimmyPod(name, { app: 'ib' }, [], { nodeName: node });
+      body.spec!.containers[0]!.command = ['node', '--input-type=module', '-e', `const lib = await import('${IMAGE_LIB}'); ${script}`];
+      return body;
+    };
+
+    // Before A has a pod (so no segment): B makes a Shimmy-shaped segment under A's key that anyone may write.
+    await c.core.createNamespacedPod({
+      namespace: b,
+      body: inB('squatter', `lib.Channel.create(${JSON.stringify(target)}, { capacity: 65536, maxMessage: 1024, permissions: 0o666 }).close();`),
+    });
+    await waitSucceeded(c, b, ['squatter']);
+    expect(await segmentPerms(node, key)).toMatchObject({ creatorUid: 10001, mode: 0o666 });
+
+    const subArgs = ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet'];
+    for (const s of ['sub-1', 'sub-2']) await c.core.createNamespacedPod({ namespace: a, body: shimmyPod(s, { app: 'ia' }, subArgs, { nodeName: node }) });
+    const pubArgs = ['pub', 'frames', '--count', String(count), '--size', '256', '--seq', '--rate', '5000', '--wait-subscribers', '2', '--timeout', '120s'];
+    await c.core.createNamespacedPod({ namespace: a, body: shimmyPod('pub', { app: 'ia' }, pubArgs, { nodeName: node }) });
+    await waitRunning(c, a, ['sub-1', 'sub-2', 'pub']);
+    // The agent replaced the squat with its own segment: owner 64500, A's group, nobody else.
+    expect(await segmentPerms(node, key)).toEqual({ uid: 64500, creatorUid: 64500, gid: groupA, creatorGid: groupA, mode: 0o660 });
+    expect(await agentLog(node)).toMatch(new RegExp(`"channel":"${a}/frames".*"reason":"untrusted".*"segment removed"`));
+
+    // While A's traffic flows, B's pod tries A's segment by its key.
+    const probe = `const n = await import('${IMAGE_LIB.replace('index.js', 'shm/native.js')}');
+      const out = { listed: lib.Channel.list().map((r) => r.namespace + '/' + r.name) };
+      try { lib.Channel.open(${JSON.stringify(target)}); out.open = 'opened'; } catch (e) { out.open = e.code; }
+      const id = n.shmget(${key}, 0, 0);
+      out.remove = id < 0 ? id : n.shmRemove(id);
+      out.squat = n.shmget(${key}, 4096, 0o1000 | 0o2000 | 0o666);
+      console.log(JSON.stringify(out));`;
+    await c.core.createNamespacedPod({ namespace: b, body: inB('prober', probe) });
+    await waitSucceeded(c, b, ['prober']);
+    const seen = JSON.parse((await logs(c, b, 'prober')).trim().split('\n').pop()!) as { listed: string[]; open: string; remove: number; squat: number };
+    expect(seen.listed).toContain(`${b}/own`);
+    expect(seen.listed).not.toContain(`${a}/frames`);
+    expect(seen).toMatchObject({ open: ErrorCode.PERMISSION_DENIED, remove: -1, squat: -17 });
+
+    // What would get past the segment's owner and group is refused at admission in B.
+    const refusal = async (body: V1Pod) => {
+      try {
+        await c.core.createNamespacedPod({ namespace: b, body });
+      } catch (err) {
+        return String((err as { body?: string }).body ?? err);
+      }
+      throw new Error(`pod ${body.metadata!.name} was admitted`);
+    };
+    const run = ['sub', 'frames', '--namespace', a, '--count', '1'];
+    expect(await refusal(shimmyPod('as-root', { app: 'ib' }, run, { nodeName: node, securityContext: { runAsUser: 0, runAsGroup: 0 } }))).toMatch(
+      /must set runAsUser/,
+    );
+    expect(await refusal(shimmyPod('as-owner', { app: 'ib' }, run, { nodeName: node, securityContext: { runAsUser: 64500, runAsGroup: 10001 } }))).toMatch(
+      /segment owner 64500/,
+    );
+    const withGroup = shimmyPod('with-a-group', { app: 'ib' }, run, { nodeName: node });
+    withGroup.spec!.securityContext!.supplementalGroups = [groupA];
+    withGroup.metadata!.annotations = { 'shimmy.dev/groups': String(groupA) };
+    expect(await refusal(withGroup)).toMatch(/are the channels' groups/);
+    const ipcOwner = shimmyPod('ipc-owner', { app: 'ib' }, run, { nodeName: node });
+    ipcOwner.spec!.containers[0]!.securityContext = { allowPrivilegeEscalation: false, capabilities: { add: ['IPC_OWNER'] } };
+    expect(await refusal(ipcOwner)).toMatch(/may add only the capabilities/);
+
+    await waitSucceeded(c, a, ['pub', 'sub-1', 'sub-2']);
+    for (const s of ['sub-1', 'sub-2']) expect(verifySummary(await logs(c, a, s)), s).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
+    await dropNamespace(b);
+    await dropNamespace(a);
+  });
+
   it('runs pods without hostIPC in a "restricted" namespace on a Volume channel, exactly; a pod of another namespace cannot mount it', async () => {
     const ns = 'restricted-pipeline';
     const count = 100_000;
@@ -293,7 +411,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     expect(await agentLog(node)).toMatch(new RegExp(`"channel":"${ns}/frames".*"memory":"Volume".*"segment created"`));
     // The channel is a file on the node's tmpfs, which root in a hostIPC pod does not see.
     expect(await filesOn(node)).toContain(`/run/shimmy/channels/${ns}/frames/ring`);
-    expect(await segmentsOn(node, 'rv')).not.toContain(`${ns}/frames`);
+    expect(await rootPodSees(node, 'rv')).not.toContain(`${ns}/frames`);
 
     // Another tenant names the channel in its own inline volume, and claims A's namespace: refused, never mounted.
     const other = 'other-tenant';
@@ -450,7 +568,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
       60_000,
     );
     expect(removed).toBeTruthy();
-    expect(await segmentsOn(node, 'grace')).not.toContain(`${ns}/brief`);
+    expect(await segmentsOn(node)).not.toContain(`${ns}/brief`);
     await dropNamespace(ns);
   });
 
@@ -470,13 +588,13 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     await waitRunning(c, ns, ['waiting', 'waiting-file']);
     const node = (await nodeOf(c, ns, 'waiting'))!;
     await eventually('the subscriber is attached', async () => (await endpointOf(ns, 'kept', node))?.status?.subscribers === 1, 60_000);
-    expect(await segmentsOn(node, 'before')).toContain(`${ns}/kept`);
+    expect(await segmentsOn(node)).toContain(`${ns}/kept`);
     const fileNode = (await nodeOf(c, ns, 'waiting-file'))!;
     expect(await filesOn(fileNode)).toContain(`/run/shimmy/channels/${ns}/kept-file/ring`);
 
     const out = await helm('uninstall', RELEASE, '-n', SYSTEM, '--wait', '--timeout', '5m');
     expect(out).toMatch(/release "shimmy" uninstalled/);
-    for (const n of ['node-1', 'node-2']) expect(await segmentsOn(n, 'after')).toEqual([]);
+    for (const n of ['node-1', 'node-2']) expect(await segmentsOn(n)).toEqual([]);
     for (const n of ['node-1', 'node-2']) expect(await filesOn(n), n).toEqual([]);
     await eventually('no Shimmy pod left', async () => (await c.core.listNamespacedPod({ namespace: SYSTEM })).items.length === 0, 120_000);
     const admission = c.kc.makeApiClient(AdmissionregistrationV1Api);

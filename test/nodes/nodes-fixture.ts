@@ -69,19 +69,32 @@ export async function readyChannel(c: NodesCluster, namespace: string, name: str
   );
 }
 
-/** A pod running `shimmy ARGS` in the shimmy image. */
 /** The channel as stored, with the status the master writes. */
 export async function channelOf(c: NodesCluster, namespace: string, name: string): Promise<SharedMemoryChannel> {
   return (await c.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'sharedmemorychannels', name })) as SharedMemoryChannel;
 }
 
+/**
+ * A pod running `shimmy ARGS` in the shimmy image, as uid and group 10001 (the image's user)
+ * without privilege escalation or capabilities: what the chart's pod policy admits with the
+ * hostIPC a memory: HostIPC channel adds. `extra` replaces spec fields (securityContext too).
+ */
 export function shimmyPod(name: string, labels: Record<string, string>, args: string[], extra: Partial<V1Pod['spec']> = {}): V1Pod {
   return {
     metadata: { name, labels },
     spec: {
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 2,
-      containers: [{ name: 'main', image: SHIMMY_IMAGE, imagePullPolicy: 'Never', args }],
+      securityContext: { runAsUser: 10001, runAsGroup: 10001, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'main',
+          image: SHIMMY_IMAGE,
+          imagePullPolicy: 'Never',
+          args,
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        },
+      ],
       ...extra,
     },
   };
