@@ -102,6 +102,12 @@ export class Segment implements SharedMemory {
     const id = owner
       ? native.shmCreateAs(seg.key, size, permissions & 0o777, owner.uid, owner.gid)
       : native.shmget(seg.key, size, native.IPC_CREAT | native.IPC_EXCL | (permissions & 0o777));
+    if (id < 0 && owner && -id === EPERM)
+      throw new ShimmyError(
+        ErrorCode.PERMISSION_DENIED,
+        `Making segment ${formatKey(seg.key)} (channel ${seg.label}) as uid ${owner.uid} and gid ${owner.gid} was refused: this process lacks CAP_SETUID or CAP_SETGID`,
+        "Run the agent as root with CAP_SETUID, CAP_SETGID and CAP_IPC_OWNER (the chart's agent has them), or leave --segment-owner unset",
+      );
     if (id < 0) fail(-id, 'shmget', seg, size);
     return Segment.map(seg, id, size, true);
   }

@@ -72,6 +72,8 @@ describe('charts/shimmy', () => {
       ['webhook.failurePolicy=Sometimes', /failurePolicy/],
       ['controller.replicas=0', /replicas/],
       ['nosuchkey=1', /nosuchkey/],
+      ['hostIPC.channelGroups=64600', /channelGroups/],
+      ['hostIPC.segmentOwner=0', /segmentOwner/],
     ] as const) {
       const r = await run('template', 'shimmy', CHART_DIR, '--set', set);
       expect(r.code, set).not.toBe(0);
@@ -135,8 +137,24 @@ describe('charts/shimmy', () => {
     expect(without.some((o) => o.kind === 'CSIDriver')).toBe(false);
     expect(argsOf(without, 'DaemonSet', 'shimmy-agent').some((a) => a.startsWith('--channel-root'))).toBe(false);
     const plain = without.find((o) => o.kind === 'DaemonSet')!.spec!.template!.spec!.containers[0]!;
-    expect(plain.securityContext).toMatchObject({ capabilities: { drop: ['ALL'], add: ['IPC_OWNER'] } });
+    expect(plain.securityContext).toMatchObject({ capabilities: { drop: ['ALL'], add: ['IPC_OWNER', 'SETUID', 'SETGID'] } });
     expect(plain.securityContext!.privileged).toBeUndefined();
+  });
+
+  it('hardens HostIPC channels by default: agent and controller get the segment owner and the group range; off, neither does, nor SETUID', async () => {
+    const on = await render();
+    expect(argsOf(on, 'DaemonSet', 'shimmy-agent')).toContain('--segment-owner=64500');
+    expect(argsOf(on, 'Deployment', 'shimmy-controller')).toEqual(expect.arrayContaining(['--segment-owner=64500', '--channel-groups=64600-65499']));
+    const policy = on.find((o) => o.kind === 'ValidatingAdmissionPolicy') as unknown as { spec: { validations: { message: string }[] } };
+    expect(policy.spec.validations.map((v) => v.message).join('\n')).toMatch(/gids 64600-65499 are the channels' groups/);
+
+    const off = await render('hostIPC.hardened=false', 'agent.volume.enabled=false');
+    expect(argsOf(off, 'DaemonSet', 'shimmy-agent').some((a) => a.startsWith('--segment-owner'))).toBe(false);
+    expect(argsOf(off, 'Deployment', 'shimmy-controller').some((a) => a.startsWith('--channel-groups'))).toBe(false);
+    const agent = off.find((o) => o.kind === 'DaemonSet')!.spec!.template!.spec!.containers[0]!;
+    expect(agent.securityContext).toMatchObject({ capabilities: { add: ['IPC_OWNER'] } });
+    const offPolicy = off.find((o) => o.kind === 'ValidatingAdmissionPolicy') as unknown as { spec: { validations: { message: string }[] } };
+    expect(offPolicy.spec.validations.map((v) => v.message).join('\n')).not.toMatch(/channels' groups/);
   });
 
   it("with webhook.certManager.enabled, the controller only reads cert-manager's Secret, and the cleanup leaves it", async () => {

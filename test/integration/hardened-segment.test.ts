@@ -107,3 +107,16 @@ describe('hardened HostIPC segments', () => {
     ch.close();
   });
 });
+
+describe('an agent without CAP_SETUID and CAP_SETGID', () => {
+  it('is told which capabilities making a hardened segment needs', async () => {
+    const ref = channels.ref('nocaps');
+    const script = `const { createSegment } = await import(${JSON.stringify(`${ROOT}dist/src/agent/node-segments.js`)});
+      try { await createSegment(${JSON.stringify(ref)}, ${JSON.stringify(settings)}, 0o660, ${JSON.stringify(OWNER)}); console.log('made'); }
+      catch (e) { console.log(e.code, e.message); }`;
+    const p = startProgram('setpriv', ['--inh-caps=-all', '--bounding-set=-setuid,-setgid', process.execPath, '--input-type=module', '-e', script]);
+    await p.exited;
+    expect(p.stdout()).toMatch(/PERMISSION_DENIED .*as uid 64500 and gid 64601 was refused: this process lacks CAP_SETUID or CAP_SETGID/);
+    expect(Segment.lookup(channelKey(ref))).toBeNull();
+  });
+});

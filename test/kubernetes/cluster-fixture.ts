@@ -111,6 +111,16 @@ export function pod(name: string, labels: Record<string, string>, extra: Partial
   };
 }
 
+/** The API server's refusal of `body` (its response body); fails when the pod is admitted. */
+export async function refusal(f: ClusterFixture, namespace: string, body: V1Pod): Promise<string> {
+  try {
+    await f.core.createNamespacedPod({ namespace, body });
+  } catch (err) {
+    return String((err as { body?: string }).body ?? err);
+  }
+  throw new Error(`pod ${body.metadata!.name} was admitted`);
+}
+
 /** The paper's pipeline: one pod per stage, all on the `frames` selector. */
 export const PIPELINE = ['camera', 'metadata', 'detect', 'blur', 'resize'] as const;
 

@@ -15,7 +15,7 @@ import { ensureHelm } from '../../src/devcluster/go-tools.js';
 import { GROUPS_ANNOTATION } from '../../src/k8s/pod-channels.js';
 import { GROUP, VERSION } from '../../src/k8s/types.js';
 import { eventually } from '../helpers/wait.js';
-import { createChannel, createNamespace, getChannel, pod, startCluster, type ClusterFixture } from './cluster-fixture.js';
+import { createChannel, createNamespace, getChannel, pod, startCluster, type ClusterFixture, refusal as refuse } from './cluster-fixture.js';
 
 const exec = promisify(execFile);
 const OWNER = 64500;
@@ -58,14 +58,7 @@ function tenantPod(name: string, labels: Record<string, string>, securityContext
 }
 
 const create = (namespace: string, body: V1Pod) => f.core.createNamespacedPod({ namespace, body });
-const refusal = async (namespace: string, body: V1Pod): Promise<string> => {
-  try {
-    await create(namespace, body);
-  } catch (err) {
-    return String((err as { body?: string }).body ?? err);
-  }
-  throw new Error(`pod ${body.metadata!.name} was admitted`);
-};
+const refusal = (namespace: string, body: V1Pod) => refuse(f, namespace, body);
 
 describe('hardened HostIPC channels', () => {
   let groupA = 0;

@@ -12,7 +12,7 @@ import { CHART_DIR } from '../../src/devcluster/install.js';
 import { ensureHelm } from '../../src/devcluster/go-tools.js';
 import { INJECTION_LABEL } from '../../src/k8s/types.js';
 import { eventually } from '../helpers/wait.js';
-import { pod, startCluster, type ClusterFixture } from './cluster-fixture.js';
+import { pod, startCluster, type ClusterFixture, refusal as refuse } from './cluster-fixture.js';
 
 const exec = promisify(execFile);
 const NS = 'hostipc-tenant';
@@ -42,14 +42,7 @@ afterAll(async () => {
 });
 
 const create = (namespace: string, body: V1Pod) => f.core.createNamespacedPod({ namespace, body });
-const refusal = async (namespace: string, body: V1Pod): Promise<string> => {
-  try {
-    await create(namespace, body);
-  } catch (err) {
-    return String((err as { body?: string }).body ?? err);
-  }
-  throw new Error(`pod ${body.metadata!.name} was admitted`);
-};
+const refusal = (namespace: string, body: V1Pod) => refuse(f, namespace, body);
 const withContainer = (name: string, securityContext: NonNullable<V1Pod['spec']>['containers'][number]['securityContext']): V1Pod => {
   const p = pod(name, {});
   p.spec!.containers[0]!.securityContext = securityContext;
