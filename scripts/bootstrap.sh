@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything a fresh clone needs before it can run: a C compiler (Debian), the npm
-# dependencies (from package-lock.json), the native library and the compiled TypeScript.
+# Everything a fresh clone needs before it can run: a C compiler and UCX (Debian), the npm
+# dependencies (from package-lock.json), the native libraries and the compiled TypeScript.
 # Idempotent and quick when nothing changed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,4 +20,5 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   log "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+bash scripts/ucx-deps.sh
 node scripts/build.mjs

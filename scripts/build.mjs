@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Builds what the project runs from: native/build/libshimmy.so (gcc) and dist/ (tsc).
-// The native library is rebuilt when a C source is newer; tsc -b compiles what changed.
+// Builds what the project runs from: native/build/libshimmy.so and libshimmy_ucx.so (gcc)
+// and dist/ (tsc). A native library is rebuilt when its C source is newer; tsc -b compiles
+// what changed.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -11,24 +12,20 @@ const log = (msg) => {
   if (!quiet) console.error(`[build] ${msg}`);
 };
 
-function newest(dir, filter) {
-  let t = 0;
-  if (!existsSync(dir)) return t;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) t = Math.max(t, newest(p, filter));
-    else if (filter(p)) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
-const lib = join(root, 'native/build/libshimmy.so');
-if (mtime(lib) < newest(join(root, 'native'), (p) => p.endsWith('.c') || p.endsWith('.h'))) {
-  log('compiling native/shimmy.c');
+/** Compiles native/SOURCE into native/build/LIBRARY when the source is newer. */
+function compile(source, library, libs = []) {
+  const out = join(root, 'native/build', library);
+  if (mtime(out) >= mtime(join(root, 'native', source))) return;
+  log(`compiling native/${source}`);
   mkdirSync(join(root, 'native/build'), { recursive: true });
-  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', lib, join(root, 'native/shimmy.c')], { stdio: 'inherit' });
+  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', out, join(root, 'native', source), ...libs], { stdio: 'inherit' });
 }
+compile('shimmy.c', 'libshimmy.so');
+// The UCX link for replication between nodes (scripts/ucx-deps.sh installs UCX from Debian).
+if (existsSync('/usr/include/ucp/api/ucp.h')) compile('shimmy_ucx.c', 'libshimmy_ucx.so', ['-lucp', '-lucs']);
+else log('UCX headers not found (/usr/include/ucp): native/build/libshimmy_ucx.so not built; `bash scripts/ucx-deps.sh` installs them');
 
 // tsc -b keeps its own record of inputs and outputs (dist/.tsbuildinfo): a no-op when nothing changed.
 log('TypeScript: tsc -b (compiles only what changed)');

@@ -20,6 +20,7 @@ export interface Proc {
 interface SpawnOptions {
   uid?: number;
   gid?: number;
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A node script as a process. */

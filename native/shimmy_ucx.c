@@ -1,0 +1,291 @@
+/*
+ * libshimmy_ucx: a message link between two hosts over UCX (UCP tag API), for replicating
+ * channels between node agents. UCX picks RDMA (InfiniBand or RoCE verbs) where a device
+ * exists and TCP otherwise, through the same calls; UCX_TLS and UCX_NET_DEVICES (or the
+ * arguments of shimmy_ucx_create) restrict the choice.
+ *
+ * One shimmy_ucx is a UCP context and worker in single-thread mode: every call must come
+ * from the same thread (the JavaScript side runs it on a worker thread of its own). Calls
+ * block for at most their timeout, sleeping on the worker's event fd between progress
+ * passes. Messages are tagged; a receive names the tag it takes (with a mask). Bodies
+ * travel eager or by rendezvous as UCX decides by size: a large body goes straight into the
+ * receiver's buffer (zero-copy RDMA where the transport has it).
+ *
+ * Returns are 0 or a count, or -errno-like negatives: -ETIMEDOUT, -ECONNRESET (the peer's
+ * endpoint failed), -EINVAL, -EIO (any other UCX status; shimmy_ucx_last_error says which).
+ * Loaded by src/replication/ucx.ts, which checks SHIMMY_UCX_ABI at load.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ucp/api/ucp.h>
+
+#define SHIMMY_UCX_ABI 1
+#define MAX_PEERS 64
+#define MAX_PENDING 16
+
+int shimmy_ucx_abi_version(void) { return SHIMMY_UCX_ABI; }
+
+typedef struct {
+  ucp_ep_h ep;
+  ucs_status_t failed; /* UCS_OK while healthy */
+} peer_t;
+
+typedef struct {
+  ucp_context_h context;
+  ucp_worker_h worker;
+  ucp_listener_h listener;
+  int efd;
+  peer_t peers[MAX_PEERS];
+  int npeers;
+  ucp_conn_request_h pending[MAX_PENDING];
+  int npending;
+  char last_error[256];
+} shimmy_ucx;
+
+typedef struct {
+  int done;
+  ucs_status_t status;
+  uint64_t length;
+  uint64_t tag;
+} op_t;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int fail_status(shimmy_ucx *u, const char *what, ucs_status_t status) {
+  snprintf(u->last_error, sizeof u->last_error, "%s: %s", what, ucs_status_string(status));
+  if (status == UCS_ERR_CONNECTION_RESET || status == UCS_ERR_ENDPOINT_TIMEOUT || status == UCS_ERR_UNREACHABLE) return -ECONNRESET;
+  if (status == UCS_ERR_CANCELED) return -ETIMEDOUT;
+  return -EIO;
+}
+
+const char *shimmy_ucx_last_error(shimmy_ucx *u) { return u->last_error; }
+
+/* One progress pass; sleeps on the event fd (up to until_ms) when there was nothing to do. */
+static void progress_or_sleep(shimmy_ucx *u, int64_t until_ms) {
+  for (int spin = 0; spin < 64; spin++)
+    if (ucp_worker_progress(u->worker)) return;
+  ucs_status_t st = ucp_worker_arm(u->worker);
+  if (st == UCS_ERR_BUSY) return;
+  int64_t left = until_ms - now_ms();
+  if (left <= 0) return;
+  struct pollfd pfd = {.fd = u->efd, .events = POLLIN};
+  poll(&pfd, 1, left > 100 ? 100 : (int)left);
+}
+
+static void on_ep_error(void *arg, ucp_ep_h ep, ucs_status_t status) {
+  shimmy_ucx *u = arg;
+  for (int i = 0; i < u->npeers; i++)
+    if (u->peers[i].ep == ep) u->peers[i].failed = status;
+}
+
+static void on_conn_request(ucp_conn_request_h request, void *arg) {
+  shimmy_ucx *u = arg;
+  if (u->npending < MAX_PENDING) u->pending[u->npending++] = request;
+  else ucp_listener_reject(u->listener, request);
+}
+
+/* tls, devices: NULL or "" for UCX's own choice (and UCX_TLS / UCX_NET_DEVICES from the environment). */
+int shimmy_ucx_create(shimmy_ucx **out, const char *tls, const char *devices) {
+  shimmy_ucx *u = calloc(1, sizeof *u);
+  if (!u) return -ENOMEM;
+  ucp_config_t *config;
+  ucs_status_t st = ucp_config_read(NULL, NULL, &config);
+  if (st != UCS_OK) return free(u), -EIO;
+  if (tls && *tls && ucp_config_modify(config, "TLS", tls) != UCS_OK) return ucp_config_release(config), free(u), -EINVAL;
+  if (devices && *devices && ucp_config_modify(config, "NET_DEVICES", devices) != UCS_OK) return ucp_config_release(config), free(u), -EINVAL;
+  ucp_params_t params = {
+      .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_NAME,
+      .features = UCP_FEATURE_TAG | UCP_FEATURE_WAKEUP,
+      .name = "shimmy",
+  };
+  st = ucp_init(&params, config, &u->context);
+  ucp_config_release(config);
+  /* Most often: none of the asked transports exists on any of the asked devices. */
+  if (st != UCS_OK) return free(u), -ENODEV;
+  ucp_worker_params_t wp = {.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE, .thread_mode = UCS_THREAD_MODE_SINGLE};
+  st = ucp_worker_create(u->context, &wp, &u->worker);
+  if (st == UCS_OK) st = ucp_worker_get_efd(u->worker, &u->efd);
+  if (st != UCS_OK) {
+    if (u->worker) ucp_worker_destroy(u->worker);
+    ucp_cleanup(u->context);
+    free(u);
+    return -EIO;
+  }
+  *out = u;
+  return 0;
+}
+
+/* Listens on ip:port (port 0: any); returns the port, or a negative. */
+int shimmy_ucx_listen(shimmy_ucx *u, const char *ip, int port) {
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1) return -EINVAL;
+  ucp_listener_params_t lp = {
+      .field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER,
+      .sockaddr = {.addr = (const struct sockaddr *)&addr, .addrlen = sizeof addr},
+      .conn_handler = {.cb = on_conn_request, .arg = u},
+  };
+  ucs_status_t st = ucp_listener_create(u->worker, &lp, &u->listener);
+  if (st != UCS_OK) return fail_status(u, "ucp_listener_create", st);
+  ucp_listener_attr_t attr = {.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR};
+  st = ucp_listener_query(u->listener, &attr);
+  if (st != UCS_OK) return fail_status(u, "ucp_listener_query", st);
+  return ntohs(((struct sockaddr_in *)&attr.sockaddr)->sin_port);
+}
+
+static int add_peer(shimmy_ucx *u, ucp_ep_params_t *ep_params) {
+  if (u->npeers >= MAX_PEERS) return -ENOSPC;
+  ep_params->field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
+  ep_params->err_mode = UCP_ERR_HANDLING_MODE_PEER;
+  ep_params->err_handler.cb = on_ep_error;
+  ep_params->err_handler.arg = u;
+  peer_t *p = &u->peers[u->npeers];
+  ucs_status_t st = ucp_ep_create(u->worker, ep_params, &p->ep);
+  if (st != UCS_OK) return fail_status(u, "ucp_ep_create", st);
+  p->failed = UCS_OK;
+  return u->npeers++;
+}
+
+/* Waits for a connection request and makes its endpoint; returns the peer index. */
+int shimmy_ucx_accept(shimmy_ucx *u, int timeout_ms) {
+  int64_t until = now_ms() + timeout_ms;
+  while (u->npending == 0) {
+    if (now_ms() >= until) return -ETIMEDOUT;
+    progress_or_sleep(u, until);
+  }
+  ucp_conn_request_h request = u->pending[0];
+  memmove(u->pending, u->pending + 1, (size_t)(--u->npending) * sizeof u->pending[0]);
+  ucp_ep_params_t ep = {.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST, .conn_request = request};
+  return add_peer(u, &ep);
+}
+
+static void on_flushed(void *request, ucs_status_t status, void *user_data) {
+  (void)request;
+  op_t *op = user_data;
+  op->status = status;
+  op->done = 1;
+}
+
+/* Completes a non-blocking operation: waits up to until_ms, then cancels it. */
+static ucs_status_t finish(shimmy_ucx *u, ucs_status_ptr_t request, op_t *op, int64_t until) {
+  if (request == NULL) return UCS_OK;
+  if (UCS_PTR_IS_ERR(request)) return UCS_PTR_STATUS(request);
+  while (!op->done && now_ms() < until) progress_or_sleep(u, until);
+  if (!op->done) {
+    ucp_request_cancel(u->worker, request);
+    while (!op->done) ucp_worker_progress(u->worker);
+  }
+  ucp_request_free(request);
+  return op->status;
+}
+
+/* Connects to ip:port and waits until the endpoint is wired up (a flush); returns the peer index. */
+int shimmy_ucx_connect(shimmy_ucx *u, const char *ip, int port, int timeout_ms) {
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1) return -EINVAL;
+  ucp_ep_params_t ep = {
+      .field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR,
+      .flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER,
+      .sockaddr = {.addr = (const struct sockaddr *)&addr, .addrlen = sizeof addr},
+  };
+  int index = add_peer(u, &ep);
+  if (index < 0) return index;
+  op_t op = {0};
+  ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_flushed, .user_data = &op};
+  ucs_status_t st = finish(u, ucp_ep_flush_nbx(u->peers[index].ep, &rp), &op, now_ms() + timeout_ms);
+  if (st == UCS_OK && u->peers[index].failed != UCS_OK) st = u->peers[index].failed;
+  return st == UCS_OK ? index : fail_status(u, "connect", st);
+}
+
+static void on_sent(void *request, ucs_status_t status, void *user_data) {
+  (void)request;
+  op_t *op = user_data;
+  op->status = status;
+  op->done = 1;
+}
+
+/* Sends len bytes tagged `tag` to a peer; returns 0 once the buffer may be reused. */
+int shimmy_ucx_send(shimmy_ucx *u, int peer, uint64_t tag, const void *buf, uint64_t len, int timeout_ms) {
+  if (peer < 0 || peer >= u->npeers) return -EINVAL;
+  if (u->peers[peer].failed != UCS_OK) return fail_status(u, "peer", u->peers[peer].failed);
+  op_t op = {0};
+  ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_sent, .user_data = &op};
+  ucs_status_t st = finish(u, ucp_tag_send_nbx(u->peers[peer].ep, buf, len, tag, &rp), &op, now_ms() + timeout_ms);
+  return st == UCS_OK ? 0 : fail_status(u, "ucp_tag_send_nbx", st);
+}
+
+static void on_received(void *request, ucs_status_t status, const ucp_tag_recv_info_t *info, void *user_data) {
+  (void)request;
+  op_t *op = user_data;
+  op->status = status;
+  if (status == UCS_OK) {
+    op->length = info->length;
+    op->tag = info->sender_tag;
+  }
+  op->done = 1;
+}
+
+/* Receives one message whose tag matches (tag & mask) into buf; returns its length and sets *sender_tag. */
+int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, uint64_t *sender_tag) {
+  op_t op = {0};
+  /* No immediate completion: a message already there would complete without its length (UCX 1.13). */
+  ucp_request_param_t rp = {
+      .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FLAG_NO_IMM_CMPL,
+      .cb.recv = on_received,
+      .user_data = &op,
+  };
+  ucs_status_t st = finish(u, ucp_tag_recv_nbx(u->worker, buf, cap, tag, mask, &rp), &op, now_ms() + timeout_ms);
+  if (st == UCS_ERR_MESSAGE_TRUNCATED) {
+    snprintf(u->last_error, sizeof u->last_error, "a message longer than the %llu-byte buffer", (unsigned long long)cap);
+    return -EMSGSIZE;
+  }
+  if (st != UCS_OK) return fail_status(u, "ucp_tag_recv_nbx", st);
+  *sender_tag = op.tag;
+  return (int64_t)op.length;
+}
+
+/* The transports a peer's endpoint uses, as UCX prints them (ucp_ep_print_info), into out. */
+int shimmy_ucx_describe(shimmy_ucx *u, int peer, char *out, int cap) {
+  if (peer < 0 || peer >= u->npeers || cap <= 0) return -EINVAL;
+  char *text = NULL;
+  size_t size = 0;
+  FILE *stream = open_memstream(&text, &size);
+  if (!stream) return -ENOMEM;
+  ucp_ep_print_info(u->peers[peer].ep, stream);
+  fclose(stream);
+  snprintf(out, (size_t)cap, "%s", text ? text : "");
+  free(text);
+  return (int)(size < (size_t)cap ? size : (size_t)cap - 1);
+}
+
+/* Closes every endpoint (flushing what was sent), the listener, the worker and the context. */
+void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms) {
+  if (!u) return;
+  int64_t until = now_ms() + timeout_ms;
+  for (int i = 0; i < u->npeers; i++) {
+    op_t op = {0};
+    ucp_request_param_t rp = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .flags = u->peers[i].failed == UCS_OK ? 0 : UCP_EP_CLOSE_FLAG_FORCE,
+        .cb.send = on_flushed,
+        .user_data = &op,
+    };
+    finish(u, ucp_ep_close_nbx(u->peers[i].ep, &rp), &op, until);
+  }
+  for (int i = 0; i < u->npending; i++) ucp_listener_reject(u->listener, u->pending[i]);
+  if (u->listener) ucp_listener_destroy(u->listener);
+  ucp_worker_destroy(u->worker);
+  ucp_cleanup(u->context);
+  free(u);
+}

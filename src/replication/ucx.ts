@@ -1,0 +1,170 @@
+/**
+ * A message link between hosts over UCX (native/shimmy_ucx.c): RDMA where the NIC has it, TCP
+ * otherwise, through the same calls. A UcxWorker is one UCP worker: it listens, accepts and
+ * connects peers, and sends and receives tagged messages, each call blocking its thread for
+ * at most its timeout. Run it on a thread of its own (a worker thread), never the event loop:
+ * every call of one UcxWorker must come from the thread that opened it.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { constants } from 'node:os';
+import koffi from 'koffi';
+import { ErrorCode, ShimmyError } from '../errors.js';
+
+const EXPECTED_ABI = 1;
+const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV } = constants.errno;
+
+export interface UcxOptions {
+  /** UCX transports to use (UCX_TLS syntax, e.g. "tcp" or "rc,ud"); empty: UCX chooses, or $UCX_TLS. */
+  tls?: string;
+  /** Network devices (UCX_NET_DEVICES syntax, e.g. "eth0" or "mlx5_0:1"); empty: all, or $UCX_NET_DEVICES. */
+  devices?: string;
+}
+
+/** A connected peer: an index into the worker's endpoints. */
+export type UcxPeer = number;
+
+export interface Received {
+  length: number;
+  tag: bigint;
+}
+
+function findLibrary(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../..', '../../..']) {
+    const candidate = join(here, up, 'native/build/libshimmy_ucx.so');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new ShimmyError(
+    ErrorCode.NATIVE_UNAVAILABLE,
+    'native/build/libshimmy_ucx.so was not found',
+    'Install UCX (`bash scripts/ucx-deps.sh`: Debian libucx-dev) and build with `npm run build`',
+  );
+}
+
+let bound: ReturnType<typeof bind> | undefined;
+
+function bind() {
+  const lib = koffi.load(findLibrary());
+  koffi.opaque('shimmy_ucx');
+  const fn = {
+    abi: lib.func('int shimmy_ucx_abi_version(void)'),
+    create: lib.func('int shimmy_ucx_create(_Out_ shimmy_ucx **out, const char *tls, const char *devices)'),
+    listen: lib.func('int shimmy_ucx_listen(shimmy_ucx *u, const char *ip, int port)'),
+    accept: lib.func('int shimmy_ucx_accept(shimmy_ucx *u, int timeout_ms)'),
+    connect: lib.func('int shimmy_ucx_connect(shimmy_ucx *u, const char *ip, int port, int timeout_ms)'),
+    send: lib.func('int shimmy_ucx_send(shimmy_ucx *u, int peer, uint64_t tag, const void *buf, uint64_t len, int timeout_ms)'),
+    recv: lib.func('int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, _Out_ uint64_t *sender_tag)'),
+    describe: lib.func('int shimmy_ucx_describe(shimmy_ucx *u, int peer, void *out, int cap)'),
+    lastError: lib.func('const char *shimmy_ucx_last_error(shimmy_ucx *u)'),
+    destroy: lib.func('void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms)'),
+  };
+  const abi = fn.abi() as number;
+  if (abi !== EXPECTED_ABI)
+    throw new ShimmyError(
+      ErrorCode.NATIVE_UNAVAILABLE,
+      `libshimmy_ucx ABI ${abi} does not match the expected ${EXPECTED_ABI}`,
+      'Rebuild it with `npm run build`',
+    );
+  return fn;
+}
+
+const native = () => (bound ??= bind());
+
+/** Whether the UCX library can be loaded here (UCX installed and the shim built). */
+export function ucxAvailable(): boolean {
+  try {
+    native();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The transports an endpoint uses, from UCX's description of its lanes: the
+ * "transport/device" pairs, e.g. ["tcp/eth0"] or ["rc_mlx5/mlx5_0:1"], without repeats.
+ */
+export function transportsOf(description: string): string[] {
+  const found = new Set<string>();
+  for (const m of description.matchAll(/lane\[\d+\]:\s+\d+:(\S+?)\/(\S+?)[\s.]/g)) found.add(`${m[1]}/${m[2]}`);
+  return [...found];
+}
+
+export class UcxWorker {
+  private handle: unknown;
+
+  private constructor(handle: unknown) {
+    this.handle = handle;
+  }
+
+  static open(options: UcxOptions = {}): UcxWorker {
+    const out: unknown[] = [null];
+    const rc = native().create(out, options.tls ?? '', options.devices ?? '') as number;
+    if (rc < 0) {
+      const asked = `transports ${options.tls || process.env.UCX_TLS || '(any)'} on devices ${options.devices || process.env.UCX_NET_DEVICES || '(any)'}`;
+      throw new ShimmyError(
+        rc === -EINVAL ? ErrorCode.INVALID_ARGUMENT : ErrorCode.TRANSPORT_FAILED,
+        rc === -EINVAL ? `UCX refused the setting of ${asked}` : rc === -ENODEV ? `UCX found no usable ${asked}` : `UCX did not start (error ${rc})`,
+        '`ucx_info -d` lists the transports and devices of this host',
+      );
+    }
+    return new UcxWorker(out[0]);
+  }
+
+  private get h(): unknown {
+    if (!this.handle) throw new ShimmyError(ErrorCode.CLOSED, 'The UCX worker is closed', 'Open a new one');
+    return this.handle;
+  }
+
+  private check(rc: number, what: string): number {
+    if (rc >= 0) return rc;
+    const detail = native().lastError(this.h) as string;
+    if (-rc === ETIMEDOUT) throw new ShimmyError(ErrorCode.TIMEOUT, `${what} timed out`, 'The peer did not answer in time; retry or check the link');
+    if (-rc === ECONNRESET) throw new ShimmyError(ErrorCode.PEER_UNAVAILABLE, `${what}: the peer is gone (${detail})`, 'Connect again once the peer is back');
+    if (-rc === EMSGSIZE) throw new ShimmyError(ErrorCode.MESSAGE_TOO_LARGE, `${what}: ${detail}`, 'Receive into a buffer as large as the largest message');
+    if (-rc === EINVAL) throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `${what}: invalid argument`, 'Use an IPv4 address and a connected peer');
+    throw new ShimmyError(ErrorCode.TRANSPORT_FAILED, `${what} failed: ${detail || `error ${rc}`}`, '`ucx_info -d` lists what UCX can use on this host');
+  }
+
+  /** Listens on ip:port (0: any free port); returns the port. */
+  listen(ip: string, port = 0): number {
+    return this.check(native().listen(this.h, ip, port) as number, `listening on ${ip}:${port}`);
+  }
+
+  accept(timeoutMs: number): UcxPeer {
+    return this.check(native().accept(this.h, timeoutMs) as number, 'waiting for a peer');
+  }
+
+  connect(ip: string, port: number, timeoutMs: number): UcxPeer {
+    return this.check(native().connect(this.h, ip, port, timeoutMs) as number, `connecting to ${ip}:${port}`);
+  }
+
+  /** Sends `data` tagged `tag`; returns once `data` may be reused. */
+  send(peer: UcxPeer, tag: bigint, data: Uint8Array, timeoutMs: number): void {
+    this.check(native().send(this.h, peer, tag, data, BigInt(data.byteLength), timeoutMs) as number, 'sending');
+  }
+
+  /** Receives the next message whose tag matches `tag` under `mask` into `into`. */
+  recv(tag: bigint, mask: bigint, into: Uint8Array, timeoutMs: number): Received {
+    const sender: bigint[] = [0n];
+    const n = native().recv(this.h, tag, mask, into, BigInt(into.byteLength), timeoutMs, sender) as number | bigint;
+    const length = this.check(Number(n), 'receiving');
+    return { length, tag: BigInt(sender[0]!) };
+  }
+
+  /** UCX's description of a peer's endpoint (its lanes and transports). */
+  describe(peer: UcxPeer): string {
+    const out = Buffer.alloc(16384);
+    const n = this.check(native().describe(this.h, peer, out, out.length) as number, 'describing a peer');
+    return out.subarray(0, n).toString('utf8');
+  }
+
+  /** Closes every endpoint (flushing what was sent, up to `timeoutMs`) and the worker. */
+  close(timeoutMs = 1000): void {
+    if (!this.handle) return;
+    native().destroy(this.handle, timeoutMs);
+    this.handle = null;
+  }
+}
