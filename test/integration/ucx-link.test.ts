@@ -4,54 +4,35 @@
  * RDMA verbs where a NIC has them. Sequenced messages arrive exactly and in order, small
  * ones eager and 100 KB ones by rendezvous; failures are coded errors within their timeout.
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/errors.js';
+import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import { transportsOf, UcxWorker } from '../../src/replication/ucx.js';
 import { thrown } from '../helpers/errors.js';
-import { HELPERS, killStarted, startProgram } from '../helpers/proc.js';
+import { ROOT, killStarted, startProgram } from '../helpers/proc.js';
 
-const id = process.pid % 100_000;
-const hosts = { a: `shimmy-ucx-a-${id}`, b: `shimmy-ucx-b-${id}` };
-const veth = { a: `shua${id}`, b: `shub${id}` };
-const subnet = `10.215.${process.pid % 250}`;
-const address = { a: `${subnet}.1`, b: `${subnet}.2` };
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+let pair: HostPair;
 
 beforeAll(() => {
-  ip('netns', 'add', hosts.a);
-  ip('netns', 'add', hosts.b);
-  ip('link', 'add', veth.a, 'netns', hosts.a, 'type', 'veth', 'peer', 'name', veth.b, 'netns', hosts.b);
-  for (const side of ['a', 'b'] as const) {
-    ip('-n', hosts[side], 'link', 'set', 'lo', 'up');
-    ip('-n', hosts[side], 'addr', 'add', `${address[side]}/30`, 'dev', veth[side]);
-    ip('-n', hosts[side], 'link', 'set', veth[side], 'up');
-  }
-  // A veth carries traffic once both ends are up (LOWER_UP); connecting earlier loses the handshake.
-  const until = Date.now() + 10_000;
-  while (!(['a', 'b'] as const).every((side) => ip('-n', hosts[side], 'link', 'show', 'dev', veth[side]).toString().includes('LOWER_UP'))) {
-    if (Date.now() > until) throw new Error('the veth pair did not come up');
-    execFileSync('sleep', ['0.05']);
-  }
+  pair = createHostPair(process.pid);
 });
 
 afterAll(() => {
   killStarted();
-  for (const ns of Object.values(hosts)) ip('netns', 'del', ns);
+  pair?.remove();
 });
 
-/** `ucx-peer` in a host's network namespace, with UCX limited to TCP on that host's veth. */
-function peerOn(side: 'a' | 'b', args: string[]) {
-  return startProgram('ip', ['netns', 'exec', hosts[side], process.execPath, `${HELPERS}/ucx-peer.js`, ...args], undefined, {
-    env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: veth[side] },
-  });
+/** bench/ucx/peer on a host, with UCX limited to TCP on that host's veth. */
+function peerOn(side: Side, args: string[]) {
+  const [program, argv] = pair.on(side, process.execPath, [`${ROOT}dist/bench/ucx/peer.js`, ...args]);
+  return startProgram(program, argv, undefined, { env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
 }
 
 async function transfer(count: number, size: number) {
-  const server = peerOn('a', ['serve', address.a, String(count), String(size)]);
+  const server = peerOn('a', ['serve', pair.address.a, String(count), String(size)]);
   await server.waitFor(/listening \d+/, 20_000);
   const port = /listening (\d+)/.exec(server.stdout())![1]!;
-  const client = peerOn('b', ['send', address.a, port, String(count), String(size)]);
+  const client = peerOn('b', ['send', pair.address.a, port, String(count), String(size)]);
   const [serverCode, clientCode] = await Promise.all([server.exited, client.exited]);
   expect(clientCode, `client: ${client.stdout()} ${client.stderr()}`).toBe(0);
   expect(serverCode, `server: ${server.stderr()}`).toBe(0);
@@ -63,8 +44,8 @@ describe('the UCX link between two hosts', () => {
   it('carries 100,000 sequenced 16-byte messages exactly and in order, over TCP on the veth it was given', async () => {
     const { received, sent } = await transfer(100_000, 16);
     expect(received).toMatchObject({ received: 100_000, outOfOrder: 0, corrupt: 0 });
-    expect(sent.transports).toEqual([`tcp/${veth.b}`]);
-    expect(received.transports).toEqual([`tcp/${veth.a}`]);
+    expect(sent.transports).toEqual([`tcp/${pair.veth.b}`]);
+    expect(received.transports).toEqual([`tcp/${pair.veth.a}`]);
   });
 
   it('carries 2,000 sequenced 100 KB messages exactly (the rendezvous path)', async () => {
