@@ -50,12 +50,28 @@ typedef struct {
   char last_error[256];
 } shimmy_ucx;
 
+/*
+ * One operation's completion, on the heap: an operation that outlives its call (cancelled but
+ * not yet completed when its time is up) is orphaned, and its callback frees it later.
+ */
 typedef struct {
   int done;
+  int orphaned;
   ucs_status_t status;
   uint64_t length;
   uint64_t tag;
 } op_t;
+
+/* Marks op complete; returns 0 when it was orphaned (and is now freed). */
+static int op_complete(op_t *op, ucs_status_t status) {
+  if (op->orphaned) {
+    free(op);
+    return 0;
+  }
+  op->status = status;
+  op->done = 1;
+  return 1;
+}
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -172,23 +188,39 @@ int shimmy_ucx_accept(shimmy_ucx *u, int timeout_ms) {
 
 static void on_flushed(void *request, ucs_status_t status, void *user_data) {
   (void)request;
-  op_t *op = user_data;
-  op->status = status;
-  op->done = 1;
+  op_complete(user_data, status);
 }
 
-/* Completes a non-blocking operation: waits up to until_ms, then cancels it. */
-static ucs_status_t finish(shimmy_ucx *u, ucs_status_ptr_t request, op_t *op, int64_t until) {
-  if (request == NULL) return UCS_OK;
-  if (UCS_PTR_IS_ERR(request)) return UCS_PTR_STATUS(request);
+/*
+ * Completes a non-blocking operation: waits up to until_ms, then cancels it and waits up to a
+ * second more; one that still has not completed is left to UCX (orphaned). Copies the
+ * completion into *out and frees op otherwise.
+ */
+static ucs_status_t finish(shimmy_ucx *u, ucs_status_ptr_t request, op_t *op, int64_t until, op_t *out) {
+  if (request == NULL || UCS_PTR_IS_ERR(request)) {
+    free(op);
+    return request == NULL ? UCS_OK : UCS_PTR_STATUS(request);
+  }
   while (!op->done && now_ms() < until) progress_or_sleep(u, until);
   if (!op->done) {
     ucp_request_cancel(u->worker, request);
-    while (!op->done) ucp_worker_progress(u->worker);
+    int64_t grace = now_ms() + 1000;
+    while (!op->done && now_ms() < grace) progress_or_sleep(u, grace);
   }
   ucp_request_free(request);
-  return op->status;
+  if (!op->done) {
+    op->orphaned = 1;
+    return UCS_ERR_TIMED_OUT;
+  }
+  ucs_status_t st = op->status;
+  if (out) *out = *op;
+  free(op);
+  return st;
 }
+
+#define NEW_OP(op)                 \
+  op_t *op = calloc(1, sizeof *op); \
+  if (!op) return -ENOMEM
 
 /* Connects to ip:port and waits until the endpoint is wired up (a flush); returns the peer index. */
 int shimmy_ucx_connect(shimmy_ucx *u, const char *ip, int port, int timeout_ms) {
@@ -201,58 +233,56 @@ int shimmy_ucx_connect(shimmy_ucx *u, const char *ip, int port, int timeout_ms) 
   };
   int index = add_peer(u, &ep);
   if (index < 0) return index;
-  op_t op = {0};
-  ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_flushed, .user_data = &op};
-  ucs_status_t st = finish(u, ucp_ep_flush_nbx(u->peers[index].ep, &rp), &op, now_ms() + timeout_ms);
+  NEW_OP(op);
+  ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_flushed, .user_data = op};
+  ucs_status_t st = finish(u, ucp_ep_flush_nbx(u->peers[index].ep, &rp), op, now_ms() + timeout_ms, NULL);
   if (st == UCS_OK && u->peers[index].failed != UCS_OK) st = u->peers[index].failed;
   return st == UCS_OK ? index : fail_status(u, "connect", st);
 }
 
 static void on_sent(void *request, ucs_status_t status, void *user_data) {
   (void)request;
-  op_t *op = user_data;
-  op->status = status;
-  op->done = 1;
+  op_complete(user_data, status);
 }
 
 /* Sends len bytes tagged `tag` to a peer; returns 0 once the buffer may be reused. */
 int shimmy_ucx_send(shimmy_ucx *u, int peer, uint64_t tag, const void *buf, uint64_t len, int timeout_ms) {
   if (peer < 0 || peer >= u->npeers) return -EINVAL;
   if (u->peers[peer].failed != UCS_OK) return fail_status(u, "peer", u->peers[peer].failed);
-  op_t op = {0};
-  ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_sent, .user_data = &op};
-  ucs_status_t st = finish(u, ucp_tag_send_nbx(u->peers[peer].ep, buf, len, tag, &rp), &op, now_ms() + timeout_ms);
+  NEW_OP(op);
+  ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_sent, .user_data = op};
+  ucs_status_t st = finish(u, ucp_tag_send_nbx(u->peers[peer].ep, buf, len, tag, &rp), op, now_ms() + timeout_ms, NULL);
   return st == UCS_OK ? 0 : fail_status(u, "ucp_tag_send_nbx", st);
 }
 
 static void on_received(void *request, ucs_status_t status, const ucp_tag_recv_info_t *info, void *user_data) {
   (void)request;
   op_t *op = user_data;
-  op->status = status;
-  if (status == UCS_OK) {
+  if (status == UCS_OK && !op->orphaned) {
     op->length = info->length;
     op->tag = info->sender_tag;
   }
-  op->done = 1;
+  op_complete(op, status);
 }
 
 /* Receives one message whose tag matches (tag & mask) into buf; returns its length and sets *sender_tag. */
 int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, uint64_t *sender_tag) {
-  op_t op = {0};
+  NEW_OP(op);
+  op_t done = {0};
   /* No immediate completion: a message already there would complete without its length (UCX 1.13). */
   ucp_request_param_t rp = {
       .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FLAG_NO_IMM_CMPL,
       .cb.recv = on_received,
-      .user_data = &op,
+      .user_data = op,
   };
-  ucs_status_t st = finish(u, ucp_tag_recv_nbx(u->worker, buf, cap, tag, mask, &rp), &op, now_ms() + timeout_ms);
+  ucs_status_t st = finish(u, ucp_tag_recv_nbx(u->worker, buf, cap, tag, mask, &rp), op, now_ms() + timeout_ms, &done);
   if (st == UCS_ERR_MESSAGE_TRUNCATED) {
     snprintf(u->last_error, sizeof u->last_error, "a message longer than the %llu-byte buffer", (unsigned long long)cap);
     return -EMSGSIZE;
   }
   if (st != UCS_OK) return fail_status(u, "ucp_tag_recv_nbx", st);
-  *sender_tag = op.tag;
-  return (int64_t)op.length;
+  *sender_tag = done.tag;
+  return (int64_t)done.length;
 }
 
 /* The transports a peer's endpoint uses, as UCX prints them (ucp_ep_print_info), into out. */
@@ -274,14 +304,15 @@ void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms) {
   if (!u) return;
   int64_t until = now_ms() + timeout_ms;
   for (int i = 0; i < u->npeers; i++) {
-    op_t op = {0};
+    op_t *op = calloc(1, sizeof *op);
+    if (!op) break;
     ucp_request_param_t rp = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
         .flags = u->peers[i].failed == UCS_OK ? 0 : UCP_EP_CLOSE_FLAG_FORCE,
         .cb.send = on_flushed,
-        .user_data = &op,
+        .user_data = op,
     };
-    finish(u, ucp_ep_close_nbx(u->peers[i].ep, &rp), &op, until);
+    finish(u, ucp_ep_close_nbx(u->peers[i].ep, &rp), op, until, NULL);
   }
   for (int i = 0; i < u->npending; i++) ucp_listener_reject(u->listener, u->pending[i]);
   if (u->listener) ucp_listener_destroy(u->listener);

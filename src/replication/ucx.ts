@@ -45,7 +45,17 @@ function findLibrary(): string {
 
 let bound: ReturnType<typeof bind> | undefined;
 
+/**
+ * UCX's memory hooks patch malloc and mmap in the whole process (to keep its registration
+ * cache right), and V8's heap does not survive them: a Node.js process with them crashed in
+ * V8 (SIGSEGV in a memcpy) in about one run of three. They are read when the library loads,
+ * so they are switched off first (where the environment does not set them); UCX then
+ * registers memory without a cache.
+ */
+const UCX_SAFE_ENV: Record<string, string> = { UCX_MEM_MALLOC_HOOKS: 'no', UCX_MEM_EVENTS: 'no' };
+
 function bind() {
+  for (const [name, value] of Object.entries(UCX_SAFE_ENV)) process.env[name] ??= value;
   const lib = koffi.load(findLibrary());
   koffi.opaque('shimmy_ucx');
   const fn = {

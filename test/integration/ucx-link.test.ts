@@ -52,6 +52,19 @@ describe('the UCX link between two hosts', () => {
     const { received } = await transfer(2_000, 100 * 1024);
     expect(received).toMatchObject({ received: 2_000, outOfOrder: 0, corrupt: 0 });
   });
+
+  it("ends the sender's send with PEER_UNAVAILABLE soon after the receiving process is killed with SIGKILL, never a hang", async () => {
+    const server = peerOn('a', ['serve', pair.address.a, String(1e9), '1024']);
+    await server.waitFor(/listening \d+/, 20_000);
+    const port = /listening (\d+)/.exec(server.stdout())![1]!;
+    const client = peerOn('b', ['send', pair.address.a, port, String(1e9), '1024']);
+    await new Promise((r) => setTimeout(r, 1000));
+    server.child.kill('SIGKILL');
+    const killedAt = performance.now();
+    expect(await client.exited).not.toBe(0);
+    expect(performance.now() - killedAt).toBeLessThan(15_000);
+    expect(client.stderr(), client.stderr()).toMatch(/SHIMMY_ERR_PEER_UNAVAILABLE/);
+  });
 });
 
 describe('a UCX worker', () => {
