@@ -5,12 +5,10 @@
  * at most its timeout. Run it on a thread of its own (a worker thread), never the event loop:
  * every call of one UcxWorker must come from the thread that opened it.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { constants } from 'node:os';
 import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
+import { nativeLibrary } from '../native-library.js';
 
 const EXPECTED_ABI = 1;
 const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV } = constants.errno;
@@ -30,19 +28,6 @@ export interface Received {
   tag: bigint;
 }
 
-function findLibrary(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../..', '../../..']) {
-    const candidate = join(here, up, 'native/build/libshimmy_ucx.so');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new ShimmyError(
-    ErrorCode.NATIVE_UNAVAILABLE,
-    'native/build/libshimmy_ucx.so was not found',
-    'Install UCX (`bash scripts/ucx-deps.sh`: Debian libucx-dev) and build with `npm run build`',
-  );
-}
-
 let bound: ReturnType<typeof bind> | undefined;
 
 /**
@@ -56,7 +41,7 @@ const UCX_SAFE_ENV: Record<string, string> = { UCX_MEM_MALLOC_HOOKS: 'no', UCX_M
 
 function bind() {
   for (const [name, value] of Object.entries(UCX_SAFE_ENV)) process.env[name] ??= value;
-  const lib = koffi.load(findLibrary());
+  const lib = koffi.load(nativeLibrary('libshimmy_ucx.so', 'Install UCX (`bash scripts/ucx-deps.sh`: Debian libucx-dev) and build with `npm run build`'));
   koffi.opaque('shimmy_ucx');
   const fn = {
     abi: lib.func('int shimmy_ucx_abi_version(void)'),

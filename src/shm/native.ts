@@ -3,11 +3,9 @@
  * futex, IPC_STAT, SIGBUS-guard and mount helpers. Nothing else in the project imports koffi.
  */
 import { constants } from 'node:os';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
 import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
+import { nativeLibrary } from '../native-library.js';
 
 const EXPECTED_ABI = 5;
 
@@ -35,22 +33,8 @@ export interface ShmInfo {
   lastPid: number;
 }
 
-function findLibrary(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // src/shm (tsx, vitest) or dist/src/shm (compiled): walk up to the package root.
-  for (const up of ['../..', '../../..']) {
-    const candidate = join(here, up, 'native/build/libshimmy.so');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new ShimmyError(
-    ErrorCode.NATIVE_UNAVAILABLE,
-    'native/build/libshimmy.so was not found',
-    'Build it with `npm run build` (needs gcc) from the package root',
-  );
-}
-
 const libc = koffi.load('libc.so.6');
-const shimmy = koffi.load(findLibrary());
+const shimmy = koffi.load(nativeLibrary('libshimmy.so', 'Build it with `npm run build` (needs gcc) from the package root'));
 
 koffi.struct('shimmy_shm_info', {
   size: 'uint64_t',
