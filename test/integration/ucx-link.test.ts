@@ -5,11 +5,16 @@
  * ones eager and 100 KB ones by rendezvous; failures are coded errors within their timeout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Channel } from '../../src/channel/channel.js';
+import { channelKey } from '../../src/channel/names.js';
+import { envFor } from '../../src/client/env.js';
 import { ErrorCode } from '../../src/errors.js';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import { transportsOf, UcxWorker } from '../../src/replication/ucx.js';
 import { thrown } from '../helpers/errors.js';
-import { ROOT, killStarted, startProgram } from '../helpers/proc.js';
+import { CLI, HELPERS, ROOT, killStarted, startProgram } from '../helpers/proc.js';
 
 let pair: HostPair;
 
@@ -96,5 +101,48 @@ describe('a UCX worker', () => {
       '#                 lane[2]:  1:tcp/veth1.0 md[1]          -> md[1]/tcp/sysdev[255] wireup',
     ].join('\n');
     expect(transportsOf(description)).toEqual(['tcp/veth1', 'rc_mlx5/mlx5_0:1']);
+  });
+});
+
+describe('a pub/sub channel replicated one way between two hosts', () => {
+  it("gets a publisher's 50,000 sequenced messages to a subscriber on each host, exactly, through the link", async () => {
+    const dir = mkdtempSync('/dev/shm/shimmy-repl-');
+    const ref = { namespace: 'repl', name: `frames-${process.pid}` };
+    const config = { mode: 'pubsub' as const, capacity: 256 * 1024, maxMessage: 1024, slowConsumer: 'block' as const };
+    const files = { a: join(dir, 'a', 'ring'), b: join(dir, 'b', 'ring') };
+    const channels = (['a', 'b'] as const).map((side) => {
+      mkdirSync(join(dir, side));
+      return Channel.createFile(ref, files[side], config);
+    });
+    try {
+      const n = 50_000;
+      const on = (side: Side, program: string, args: string[]) => {
+        const env = {
+          ...process.env,
+          SHIMMY_NAMESPACE: ref.namespace,
+          SHIMMY_CHANNELS: ref.name,
+          ...envFor({ ...ref, key: channelKey(ref), file: files[side], config }),
+        };
+        const [cmd, argv] = pair.on(side, process.execPath, [program, ...args]);
+        return startProgram(cmd, argv, undefined, { env: { ...env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
+      };
+      const subArgs = ['sub', ref.name, '--count', String(n), '--verify', '--json', '--quiet'];
+      const subs = [on('b', CLI, subArgs), on('a', CLI, subArgs)];
+      for (const sub of subs) await sub.waitFor(/subscribed/);
+      const common = [ref.namespace, ref.name, String(config.maxMessage)];
+      const lander = on('b', `${HELPERS}/replicate.js`, ['land', files.b, ...common, pair.address.b, String(n)]);
+      await lander.waitFor(/listening \d+/);
+      const port = /listening (\d+)/.exec(lander.stdout())![1]!;
+      const forwarder = on('a', `${HELPERS}/replicate.js`, ['forward', files.a, ...common, pair.address.b, port, String(n)]);
+      await forwarder.waitFor(/subscribed/);
+      const pub = on('a', CLI, ['pub', ref.name, '--count', String(n), '--size', '256', '--seq', '--wait-subscribers', '2', '--timeout', '60s']);
+      for (const p of [pub, forwarder, lander, ...subs]) expect(await p.exited, p.stderr()).toBe(0);
+      expect(JSON.parse(forwarder.stdout().trim())).toEqual({ forwarded: n });
+      expect(JSON.parse(lander.stdout().trim().split('\n').pop()!)).toEqual({ landed: n, repeats: 0 });
+      for (const sub of subs) expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: n, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
+    } finally {
+      for (const ch of channels) ch.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,86 @@
+/**
+ * One direction of a pub/sub channel between two hosts over a UcxWorker: `forward` subscribes
+ * to the channel on its host and sends every message to the peer with a sequence number;
+ * `land` receives them and publishes them into the channel on its host, in order, dropping a
+ * repeat. Under Block, a slow peer holds the forwarding subscriber back, which holds the
+ * publishers back as a slow local subscriber would. Both loops give the event loop a turn
+ * every YIELD_EVERY messages and at least every RECV_SLICE_MS, so the endpoints' heartbeats
+ * run. Publishers on the forwarding host only: both directions at once need each record's
+ * origin in the ring (docs/replication.md).
+ */
+import type { Publisher, Subscriber } from '../channel/endpoints.js';
+import { ErrorCode, isShimmyError } from '../errors.js';
+import type { UcxPeer, UcxWorker } from './ucx.js';
+
+const SEQ_BYTES = 8;
+const YIELD_EVERY = 1024;
+const RECV_SLICE_MS = 50;
+const ALL = 0xffffffffffffffffn;
+
+export interface OneWayOptions {
+  /** The channel's largest message. */
+  maxMessage: number;
+  /** The tag of this channel's messages on the link. */
+  tag: bigint;
+  /** Stop after this many messages (default: until aborted). */
+  count?: number;
+  signal?: AbortSignal;
+  /** How long one message may take to send before the link counts as cut (default 30 s). */
+  sendTimeoutMs?: number;
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Sends what the subscriber gets to `peer`; resolves to how many messages it sent. */
+export async function forward(sub: Subscriber, worker: UcxWorker, peer: UcxPeer, options: OneWayOptions): Promise<number> {
+  const frame = new Uint8Array(SEQ_BYTES + options.maxMessage);
+  const view = new DataView(frame.buffer);
+  const limit = options.count ?? Number.POSITIVE_INFINITY;
+  const timeoutMs = options.sendTimeoutMs ?? 30_000;
+  let sent = 0;
+  const send = (bytes: Uint8Array, offset: number, length: number) => {
+    view.setBigUint64(0, BigInt(sent), true);
+    frame.set(bytes.subarray(offset, offset + length), SEQ_BYTES);
+    worker.send(peer, options.tag, frame.subarray(0, SEQ_BYTES + length), timeoutMs);
+    sent++;
+  };
+  while (sent < limit && !options.signal?.aborted) {
+    const n = sub.poll(send, Math.min(YIELD_EVERY, limit - sent));
+    if (n > 0) await turn();
+    else await sub.wait({ timeoutMs: RECV_SLICE_MS, ...(options.signal ? { signal: options.signal } : {}) }).catch(ignoreTimeout);
+  }
+  return sent;
+}
+
+/** Publishes what arrives from the link; resolves to the messages landed and the repeats dropped. */
+export async function land(pub: Publisher, worker: UcxWorker, options: OneWayOptions): Promise<{ landed: number; repeats: number }> {
+  const buf = new Uint8Array(SEQ_BYTES + options.maxMessage);
+  const view = new DataView(buf.buffer);
+  const limit = options.count ?? Number.POSITIVE_INFINITY;
+  let next = 0n;
+  let landed = 0;
+  let repeats = 0;
+  while (landed < limit && !options.signal?.aborted) {
+    let length: number;
+    try {
+      ({ length } = worker.recv(options.tag, ALL, buf, RECV_SLICE_MS));
+    } catch (err) {
+      ignoreTimeout(err);
+      await turn();
+      continue;
+    }
+    const seq = view.getBigUint64(0, true);
+    if (seq < next) {
+      repeats++;
+      continue;
+    }
+    await pub.publish(buf.subarray(SEQ_BYTES, length));
+    next = seq + 1n;
+    if (++landed % YIELD_EVERY === 0) await turn();
+  }
+  return { landed, repeats };
+}
+
+function ignoreTimeout(err: unknown): void {
+  if (!isShimmyError(err, ErrorCode.TIMEOUT)) throw err;
+}
