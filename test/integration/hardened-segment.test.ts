@@ -13,7 +13,7 @@ import { createSegment } from '../../src/agent/node-segments.js';
 import { ErrorCode } from '../../src/errors.js';
 import { Segment, type SegmentOwner } from '../../src/shm/segment.js';
 import { thrown } from '../helpers/errors.js';
-import { CLI, ROOT, killStarted, startProgram, testChannels } from '../helpers/proc.js';
+import { CLI, ROOT, helper, killStarted, startProgram, testChannels } from '../helpers/proc.js';
 
 const OWNER: SegmentOwner = { uid: 64500, gid: 64601 };
 const TENANT = 10001;
@@ -26,12 +26,15 @@ afterEach(() => {
 
 const statOf = (key: number) => Segment.stat({ key, label: 'test' }, Segment.lookup(key)!);
 
-/** Runs the CLI under `wrap` (setpriv with its flags) or as uid/gid; resolves to exit code and output. */
+/**
+ * Runs the CLI as uid/gid (as-user loads it as root first: a clone under `mktemp -d` is not
+ * readable by other users), or as root without capabilities; resolves to exit code and output.
+ */
 async function runAs(args: string[], who: { uid: number; gid: number } | { rootWithoutCapabilities: true }) {
   const p =
     'rootWithoutCapabilities' in who
       ? startProgram('setpriv', ['--reuid=0', '--regid=0', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, CLI, ...args])
-      : startProgram(process.execPath, [CLI, ...args], undefined, who);
+      : helper('as-user', [String(who.uid), String(who.gid), ...args]);
   const code = await p.exited;
   return { code, out: p.stdout() + p.stderr() };
 }
@@ -78,8 +81,11 @@ describe('hardened HostIPC segments', () => {
 
     const foreign = channels.ref('foreign');
     const key = channelKey(foreign);
-    const script = `const n = await import(${JSON.stringify(`${ROOT}dist/src/shm/native.js`)}); const id = n.shmget(${key}, 4096, 0o1000 | 0o2000 | 0o666); process.exit(id < 0 ? 1 : 0);`;
-    const raw = startProgram(process.execPath, ['--input-type=module', '-e', script], undefined, { uid: TENANT, gid: TENANT });
+    // Loaded as root, then as the tenant (the checkout may not be readable by it).
+    const script = `const n = await import(${JSON.stringify(`${ROOT}dist/src/shm/native.js`)});
+      process.setgroups([]); process.setgid(${TENANT}); process.setuid(${TENANT});
+      const id = n.shmget(${key}, 4096, 0o1000 | 0o2000 | 0o666); process.exit(id < 0 ? 1 : 0);`;
+    const raw = startProgram(process.execPath, ['--input-type=module', '-e', script]);
     expect(await raw.exited).toBe(0);
     expect(statOf(key).creatorUid).toBe(TENANT);
     expect(await createSegment(foreign, settings, 0o660, OWNER)).toEqual({ replaced: true });
