@@ -27,9 +27,13 @@
 #include <time.h>
 #include <ucp/api/ucp.h>
 
-#define SHIMMY_UCX_ABI 1
+#define SHIMMY_UCX_ABI 2
 #define MAX_PEERS 64
 #define MAX_PENDING 16
+/* Sends in flight at once: a send copies its message and returns; the oldest must finish before a 17th starts. */
+#define SEND_WINDOW 16
+/* How long a wait polls before it sleeps on the event fd (a wake-up costs tens of microseconds). */
+#define SPIN_NS 50000
 
 int shimmy_ucx_abi_version(void) { return SHIMMY_UCX_ABI; }
 
@@ -37,6 +41,16 @@ typedef struct {
   ucp_ep_h ep;
   ucs_status_t failed; /* UCS_OK while healthy */
 } peer_t;
+
+typedef struct op op_t;
+
+typedef struct {
+  void *buf; /* this library's copy of the message; NULL once given up to UCX (see settle) */
+  uint64_t cap;
+  ucs_status_ptr_t request; /* NULL when the slot is free */
+  op_t *op;
+  int peer;
+} send_slot_t;
 
 typedef struct {
   ucp_context_h context;
@@ -47,6 +61,8 @@ typedef struct {
   int npeers;
   ucp_conn_request_h pending[MAX_PENDING];
   int npending;
+  send_slot_t slots[SEND_WINDOW];
+  int next_slot;
   char last_error[256];
 } shimmy_ucx;
 
@@ -54,13 +70,13 @@ typedef struct {
  * One operation's completion, on the heap: an operation that outlives its call (cancelled but
  * not yet completed when its time is up) is orphaned, and its callback frees it later.
  */
-typedef struct {
+struct op {
   int done;
   int orphaned;
   ucs_status_t status;
   uint64_t length;
   uint64_t tag;
-} op_t;
+};
 
 /* Marks op complete; returns 0 when it was orphaned (and is now freed). */
 static int op_complete(op_t *op, ucs_status_t status) {
@@ -73,11 +89,13 @@ static int op_complete(op_t *op, ucs_status_t status) {
   return 1;
 }
 
-static int64_t now_ms(void) {
+static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+static int64_t now_ms(void) { return now_ns() / 1000000; }
 
 static int fail_status(shimmy_ucx *u, const char *what, ucs_status_t status) {
   snprintf(u->last_error, sizeof u->last_error, "%s: %s", what, ucs_status_string(status));
@@ -90,7 +108,7 @@ const char *shimmy_ucx_last_error(shimmy_ucx *u) { return u->last_error; }
 
 /* One progress pass; sleeps on the event fd (up to until_ms) when there was nothing to do. */
 static void progress_or_sleep(shimmy_ucx *u, int64_t until_ms) {
-  for (int spin = 0; spin < 64; spin++)
+  for (int64_t spin_until = now_ns() + SPIN_NS; now_ns() < spin_until;)
     if (ucp_worker_progress(u->worker)) return;
   ucs_status_t st = ucp_worker_arm(u->worker);
   if (st == UCS_ERR_BUSY) return;
@@ -245,14 +263,65 @@ static void on_sent(void *request, ucs_status_t status, void *user_data) {
   op_complete(user_data, status);
 }
 
-/* Sends len bytes tagged `tag` to a peer; returns 0 once the buffer may be reused. */
+/*
+ * Waits for a slot's send to finish (up to until_ms). A send that failed marks its peer
+ * failed, so the next send to it says so. A send given up to UCX (not finished even after
+ * its cancel) keeps its buffer: the slot gets a new one.
+ */
+static ucs_status_t settle(shimmy_ucx *u, send_slot_t *s, int64_t until) {
+  if (!s->request) return UCS_OK;
+  ucs_status_t st = finish(u, s->request, s->op, until, NULL);
+  s->request = NULL;
+  s->op = NULL;
+  if (st == UCS_ERR_TIMED_OUT) {
+    s->buf = NULL;
+    s->cap = 0;
+  }
+  if (st != UCS_OK && u->peers[s->peer].failed == UCS_OK) u->peers[s->peer].failed = st;
+  return st;
+}
+
+/*
+ * Sends len bytes tagged `tag` to a peer: copies them and returns, up to SEND_WINDOW sends in
+ * flight (the oldest must finish, within timeout_ms, before another starts); messages to one
+ * peer keep their order. A failure shows on a later send to that peer, or on flush.
+ */
 int shimmy_ucx_send(shimmy_ucx *u, int peer, uint64_t tag, const void *buf, uint64_t len, int timeout_ms) {
   if (peer < 0 || peer >= u->npeers) return -EINVAL;
+  send_slot_t *s = &u->slots[u->next_slot];
+  ucs_status_t st = settle(u, s, now_ms() + timeout_ms);
+  if (st != UCS_OK) return fail_status(u, "an earlier send", st);
   if (u->peers[peer].failed != UCS_OK) return fail_status(u, "peer", u->peers[peer].failed);
+  if (s->cap < len || !s->buf) {
+    free(s->buf);
+    s->buf = malloc(len ? len : 1);
+    s->cap = s->buf ? len : 0;
+    if (!s->buf) return -ENOMEM;
+  }
+  memcpy(s->buf, buf, len);
   NEW_OP(op);
   ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_sent, .user_data = op};
-  ucs_status_t st = finish(u, ucp_tag_send_nbx(u->peers[peer].ep, buf, len, tag, &rp), op, now_ms() + timeout_ms, NULL);
-  return st == UCS_OK ? 0 : fail_status(u, "ucp_tag_send_nbx", st);
+  ucs_status_ptr_t request = ucp_tag_send_nbx(u->peers[peer].ep, s->buf, len, tag, &rp);
+  if (request == NULL || UCS_PTR_IS_ERR(request)) {
+    free(op);
+    return request == NULL ? 0 : fail_status(u, "ucp_tag_send_nbx", UCS_PTR_STATUS(request));
+  }
+  s->request = request;
+  s->op = op;
+  s->peer = peer;
+  u->next_slot = (u->next_slot + 1) % SEND_WINDOW;
+  return 0;
+}
+
+/* Waits (up to timeout_ms) until every send in flight has finished; returns the first failure. */
+int shimmy_ucx_flush(shimmy_ucx *u, int timeout_ms) {
+  int64_t until = now_ms() + timeout_ms;
+  ucs_status_t first = UCS_OK;
+  for (int i = 0; i < SEND_WINDOW; i++) {
+    ucs_status_t st = settle(u, &u->slots[(u->next_slot + i) % SEND_WINDOW], until);
+    if (first == UCS_OK) first = st;
+  }
+  return first == UCS_OK ? 0 : fail_status(u, "a send", first);
 }
 
 static void on_received(void *request, ucs_status_t status, const ucp_tag_recv_info_t *info, void *user_data) {
@@ -303,6 +372,7 @@ int shimmy_ucx_describe(shimmy_ucx *u, int peer, char *out, int cap) {
 void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms) {
   if (!u) return;
   int64_t until = now_ms() + timeout_ms;
+  for (int i = 0; i < SEND_WINDOW; i++) settle(u, &u->slots[i], until);
   for (int i = 0; i < u->npeers; i++) {
     op_t *op = calloc(1, sizeof *op);
     if (!op) break;
@@ -318,5 +388,6 @@ void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms) {
   if (u->listener) ucp_listener_destroy(u->listener);
   ucp_worker_destroy(u->worker);
   ucp_cleanup(u->context);
+  for (int i = 0; i < SEND_WINDOW; i++) free(u->slots[i].buf);
   free(u);
 }

@@ -58,6 +58,7 @@ if (mode === 'serve' || mode === 'echo') {
       oneWayUs.push(((performance.now() - t0) * 1000) / 2);
     }
   }
+  worker.flush(TIMEOUT_MS);
   const transports = transportsOf(worker.describe(peer));
   oneWayUs.sort((x, y) => x - y);
   const at = (q: number) => oneWayUs[Math.min(oneWayUs.length - 1, Math.floor(q * oneWayUs.length))];

@@ -49,6 +49,7 @@ export async function forward(sub: Subscriber, worker: UcxWorker, peer: UcxPeer,
     if (n > 0) await turn();
     else await sub.wait({ timeoutMs: RECV_SLICE_MS, ...(options.signal ? { signal: options.signal } : {}) }).catch(ignoreTimeout);
   }
+  worker.flush(timeoutMs);
   return sent;
 }
 

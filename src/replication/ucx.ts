@@ -10,7 +10,7 @@ import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { nativeLibrary } from '../native-library.js';
 
-const EXPECTED_ABI = 1;
+const EXPECTED_ABI = 2;
 const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV } = constants.errno;
 
 export interface UcxOptions {
@@ -51,6 +51,7 @@ function bind() {
     connect: lib.func('int shimmy_ucx_connect(shimmy_ucx *u, const char *ip, int port, int timeout_ms)'),
     send: lib.func('int shimmy_ucx_send(shimmy_ucx *u, int peer, uint64_t tag, const void *buf, uint64_t len, int timeout_ms)'),
     recv: lib.func('int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, _Out_ uint64_t *sender_tag)'),
+    flush: lib.func('int shimmy_ucx_flush(shimmy_ucx *u, int timeout_ms)'),
     describe: lib.func('int shimmy_ucx_describe(shimmy_ucx *u, int peer, void *out, int cap)'),
     lastError: lib.func('const char *shimmy_ucx_last_error(shimmy_ucx *u)'),
     destroy: lib.func('void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms)'),
@@ -136,9 +137,18 @@ export class UcxWorker {
     return this.check(native().connect(this.h, ip, port, timeoutMs) as number, `connecting to ${ip}:${port}`);
   }
 
-  /** Sends `data` tagged `tag`; returns once `data` may be reused. */
+  /**
+   * Sends `data` tagged `tag`: copies it and returns, with up to 16 sends in flight (the
+   * oldest must finish within `timeoutMs` before another starts). Messages to one peer keep
+   * their order. A failure shows on a later send to that peer, or on flush().
+   */
   send(peer: UcxPeer, tag: bigint, data: Uint8Array, timeoutMs: number): void {
     this.check(native().send(this.h, peer, tag, data, BigInt(data.byteLength), timeoutMs) as number, 'sending');
+  }
+
+  /** Waits until every send in flight has finished. */
+  flush(timeoutMs: number): void {
+    this.check(native().flush(this.h, timeoutMs) as number, 'flushing sends');
   }
 
   /** Receives the next message whose tag matches `tag` under `mask` into `into`. */
