@@ -5,6 +5,7 @@
  * ones eager and 100 KB ones by rendezvous; failures are coded errors within their timeout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Channel } from '../../src/channel/channel.js';
@@ -104,45 +105,69 @@ describe('a UCX worker', () => {
   });
 });
 
+/**
+ * A publisher on host A, a subscriber on each host, each host's channel in a memory file of
+ * its own, a forwarder on A and a lander on B. `during` runs once the publisher has started.
+ */
+async function replicateOneWay(n: number, pubExtra: string[], during: () => Promise<void> = async () => {}) {
+  const dir = mkdtempSync('/dev/shm/shimmy-repl-');
+  const ref = { namespace: 'repl', name: `frames-${process.pid}` };
+  const config = { mode: 'pubsub' as const, capacity: 256 * 1024, maxMessage: 1024, slowConsumer: 'block' as const };
+  const files = { a: join(dir, 'a', 'ring'), b: join(dir, 'b', 'ring') };
+  const channels = (['a', 'b'] as const).map((side) => {
+    mkdirSync(join(dir, side));
+    return Channel.createFile(ref, files[side], config);
+  });
+  try {
+    const on = (side: Side, program: string, args: string[]) => {
+      const env = {
+        ...process.env,
+        SHIMMY_NAMESPACE: ref.namespace,
+        SHIMMY_CHANNELS: ref.name,
+        ...envFor({ ...ref, key: channelKey(ref), file: files[side], config }),
+      };
+      const [cmd, argv] = pair.on(side, process.execPath, [program, ...args]);
+      return startProgram(cmd, argv, undefined, { env: { ...env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
+    };
+    const subArgs = ['sub', ref.name, '--count', String(n), '--verify', '--json', '--quiet'];
+    const subs = [on('b', CLI, subArgs), on('a', CLI, subArgs)];
+    for (const sub of subs) await sub.waitFor(/subscribed/);
+    const common = [ref.namespace, ref.name, String(config.maxMessage)];
+    const lander = on('b', `${HELPERS}/replicate.js`, ['land', files.b, ...common, pair.address.b, String(n)]);
+    await lander.waitFor(/listening \d+/);
+    const port = /listening (\d+)/.exec(lander.stdout())![1]!;
+    const forwarder = on('a', `${HELPERS}/replicate.js`, ['forward', files.a, ...common, pair.address.b, port, String(n)]);
+    await forwarder.waitFor(/subscribed/);
+    const pub = on('a', CLI, ['pub', ref.name, '--count', String(n), '--size', '256', '--seq', '--wait-subscribers', '2', '--timeout', '60s', ...pubExtra]);
+    const started = performance.now();
+    await during();
+    expect(await pub.exited, pub.stderr()).toBe(0);
+    const publishMs = performance.now() - started;
+    for (const p of [forwarder, lander, ...subs]) expect(await p.exited, p.stderr()).toBe(0);
+    expect(JSON.parse(forwarder.stdout().trim())).toEqual({ forwarded: n });
+    expect(JSON.parse(lander.stdout().trim().split('\n').pop()!)).toEqual({ landed: n, repeats: 0 });
+    for (const sub of subs) expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: n, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
+    return { publishMs };
+  } finally {
+    for (const ch of channels) ch.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('a pub/sub channel replicated one way between two hosts', () => {
   it("gets a publisher's 50,000 sequenced messages to a subscriber on each host, exactly, through the link", async () => {
-    const dir = mkdtempSync('/dev/shm/shimmy-repl-');
-    const ref = { namespace: 'repl', name: `frames-${process.pid}` };
-    const config = { mode: 'pubsub' as const, capacity: 256 * 1024, maxMessage: 1024, slowConsumer: 'block' as const };
-    const files = { a: join(dir, 'a', 'ring'), b: join(dir, 'b', 'ring') };
-    const channels = (['a', 'b'] as const).map((side) => {
-      mkdirSync(join(dir, side));
-      return Channel.createFile(ref, files[side], config);
+    await replicateOneWay(50_000, []);
+  });
+
+  it("stalls while B's link is down for 3 s mid-stream and then goes on, losing and repeating nothing", async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const { publishMs } = await replicateOneWay(30_000, ['--rate', '10000'], async () => {
+      await sleep(1000);
+      execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'down']);
+      await sleep(3000);
+      execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'up']);
     });
-    try {
-      const n = 50_000;
-      const on = (side: Side, program: string, args: string[]) => {
-        const env = {
-          ...process.env,
-          SHIMMY_NAMESPACE: ref.namespace,
-          SHIMMY_CHANNELS: ref.name,
-          ...envFor({ ...ref, key: channelKey(ref), file: files[side], config }),
-        };
-        const [cmd, argv] = pair.on(side, process.execPath, [program, ...args]);
-        return startProgram(cmd, argv, undefined, { env: { ...env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
-      };
-      const subArgs = ['sub', ref.name, '--count', String(n), '--verify', '--json', '--quiet'];
-      const subs = [on('b', CLI, subArgs), on('a', CLI, subArgs)];
-      for (const sub of subs) await sub.waitFor(/subscribed/);
-      const common = [ref.namespace, ref.name, String(config.maxMessage)];
-      const lander = on('b', `${HELPERS}/replicate.js`, ['land', files.b, ...common, pair.address.b, String(n)]);
-      await lander.waitFor(/listening \d+/);
-      const port = /listening (\d+)/.exec(lander.stdout())![1]!;
-      const forwarder = on('a', `${HELPERS}/replicate.js`, ['forward', files.a, ...common, pair.address.b, port, String(n)]);
-      await forwarder.waitFor(/subscribed/);
-      const pub = on('a', CLI, ['pub', ref.name, '--count', String(n), '--size', '256', '--seq', '--wait-subscribers', '2', '--timeout', '60s']);
-      for (const p of [pub, forwarder, lander, ...subs]) expect(await p.exited, p.stderr()).toBe(0);
-      expect(JSON.parse(forwarder.stdout().trim())).toEqual({ forwarded: n });
-      expect(JSON.parse(lander.stdout().trim().split('\n').pop()!)).toEqual({ landed: n, repeats: 0 });
-      for (const sub of subs) expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: n, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
-    } finally {
-      for (const ch of channels) ch.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // The outage held the publisher back (Block): its ring filled while nothing left the host.
+    expect(publishMs).toBeGreaterThan(3500);
   });
 });
