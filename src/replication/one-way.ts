@@ -5,8 +5,9 @@
  * repeat. Under Block, a slow peer holds the forwarding subscriber back, which holds the
  * publishers back as a slow local subscriber would. Both loops give the event loop a turn
  * every YIELD_EVERY messages and at least every RECV_SLICE_MS, so the endpoints' heartbeats
- * run. Publishers on the forwarding host only: both directions at once need each record's
- * origin in the ring (docs/replication.md).
+ * run. Both directions at once, in one process per host, share a LandedSeqs: the lander
+ * records the ring sequence number of each message it publishes, and the forwarder skips
+ * those, so a message goes back to no host it came from (docs/replication.md).
  */
 import type { Publisher, Subscriber } from '../channel/endpoints.js';
 import { ErrorCode, isShimmyError } from '../errors.js';
@@ -16,6 +17,36 @@ const SEQ_BYTES = 8;
 const YIELD_EVERY = 1024;
 const RECV_SLICE_MS = 50;
 const ALL = 0xffffffffffffffffn;
+
+/**
+ * The ring sequence numbers of the messages a lander published into a channel, in order, for
+ * the forwarder of the same channel in the same process: what it reads with one of these
+ * numbers came from the link and must not go back. Sequence numbers are 32-bit and wrap.
+ */
+export class LandedSeqs {
+  private readonly seqs: number[] = [];
+  private head = 0;
+
+  push(seq: number): void {
+    this.seqs.push(seq >>> 0);
+  }
+
+  /** Whether `seq` was landed; forgets it and every earlier one (records are read in order). */
+  isLanded(seq: number): boolean {
+    while (this.head < this.seqs.length && ((this.seqs[this.head]! - seq) | 0) < 0) this.head++;
+    const landed = this.head < this.seqs.length && this.seqs[this.head] === seq >>> 0;
+    if (landed) this.head++;
+    if (this.head > 4096 && this.head * 2 > this.seqs.length) {
+      this.seqs.splice(0, this.head);
+      this.head = 0;
+    }
+    return landed;
+  }
+
+  get size(): number {
+    return this.seqs.length - this.head;
+  }
+}
 
 export interface OneWayOptions {
   /** The channel's largest message. */
@@ -27,6 +58,8 @@ export interface OneWayOptions {
   signal?: AbortSignal;
   /** How long one message may take to send before the link counts as cut (default 30 s). */
   sendTimeoutMs?: number;
+  /** Shared by the lander and the forwarder of one channel in one process (both directions). */
+  landed?: LandedSeqs;
 }
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -38,7 +71,8 @@ export async function forward(sub: Subscriber, worker: UcxWorker, peer: UcxPeer,
   const limit = options.count ?? Number.POSITIVE_INFINITY;
   const timeoutMs = options.sendTimeoutMs ?? 30_000;
   let sent = 0;
-  const send = (bytes: Uint8Array, offset: number, length: number) => {
+  const send = (bytes: Uint8Array, offset: number, length: number, seq: number) => {
+    if (options.landed?.isLanded(seq)) return;
     view.setBigUint64(0, BigInt(sent), true);
     frame.set(bytes.subarray(offset, offset + length), SEQ_BYTES);
     worker.send(peer, options.tag, frame.subarray(0, SEQ_BYTES + length), timeoutMs);
@@ -75,7 +109,10 @@ export async function land(pub: Publisher, worker: UcxWorker, options: OneWayOpt
       repeats++;
       continue;
     }
-    await pub.publish(buf.subarray(SEQ_BYTES, length));
+    const claim = await pub.claim(length - SEQ_BYTES);
+    claim.bytes.set(buf.subarray(SEQ_BYTES, length));
+    const ringSeq = claim.commit();
+    options.landed?.push(ringSeq);
     next = seq + 1n;
     if (++landed % YIELD_EVERY === 0) await turn();
   }
