@@ -27,7 +27,7 @@
 #include <time.h>
 #include <ucp/api/ucp.h>
 
-#define SHIMMY_UCX_ABI 2
+#define SHIMMY_UCX_ABI 3
 #define MAX_PEERS 64
 #define MAX_PENDING 16
 /* Sends in flight at once: a send copies its message and returns; the oldest must finish before a 17th starts. */
@@ -352,6 +352,42 @@ int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, u
   if (st != UCS_OK) return fail_status(u, "ucp_tag_recv_nbx", st);
   *sender_tag = done.tag;
   return (int64_t)done.length;
+}
+
+/*
+ * Receives one message whose tag matches, if one has arrived (one progress pass, then a
+ * probe): its length, with *sender_tag set, or -EAGAIN when there is none. A message found
+ * is then received in full (a large one may need its rendezvous: up to timeout_ms).
+ */
+int64_t shimmy_ucx_try_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, uint64_t *sender_tag) {
+  ucp_worker_progress(u->worker);
+  ucp_tag_recv_info_t info;
+  ucp_tag_message_h message = ucp_tag_probe_nb(u->worker, tag, mask, 1, &info);
+  if (message == NULL) return -EAGAIN;
+  if (info.length > cap) {
+    snprintf(u->last_error, sizeof u->last_error, "a %llu-byte message, longer than the %llu-byte buffer", (unsigned long long)info.length,
+             (unsigned long long)cap);
+    /* Received into nothing would lose its place in the order: take it into a scratch buffer and report it. */
+    void *scratch = malloc(info.length ? info.length : 1);
+    if (scratch) {
+      NEW_OP(op);
+      ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.recv = on_received, .user_data = op};
+      finish(u, ucp_tag_msg_recv_nbx(u->worker, scratch, info.length, message, &rp), op, now_ms() + timeout_ms, NULL);
+      free(scratch);
+    }
+    return -EMSGSIZE;
+  }
+  NEW_OP(op);
+  op_t done = {0};
+  ucp_request_param_t rp = {
+      .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FLAG_NO_IMM_CMPL,
+      .cb.recv = on_received,
+      .user_data = op,
+  };
+  ucs_status_t st = finish(u, ucp_tag_msg_recv_nbx(u->worker, buf, cap, message, &rp), op, now_ms() + timeout_ms, &done);
+  if (st != UCS_OK) return fail_status(u, "ucp_tag_msg_recv_nbx", st);
+  *sender_tag = info.sender_tag;
+  return (int64_t)info.length;
 }
 
 /* The transports a peer's endpoint uses, as UCX prints them (ucp_ep_print_info), into out. */

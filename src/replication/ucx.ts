@@ -10,8 +10,8 @@ import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { nativeLibrary } from '../native-library.js';
 
-const EXPECTED_ABI = 2;
-const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV } = constants.errno;
+const EXPECTED_ABI = 3;
+const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV, EAGAIN } = constants.errno;
 
 export interface UcxOptions {
   /** UCX transports to use (UCX_TLS syntax, e.g. "tcp" or "rc,ud"); empty: UCX chooses, or $UCX_TLS. */
@@ -51,6 +51,9 @@ function bind() {
     connect: lib.func('int shimmy_ucx_connect(shimmy_ucx *u, const char *ip, int port, int timeout_ms)'),
     send: lib.func('int shimmy_ucx_send(shimmy_ucx *u, int peer, uint64_t tag, const void *buf, uint64_t len, int timeout_ms)'),
     recv: lib.func('int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, _Out_ uint64_t *sender_tag)'),
+    tryRecv: lib.func(
+      'int64_t shimmy_ucx_try_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, _Out_ uint64_t *sender_tag)',
+    ),
     flush: lib.func('int shimmy_ucx_flush(shimmy_ucx *u, int timeout_ms)'),
     describe: lib.func('int shimmy_ucx_describe(shimmy_ucx *u, int peer, void *out, int cap)'),
     lastError: lib.func('const char *shimmy_ucx_last_error(shimmy_ucx *u)'),
@@ -157,6 +160,17 @@ export class UcxWorker {
     const n = native().recv(this.h, tag, mask, into, BigInt(into.byteLength), timeoutMs, sender) as number | bigint;
     const length = this.check(Number(n), 'receiving');
     return { length, tag: BigInt(sender[0]!) };
+  }
+
+  /**
+   * The next message whose tag matches, if one has arrived, or null without waiting (a large
+   * message found is then received in full, up to `timeoutMs`).
+   */
+  tryRecv(tag: bigint, mask: bigint, into: Uint8Array, timeoutMs: number): Received | null {
+    const sender: bigint[] = [0n];
+    const n = Number(native().tryRecv(this.h, tag, mask, into, BigInt(into.byteLength), timeoutMs, sender) as number | bigint);
+    if (n === -EAGAIN) return null;
+    return { length: this.check(n, 'receiving'), tag: BigInt(sender[0]!) };
   }
 
   /** UCX's description of a peer's endpoint (its lanes and transports). */

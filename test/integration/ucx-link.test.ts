@@ -171,3 +171,46 @@ describe('a pub/sub channel replicated one way between two hosts', () => {
     expect(publishMs).toBeGreaterThan(3500);
   });
 });
+
+describe('a pub/sub channel replicated both ways between two hosts', () => {
+  it('gets each host’s publisher’s 20,000 messages to the subscribers of both hosts, exactly, and sends nothing back', async () => {
+    const dir = mkdtempSync('/dev/shm/shimmy-repl2-');
+    const ref = { namespace: 'repl', name: `both-${process.pid}` };
+    const config = { mode: 'pubsub' as const, capacity: 256 * 1024, maxMessage: 1024, slowConsumer: 'block' as const };
+    const files = { a: join(dir, 'a', 'ring'), b: join(dir, 'b', 'ring') };
+    const channels = (['a', 'b'] as const).map((side) => {
+      mkdirSync(join(dir, side));
+      return Channel.createFile(ref, files[side], config);
+    });
+    try {
+      const n = 20_000;
+      const on = (side: Side, program: string, args: string[]) => {
+        const env = {
+          ...process.env,
+          SHIMMY_NAMESPACE: ref.namespace,
+          SHIMMY_CHANNELS: ref.name,
+          ...envFor({ ...ref, key: channelKey(ref), file: files[side], config }),
+        };
+        const [cmd, argv] = pair.on(side, process.execPath, [program, ...args]);
+        return startProgram(cmd, argv, undefined, { env: { ...env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
+      };
+      const subArgs = ['sub', ref.name, '--count', String(2 * n), '--verify', '--json', '--quiet'];
+      const subs = [on('a', CLI, subArgs), on('b', CLI, subArgs)];
+      for (const sub of subs) await sub.waitFor(/subscribed/);
+      const common = [ref.namespace, ref.name, String(config.maxMessage)];
+      const onB = on('b', `${HELPERS}/replicate.js`, ['both', files.b, ...common, 'listen', pair.address.b, String(n), String(n)]);
+      await onB.waitFor(/listening \d+/);
+      const port = /listening (\d+)/.exec(onB.stdout())![1]!;
+      const onA = on('a', `${HELPERS}/replicate.js`, ['both', files.a, ...common, 'connect', pair.address.b, port, String(n), String(n)]);
+      await onA.waitFor(/subscribed/);
+      const pubArgs = ['pub', ref.name, '--count', String(n), '--size', '200', '--seq', '--wait-subscribers', '2', '--timeout', '60s'];
+      const pubs = [on('a', CLI, pubArgs), on('b', CLI, pubArgs)];
+      for (const p of [...pubs, onA, onB, ...subs]) expect(await p.exited, p.stderr()).toBe(0);
+      for (const r of [onA, onB]) expect(JSON.parse(r.stdout().trim().split('\n').pop()!)).toEqual({ forwarded: n, landed: n, repeats: 0 });
+      for (const sub of subs) expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: 2 * n, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
+    } finally {
+      for (const ch of channels) ch.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
