@@ -334,16 +334,23 @@ static void on_received(void *request, ucs_status_t status, const ucp_tag_recv_i
   op_complete(op, status);
 }
 
-/* Receives one message whose tag matches (tag & mask) into buf; returns its length and sets *sender_tag. */
-int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, uint64_t *sender_tag) {
-  NEW_OP(op);
-  op_t done = {0};
-  /* No immediate completion: a message already there would complete without its length (UCX 1.13). */
-  ucp_request_param_t rp = {
+/*
+ * A receive's parameters: it completes through on_received into op, never at once (a message
+ * already there would complete without its length in UCX 1.13).
+ */
+static ucp_request_param_t recv_param(op_t *op) {
+  return (ucp_request_param_t){
       .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FLAG_NO_IMM_CMPL,
       .cb.recv = on_received,
       .user_data = op,
   };
+}
+
+/* Receives one message whose tag matches (tag & mask) into buf; returns its length and sets *sender_tag. */
+int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, uint64_t *sender_tag) {
+  NEW_OP(op);
+  op_t done = {0};
+  ucp_request_param_t rp = recv_param(op);
   ucs_status_t st = finish(u, ucp_tag_recv_nbx(u->worker, buf, cap, tag, mask, &rp), op, now_ms() + timeout_ms, &done);
   if (st == UCS_ERR_MESSAGE_TRUNCATED) {
     snprintf(u->last_error, sizeof u->last_error, "a message longer than the %llu-byte buffer", (unsigned long long)cap);
@@ -371,7 +378,7 @@ int64_t shimmy_ucx_try_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *bu
     void *scratch = malloc(info.length ? info.length : 1);
     if (scratch) {
       NEW_OP(op);
-      ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.recv = on_received, .user_data = op};
+      ucp_request_param_t rp = recv_param(op);
       finish(u, ucp_tag_msg_recv_nbx(u->worker, scratch, info.length, message, &rp), op, now_ms() + timeout_ms, NULL);
       free(scratch);
     }
@@ -379,11 +386,7 @@ int64_t shimmy_ucx_try_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *bu
   }
   NEW_OP(op);
   op_t done = {0};
-  ucp_request_param_t rp = {
-      .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FLAG_NO_IMM_CMPL,
-      .cb.recv = on_received,
-      .user_data = op,
-  };
+  ucp_request_param_t rp = recv_param(op);
   ucs_status_t st = finish(u, ucp_tag_msg_recv_nbx(u->worker, buf, cap, message, &rp), op, now_ms() + timeout_ms, &done);
   if (st != UCS_OK) return fail_status(u, "ucp_tag_msg_recv_nbx", st);
   *sender_tag = info.sender_tag;

@@ -105,34 +105,43 @@ describe('a UCX worker', () => {
   });
 });
 
-/**
- * A publisher on host A, a subscriber on each host, each host's channel in a memory file of
- * its own, a forwarder on A and a lander on B. `during` runs once the publisher has started.
- */
-async function replicateOneWay(n: number, pubExtra: string[], during: () => Promise<void> = async () => {}) {
-  const dir = mkdtempSync('/dev/shm/shimmy-repl-');
-  const ref = { namespace: 'repl', name: `frames-${process.pid}` };
+/** One channel with a memory file of its own on each host, and a way to run a program on a host with it in its environment. */
+function channelOnBothHosts(prefix: string) {
+  const dir = mkdtempSync(`/dev/shm/shimmy-${prefix}-`);
+  const ref = { namespace: 'repl', name: `${prefix}-${process.pid}` };
   const config = { mode: 'pubsub' as const, capacity: 256 * 1024, maxMessage: 1024, slowConsumer: 'block' as const };
   const files = { a: join(dir, 'a', 'ring'), b: join(dir, 'b', 'ring') };
   const channels = (['a', 'b'] as const).map((side) => {
     mkdirSync(join(dir, side));
     return Channel.createFile(ref, files[side], config);
   });
-  try {
-    const on = (side: Side, program: string, args: string[]) => {
-      const env = {
-        ...process.env,
-        SHIMMY_NAMESPACE: ref.namespace,
-        SHIMMY_CHANNELS: ref.name,
-        ...envFor({ ...ref, key: channelKey(ref), file: files[side], config }),
-      };
-      const [cmd, argv] = pair.on(side, process.execPath, [program, ...args]);
-      return startProgram(cmd, argv, undefined, { env: { ...env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
+  const on = (side: Side, program: string, args: string[]) => {
+    const env = {
+      ...process.env,
+      SHIMMY_NAMESPACE: ref.namespace,
+      SHIMMY_CHANNELS: ref.name,
+      ...envFor({ ...ref, key: channelKey(ref), file: files[side], config }),
     };
+    const [cmd, argv] = pair.on(side, process.execPath, [program, ...args]);
+    return startProgram(cmd, argv, undefined, { env: { ...env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
+  };
+  const close = () => {
+    for (const ch of channels) ch.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { ref, files, common: [ref.namespace, ref.name, String(config.maxMessage)], on, close };
+}
+
+/**
+ * A publisher on host A, a subscriber on each host, each host's channel in a memory file of
+ * its own, a forwarder on A and a lander on B. `during` runs once the publisher has started.
+ */
+async function replicateOneWay(n: number, pubExtra: string[], during: () => Promise<void> = async () => {}) {
+  const { ref, files, common, on, close } = channelOnBothHosts('repl');
+  try {
     const subArgs = ['sub', ref.name, '--count', String(n), '--verify', '--json', '--quiet'];
     const subs = [on('b', CLI, subArgs), on('a', CLI, subArgs)];
     for (const sub of subs) await sub.waitFor(/subscribed/);
-    const common = [ref.namespace, ref.name, String(config.maxMessage)];
     const lander = on('b', `${HELPERS}/replicate.js`, ['land', files.b, ...common, pair.address.b, String(n)]);
     await lander.waitFor(/listening \d+/);
     const port = /listening (\d+)/.exec(lander.stdout())![1]!;
@@ -149,8 +158,7 @@ async function replicateOneWay(n: number, pubExtra: string[], during: () => Prom
     for (const sub of subs) expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: n, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
     return { publishMs };
   } finally {
-    for (const ch of channels) ch.close();
-    rmSync(dir, { recursive: true, force: true });
+    close();
   }
 }
 
@@ -174,30 +182,12 @@ describe('a pub/sub channel replicated one way between two hosts', () => {
 
 describe('a pub/sub channel replicated both ways between two hosts', () => {
   it('gets each host’s publisher’s 20,000 messages to the subscribers of both hosts, exactly, and sends nothing back', async () => {
-    const dir = mkdtempSync('/dev/shm/shimmy-repl2-');
-    const ref = { namespace: 'repl', name: `both-${process.pid}` };
-    const config = { mode: 'pubsub' as const, capacity: 256 * 1024, maxMessage: 1024, slowConsumer: 'block' as const };
-    const files = { a: join(dir, 'a', 'ring'), b: join(dir, 'b', 'ring') };
-    const channels = (['a', 'b'] as const).map((side) => {
-      mkdirSync(join(dir, side));
-      return Channel.createFile(ref, files[side], config);
-    });
+    const { ref, files, common, on, close } = channelOnBothHosts('both');
     try {
       const n = 20_000;
-      const on = (side: Side, program: string, args: string[]) => {
-        const env = {
-          ...process.env,
-          SHIMMY_NAMESPACE: ref.namespace,
-          SHIMMY_CHANNELS: ref.name,
-          ...envFor({ ...ref, key: channelKey(ref), file: files[side], config }),
-        };
-        const [cmd, argv] = pair.on(side, process.execPath, [program, ...args]);
-        return startProgram(cmd, argv, undefined, { env: { ...env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
-      };
       const subArgs = ['sub', ref.name, '--count', String(2 * n), '--verify', '--json', '--quiet'];
       const subs = [on('a', CLI, subArgs), on('b', CLI, subArgs)];
       for (const sub of subs) await sub.waitFor(/subscribed/);
-      const common = [ref.namespace, ref.name, String(config.maxMessage)];
       const onB = on('b', `${HELPERS}/replicate.js`, ['both', files.b, ...common, 'listen', pair.address.b, String(n), String(n)]);
       await onB.waitFor(/listening \d+/);
       const port = /listening (\d+)/.exec(onB.stdout())![1]!;
@@ -209,8 +199,7 @@ describe('a pub/sub channel replicated both ways between two hosts', () => {
       for (const r of [onA, onB]) expect(JSON.parse(r.stdout().trim().split('\n').pop()!)).toEqual({ forwarded: n, landed: n, repeats: 0 });
       for (const sub of subs) expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: 2 * n, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
     } finally {
-      for (const ch of channels) ch.close();
-      rmSync(dir, { recursive: true, force: true });
+      close();
     }
   });
 });
