@@ -49,6 +49,10 @@ describe('channel state', () => {
       ['Ready', 'False', 'AgentNotReady'],
       ['Split', 'True', 'MultipleNodes'],
     ]);
+    // Until the agents replicate, the condition must not say they do.
+    expect(status.conditions![1]!.message).toBe(
+      'endpoints on n1, n2; pods on different nodes do not hear each other (replication between nodes is not built yet)',
+    );
     const empty = desiredStatus({ channel, placement: new Map(), problem: undefined, agentReady: () => true });
     expect(empty.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([
       ['Ready', 'True', 'NoEndpoints'],

@@ -93,7 +93,13 @@ export function desiredStatus({ channel, placement, problem, agentReady, reports
   else ready = condition('Ready', true, 'AgentsReady', `agents ready on ${nodes.length} node(s)`, generation);
   const split =
     nodes.length > 1
-      ? condition('Split', true, 'MultipleNodes', `endpoints on ${nodes.join(', ')}; agents replicate between them`, generation)
+      ? condition(
+          'Split',
+          true,
+          'MultipleNodes',
+          `endpoints on ${nodes.join(', ')}; pods on different nodes do not hear each other (replication between nodes is not built yet)`,
+          generation,
+        )
       : condition('Split', false, nodes.length ? 'SingleNode' : 'NoEndpoints', nodes.length ? `all endpoints on ${nodes[0]}` : 'no endpoints', generation);
   let key: string | undefined;
   try {
