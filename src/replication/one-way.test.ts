@@ -4,7 +4,8 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Channel } from '../channel/channel.js';
-import { forward, land, LandedSeqs } from './one-way.js';
+import { LandedSeqs } from './frames.js';
+import { forward, land } from './one-way.js';
 import type { UcxWorker } from './ucx.js';
 
 /** A link that delivers frames with these sequence numbers (payload: the number as one byte), then nothing. */
