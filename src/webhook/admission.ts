@@ -8,7 +8,6 @@
 import { ErrorCode, ShimmyError } from '../errors.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ChannelMatch } from '../k8s/channel-directory.js';
-import type { Operation } from 'fast-json-patch';
 import { needsHostIPC, podPatch, removeGroupsAnnotation, type PodMutation } from './patch.js';
 
 /** The message carries its own hint, so the ShimmyError has none of its own. */
@@ -98,7 +97,7 @@ export function review(request: AdmissionRequest, ctx: AdmissionContext): Admiss
   const namespace = request.namespace || pod.metadata?.namespace;
   if (!namespace) return allow(request.uid, ['shimmy: request has no namespace, so no channel was injected']);
   const { channels, problems } = ctx.match(namespace, pod.metadata?.labels);
-  if (channels.length === 0) return withPatch(allow(request.uid, problems), removeGroupsAnnotation(pod));
+  if (channels.length === 0) return withPatch(allow(request.uid, problems), JSON.stringify(removeGroupsAnnotation(pod)));
   const awaiting = channels.filter((c) => c.awaitingGroup).map((c) => c.name);
   if (awaiting.length)
     return refuse(
@@ -118,11 +117,11 @@ export function review(request: AdmissionRequest, ctx: AdmissionContext): Admiss
   return withPatch(allow(request.uid, [...problems, ...(needsHostIPC(mutation) ? [HOST_IPC_WARNING] : [])]), patch);
 }
 
-function withPatch(out: AdmissionReviewOut, patch: string | Operation[]): AdmissionReviewOut {
-  const text = typeof patch === 'string' ? patch : JSON.stringify(patch);
-  if (text !== '[]') {
+/** Adds a JSON patch (an RFC 6902 array, as JSON) to an answer, unless it is empty. */
+function withPatch(out: AdmissionReviewOut, patch: string): AdmissionReviewOut {
+  if (patch !== '[]') {
     out.response.patchType = 'JSONPatch';
-    out.response.patch = Buffer.from(text).toString('base64');
+    out.response.patch = Buffer.from(patch).toString('base64');
   }
   return out;
 }

@@ -4,23 +4,17 @@
  * a controller that only reads the Secret cert-manager writes. The test writes that Secret
  * itself, as cert-manager's CA issuer would (test/helpers/cert-manager.ts says why).
  */
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
-import { promisify } from 'node:util';
 import { KubernetesObjectApi, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import { ensureHelm } from '../../src/devcluster/go-tools.js';
-import { CHART_DIR } from '../../src/devcluster/install.js';
 import { ErrorCode } from '../../src/errors.js';
 import { issueClientCert, signedBy } from '../../src/webhook/certs.js';
 import { callExtender } from '../helpers/extender.js';
 import { installCertManagerCrds, issueLikeCertManager } from '../helpers/cert-manager.js';
 import { eventually } from '../helpers/wait.js';
-import { createChannel, createNamespace, pod, startCluster, type ClusterFixture } from './cluster-fixture.js';
+import { createChannel, createNamespace, pod, startCluster, type ClusterFixture, renderChartTemplate } from './cluster-fixture.js';
 
-const exec = promisify(execFile);
 const NS = 'certs';
 const SECRET = 'shimmy-webhook-from-cert-manager';
 let f: ClusterFixture;
@@ -37,12 +31,7 @@ afterAll(async () => {
 });
 
 async function renderCertificates(...set: string[]): Promise<KubernetesObject[]> {
-  const helm = await ensureHelm();
-  const args = ['template', 'shimmy', CHART_DIR, '-n', f.state.namespace, '--show-only', 'templates/webhook-certificate.yaml'];
-  const { stdout } = await exec(helm, [...args, ...['webhook.certManager.enabled=true', ...set].flatMap((s) => ['--set', s])]);
-  return parseAllDocuments(stdout)
-    .map((d) => d.toJSON() as KubernetesObject | null)
-    .filter((o): o is KubernetesObject => !!o?.kind);
+  return renderChartTemplate('webhook-certificate.yaml', f.state.namespace, 'webhook.certManager.enabled=true', ...set);
 }
 
 const apiMessage = (err: unknown) => {

@@ -3,14 +3,29 @@
  * and the Shimmy controller started in this process so tests can stop, restart and
  * inspect it. Everything is torn down in `stop()`.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, V1MicroTime, type V1Pod } from '@kubernetes/client-node';
+import { promisify } from 'node:util';
+import {
+  AdmissionregistrationV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  V1MicroTime,
+  type KubernetesObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 import { pino } from 'pino';
 import { startController, type ControllerOptions, type RunningController } from '../../src/controller/controller.js';
 import { agentLease } from '../../src/devcluster/bootstrap-objects.js';
 import { downCluster, upCluster, type DevClusterState } from '../../src/devcluster/cluster.js';
+import { ensureHelm } from '../../src/devcluster/go-tools.js';
+import { CHART_DIR } from '../../src/devcluster/install.js';
 import { agentLeaseName } from '../../src/k8s/agent-leases.js';
 import { eventually } from '../helpers/wait.js';
 import { GROUP, INJECTION_LABEL, VERSION, type SharedMemoryChannel, type SharedMemoryChannelSpec } from '../../src/k8s/types.js';
@@ -109,6 +124,22 @@ export function pod(name: string, labels: Record<string, string>, extra: Partial
     metadata: { name, labels },
     spec: { containers: [{ name: 'main', image: 'registry.invalid/shimmy-test:1', command: ['sleep', '1000'] }], ...extra },
   };
+}
+
+/** One template of the chart as `helm template` renders it, with `--set` values. */
+export async function renderChartTemplate(template: string, namespace: string, ...set: string[]): Promise<KubernetesObject[]> {
+  const helm = await ensureHelm();
+  const args = ['template', 'shimmy', CHART_DIR, '-n', namespace, '--show-only', `templates/${template}`, ...set.flatMap((v) => ['--set', v])];
+  const { stdout } = await promisify(execFile)(helm, args, { env: { ...process.env, HELM_CACHE_HOME: '/tmp/shimmy-helm-cache' } });
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJSON() as KubernetesObject | null)
+    .filter((o): o is KubernetesObject => !!o?.kind);
+}
+
+/** Creates the objects of one chart template in the cluster (the pod policy, say). */
+export async function applyChartTemplate(f: ClusterFixture, template: string, ...set: string[]): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(f.kc);
+  for (const object of await renderChartTemplate(template, 'shimmy-system', ...set)) await api.create(object);
 }
 
 /** The API server's refusal of `body` (its response body); fails when the pod is admitted. */

@@ -4,20 +4,23 @@
  * pod policy keeps every other way to the group, the segment owner's uid or root out of
  * opted-in namespaces.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { readInjectedChannel } from '../../src/client/env.js';
-import { CHART_DIR } from '../../src/devcluster/install.js';
-import { ensureHelm } from '../../src/devcluster/go-tools.js';
 import { GROUPS_ANNOTATION } from '../../src/k8s/pod-channels.js';
 import { GROUP, VERSION } from '../../src/k8s/types.js';
 import { eventually } from '../helpers/wait.js';
-import { createChannel, createNamespace, getChannel, pod, startCluster, type ClusterFixture, refusal as refuse } from './cluster-fixture.js';
+import {
+  applyChartTemplate,
+  createChannel,
+  createNamespace,
+  getChannel,
+  pod,
+  startCluster,
+  type ClusterFixture,
+  refusal as refuse,
+} from './cluster-fixture.js';
 
-const exec = promisify(execFile);
 const OWNER = 64500;
 const GROUPS = { first: 64600, count: 3 };
 const A = 'tenant-a';
@@ -27,18 +30,7 @@ let f: ClusterFixture;
 beforeAll(async () => {
   f = await startCluster({ nodes: 1, agents: false });
   await f.startController({ hostIPC: { segmentOwner: OWNER, groups: GROUPS } });
-  const helm = await ensureHelm();
-  const range = `${GROUPS.first}-${GROUPS.first + GROUPS.count - 1}`;
-  const { stdout } = await exec(
-    helm,
-    ['template', 'shimmy', CHART_DIR, '-n', 'shimmy-system', '--show-only', 'templates/pod-policy.yaml', '--set', `hostIPC.channelGroups=${range}`],
-    { env: { ...process.env, HELM_CACHE_HOME: '/tmp/shimmy-helm-cache' } },
-  );
-  const api = KubernetesObjectApi.makeApiClient(f.kc);
-  for (const doc of parseAllDocuments(stdout)) {
-    const object = doc.toJSON() as KubernetesObject | null;
-    if (object?.kind) await api.create(object);
-  }
+  await applyChartTemplate(f, 'pod-policy.yaml', `hostIPC.channelGroups=${GROUPS.first}-${GROUPS.first + GROUPS.count - 1}`);
   await createNamespace(f, A, true);
   await createNamespace(f, B, true);
 }, 600_000);

@@ -3,33 +3,19 @@
  * Shimmy that allows hostIPC (enforce=privileged, for memory: HostIPC channels), a pod may
  * have hostIPC but nothing else of what Pod Security "baseline" forbids.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import { CHART_DIR } from '../../src/devcluster/install.js';
-import { ensureHelm } from '../../src/devcluster/go-tools.js';
 import { INJECTION_LABEL } from '../../src/k8s/types.js';
 import { eventually } from '../helpers/wait.js';
-import { pod, startCluster, type ClusterFixture, refusal as refuse } from './cluster-fixture.js';
+import { applyChartTemplate, pod, startCluster, type ClusterFixture, refusal as refuse } from './cluster-fixture.js';
 
-const exec = promisify(execFile);
 const NS = 'hostipc-tenant';
 const PLAIN = 'not-opted-in';
 let f: ClusterFixture;
 
 beforeAll(async () => {
   f = await startCluster({ nodes: 1, agents: false });
-  const helm = await ensureHelm();
-  const { stdout } = await exec(helm, ['template', 'shimmy', CHART_DIR, '-n', 'shimmy-system', '--show-only', 'templates/pod-policy.yaml'], {
-    env: { ...process.env, HELM_CACHE_HOME: '/tmp/shimmy-helm-cache' },
-  });
-  const api = KubernetesObjectApi.makeApiClient(f.kc);
-  for (const doc of parseAllDocuments(stdout)) {
-    const object = doc.toJSON() as KubernetesObject | null;
-    if (object?.kind) await api.create(object);
-  }
+  await applyChartTemplate(f, 'pod-policy.yaml');
   for (const [name, labels] of [
     [NS, { [INJECTION_LABEL]: 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' }],
     [PLAIN, { 'pod-security.kubernetes.io/enforce': 'privileged' }],
