@@ -27,7 +27,7 @@
 #include <time.h>
 #include <ucp/api/ucp.h>
 
-#define SHIMMY_UCX_ABI 3
+#define SHIMMY_UCX_ABI 4
 #define MAX_PEERS 64
 #define MAX_PENDING 16
 /* Sends in flight at once: a send copies its message and returns; the oldest must finish before a 17th starts. */
@@ -38,7 +38,7 @@
 int shimmy_ucx_abi_version(void) { return SHIMMY_UCX_ABI; }
 
 typedef struct {
-  ucp_ep_h ep;
+  ucp_ep_h ep; /* NULL once closed: the index may be given to a new peer */
   ucs_status_t failed; /* UCS_OK while healthy */
 } peer_t;
 
@@ -121,7 +121,7 @@ static void progress_or_sleep(shimmy_ucx *u, int64_t until_ms) {
 static void on_ep_error(void *arg, ucp_ep_h ep, ucs_status_t status) {
   shimmy_ucx *u = arg;
   for (int i = 0; i < u->npeers; i++)
-    if (u->peers[i].ep == ep) u->peers[i].failed = status;
+    if (u->peers[i].ep == ep && ep != NULL) u->peers[i].failed = status;
 }
 
 static void on_conn_request(ucp_conn_request_h request, void *arg) {
@@ -179,16 +179,21 @@ int shimmy_ucx_listen(shimmy_ucx *u, const char *ip, int port) {
 }
 
 static int add_peer(shimmy_ucx *u, ucp_ep_params_t *ep_params) {
-  if (u->npeers >= MAX_PEERS) return -ENOSPC;
+  int index = 0;
+  while (index < u->npeers && u->peers[index].ep != NULL) index++;
+  if (index >= MAX_PEERS) return -ENOSPC;
   ep_params->field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
   ep_params->err_mode = UCP_ERR_HANDLING_MODE_PEER;
   ep_params->err_handler.cb = on_ep_error;
   ep_params->err_handler.arg = u;
-  peer_t *p = &u->peers[u->npeers];
-  ucs_status_t st = ucp_ep_create(u->worker, ep_params, &p->ep);
+  peer_t *p = &u->peers[index];
+  ucp_ep_h ep = NULL;
+  ucs_status_t st = ucp_ep_create(u->worker, ep_params, &ep);
   if (st != UCS_OK) return fail_status(u, "ucp_ep_create", st);
+  p->ep = ep;
   p->failed = UCS_OK;
-  return u->npeers++;
+  if (index == u->npeers) u->npeers++;
+  return index;
 }
 
 /* Waits for a connection request and makes its endpoint; returns the peer index. */
@@ -202,6 +207,23 @@ int shimmy_ucx_accept(shimmy_ucx *u, int timeout_ms) {
   memmove(u->pending, u->pending + 1, (size_t)(--u->npending) * sizeof u->pending[0]);
   ucp_ep_params_t ep = {.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST, .conn_request = request};
   return add_peer(u, &ep);
+}
+
+/* Makes the endpoint of a connection request that has arrived, if any: the peer index, or -EAGAIN without waiting. */
+int shimmy_ucx_try_accept(shimmy_ucx *u) {
+  if (u->npending == 0) ucp_worker_progress(u->worker);
+  if (u->npending == 0) return -EAGAIN;
+  ucp_conn_request_h request = u->pending[0];
+  memmove(u->pending, u->pending + 1, (size_t)(--u->npending) * sizeof u->pending[0]);
+  ucp_ep_params_t ep = {.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST, .conn_request = request};
+  return add_peer(u, &ep);
+}
+
+/* 0 while a peer's endpoint is healthy, the -errno of its failure otherwise (-EINVAL: no such peer). */
+int shimmy_ucx_peer_status(shimmy_ucx *u, int peer) {
+  if (peer < 0 || peer >= u->npeers || u->peers[peer].ep == NULL) return -EINVAL;
+  ucp_worker_progress(u->worker);
+  return u->peers[peer].failed == UCS_OK ? 0 : fail_status(u, "peer", u->peers[peer].failed);
 }
 
 static void on_flushed(void *request, ucs_status_t status, void *user_data) {
@@ -236,6 +258,8 @@ static ucs_status_t finish(shimmy_ucx *u, ucs_status_ptr_t request, op_t *op, in
   return st;
 }
 
+int shimmy_ucx_close_peer(shimmy_ucx *u, int peer, int timeout_ms);
+
 #define NEW_OP(op)                 \
   op_t *op = calloc(1, sizeof *op); \
   if (!op) return -ENOMEM
@@ -255,7 +279,15 @@ int shimmy_ucx_connect(shimmy_ucx *u, const char *ip, int port, int timeout_ms) 
   ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_flushed, .user_data = op};
   ucs_status_t st = finish(u, ucp_ep_flush_nbx(u->peers[index].ep, &rp), op, now_ms() + timeout_ms, NULL);
   if (st == UCS_OK && u->peers[index].failed != UCS_OK) st = u->peers[index].failed;
-  return st == UCS_OK ? index : fail_status(u, "connect", st);
+  if (st == UCS_OK) return index;
+  /* A failed connect gives its index back, so a peer can be retried for as long as it takes. */
+  u->peers[index].failed = st;
+  char why[sizeof u->last_error];
+  int rc = fail_status(u, "connect", st);
+  memcpy(why, u->last_error, sizeof why);
+  shimmy_ucx_close_peer(u, index, 1000);
+  memcpy(u->last_error, why, sizeof why);
+  return rc;
 }
 
 static void on_sent(void *request, ucs_status_t status, void *user_data) {
@@ -287,10 +319,10 @@ static ucs_status_t settle(shimmy_ucx *u, send_slot_t *s, int64_t until) {
  * peer keep their order. A failure shows on a later send to that peer, or on flush.
  */
 int shimmy_ucx_send(shimmy_ucx *u, int peer, uint64_t tag, const void *buf, uint64_t len, int timeout_ms) {
-  if (peer < 0 || peer >= u->npeers) return -EINVAL;
+  if (peer < 0 || peer >= u->npeers || u->peers[peer].ep == NULL) return -EINVAL;
   send_slot_t *s = &u->slots[u->next_slot];
-  ucs_status_t st = settle(u, s, now_ms() + timeout_ms);
-  if (st != UCS_OK) return fail_status(u, "an earlier send", st);
+  /* An earlier send that failed marks its own peer failed (settle); it fails this one only if it went to this peer. */
+  settle(u, s, now_ms() + timeout_ms);
   if (u->peers[peer].failed != UCS_OK) return fail_status(u, "peer", u->peers[peer].failed);
   if (s->cap < len || !s->buf) {
     free(s->buf);
@@ -393,9 +425,37 @@ int64_t shimmy_ucx_try_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *bu
   return (int64_t)info.length;
 }
 
+/*
+ * Closes one peer's endpoint (at once, without flushing, when it failed) and frees its index
+ * for a later peer. Its sends in flight end first (up to timeout_ms), whatever their outcome.
+ */
+int shimmy_ucx_close_peer(shimmy_ucx *u, int peer, int timeout_ms) {
+  if (peer < 0 || peer >= u->npeers || u->peers[peer].ep == NULL) return -EINVAL;
+  int64_t until = now_ms() + timeout_ms;
+  NEW_OP(op);
+  ucp_request_param_t rp = {
+      .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+      .flags = u->peers[peer].failed == UCS_OK ? 0 : UCP_EP_CLOSE_FLAG_FORCE,
+      .cb.send = on_flushed,
+      .user_data = op,
+  };
+  ucs_status_t st = finish(u, ucp_ep_close_nbx(u->peers[peer].ep, &rp), op, until, NULL);
+  for (int i = 0; i < SEND_WINDOW; i++) {
+    send_slot_t *s = &u->slots[i];
+    if (s->request && s->peer == peer) {
+      ucs_status_t failed = u->peers[peer].failed;
+      settle(u, s, now_ms() + 1000);
+      u->peers[peer].failed = failed;
+    }
+  }
+  u->peers[peer].ep = NULL;
+  u->peers[peer].failed = UCS_ERR_NOT_CONNECTED;
+  return st == UCS_OK || st == UCS_ERR_CANCELED || st == UCS_ERR_CONNECTION_RESET || st == UCS_ERR_ENDPOINT_TIMEOUT ? 0 : fail_status(u, "closing a peer", st);
+}
+
 /* The transports a peer's endpoint uses, as UCX prints them (ucp_ep_print_info), into out. */
 int shimmy_ucx_describe(shimmy_ucx *u, int peer, char *out, int cap) {
-  if (peer < 0 || peer >= u->npeers || cap <= 0) return -EINVAL;
+  if (peer < 0 || peer >= u->npeers || u->peers[peer].ep == NULL || cap <= 0) return -EINVAL;
   char *text = NULL;
   size_t size = 0;
   FILE *stream = open_memstream(&text, &size);
@@ -413,6 +473,7 @@ void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms) {
   int64_t until = now_ms() + timeout_ms;
   for (int i = 0; i < SEND_WINDOW; i++) settle(u, &u->slots[i], until);
   for (int i = 0; i < u->npeers; i++) {
+    if (u->peers[i].ep == NULL) continue;
     op_t *op = calloc(1, sizeof *op);
     if (!op) break;
     ucp_request_param_t rp = {

@@ -1,14 +1,26 @@
 /**
- * What both replication loops (one-way.ts, both-ways.ts) share: a channel's messages on the
- * link as frames (a 64-bit sequence number, then the message), the sending side that frames
- * and sends the channel's own messages, the receiving side that takes each sequence number
- * once and lands it, and the LandedSeqs that keeps landed messages from going back.
+ * What the replication loops (one-way.ts, both-ways.ts, node-replicator.ts) share: a
+ * channel's messages on the link as frames (a header of the sender's 64-bit sequence number
+ * and its 32-bit epoch, then the message), the sending side that frames and sends the
+ * channel's own messages, the receiving side that takes each sequence number once and lands
+ * it, and the LandedSeqs that keeps landed messages from going back.
  */
+import { randomInt } from 'node:crypto';
 import type { Claim } from '../channel/endpoints.js';
 import { ErrorCode, isShimmyError } from '../errors.js';
 import type { UcxPeer, UcxWorker } from './ucx.js';
 
-export const SEQ_BYTES = 8;
+/** u64 sequence number, u32 epoch, u32 reserved (0). */
+export const HEADER_BYTES = 16;
+
+/** A sender's epoch: new for every sender, so a receiver tells a restarted sender (sequence numbers from 0 again) from a resend. */
+export const newEpoch = (): number => randomInt(1, 0xffffffff);
+
+export function writeHeader(view: DataView, seq: bigint, epoch: number): void {
+  view.setBigUint64(0, seq, true);
+  view.setUint32(8, epoch, true);
+  view.setUint32(12, 0, true);
+}
 
 /** What every replication loop is told about its channel and link. */
 export interface ChannelLinkOptions {
@@ -64,6 +76,7 @@ export class Outbound {
   sent = 0;
   private readonly frame: Uint8Array;
   private readonly view: DataView;
+  private readonly epoch = newEpoch();
 
   constructor(
     private readonly worker: UcxWorker,
@@ -73,54 +86,66 @@ export class Outbound {
     private readonly timeoutMs: number,
     private readonly landed?: LandedSeqs,
   ) {
-    this.frame = new Uint8Array(SEQ_BYTES + maxMessage);
+    this.frame = new Uint8Array(HEADER_BYTES + maxMessage);
     this.view = new DataView(this.frame.buffer);
   }
 
   readonly send = (bytes: Uint8Array, offset: number, length: number, seq: number): void => {
     if (this.landed?.isLanded(seq)) return;
-    this.view.setBigUint64(0, BigInt(this.sent), true);
-    this.frame.set(bytes.subarray(offset, offset + length), SEQ_BYTES);
-    this.worker.send(this.peer, this.tag, this.frame.subarray(0, SEQ_BYTES + length), this.timeoutMs);
+    writeHeader(this.view, BigInt(this.sent), this.epoch);
+    this.frame.set(bytes.subarray(offset, offset + length), HEADER_BYTES);
+    this.worker.send(this.peer, this.tag, this.frame.subarray(0, HEADER_BYTES + length), this.timeoutMs);
     this.sent++;
   };
 }
 
-/** The receiving side: frames arrive in `buf`; each sequence number is landed once, in order. */
+/**
+ * The receiving side: frames arrive in `buf`; each sequence number is landed once, in order.
+ * A frame of a new epoch (a restarted sender) starts the count again; a jump ahead (a sender
+ * that dropped this receiver for a while) is counted in `skipped`.
+ */
 export class Inbound {
   readonly buf: Uint8Array;
   landed = 0;
   repeats = 0;
+  skipped = 0n;
+  restarts = 0;
   private readonly view: DataView;
-  private next = 0n;
+  /** The next sequence number wanted from the current epoch (0: none seen yet). */
+  next = 0n;
+  epoch = 0;
 
   constructor(
     maxMessage: number,
     private readonly landedSeqs?: LandedSeqs,
   ) {
-    this.buf = new Uint8Array(SEQ_BYTES + maxMessage);
+    this.buf = new Uint8Array(HEADER_BYTES + maxMessage);
     this.view = new DataView(this.buf.buffer);
   }
 
   /** Whether the frame now in `buf` is one not seen before; a repeat (a resend after a cut link) is counted. */
   isNew(): boolean {
     const seq = this.view.getBigUint64(0, true);
-    if (seq < this.next) {
+    const epoch = this.view.getUint32(8, true);
+    if (epoch !== this.epoch) {
+      if (this.epoch !== 0) this.restarts++;
+      this.epoch = epoch;
+    } else if (seq < this.next) {
       this.repeats++;
       return false;
-    }
+    } else if (seq > this.next) this.skipped += seq - this.next;
     this.next = seq + 1n;
     return true;
   }
 
   /** The length of the message in a frame of `frameLength` bytes. */
   static messageLength(frameLength: number): number {
-    return frameLength - SEQ_BYTES;
+    return frameLength - HEADER_BYTES;
   }
 
   /** Puts the message of the frame in `buf` (`frameLength` bytes) into the claim, commits it and records its ring sequence number. */
   land(claim: Claim, frameLength: number): void {
-    claim.bytes.set(this.buf.subarray(SEQ_BYTES, frameLength));
+    claim.bytes.set(this.buf.subarray(HEADER_BYTES, frameLength));
     const ringSeq = claim.commit();
     this.landedSeqs?.push(ringSeq);
     this.landed++;

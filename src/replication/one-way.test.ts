@@ -4,7 +4,7 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Channel } from '../channel/channel.js';
-import { LandedSeqs } from './frames.js';
+import { HEADER_BYTES, LandedSeqs, writeHeader } from './frames.js';
 import { forward, land } from './one-way.js';
 import type { UcxWorker } from './ucx.js';
 
@@ -15,9 +15,9 @@ function linkDelivering(seqs: number[]): UcxWorker {
     recv(_tag: bigint, _mask: bigint, into: Uint8Array) {
       if (i >= seqs.length) throw new ShimmyError(ErrorCode.TIMEOUT, 'receiving timed out', '');
       const view = new DataView(into.buffer, into.byteOffset);
-      view.setBigUint64(0, BigInt(seqs[i]!), true);
-      into[8] = seqs[i++]!;
-      return { length: 9, tag: 1n };
+      writeHeader(view, BigInt(seqs[i]!), 1);
+      into[HEADER_BYTES] = seqs[i++]!;
+      return { length: HEADER_BYTES + 1, tag: 1n };
     },
   } as unknown as UcxWorker;
 }
@@ -82,7 +82,7 @@ describe('forward', () => {
       const landed = new LandedSeqs();
       const sent: number[] = [];
       const link = {
-        send: (_peer: number, _tag: bigint, frame: Uint8Array) => void sent.push(frame[8]!),
+        send: (_peer: number, _tag: bigint, frame: Uint8Array) => void sent.push(frame[HEADER_BYTES]!),
         flush: () => {},
       } as unknown as UcxWorker;
       await pub.publish(Uint8Array.of(1));

@@ -10,7 +10,7 @@ import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { nativeLibrary } from '../native-library.js';
 
-const EXPECTED_ABI = 3;
+const EXPECTED_ABI = 4;
 const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV, EAGAIN } = constants.errno;
 
 export interface UcxOptions {
@@ -48,6 +48,9 @@ function bind() {
     create: lib.func('int shimmy_ucx_create(_Out_ shimmy_ucx **out, const char *tls, const char *devices)'),
     listen: lib.func('int shimmy_ucx_listen(shimmy_ucx *u, const char *ip, int port)'),
     accept: lib.func('int shimmy_ucx_accept(shimmy_ucx *u, int timeout_ms)'),
+    tryAccept: lib.func('int shimmy_ucx_try_accept(shimmy_ucx *u)'),
+    peerStatus: lib.func('int shimmy_ucx_peer_status(shimmy_ucx *u, int peer)'),
+    closePeer: lib.func('int shimmy_ucx_close_peer(shimmy_ucx *u, int peer, int timeout_ms)'),
     connect: lib.func('int shimmy_ucx_connect(shimmy_ucx *u, const char *ip, int port, int timeout_ms)'),
     send: lib.func('int shimmy_ucx_send(shimmy_ucx *u, int peer, uint64_t tag, const void *buf, uint64_t len, int timeout_ms)'),
     recv: lib.func('int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, uint64_t cap, int timeout_ms, _Out_ uint64_t *sender_tag)'),
@@ -136,6 +139,22 @@ export class UcxWorker {
     return this.check(native().accept(this.h, timeoutMs) as number, 'waiting for a peer');
   }
 
+  /** A peer whose connection request has arrived, or null without waiting. */
+  tryAccept(): UcxPeer | null {
+    const rc = native().tryAccept(this.h) as number;
+    return rc === -EAGAIN ? null : this.check(rc, 'accepting a peer');
+  }
+
+  /** Whether a peer's endpoint still works (false once it failed: the peer died or the link was cut). */
+  isHealthy(peer: UcxPeer): boolean {
+    return (native().peerStatus(this.h, peer) as number) === 0;
+  }
+
+  /** Closes a peer's endpoint (at once if it failed) and frees its index for a later peer. */
+  closePeer(peer: UcxPeer, timeoutMs = 1000): void {
+    this.check(native().closePeer(this.h, peer, timeoutMs) as number, 'closing a peer');
+  }
+
   connect(ip: string, port: number, timeoutMs: number): UcxPeer {
     return this.check(native().connect(this.h, ip, port, timeoutMs) as number, `connecting to ${ip}:${port}`);
   }
@@ -143,7 +162,7 @@ export class UcxWorker {
   /**
    * Sends `data` tagged `tag`: copies it and returns, with up to 16 sends in flight (the
    * oldest must finish within `timeoutMs` before another starts). Messages to one peer keep
-   * their order. A failure shows on a later send to that peer, or on flush().
+   * their order. A failure shows on a later send to that peer (never another), or on flush().
    */
   send(peer: UcxPeer, tag: bigint, data: Uint8Array, timeoutMs: number): void {
     this.check(native().send(this.h, peer, tag, data, BigInt(data.byteLength), timeoutMs) as number, 'sending');

@@ -1,0 +1,565 @@
+/**
+ * One node's side of the replication of its pub/sub channels with the other nodes that have
+ * endpoints of them, over one UcxWorker, in one loop on one thread (the agent runs it on a
+ * worker thread of its own: replicator-thread.ts).
+ *
+ * Per channel, the node sends its own messages (those its lander did not publish: LandedSeqs)
+ * to every peer, and lands every peer's messages into its ring. Each node connects to each
+ * peer and sends on that endpoint only; what it accepts it only receives on. Tags name the
+ * channel, the kind (data or acknowledgement) and the sending node (tags.ts).
+ *
+ * A frame carries its origin's sequence number and epoch (frames.ts). The receiver
+ * acknowledges what it landed; the sender keeps each peer's unacknowledged frames, up to the
+ * channel's capacity in bytes, and stops reading its ring when a live peer has no room left,
+ * which holds the publishers back under Block as a slow local subscriber would. After a failed
+ * endpoint (a cut link, a restarted peer) it connects again and sends the unacknowledged
+ * frames again; the receiver drops the ones it already landed. A peer unreachable for longer
+ * than `peerTimeoutMs` is dropped: its frames are let go and the channel no longer waits for
+ * it; it is taken back when it answers again, from the messages published after that.
+ */
+import type { Channel } from '../channel/channel.js';
+import type { Publisher, Subscriber } from '../channel/endpoints.js';
+import type { ChannelRef } from '../channel/names.js';
+import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
+import { ALL, HEADER_BYTES, Inbound, LandedSeqs, newEpoch, turn, writeHeader } from './frames.js';
+import { FrameQueue } from './frame-queue.js';
+import { channelTag } from './tags.js';
+import { transportsOf, type UcxPeer, type UcxWorker } from './ucx.js';
+
+const BATCH = 1024;
+const IDLE_MS = 1;
+/** An acknowledgement goes back at least every this many landed frames, and whenever the inbox runs dry. */
+const ACK_EVERY = 256;
+const ACK_BYTES = 16;
+const HEALTH_CHECK_MS = 500;
+
+/** A channel this node replicates, and the nodes it replicates it with. */
+export interface ReplicatedChannel {
+  ref: ChannelRef;
+  /** The channel's System V key (the same on every node): its tags on the link. */
+  key: number;
+  maxMessage: number;
+  /** The most bytes of frames kept for one peer until it acknowledges them (the channel's capacity). */
+  windowBytes: number;
+  peers: string[];
+}
+
+export interface PeerAddress {
+  node: string;
+  ip: string;
+  port: number;
+}
+
+export interface ReplicatorConfig {
+  channels: ReplicatedChannel[];
+  /** Where each peer node's replicator listens; a peer without an address waits for one. */
+  addresses: PeerAddress[];
+}
+
+export type LinkState = 'Connected' | 'Connecting' | 'Dropped';
+
+export interface LinkReport {
+  node: string;
+  state: LinkState;
+  /** UCX's transports on the endpoint, e.g. "tcp/eth0" or "rc_mlx5/mlx5_0:1". */
+  transport?: string;
+  /** Connections made again after one failed. */
+  reconnects: number;
+  lastError?: string;
+}
+
+export interface ChannelPeerReport {
+  peer: string;
+  /** This node's messages sent to the peer (first sends). */
+  forwarded: number;
+  /** Frames sent again after a reconnect. */
+  resent: number;
+  /** The peer's messages published into this node's ring. */
+  landed: number;
+  /** Frames that came again and were dropped (the resends of ones already landed). */
+  repeats: number;
+  /** Frames kept until the peer acknowledges them. */
+  unacknowledged: number;
+  /** The peer's messages it let go while it had dropped this node, as seen by the gap. */
+  skipped: number;
+  /** Times the peer's sender started over (a restarted agent). */
+  restarts: number;
+}
+
+export interface ReplicatorReport {
+  links: LinkReport[];
+  /** By `namespace/name`. */
+  channels: Record<string, ChannelPeerReport[]>;
+  /** Channels configured but not open yet, with why. */
+  waiting: Record<string, string>;
+}
+
+export interface ReplicatorOptions {
+  node: string;
+  worker: UcxWorker;
+  /** Opens a channel's memory on this node (it must exist: the agent makes it). */
+  open: (ref: ChannelRef) => Channel;
+  peerTimeoutMs: number;
+  connectTimeoutMs?: number;
+  retryMs?: number;
+  /** How long a send may wait for room before the link counts as cut. */
+  sendTimeoutMs?: number;
+  log?: (level: 'info' | 'warn', msg: string, fields: Record<string, unknown>) => void;
+}
+
+interface Link {
+  address: PeerAddress;
+  ep: UcxPeer | null;
+  state: LinkState;
+  since: number;
+  attemptAt: number;
+  everConnected: boolean;
+  reconnects: number;
+  transport?: string;
+  lastError?: string;
+}
+
+interface OutLink {
+  peer: string;
+  queue: FrameQueue;
+  dataTag: bigint;
+  ackTag: bigint;
+  forwarded: number;
+  resent: number;
+  /** The highest sequence number sent so far: one at or below it goes out again as a resend. */
+  sentUpTo: bigint;
+  dropped: boolean;
+}
+
+interface InLink {
+  peer: string;
+  inbound: Inbound;
+  dataTag: bigint;
+  ackTag: bigint;
+  /** The length of a frame in the inbox that waits for room in the ring. */
+  pending: number | null;
+  unacknowledged: number;
+}
+
+interface Replica {
+  spec: ReplicatedChannel;
+  id: string;
+  channel: Channel;
+  sub: Subscriber;
+  pub: Publisher;
+  landedSeqs: LandedSeqs;
+  epoch: number;
+  seq: bigint;
+  outs: Map<string, OutLink>;
+  ins: Map<string, InLink>;
+}
+
+const idOf = (ref: ChannelRef) => `${ref.namespace}/${ref.name}`;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Failures that mean the endpoint is gone (or as good as): the link is connected again. */
+const linkFailure = (err: unknown) =>
+  isShimmyError(err, ErrorCode.PEER_UNAVAILABLE) || isShimmyError(err, ErrorCode.TIMEOUT) || isShimmyError(err, ErrorCode.TRANSPORT_FAILED);
+
+export class NodeReplicator {
+  private readonly links = new Map<string, Link>();
+  private readonly replicas = new Map<string, Replica>();
+  private readonly waiting = new Map<string, string>();
+  private readonly accepted = new Set<UcxPeer>();
+  private wanted: ReplicatorConfig = { channels: [], addresses: [] };
+  private changed = true;
+  private lastHealthCheck = 0;
+  private readonly ackFrame = new Uint8Array(ACK_BYTES);
+  private readonly ackView = new DataView(this.ackFrame.buffer);
+  private readonly ackIn = new Uint8Array(ACK_BYTES);
+  private readonly ackInView = new DataView(this.ackIn.buffer);
+
+  constructor(private readonly opts: ReplicatorOptions) {}
+
+  private get connectTimeoutMs() {
+    return this.opts.connectTimeoutMs ?? 1000;
+  }
+  private get retryMs() {
+    return this.opts.retryMs ?? 1000;
+  }
+  private get sendTimeoutMs() {
+    return this.opts.sendTimeoutMs ?? 5000;
+  }
+
+  /** The channels and peer addresses wanted from now on (applied by the loop). */
+  configure(config: ReplicatorConfig): void {
+    this.wanted = config;
+    this.changed = true;
+  }
+
+  /** Runs until `signal` aborts; then report() still holds the counters, and close() lets go of the channels and links. */
+  async run(signal: AbortSignal): Promise<void> {
+    let lastApply = 0;
+    while (!signal.aborted) {
+      const now = Date.now();
+      // Channels that could not be opened yet are tried again every retry interval.
+      if (this.changed || (this.waiting.size > 0 && now - lastApply > this.retryMs)) {
+        this.changed = false;
+        lastApply = now;
+        this.apply();
+      }
+      let did = this.acceptPeers();
+      did += this.connectLinks(now);
+      if (now - this.lastHealthCheck > HEALTH_CHECK_MS) {
+        this.lastHealthCheck = now;
+        this.checkHealth();
+      }
+      for (const r of this.replicas.values()) did += this.pump(r);
+      if (did > 0) await turn();
+      else await sleep(IDLE_MS);
+    }
+  }
+
+  report(): ReplicatorReport {
+    const links = [...this.links.entries()].map(([node, l]) => ({
+      node,
+      state: l.state,
+      ...(l.transport ? { transport: l.transport } : {}),
+      reconnects: l.reconnects,
+      ...(l.lastError ? { lastError: l.lastError } : {}),
+    }));
+    const channels: Record<string, ChannelPeerReport[]> = {};
+    for (const r of this.replicas.values())
+      channels[r.id] = r.spec.peers.map((peer) => {
+        const out = r.outs.get(peer)!;
+        const inLink = r.ins.get(peer)!;
+        return {
+          peer,
+          forwarded: out.forwarded,
+          resent: out.resent,
+          landed: inLink.inbound.landed,
+          repeats: inLink.inbound.repeats,
+          unacknowledged: out.queue.length,
+          skipped: Number(inLink.inbound.skipped),
+          restarts: inLink.inbound.restarts,
+        };
+      });
+    return { links, channels, waiting: Object.fromEntries(this.waiting) };
+  }
+
+  private log(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>) {
+    this.opts.log?.(level, msg, fields);
+  }
+
+  private apply(): void {
+    const { channels, addresses } = this.wanted;
+    const byNode = new Map(addresses.map((a) => [a.node, a]));
+    for (const [node, link] of this.links) {
+      const address = byNode.get(node);
+      if (address && address.ip === link.address.ip && address.port === link.address.port) continue;
+      this.disconnect(link, address ? 'the peer moved to a new address' : 'no longer a peer');
+      this.links.delete(node);
+    }
+    for (const a of addresses)
+      if (!this.links.has(a.node))
+        this.links.set(a.node, { address: a, ep: null, state: 'Connecting', since: Date.now(), attemptAt: 0, everConnected: false, reconnects: 0 });
+
+    const want = new Map(channels.map((c) => [idOf(c.ref), c]));
+    for (const [id, r] of this.replicas) {
+      const spec = want.get(id);
+      if (spec && spec.key === r.spec.key && spec.maxMessage === r.spec.maxMessage) {
+        this.setPeers(r, spec);
+        continue;
+      }
+      this.closeReplica(r);
+      this.replicas.delete(id);
+      this.log('info', 'channel no longer replicated', { channel: id });
+    }
+    this.waiting.clear();
+    for (const [id, spec] of want) {
+      if (this.replicas.has(id)) continue;
+      try {
+        this.replicas.set(id, this.openReplica(spec));
+        this.log('info', 'replicating channel', { channel: id, peers: spec.peers });
+      } catch (err) {
+        this.waiting.set(id, err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
+
+  private openReplica(spec: ReplicatedChannel): Replica {
+    const channel = this.opts.open(spec.ref);
+    try {
+      const mode = channel.stats().mode;
+      if (mode !== 'pubsub')
+        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `${idOf(spec.ref)} is a ${mode} channel`, 'Only pub/sub channels are replicated between nodes');
+      const r: Replica = {
+        spec,
+        id: idOf(spec.ref),
+        channel,
+        sub: channel.subscriber(),
+        pub: channel.publisher(),
+        landedSeqs: new LandedSeqs(),
+        epoch: newEpoch(),
+        seq: 0n,
+        outs: new Map(),
+        ins: new Map(),
+      };
+      this.setPeers(r, spec);
+      return r;
+    } catch (err) {
+      channel.close();
+      throw err;
+    }
+  }
+
+  private setPeers(r: Replica, spec: ReplicatedChannel): void {
+    r.spec = spec;
+    const me = this.opts.node;
+    for (const peer of spec.peers) {
+      if (!r.outs.has(peer))
+        r.outs.set(peer, {
+          peer,
+          queue: new FrameQueue(),
+          dataTag: channelTag(spec.key, 'data', me),
+          ackTag: channelTag(spec.key, 'ack', peer),
+          forwarded: 0,
+          resent: 0,
+          sentUpTo: -1n,
+          dropped: this.links.get(peer)?.state === 'Dropped',
+        });
+      if (!r.ins.has(peer))
+        r.ins.set(peer, {
+          peer,
+          inbound: new Inbound(spec.maxMessage, r.landedSeqs),
+          dataTag: channelTag(spec.key, 'data', peer),
+          ackTag: channelTag(spec.key, 'ack', me),
+          pending: null,
+          unacknowledged: 0,
+        });
+    }
+    for (const peer of [...r.outs.keys()])
+      if (!spec.peers.includes(peer)) {
+        r.outs.delete(peer);
+        r.ins.delete(peer);
+      }
+  }
+
+  private closeReplica(r: Replica): void {
+    r.sub.close();
+    r.pub.close();
+    r.channel.close();
+  }
+
+  private acceptPeers(): number {
+    let n = 0;
+    for (;;) {
+      let ep: UcxPeer | null;
+      try {
+        ep = this.opts.worker.tryAccept();
+      } catch (err) {
+        // A connection request whose peer gave up meanwhile (it connects again).
+        if (!linkFailure(err)) throw err;
+        continue;
+      }
+      if (ep === null) return n;
+      this.accepted.add(ep);
+      n++;
+    }
+  }
+
+  private connectLinks(now: number): number {
+    let n = 0;
+    for (const [node, link] of this.links) {
+      if (link.ep !== null || now < link.attemptAt) continue;
+      try {
+        link.ep = this.opts.worker.connect(link.address.ip, link.address.port, this.connectTimeoutMs);
+      } catch (err) {
+        link.attemptAt = Date.now() + this.retryMs;
+        link.lastError = err instanceof Error ? err.message : String(err);
+        if (link.state !== 'Dropped' && Date.now() - link.since > this.opts.peerTimeoutMs) this.drop(node, link);
+        continue;
+      }
+      n++;
+      if (link.everConnected) link.reconnects++;
+      link.everConnected = true;
+      const wasDropped = link.state === 'Dropped';
+      link.state = 'Connected';
+      link.since = Date.now();
+      link.transport = transportsOf(this.opts.worker.describe(link.ep)).join(',') || undefined;
+      for (const r of this.replicas.values()) {
+        const out = r.outs.get(node);
+        if (out && wasDropped) out.dropped = false;
+      }
+      this.log('info', link.reconnects ? 'peer connected again' : 'peer connected', {
+        peer: node,
+        address: `${link.address.ip}:${link.address.port}`,
+        transport: link.transport,
+        reconnects: link.reconnects,
+      });
+    }
+    return n;
+  }
+
+  /** A peer gone for good: its frames are let go and the channels stop waiting for it. */
+  private drop(node: string, link: Link): void {
+    link.state = 'Dropped';
+    for (const r of this.replicas.values()) {
+      const out = r.outs.get(node);
+      if (!out) continue;
+      out.dropped = true;
+      out.queue.clear();
+    }
+    this.log('warn', 'peer dropped: unreachable for longer than the peer timeout; its channels no longer wait for it', {
+      peer: node,
+      timeoutMs: this.opts.peerTimeoutMs,
+      lastError: link.lastError,
+    });
+  }
+
+  private disconnect(link: Link, why: string): void {
+    if (link.ep === null) return;
+    try {
+      this.opts.worker.closePeer(link.ep, 0);
+    } catch {
+      // The endpoint is already gone; its index is given back either way.
+    }
+    link.ep = null;
+    link.lastError = why;
+  }
+
+  private linkDown(node: string, link: Link, err: unknown): void {
+    const why = err instanceof Error ? err.message : String(err);
+    this.disconnect(link, why);
+    link.state = 'Connecting';
+    link.since = Date.now();
+    link.attemptAt = Date.now() + Math.min(this.retryMs, 100);
+    let unacknowledged = 0;
+    for (const r of this.replicas.values()) {
+      const out = r.outs.get(node);
+      if (!out) continue;
+      out.queue.rewind();
+      unacknowledged += out.queue.length;
+    }
+    this.log('warn', 'link to peer lost; connecting again and sending what it has not acknowledged', { peer: node, err: why, unacknowledged });
+  }
+
+  private checkHealth(): void {
+    for (const [node, link] of this.links) if (link.ep !== null && !this.opts.worker.isHealthy(link.ep)) this.linkDown(node, link, 'the endpoint failed');
+    for (const ep of this.accepted)
+      if (!this.opts.worker.isHealthy(ep)) {
+        this.accepted.delete(ep);
+        try {
+          this.opts.worker.closePeer(ep, 0);
+        } catch {
+          // Gone already.
+        }
+      }
+  }
+
+  /** Sends on a peer's link; false (and the link marked down) when the link failed. */
+  private send(node: string, tag: bigint, data: Uint8Array): boolean {
+    const link = this.links.get(node);
+    if (!link || link.ep === null) return false;
+    try {
+      this.opts.worker.send(link.ep, tag, data, this.sendTimeoutMs);
+      return true;
+    } catch (err) {
+      if (!linkFailure(err)) throw err;
+      this.linkDown(node, link, err);
+      return false;
+    }
+  }
+
+  private pump(r: Replica): number {
+    let did = 0;
+    for (const out of r.outs.values()) did += this.takeAcks(r, out) + this.sendQueued(out);
+    if (this.roomForAll(r)) did += r.sub.poll(this.forwarderOf(r), BATCH);
+    for (const inLink of r.ins.values()) did += this.landFrom(r, inLink);
+    return did;
+  }
+
+  private roomForAll(r: Replica): boolean {
+    for (const out of r.outs.values()) if (!out.dropped && out.queue.bytes >= r.spec.windowBytes) return false;
+    return true;
+  }
+
+  private readonly forwarders = new WeakMap<Replica, (bytes: Uint8Array, offset: number, length: number, seq: number) => void>();
+
+  private forwarderOf(r: Replica) {
+    let f = this.forwarders.get(r);
+    if (!f) {
+      f = (bytes, offset, length, ringSeq) => {
+        if (r.landedSeqs.isLanded(ringSeq)) return;
+        const frame = new Uint8Array(HEADER_BYTES + length);
+        const seq = r.seq++;
+        writeHeader(new DataView(frame.buffer), seq, r.epoch);
+        frame.set(bytes.subarray(offset, offset + length), HEADER_BYTES);
+        for (const out of r.outs.values()) {
+          if (out.dropped) continue;
+          out.queue.push(seq, frame);
+          this.sendQueued(out);
+        }
+      };
+      this.forwarders.set(r, f);
+    }
+    return f;
+  }
+
+  /** Sends a peer's queued frames not sent on its current endpoint; returns how many went. */
+  private sendQueued(out: OutLink): number {
+    let n = 0;
+    for (let f = out.queue.nextUnsent(); f; f = out.queue.nextUnsent()) {
+      if (!this.send(out.peer, out.dataTag, f.data)) break;
+      out.queue.markSent();
+      if (f.seq <= out.sentUpTo) out.resent++;
+      else {
+        out.sentUpTo = f.seq;
+        out.forwarded++;
+      }
+      n++;
+      if (n >= BATCH) break;
+    }
+    return n;
+  }
+
+  private takeAcks(r: Replica, out: OutLink): number {
+    let n = 0;
+    for (let got = this.opts.worker.tryRecv(out.ackTag, ALL, this.ackIn, 1000); got; got = this.opts.worker.tryRecv(out.ackTag, ALL, this.ackIn, 1000)) {
+      n++;
+      if (this.ackInView.getUint32(8, true) !== r.epoch) continue;
+      out.queue.acknowledge(this.ackInView.getBigUint64(0, true));
+    }
+    return n;
+  }
+
+  private landFrom(r: Replica, inLink: InLink): number {
+    let n = 0;
+    let dry = false;
+    for (let i = 0; i < BATCH; i++) {
+      if (inLink.pending === null) {
+        const got = this.opts.worker.tryRecv(inLink.dataTag, ALL, inLink.inbound.buf, this.sendTimeoutMs);
+        if (!got) {
+          dry = true;
+          break;
+        }
+        n++;
+        if (!inLink.inbound.isNew()) continue;
+        inLink.pending = got.length;
+      }
+      const claim = r.pub.tryClaim(Inbound.messageLength(inLink.pending));
+      if (!claim) break;
+      inLink.inbound.land(claim, inLink.pending);
+      inLink.pending = null;
+      inLink.unacknowledged++;
+      n++;
+    }
+    if (inLink.unacknowledged >= ACK_EVERY || (dry && inLink.unacknowledged > 0) || (dry && n > 0)) {
+      writeHeader(this.ackView, inLink.inbound.next, inLink.inbound.epoch);
+      if (this.send(inLink.peer, inLink.ackTag, this.ackFrame)) inLink.unacknowledged = 0;
+    }
+    return n;
+  }
+
+  close(): void {
+    for (const r of this.replicas.values()) this.closeReplica(r);
+    this.replicas.clear();
+    for (const link of this.links.values()) this.disconnect(link, 'stopped');
+    this.links.clear();
+  }
+}

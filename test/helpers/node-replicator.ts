@@ -1,0 +1,34 @@
+/**
+ * A node's replicator (src/replication/node-replicator.ts) for one channel with one peer, as the
+ * agent runs it, outside Kubernetes:
+ *   node-replicator NODE FILE NS NAME MAX_MESSAGE WINDOW_BYTES LISTEN_IP PORT PEER PEER_IP PEER_PORT
+ * FILE is the channel's memory file on this host. Prints "listening PORT", then on SIGTERM its
+ * report as JSON and exits.
+ */
+import { Channel } from '../../src/channel/channel.js';
+import { channelKey } from '../../src/channel/names.js';
+import { NodeReplicator } from '../../src/replication/node-replicator.js';
+import { UcxWorker } from '../../src/replication/ucx.js';
+
+const [node, file, namespace, name, maxMessage, windowBytes, ip, port, peer, peerIp, peerPort] = process.argv.slice(2);
+const ref = { namespace: namespace!, name: name! };
+const worker = UcxWorker.open();
+console.log(`listening ${worker.listen(ip!, Number(port))}`);
+const replicator = new NodeReplicator({
+  node: node!,
+  worker,
+  open: (r) => Channel.openFile(r, file!),
+  peerTimeoutMs: 60_000,
+  sendTimeoutMs: Number(process.env.SEND_TIMEOUT_MS ?? 5000),
+  log: (level, msg, fields) => console.error(JSON.stringify({ level, msg, ...fields })),
+});
+replicator.configure({
+  channels: [{ ref, key: channelKey(ref), maxMessage: Number(maxMessage), windowBytes: Number(windowBytes), peers: [peer!] }],
+  addresses: [{ node: peer!, ip: peerIp!, port: Number(peerPort) }],
+});
+const stop = new AbortController();
+process.on('SIGTERM', () => stop.abort());
+await replicator.run(stop.signal);
+console.log(JSON.stringify(replicator.report()));
+replicator.close();
+worker.close();

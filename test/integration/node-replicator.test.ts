@@ -1,0 +1,164 @@
+/**
+ * Two nodes' replicators (src/replication/node-replicator.ts, what the agents run) for one
+ * pub/sub channel, on two hosts (network namespaces joined by a veth pair), each host's channel
+ * in a memory file of its own, over UCX's TCP transport on the veth.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Channel } from '../../src/channel/channel.js';
+import { channelKey } from '../../src/channel/names.js';
+import { envFor } from '../../src/client/env.js';
+import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
+import type { ReplicatorReport } from '../../src/replication/node-replicator.js';
+import { CLI, HELPERS, killStarted, startProgram } from '../helpers/proc.js';
+
+const PORT = 7470;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let pair: HostPair;
+
+beforeAll(() => {
+  pair = createHostPair(process.pid);
+});
+
+afterAll(() => {
+  killStarted();
+  pair?.remove();
+});
+
+function channelOnBothHosts(prefix: string, maxMessage: number) {
+  const dir = mkdtempSync(`/dev/shm/shimmy-${prefix}-`);
+  const ref = { namespace: 'repl', name: `${prefix}-${process.pid}` };
+  const config = { mode: 'pubsub' as const, capacity: 1024 * 1024, maxMessage, slowConsumer: 'block' as const };
+  const files = { a: join(dir, 'a', 'ring'), b: join(dir, 'b', 'ring') };
+  const channels = (['a', 'b'] as const).map((side) => {
+    mkdirSync(join(dir, side));
+    return Channel.createFile(ref, files[side], config);
+  });
+  const on = (side: Side, program: string, args: string[], extraEnv: Record<string, string> = {}) => {
+    const env = {
+      ...process.env,
+      SHIMMY_NAMESPACE: ref.namespace,
+      SHIMMY_CHANNELS: ref.name,
+      ...envFor({ ...ref, key: channelKey(ref), file: files[side], config }),
+    };
+    const [cmd, argv] = pair.on(side, process.execPath, [program, ...args]);
+    return startProgram(cmd, argv, undefined, { env: { ...env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side], ...extraEnv } });
+  };
+  const other: Record<Side, Side> = { a: 'b', b: 'a' };
+  const replicator = (side: Side, extraEnv: Record<string, string> = {}) =>
+    on(
+      side,
+      `${HELPERS}/node-replicator.js`,
+      [
+        `node-${side}`,
+        files[side],
+        ref.namespace,
+        ref.name,
+        String(maxMessage),
+        String(config.capacity),
+        pair.address[side],
+        String(PORT),
+        `node-${other[side]}`,
+        pair.address[other[side]],
+        String(PORT),
+      ],
+      extraEnv,
+    );
+  const close = () => {
+    for (const ch of channels) ch.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { ref, on, replicator, close };
+}
+
+const reportOf = (text: string) => JSON.parse(text.trim().split('\n').pop()!) as ReplicatorReport;
+
+/** A publisher on A, a subscriber on A and two on B, replicators on both; `during` runs once the publisher started. */
+async function publishAcross(
+  prefix: string,
+  n: number,
+  size: number,
+  pubExtra: string[],
+  during: (onB: { stopSubscriber: () => void; continueSubscriber: () => void }) => Promise<void>,
+  replicatorEnv: Record<string, string> = {},
+) {
+  const { ref, on, replicator, close } = channelOnBothHosts(prefix, Math.max(size, 1024));
+  try {
+    const subArgs = ['sub', ref.name, '--count', String(n), '--verify', '--json', '--quiet'];
+    const subs = [on('a', CLI, subArgs), on('b', CLI, subArgs), on('b', CLI, subArgs)];
+    for (const sub of subs) await sub.waitFor(/subscribed/);
+    const replicators = { a: replicator('a', replicatorEnv), b: replicator('b', replicatorEnv) };
+    for (const r of Object.values(replicators)) await r.waitFor(/listening \d+/);
+    // A's subscriber and A's replicator (the one that forwards to B).
+    const pub = on('a', CLI, [
+      'pub',
+      ref.name,
+      '--count',
+      String(n),
+      '--size',
+      String(size),
+      '--seq',
+      '--wait-subscribers',
+      '2',
+      '--timeout',
+      '120s',
+      ...pubExtra,
+    ]);
+    await during({ stopSubscriber: () => subs[1]!.child.kill('SIGSTOP'), continueSubscriber: () => subs[1]!.child.kill('SIGCONT') });
+    expect(await pub.exited, pub.stderr()).toBe(0);
+    for (const sub of subs) {
+      expect(await sub.exited, sub.stderr()).toBe(0);
+      expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: n, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
+    }
+    for (const r of Object.values(replicators)) r.child.kill('SIGTERM');
+    for (const r of Object.values(replicators)) expect(await r.exited, r.stderr()).toBe(0);
+    return { a: reportOf(replicators.a.stdout()), b: reportOf(replicators.b.stdout()), logs: { a: replicators.a.stderr(), b: replicators.b.stderr() } };
+  } finally {
+    close();
+  }
+}
+
+describe("two nodes' replicators of a pub/sub channel", () => {
+  it("get a publisher's 200,000 sequenced messages to one subscriber on its host and two on the other, exactly, and send nothing back", async () => {
+    const n = 200_000;
+    const { a, b } = await publishAcross('nr', n, 64, [], async () => {});
+    const id = Object.keys(a.channels)[0]!;
+    expect(a.channels[id]).toEqual([expect.objectContaining({ peer: 'node-b', forwarded: n, landed: 0, resent: 0 })]);
+    expect(b.channels[id]).toEqual([expect.objectContaining({ peer: 'node-a', forwarded: 0, landed: n, repeats: 0 })]);
+    expect(a.links).toEqual([expect.objectContaining({ node: 'node-b', state: 'Connected', transport: `tcp/${pair.veth.a}`, reconnects: 0 })]);
+  });
+
+  it('carries 1,000 sequenced 100 KB messages exactly (the rendezvous path)', async () => {
+    const { b } = await publishAcross('nr-big', 1_000, 100 * 1024, [], async () => {});
+    expect(Object.values(b.channels)[0]).toEqual([expect.objectContaining({ landed: 1_000, repeats: 0 })]);
+  });
+
+  it("connects again after B's connections are reset mid-stream and B's link then stays down for 2 s, and resends what B did not acknowledge: exact, nothing twice", async () => {
+    const n = 40_000;
+    const { a, b, logs } = await publishAcross('nr-cut', n, 256, ['--rate', '10000'], async (onB) => {
+      await sleep(1500);
+      // A stopped subscriber on B fills B's ring, so B lands and acknowledges nothing more and
+      // A holds frames B has not acknowledged when the link is cut.
+      onB.stopSubscriber();
+      await sleep(1000);
+      // A cut link as a middlebox or a dying host makes it: every TCP connection of B reset at once.
+      execFileSync('ip', ['netns', 'exec', pair.hosts.b, 'ss', '-K', 'state', 'established']);
+      execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'down']);
+      await sleep(2000);
+      execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'up']);
+      // A connects again and resends before B lands anything more: B then gets those frames twice.
+      await sleep(2000);
+      onB.continueSubscriber();
+    });
+    const id = Object.keys(a.channels)[0]!;
+    expect(a.links[0]!.reconnects, logs.a).toBeGreaterThanOrEqual(1);
+    expect(b.links[0]!.reconnects, logs.b).toBeGreaterThanOrEqual(1);
+    expect(a.channels[id]![0]).toMatchObject({ forwarded: n });
+    expect(a.channels[id]![0]!.resent, logs.a).toBeGreaterThan(0);
+    expect(b.channels[id]![0]).toMatchObject({ landed: n });
+    expect(b.channels[id]![0]!.repeats, logs.b).toBeGreaterThan(0);
+    expect(logs.a).toMatch(/link to peer lost/);
+  });
+});
