@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { channelKey, type ChannelRef } from '../channel/names.js';
 import { ShimmyError } from '../errors.js';
 import { buildHealthServer } from '../http/health-server.js';
-import { SEGMENTS_REMOVED_ANNOTATION, UNINSTALL_CONFIGMAP } from '../k8s/agent-leases.js';
+import { agentLeaseName, REPLICATION_ADDRESS_ANNOTATION, SEGMENTS_REMOVED_ANNOTATION, UNINSTALL_CONFIGMAP } from '../k8s/agent-leases.js';
 import { errorText, isNotFound, unlessNotFound } from '../k8s/api-errors.js';
 import { watchResource } from '../k8s/informer.js';
 import { nodeLabelValue } from '../k8s/node-label.js';
@@ -36,6 +36,9 @@ import { LeaseHolder } from './lease-holder.js';
 import { channelMountAuthorizer } from './volume-access.js';
 import { TrafficReader, segmentStore, type MemoryStore } from './node-segments.js';
 import { planSegments, sameSettings, type WantedSegment } from './segment-plan.js';
+import type { PeerAddress, ReplicatorReport } from '../replication/node-replicator.js';
+import { ReplicationThread, type ReplicationOptions } from './replication.js';
+import { parseReplicationAddress, peerStatuses, replicatedChannels } from './replication-plan.js';
 
 export interface AgentOptions {
   kubeconfig?: string;
@@ -59,6 +62,8 @@ export interface AgentOptions {
   segmentOwner?: number;
   /** Serve channels with memory: Volume (memory files and the CSI plugin); without it only HostIPC channels are served. */
   volume?: VolumeOptions;
+  /** Replicate pub/sub channels with the agents of the endpoints' peer nodes; without it pods on different nodes do not hear each other. */
+  replication?: ReplicationOptions;
   log: Logger;
 }
 
@@ -125,6 +130,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         onVolumeOperation: (op, code) => metrics.volumeOperations.inc({ operation: op, code }),
       })
     : undefined;
+  const replication = opts.replication ? new ReplicationThread({ ...opts.replication, node, reportMs: 1000, logLevel: log.level }, log) : undefined;
+  await replication?.start();
+  const replicationAddress = opts.replication ? `${opts.replication.address}:${opts.replication.port}` : undefined;
+  const peerAddresses = new Map<string, PeerAddress>();
   const stores: MemoryStore[] = [segmentStore, ...(files ? [files] : [])];
   const storeFor = (kind: MemoryKind) => stores.find((s) => s.kind === kind);
   const unwantedSince = new Map<MemoryKind, Map<number, number>>();
@@ -143,14 +152,39 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   });
   const myEndpoints = () => endpoints.cache.list().filter((e) => e.spec?.node === node);
 
-  const wanted = (): WantedSegment[] => {
-    const out: WantedSegment[] = [];
+  const served = (): { endpoint: ChannelEndpoint; want: WantedSegment }[] => {
+    const out: { endpoint: ChannelEndpoint; want: WantedSegment }[] = [];
     for (const e of myEndpoints()) {
       const w = wantedFrom(e, opts.segmentOwner);
-      if ('key' in w) out.push(w);
+      if ('key' in w) out.push({ endpoint: e, want: w });
       else log.warn({ endpoint: `${e.metadata.namespace}/${e.metadata.name}`, key: e.spec.key, problem: w.problem }, 'endpoint not served yet');
     }
     return out;
+  };
+
+  /** Where each peer node's replicator listens, from the annotation on its agent's Lease. */
+  const refreshPeerAddresses = async (peers: Set<string>) => {
+    for (const peer of peerAddresses.keys()) if (!peers.has(peer)) peerAddresses.delete(peer);
+    for (const peer of peers) {
+      try {
+        const lease = await unlessNotFound(coordination.readNamespacedLease({ name: agentLeaseName(peer), namespace }));
+        const address = parseReplicationAddress(lease?.metadata?.annotations?.[REPLICATION_ADDRESS_ANNOTATION]);
+        if (address) peerAddresses.set(peer, { node: peer, ...address });
+        else peerAddresses.delete(peer);
+      } catch (err) {
+        log.warn({ peer, err: errorText(err) }, "peer agent's Lease not read; its last known address is kept");
+      }
+    }
+  };
+
+  const configureReplication = async (all: { endpoint: ChannelEndpoint; want: WantedSegment }[]) => {
+    if (!replication) return;
+    // Only a segment with the endpoint's settings: the replicator's attachment would otherwise keep an old one from being replaced.
+    const present = new Map(stores.map((store) => [store.kind, store.present()]));
+    const ready = all.filter(({ want }) => present.get(want.memory)?.some((p) => p.key === want.key && sameSettings(p.settings, want.settings)));
+    const channels = uninstalling ? [] : replicatedChannels(ready, (ref) => files?.ringPath(ref) ?? '');
+    await refreshPeerAddresses(new Set(channels.flatMap((c) => c.peers)));
+    replication.configure({ channels, addresses: [...peerAddresses.values()].sort((a, b) => a.node.localeCompare(b.node)) });
   };
 
   const checkUninstall = async () => {
@@ -165,7 +199,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const reconcile = async () => {
     await checkUninstall();
     if (!endpoints.isListed()) return;
-    const all = wanted();
+    const servedNow = served();
+    const all = servedNow.map((s) => s.want);
     const unserved = all.filter((w) => !storeFor(w.memory));
     for (const w of unserved)
       log.warn({ endpoint: w.endpoint, memory: w.memory }, 'this agent does not serve this kind of channel memory (start it with --channel-root)');
@@ -217,12 +252,16 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     // A failed action (one segment) is counted and retried; only a pass that could not run
     // at all (no API server, no /proc/sysvipc) makes the agent unhealthy.
     if (failed) metrics.reconcileErrors.inc();
+    await configureReplication(servedNow.filter((s) => storeFor(s.want.memory)));
     lastReconcileOk = Date.now();
     startLease();
   };
 
+  const replicationReport = replication?.report.bind(replication);
   const report = async () => {
     if (!endpoints.isListed()) return;
+    const replicated = replicationReport?.();
+    if (replicated) recordReplication(replicated);
     const segments = stores.flatMap((store) => store.present().map((p) => ({ ...p, store })));
     metrics.segments.set(segments.length);
     metrics.segmentBytes.set(segments.reduce((n, p) => n + p.sizeBytes, 0));
@@ -255,6 +294,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
           metrics.lost.set(labels, t.lost);
         }
       }
+      if (endpoint.spec.peers.length > 0) {
+        const off = !replication
+          ? 'this agent does not replicate (start it with --replication-port)'
+          : want.settings.mode !== 'pubsub'
+            ? 'stream channels are not replicated between nodes yet'
+            : undefined;
+        status.replication = peerStatuses(endpoint, replicated, (n) => peerAddresses.has(n), off);
+      }
       const name = endpoint.metadata.name!;
       const id = `${endpoint.metadata.namespace}/${name}`;
       if (sameReport(reported.get(id) ?? endpoint.status, status)) continue;
@@ -271,6 +318,34 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     }
     const current = new Set(myEndpoints().map((e) => `${e.metadata.namespace}/${e.metadata.name}`));
     for (const id of reported.keys()) if (!current.has(id)) reported.delete(id);
+  };
+
+  /** Counters from the thread's report into Prometheus (the thread counts from its start; a restart starts it over). */
+  const lastCounts = new Map<string, number>();
+  const advance = (key: string, value: number, inc: (by: number) => void) => {
+    const last = lastCounts.get(key) ?? 0;
+    const by = value >= last ? value - last : value;
+    if (by > 0) inc(by);
+    lastCounts.set(key, value);
+  };
+  const recordReplication = (r: ReplicatorReport) => {
+    metrics.linkUp.reset();
+    for (const link of r.links) {
+      metrics.linkUp.set({ peer: link.node, transport: link.transport ?? '' }, link.state === 'Connected' ? 1 : 0);
+      advance(`reconnects/${link.node}`, link.reconnects, (by) => metrics.reconnects.inc({ peer: link.node }, by));
+    }
+    for (const [id, peers] of Object.entries(r.channels)) {
+      const [ns, channel] = id.split('/') as [string, string];
+      for (const p of peers) {
+        const labels = { namespace: ns, channel, peer: p.peer };
+        advance(`out/${id}/${p.peer}`, p.forwarded, (by) => metrics.replicated.inc({ ...labels, direction: 'out' }, by));
+        advance(`in/${id}/${p.peer}`, p.landed, (by) => metrics.replicated.inc({ ...labels, direction: 'in' }, by));
+        advance(`resent/${id}/${p.peer}`, p.resent, (by) => metrics.resent.inc(labels, by));
+        advance(`repeats/${id}/${p.peer}`, p.repeats, (by) => metrics.repeats.inc(labels, by));
+        metrics.unacknowledged.set(labels, p.unacknowledged);
+      }
+    }
+    advance('thread-restarts', replication?.restarts ?? 0, (by) => metrics.replicationRestarts.inc(by));
   };
 
   // One pass of each at a time; a pass asked for while one runs runs once after it.
@@ -307,7 +382,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     durationSeconds: opts.leaseDurationSeconds,
     healthy,
     mayCreate: () => !uninstalling,
-    annotations: (): Record<string, string> => (segmentsRemoved ? { [SEGMENTS_REMOVED_ANNOTATION]: 'true' } : {}),
+    annotations: (): Record<string, string> => ({
+      ...(segmentsRemoved ? { [SEGMENTS_REMOVED_ANNOTATION]: 'true' } : {}),
+      ...(replicationAddress ? { [REPLICATION_ADDRESS_ANNOTATION]: replicationAddress } : {}),
+    }),
     log,
   });
   let leaseStarted = false;
@@ -325,6 +403,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       ...(endpoints.isListed() ? [] : ['channelendpoints cache']),
       ...(lastReconcileOk ? [] : ['first segment reconcile']),
       ...(lease.renewedAt() ? [] : ['agent lease']),
+      ...(replication && !replication.running ? ['replication thread'] : []),
     ],
   });
   await health.listen({ host: opts.listen, port: opts.metricsPort });
@@ -332,7 +411,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const reconcileTimer = setInterval(() => reconcilePass.run(), opts.resyncMs);
   const reportTimer = setInterval(() => reportPass.run(), opts.reportMs);
   void endpoints.listed.then(() => reconcilePass.run());
-  log.info({ namespace, metrics: opts.metricsPort, graceMs: opts.graceMs }, 'shimmy agent started');
+  log.info({ namespace, metrics: opts.metricsPort, graceMs: opts.graceMs, replication: replicationAddress ?? 'off' }, 'shimmy agent started');
 
   return {
     metrics,
@@ -342,6 +421,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       clearInterval(reconcileTimer);
       clearInterval(reportTimer);
       await Promise.all([reconcilePass.idle(), reportPass.idle()]);
+      await replication?.stop();
       // The Lease is left to expire: a restarted agent renews it before then.
       await lease.stop();
       await endpoints.stop();

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { isIPv4 } from 'node:net';
 import { choiceOption, durationFlag, idOption, intOption, LOG_LEVELS } from '../terminal/options.js';
 import { WEBHOOK_TLS_SECRET } from '../k8s/types.js';
 import { untilSignal } from './signals.js';
@@ -18,6 +19,11 @@ interface AgentFlags {
   channelRoot?: string;
   csiSocket: string;
   registrationDir: string;
+  replicationPort: number;
+  replicationAddress?: string;
+  ucxTls: string;
+  ucxDevices: string;
+  peerTimeout: number;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -52,6 +58,22 @@ export function registerAgentCommand(program: Command): void {
       '/var/lib/kubelet/plugins/shimmy.dev/csi.sock',
     )
     .option('--registration-dir <dir>', "the kubelet's plugin registration directory (with --channel-root)", '/var/lib/kubelet/plugins_registry')
+    .option(
+      '--replication-port <port>',
+      'replicate pub/sub channels with the agents of the other nodes that have endpoints of them, listening on this port (UCX: RDMA where the NIC has it, TCP otherwise); 0: no replication, and pods on different nodes of a channel do not hear each other',
+      intOption('--replication-port', 0),
+      0,
+    )
+    .option('--replication-address <ipv4>', "this agent's address for peers to connect to (default: $POD_IP); published on its Lease", process.env.POD_IP)
+    .option(
+      '--ucx-tls <list>',
+      'UCX transports for replication (UCX_TLS syntax: "tcp", "rc,ud,self"); empty: UCX chooses (RDMA verbs where a device has them)',
+      '',
+    )
+    .option('--ucx-devices <list>', 'network devices for replication (UCX_NET_DEVICES syntax: "eth0", "mlx5_0:1"); empty: all', '')
+    .addOption(
+      durationFlag('--peer-timeout', 'how long a peer node may be unreachable before its channels stop waiting for it (its messages are then let go)', '60s'),
+    )
     .option('--log-level <level>', 'pino log level', choiceOption('--log-level', LOG_LEVELS), 'info')
     .action(async (flags: AgentFlags) => {
       if (!flags.node) program.error('shimmy: agent needs --node or $NODE_NAME (the chart sets it from spec.nodeName)', { exitCode: 2 });
@@ -60,6 +82,11 @@ export function registerAgentCommand(program: Command): void {
       if (flags.channelRoot !== undefined && !flags.channelRoot.startsWith('/'))
         program.error(`shimmy: --channel-root must be an absolute path, got ${flags.channelRoot}`, { exitCode: 2 });
       if (flags.leaseDuration < 3000) program.error('shimmy: --lease-duration must be at least 3s', { exitCode: 2 });
+      if (flags.replicationPort > 65535) program.error(`shimmy: --replication-port must be below 65536, got ${flags.replicationPort}`, { exitCode: 2 });
+      if (flags.replicationPort && !isIPv4(flags.replicationAddress ?? ''))
+        program.error(`shimmy: --replication-port needs --replication-address or $POD_IP as an IPv4 address, got ${flags.replicationAddress ?? 'none'}`, {
+          exitCode: 2,
+        });
       const [{ pino }, { startAgent }] = await Promise.all([import('pino'), import('../agent/agent.js')]);
       const log = pino({ level: flags.logLevel, base: { component: 'shimmy-agent', node: flags.node } });
       const agent = await startAgent({
@@ -75,6 +102,17 @@ export function registerAgentCommand(program: Command): void {
         segmentPermissions: Number.parseInt(flags.segmentPermissions, 8),
         ...(flags.segmentOwner ? { segmentOwner: flags.segmentOwner } : {}),
         ...(flags.channelRoot ? { volume: { root: flags.channelRoot, csiSocketPath: flags.csiSocket, registrationDir: flags.registrationDir } } : {}),
+        ...(flags.replicationPort
+          ? {
+              replication: {
+                address: flags.replicationAddress!,
+                port: flags.replicationPort,
+                tls: flags.ucxTls,
+                devices: flags.ucxDevices,
+                peerTimeoutMs: flags.peerTimeout,
+              },
+            }
+          : {}),
         log,
       });
       await untilSignal(() => agent.stop(), log);

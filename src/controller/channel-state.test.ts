@@ -34,7 +34,8 @@ describe('channel state', () => {
 
   it('reports Ready and Split from endpoints and agents', () => {
     const placement = placementsByChannel(pods).get('frames')!;
-    const status = desiredStatus({ channel, placement, problem: undefined, agentReady: (n) => n !== 'n2' });
+    const pubsub = { ...channel, spec: { ...channel.spec, mode: 'PubSub' as const } };
+    const status = desiredStatus({ channel: pubsub, placement, problem: undefined, agentReady: (n) => n !== 'n2' });
     expect(status).toMatchObject({
       observedGeneration: 3,
       pods: 3,
@@ -49,9 +50,18 @@ describe('channel state', () => {
       ['Ready', 'False', 'AgentNotReady'],
       ['Split', 'True', 'MultipleNodes'],
     ]);
-    // Until the agents replicate, the condition must not say they do.
-    expect(status.conditions![1]!.message).toBe(
-      'endpoints on n1, n2; pods on different nodes do not hear each other (replication between nodes is not built yet)',
+    expect(status.conditions![1]!.message).toBe('endpoints on n1, n2; the agents replicate it between the nodes');
+    const peer = (node: string, link: 'Connected' | 'Dropped') => ({ node, link, forwarded: 0, landed: 0, resent: 0, repeats: 0, reconnects: 0 });
+    const reports = [
+      { segment: 'Ready' as const, updatedAt: '', replication: [peer('n2', 'Connected')] },
+      { segment: 'Ready' as const, updatedAt: '', replication: [peer('n1', 'Dropped')] },
+    ];
+    expect(desiredStatus({ channel: pubsub, placement, problem: undefined, agentReady: () => true, reports }).conditions![1]!.message).toBe(
+      'endpoints on n1, n2; the agents replicate it between the nodes; links not connected: n1 Dropped',
+    );
+    // Streams are not replicated: the condition must not say they are.
+    expect(desiredStatus({ channel, placement, problem: undefined, agentReady: () => true }).conditions![1]!.message).toBe(
+      'endpoints on n1, n2; pods on different nodes do not hear each other (stream channels are not replicated between nodes yet)',
     );
     const empty = desiredStatus({ channel, placement: new Map(), problem: undefined, agentReady: () => true });
     expect(empty.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([

@@ -69,6 +69,17 @@ export function rollUpTraffic(reports: readonly ChannelEndpointStatus[]): Shared
   };
 }
 
+/** What a split channel's pods across nodes get: replication by the agents (with any link that is not connected), or nothing yet for streams. */
+function replicationSummary(mode: string, reports: readonly ChannelEndpointStatus[]): string {
+  if (mode === 'Stream') return 'pods on different nodes do not hear each other (stream channels are not replicated between nodes yet)';
+  const notConnected = [
+    ...new Set(reports.flatMap((r) => (r.replication ?? []).filter((p) => p.link !== 'Connected').map((p) => `${p.node} ${p.link}`))),
+  ].sort();
+  return notConnected.length
+    ? `the agents replicate it between the nodes; links not connected: ${notConnected.join(', ')}`
+    : 'the agents replicate it between the nodes';
+}
+
 function condition(type: string, ok: boolean, reason: string, message: string, generation: number | undefined): V1Condition {
   return {
     type,
@@ -97,7 +108,7 @@ export function desiredStatus({ channel, placement, problem, agentReady, reports
           'Split',
           true,
           'MultipleNodes',
-          `endpoints on ${nodes.join(', ')}; pods on different nodes do not hear each other (replication between nodes is not built yet)`,
+          `endpoints on ${nodes.join(', ')}; ${replicationSummary(channel.spec.mode ?? DEFAULTS.mode, reports)}`,
           generation,
         )
       : condition('Split', false, nodes.length ? 'SingleNode' : 'NoEndpoints', nodes.length ? `all endpoints on ${nodes[0]}` : 'no endpoints', generation);

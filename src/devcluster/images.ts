@@ -78,6 +78,17 @@ const PATH_ENV = 'PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/s
 const BUSYBOX = '/bin/busybox';
 const BUSYBOX_APPLETS = ['sh', 'env', 'sleep', 'cat', 'ls', 'ps', 'echo', 'grep', 'wc', 'head', 'tail', 'true', 'false', 'id', 'kill'];
 const PAUSE_SOURCE = join(packageRoot, 'test', 'node', 'pause', 'pause.c');
+/** UCX's transport modules (InfiniBand and RoCE verbs, RDMA CM, CMA), loaded at run time from here; TCP is in libuct itself. */
+const UCX_MODULE_DIR = '/usr/lib/x86_64-linux-gnu/ucx';
+
+/** The modules UCX loads by their soname (`libuct_ib.so.0`), where UCX is installed. */
+function ucxModules(): string[] {
+  return existsSync(UCX_MODULE_DIR)
+    ? readdirSync(UCX_MODULE_DIR)
+        .filter((f) => /^lib\w+\.so\.\d+$/.test(f))
+        .map((f) => join(UCX_MODULE_DIR, f))
+    : [];
+}
 /** Files in the layers get this mtime (2000-01-01), so equal inputs give equal layers. */
 const LAYER_MTIME = '@946684800';
 
@@ -372,9 +383,10 @@ export async function buildShimmyImage(opts: ImageBuildOptions): Promise<ImageAr
     const tarball = await packPackage(packDir);
     const node = process.execPath;
     const hostLib = join(packageRoot, 'native', 'build', 'libshimmy.so');
+    const hostUcxLib = join(packageRoot, 'native', 'build', 'libshimmy_ucx.so');
     const addons = [...nativeAddons(join(packageRoot, 'node_modules', 'koffi')), ...nativeAddons(join(packageRoot, 'node_modules', '@koromix'))];
-    const libs = new Set<string>();
-    for (const f of [node, hostLib, BUSYBOX, ...addons]) for (const l of await sharedLibraries(f)) libs.add(l);
+    const libs = new Set<string>(ucxModules());
+    for (const f of [node, hostLib, hostUcxLib, BUSYBOX, ...addons, ...ucxModules()]) for (const l of await sharedLibraries(f)) libs.add(l);
     const inputs: Inputs = {
       recipe: RECIPE,
       tag: SHIMMY_IMAGE,
@@ -411,8 +423,16 @@ export async function buildShimmyImage(opts: ImageBuildOptions): Promise<ImageAr
       mkdirSync(join(root, dirname(IMAGE_PATHS.node)), { recursive: true });
       copyFileSync(node, join(root, IMAGE_PATHS.node));
       chmodSync(join(root, IMAGE_PATHS.node), 0o755);
-      const copied = new Set<string>();
-      for (const f of [node, lib, BUSYBOX, ...nativeAddons(join(prefix, 'node_modules'))]) for (const l of await sharedLibraries(f)) copied.add(l);
+      const ucxLib = join(pkg, 'native', 'build', 'libshimmy_ucx.so');
+      if (!existsSync(ucxLib))
+        throw new ShimmyError(
+          ErrorCode.DEV_CLUSTER,
+          'the installed package has no native/build/libshimmy_ucx.so (replication)',
+          'Install UCX: `bash scripts/ucx-deps.sh`',
+        );
+      const copied = new Set<string>(ucxModules());
+      for (const f of [node, lib, ucxLib, BUSYBOX, ...nativeAddons(join(prefix, 'node_modules')), ...ucxModules()])
+        for (const l of await sharedLibraries(f)) copied.add(l);
       for (const l of [...copied].sort()) copyInto(root, l);
       copyInto(root, BUSYBOX, 0o755);
       for (const applet of BUSYBOX_APPLETS) symlinkSync('busybox', join(root, 'bin', applet));

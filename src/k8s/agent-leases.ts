@@ -52,3 +52,5 @@ export class AgentLeases {
  */
 export const UNINSTALL_CONFIGMAP = 'shimmy-uninstall';
 export const SEGMENTS_REMOVED_ANNOTATION = 'shimmy.dev/segments-removed';
+/** On an agent's Lease: where its replicator listens, `IP:PORT` (peers connect there). */
+export const REPLICATION_ADDRESS_ANNOTATION = 'shimmy.dev/replication-address';

@@ -4,7 +4,7 @@
  * the committed YAML still matches.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { CHANNEL, DEFAULTS, ENDPOINT, GROUP, MEMORY_KINDS, MODES, PLACEMENTS, SEGMENT_STATES, SLOW_CONSUMERS, VERSION } from './types.js';
+import { CHANNEL, DEFAULTS, ENDPOINT, GROUP, LINK_STATES, MEMORY_KINDS, MODES, PLACEMENTS, SEGMENT_STATES, SLOW_CONSUMERS, VERSION } from './types.js';
 import { QUANTITY_PATTERN } from '../size.js';
 import { LABEL_KEY, LABEL_VALUE } from './selector.js';
 
@@ -230,6 +230,30 @@ const endpointSchema: JSONSchema = {
         shmId: { type: 'integer', description: "The segment's System V id on the node: a new id means a new segment." },
         updatedAt: { type: 'string', format: 'date-time' },
         ...traffic,
+        replication: {
+          type: 'array',
+          description: "The channel's replication with each peer node, as this node's agent sees it.",
+          items: {
+            type: 'object',
+            required: ['node', 'link', 'forwarded', 'landed', 'resent', 'repeats', 'reconnects'],
+            properties: {
+              node: { type: 'string' },
+              link: {
+                type: 'string',
+                enum: [...LINK_STATES],
+                description:
+                  'Connected; Connecting (again); Dropped: unreachable for longer than the peer timeout, the channel no longer waits for it; NoAddress: the peer agent has not published where it listens; Off: this agent does not replicate (or not this kind of channel).',
+              },
+              transport: { type: 'string', description: "UCX's transports on the link, e.g. tcp/eth0 or rc_mlx5/mlx5_0:1." },
+              forwarded: { type: 'integer', description: "This node's messages sent to the peer since the agent started." },
+              landed: { type: 'integer', description: "The peer's messages published here since the agent started." },
+              resent: { type: 'integer', description: 'Messages sent again after a reconnect.' },
+              repeats: { type: 'integer', description: 'Messages that came again and were dropped.' },
+              reconnects: { type: 'integer' },
+              message: { type: 'string' },
+            },
+          },
+        },
       },
     },
   },

@@ -88,11 +88,32 @@ export const SEGMENT_STATES = ['Ready', 'Missing', 'Mismatch', 'Removing'] as co
 export type SegmentState = (typeof SEGMENT_STATES)[number];
 
 /** Written by the node's agent. */
+export const LINK_STATES = ['Connected', 'Connecting', 'Dropped', 'NoAddress', 'Off'] as const;
+export type LinkState = (typeof LINK_STATES)[number];
+
+/** The replication of a channel with one peer node, as this node's agent sees it. */
+export interface PeerReplication {
+  node: string;
+  link: LinkState;
+  /** UCX's transports on the link (tcp/eth0, rc_mlx5/mlx5_0:1). */
+  transport?: string;
+  /** This node's messages sent to the peer, and the peer's landed here, since the agent started. */
+  forwarded: number;
+  landed: number;
+  /** Sent again after a reconnect / came again and were dropped. */
+  resent: number;
+  repeats: number;
+  reconnects: number;
+  message?: string;
+}
+
 export interface ChannelEndpointStatus extends Partial<ChannelTraffic> {
   segment: SegmentState;
   /** The segment's System V id on the node: a new id means a new segment. */
   shmId?: number;
   message?: string;
+  /** One entry per peer node (spec.peers). */
+  replication?: PeerReplication[];
   updatedAt: string;
 }
 

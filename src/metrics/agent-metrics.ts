@@ -61,6 +61,48 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly linkUp = new Gauge({
+    name: 'shimmy_replication_link_up',
+    help: "1 while this node's link to the peer node is connected, by the UCX transport in use (tcp/eth0, rc_mlx5/mlx5_0:1)",
+    labelNames: ['peer', 'transport'] as const,
+    registers: [this.registry],
+  });
+  readonly reconnects = new Counter({
+    name: 'shimmy_replication_reconnects_total',
+    help: 'Connections to the peer node made again after one failed',
+    labelNames: ['peer'] as const,
+    registers: [this.registry],
+  });
+  readonly replicated = new Counter({
+    name: 'shimmy_replication_messages_total',
+    help: "Messages replicated with the peer node: out, this node's sent to it; in, its landed here",
+    labelNames: [...CHANNEL_LABELS, 'peer', 'direction'] as const,
+    registers: [this.registry],
+  });
+  readonly resent = new Counter({
+    name: 'shimmy_replication_resent_total',
+    help: 'Messages sent to the peer node again after a reconnect (it had not acknowledged them)',
+    labelNames: [...CHANNEL_LABELS, 'peer'] as const,
+    registers: [this.registry],
+  });
+  readonly repeats = new Counter({
+    name: 'shimmy_replication_repeats_total',
+    help: 'Messages from the peer node that came again and were dropped (already landed)',
+    labelNames: [...CHANNEL_LABELS, 'peer'] as const,
+    registers: [this.registry],
+  });
+  readonly unacknowledged = new Gauge({
+    name: 'shimmy_replication_unacknowledged_messages',
+    help: 'Messages kept for the peer node until it acknowledges them',
+    labelNames: [...CHANNEL_LABELS, 'peer'] as const,
+    registers: [this.registry],
+  });
+  readonly replicationRestarts = new Counter({
+    name: 'shimmy_replication_thread_restarts_total',
+    help: 'Times the replication thread ended and was started again',
+    registers: [this.registry],
+  });
+
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
   }

@@ -32,6 +32,8 @@ const IDLE_MS = 1;
 const ACK_EVERY = 256;
 const ACK_BYTES = 16;
 const HEALTH_CHECK_MS = 500;
+/** A peer that left (or a channel no longer wanted) is let go once nothing has arrived from it for this long. */
+const QUIET_MS = 2000;
 
 /** A channel this node replicates, and the nodes it replicates it with. */
 export interface ReplicatedChannel {
@@ -42,6 +44,8 @@ export interface ReplicatedChannel {
   /** The most bytes of frames kept for one peer until it acknowledges them (the channel's capacity). */
   windowBytes: number;
   peers: string[];
+  /** memory: Volume: the channel's memory file on this node (System V otherwise). */
+  file?: string;
 }
 
 export interface PeerAddress {
@@ -98,7 +102,7 @@ export interface ReplicatorOptions {
   node: string;
   worker: UcxWorker;
   /** Opens a channel's memory on this node (it must exist: the agent makes it). */
-  open: (ref: ChannelRef) => Channel;
+  open: (channel: ReplicatedChannel) => Channel;
   peerTimeoutMs: number;
   connectTimeoutMs?: number;
   retryMs?: number;
@@ -129,6 +133,8 @@ interface OutLink {
   /** The highest sequence number sent so far: one at or below it goes out again as a resend. */
   sentUpTo: bigint;
   dropped: boolean;
+  /** The peer no longer has the channel: it takes no new frames and goes once its queue is acknowledged. */
+  leaving: boolean;
 }
 
 interface InLink {
@@ -139,6 +145,8 @@ interface InLink {
   /** The length of a frame in the inbox that waits for room in the ring. */
   pending: number | null;
   unacknowledged: number;
+  lastFrameAt: number;
+  leaving: boolean;
 }
 
 interface Replica {
@@ -152,6 +160,9 @@ interface Replica {
   seq: bigint;
   outs: Map<string, OutLink>;
   ins: Map<string, InLink>;
+  /** No longer wanted on this node: what is in flight still goes out and comes in, then it is let go. */
+  drainingSince?: number;
+  lastActivity: number;
 }
 
 const idOf = (ref: ChannelRef) => `${ref.namespace}/${ref.name}`;
@@ -225,7 +236,7 @@ export class NodeReplicator {
     }));
     const channels: Record<string, ChannelPeerReport[]> = {};
     for (const r of this.replicas.values())
-      channels[r.id] = r.spec.peers.map((peer) => {
+      channels[r.id] = [...r.outs.keys()].map((peer) => {
         const out = r.outs.get(peer)!;
         const inLink = r.ins.get(peer)!;
         return {
@@ -248,10 +259,29 @@ export class NodeReplicator {
 
   private apply(): void {
     const { channels, addresses } = this.wanted;
+    const want = new Map(channels.map((c) => [idOf(c.ref), c]));
+    for (const [id, r] of this.replicas) {
+      const spec = want.get(id);
+      if (spec && spec.key === r.spec.key && spec.maxMessage === r.spec.maxMessage) {
+        if (r.drainingSince !== undefined) this.log('info', 'channel wanted again', { channel: id });
+        delete r.drainingSince;
+        this.setPeers(r, spec);
+      } else if (spec) {
+        this.closeReplica(r);
+        this.replicas.delete(id);
+        this.log('info', 'channel settings changed: opened again', { channel: id });
+      } else if (r.drainingSince === undefined) {
+        r.drainingSince = Date.now();
+        this.log('info', 'channel no longer replicated here: sending and landing what is in flight first', { channel: id });
+      }
+    }
+
+    // A peer no longer named keeps its link while a channel still drains with it.
+    const inUse = new Set([...this.replicas.values()].flatMap((r) => [...r.outs.keys()]));
     const byNode = new Map(addresses.map((a) => [a.node, a]));
     for (const [node, link] of this.links) {
       const address = byNode.get(node);
-      if (address && address.ip === link.address.ip && address.port === link.address.port) continue;
+      if (address ? address.ip === link.address.ip && address.port === link.address.port : inUse.has(node)) continue;
       this.disconnect(link, address ? 'the peer moved to a new address' : 'no longer a peer');
       this.links.delete(node);
     }
@@ -259,17 +289,6 @@ export class NodeReplicator {
       if (!this.links.has(a.node))
         this.links.set(a.node, { address: a, ep: null, state: 'Connecting', since: Date.now(), attemptAt: 0, everConnected: false, reconnects: 0 });
 
-    const want = new Map(channels.map((c) => [idOf(c.ref), c]));
-    for (const [id, r] of this.replicas) {
-      const spec = want.get(id);
-      if (spec && spec.key === r.spec.key && spec.maxMessage === r.spec.maxMessage) {
-        this.setPeers(r, spec);
-        continue;
-      }
-      this.closeReplica(r);
-      this.replicas.delete(id);
-      this.log('info', 'channel no longer replicated', { channel: id });
-    }
     this.waiting.clear();
     for (const [id, spec] of want) {
       if (this.replicas.has(id)) continue;
@@ -283,7 +302,7 @@ export class NodeReplicator {
   }
 
   private openReplica(spec: ReplicatedChannel): Replica {
-    const channel = this.opts.open(spec.ref);
+    const channel = this.opts.open(spec);
     try {
       const mode = channel.stats().mode;
       if (mode !== 'pubsub')
@@ -299,6 +318,7 @@ export class NodeReplicator {
         seq: 0n,
         outs: new Map(),
         ins: new Map(),
+        lastActivity: Date.now(),
       };
       this.setPeers(r, spec);
       return r;
@@ -322,7 +342,9 @@ export class NodeReplicator {
           resent: 0,
           sentUpTo: -1n,
           dropped: this.links.get(peer)?.state === 'Dropped',
+          leaving: false,
         });
+      r.outs.get(peer)!.leaving = false;
       if (!r.ins.has(peer))
         r.ins.set(peer, {
           peer,
@@ -331,12 +353,15 @@ export class NodeReplicator {
           ackTag: channelTag(spec.key, 'ack', me),
           pending: null,
           unacknowledged: 0,
+          lastFrameAt: Date.now(),
+          leaving: false,
         });
+      r.ins.get(peer)!.leaving = false;
     }
-    for (const peer of [...r.outs.keys()])
+    for (const peer of r.outs.keys())
       if (!spec.peers.includes(peer)) {
-        r.outs.delete(peer);
-        r.ins.delete(peer);
+        r.outs.get(peer)!.leaving = true;
+        r.ins.get(peer)!.leaving = true;
       }
   }
 
@@ -469,9 +494,37 @@ export class NodeReplicator {
   private pump(r: Replica): number {
     let did = 0;
     for (const out of r.outs.values()) did += this.takeAcks(r, out) + this.sendQueued(out);
-    if (this.roomForAll(r)) did += r.sub.poll(this.forwarderOf(r), BATCH);
+    const room = this.roomForAll(r);
+    const read = room ? r.sub.poll(this.forwarderOf(r), BATCH) : 0;
+    did += read;
     for (const inLink of r.ins.values()) did += this.landFrom(r, inLink);
+    const now = Date.now();
+    if (did > 0) r.lastActivity = now;
+    this.retire(r, room && read === 0, now);
     return did;
+  }
+
+  /** Lets go of the peers that left and, once nothing is in flight (or nothing moved for the peer timeout), a channel no longer wanted. */
+  private retire(r: Replica, ringRead: boolean, now: number): void {
+    const quiet = (i: InLink) => i.pending === null && now - i.lastFrameAt > QUIET_MS;
+    const sentAll = (o: OutLink) => o.dropped || o.queue.length === 0;
+    for (const [peer, out] of r.outs)
+      if (out.leaving && sentAll(out) && quiet(r.ins.get(peer)!)) {
+        r.outs.delete(peer);
+        r.ins.delete(peer);
+        this.changed = true;
+      }
+    if (r.drainingSince === undefined) return;
+    const done = ringRead && [...r.outs.values()].every(sentAll) && [...r.ins.values()].every(quiet);
+    const stuck = now - r.lastActivity > this.opts.peerTimeoutMs;
+    if (!done && !stuck) return;
+    this.closeReplica(r);
+    this.replicas.delete(r.id);
+    this.changed = true;
+    this.log(stuck ? 'warn' : 'info', stuck ? 'channel let go with messages in flight: nothing moved for the peer timeout' : 'channel no longer replicated', {
+      channel: r.id,
+      drainedMs: now - r.drainingSince,
+    });
   }
 
   private roomForAll(r: Replica): boolean {
@@ -491,7 +544,7 @@ export class NodeReplicator {
         writeHeader(new DataView(frame.buffer), seq, r.epoch);
         frame.set(bytes.subarray(offset, offset + length), HEADER_BYTES);
         for (const out of r.outs.values()) {
-          if (out.dropped) continue;
+          if (out.dropped || out.leaving) continue;
           out.queue.push(seq, frame);
           this.sendQueued(out);
         }
@@ -539,6 +592,7 @@ export class NodeReplicator {
           break;
         }
         n++;
+        inLink.lastFrameAt = Date.now();
         if (!inLink.inbound.isNew()) continue;
         inLink.pending = got.length;
       }

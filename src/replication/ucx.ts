@@ -31,16 +31,25 @@ export interface Received {
 let bound: ReturnType<typeof bind> | undefined;
 
 /**
- * UCX's memory hooks patch malloc and mmap in the whole process (to keep its registration
- * cache right), and V8's heap does not survive them: a Node.js process with them crashed in
- * V8 (SIGSEGV in a memcpy) in about one run of three. They are read when the library loads,
- * so they are switched off first (where the environment does not set them); UCX then
- * registers memory without a cache.
+ * UCX settings read from the environment when the library loads or a context starts, set
+ * here unless the environment sets them:
+ * - UCX's memory hooks patch malloc and mmap in the whole process (to keep its registration
+ *   cache right), and V8's heap does not survive them: a Node.js process with them crashed in
+ *   V8 (SIGSEGV in a memcpy) in about one run of three. UCX then registers memory without a
+ *   cache.
+ * - A listener binds with SO_REUSEADDR, so a restarted agent listens again at once although
+ *   its last connections are still in TIME_WAIT.
+ * A worker thread's process.env is a copy that C code does not see: call this on the main
+ * thread before a worker thread loads UCX.
  */
-const UCX_SAFE_ENV: Record<string, string> = { UCX_MEM_MALLOC_HOOKS: 'no', UCX_MEM_EVENTS: 'no' };
+const UCX_DEFAULTS: Record<string, string> = { UCX_MEM_MALLOC_HOOKS: 'no', UCX_MEM_EVENTS: 'no', UCX_CM_REUSEADDR: 'y' };
+
+export function applyUcxDefaults(): void {
+  for (const [name, value] of Object.entries(UCX_DEFAULTS)) process.env[name] ??= value;
+}
 
 function bind() {
-  for (const [name, value] of Object.entries(UCX_SAFE_ENV)) process.env[name] ??= value;
+  applyUcxDefaults();
   const lib = koffi.load(nativeLibrary('libshimmy_ucx.so', 'Install UCX (`bash scripts/ucx-deps.sh`: Debian libucx-dev) and build with `npm run build`'));
   koffi.opaque('shimmy_ucx');
   const fn = {

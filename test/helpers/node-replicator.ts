@@ -2,8 +2,9 @@
  * A node's replicator (src/replication/node-replicator.ts) for one channel with one peer, as the
  * agent runs it, outside Kubernetes:
  *   node-replicator NODE FILE NS NAME MAX_MESSAGE WINDOW_BYTES LISTEN_IP PORT PEER PEER_IP PEER_PORT
- * FILE is the channel's memory file on this host. Prints "listening PORT", then on SIGTERM its
- * report as JSON and exits.
+ * FILE is the channel's memory file on this host. Prints "listening PORT"; on SIGUSR2 the channel
+ * is no longer wanted (as when its endpoint on this node goes); on SIGTERM prints its report as
+ * JSON and exits.
  */
 import { Channel } from '../../src/channel/channel.js';
 import { channelKey } from '../../src/channel/names.js';
@@ -17,7 +18,7 @@ console.log(`listening ${worker.listen(ip!, Number(port))}`);
 const replicator = new NodeReplicator({
   node: node!,
   worker,
-  open: (r) => Channel.openFile(r, file!),
+  open: (c) => Channel.openFile(c.ref, file!),
   peerTimeoutMs: 60_000,
   sendTimeoutMs: Number(process.env.SEND_TIMEOUT_MS ?? 5000),
   log: (level, msg, fields) => console.error(JSON.stringify({ level, msg, ...fields })),
@@ -26,6 +27,7 @@ replicator.configure({
   channels: [{ ref, key: channelKey(ref), maxMessage: Number(maxMessage), windowBytes: Number(windowBytes), peers: [peer!] }],
   addresses: [{ node: peer!, ip: peerIp!, port: Number(peerPort) }],
 });
+process.on('SIGUSR2', () => replicator.configure({ channels: [], addresses: [] }));
 const stop = new AbortController();
 process.on('SIGTERM', () => stop.abort());
 await replicator.run(stop.signal);

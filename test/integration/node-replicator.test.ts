@@ -12,7 +12,7 @@ import { channelKey } from '../../src/channel/names.js';
 import { envFor } from '../../src/client/env.js';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import type { ReplicatorReport } from '../../src/replication/node-replicator.js';
-import { CLI, HELPERS, killStarted, startProgram } from '../helpers/proc.js';
+import { CLI, HELPERS, killStarted, startProgram, type Proc } from '../helpers/proc.js';
 
 const PORT = 7470;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,15 +81,17 @@ async function publishAcross(
   n: number,
   size: number,
   pubExtra: string[],
-  during: (onB: { stopSubscriber: () => void; continueSubscriber: () => void }) => Promise<void>,
+  during: (onB: { stopSubscriber: () => void; continueSubscriber: () => void; publisherDone: Promise<unknown>; unwant: () => void }) => Promise<void>,
   replicatorEnv: Record<string, string> = {},
+  beforeStop: (replicators: Record<Side, Proc>) => Promise<unknown> = async () => {},
 ) {
   const { ref, on, replicator, close } = channelOnBothHosts(prefix, Math.max(size, 1024));
+  let replicators: Record<Side, Proc> | undefined;
   try {
     const subArgs = ['sub', ref.name, '--count', String(n), '--verify', '--json', '--quiet'];
     const subs = [on('a', CLI, subArgs), on('b', CLI, subArgs), on('b', CLI, subArgs)];
     for (const sub of subs) await sub.waitFor(/subscribed/);
-    const replicators = { a: replicator('a', replicatorEnv), b: replicator('b', replicatorEnv) };
+    replicators = { a: replicator('a', replicatorEnv), b: replicator('b', replicatorEnv) };
     for (const r of Object.values(replicators)) await r.waitFor(/listening \d+/);
     // A's subscriber and A's replicator (the one that forwards to B).
     const pub = on('a', CLI, [
@@ -106,16 +108,24 @@ async function publishAcross(
       '120s',
       ...pubExtra,
     ]);
-    await during({ stopSubscriber: () => subs[1]!.child.kill('SIGSTOP'), continueSubscriber: () => subs[1]!.child.kill('SIGCONT') });
+    await during({
+      stopSubscriber: () => subs[1]!.child.kill('SIGSTOP'),
+      continueSubscriber: () => subs[1]!.child.kill('SIGCONT'),
+      publisherDone: pub.exited,
+      unwant: () => Object.values(replicators!).forEach((r) => r.child.kill('SIGUSR2')),
+    });
     expect(await pub.exited, pub.stderr()).toBe(0);
     for (const sub of subs) {
       expect(await sub.exited, sub.stderr()).toBe(0);
       expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: n, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
     }
+    await beforeStop(replicators);
     for (const r of Object.values(replicators)) r.child.kill('SIGTERM');
     for (const r of Object.values(replicators)) expect(await r.exited, r.stderr()).toBe(0);
     return { a: reportOf(replicators.a.stdout()), b: reportOf(replicators.b.stdout()), logs: { a: replicators.a.stderr(), b: replicators.b.stderr() } };
   } finally {
+    // A failed test leaves no replicator holding the port.
+    for (const r of Object.values(replicators ?? {})) r.child.kill('SIGKILL');
     close();
   }
 }
@@ -133,6 +143,27 @@ describe("two nodes' replicators of a pub/sub channel", () => {
   it('carries 1,000 sequenced 100 KB messages exactly (the rendezvous path)', async () => {
     const { b } = await publishAcross('nr-big', 1_000, 100 * 1024, [], async () => {});
     expect(Object.values(b.channels)[0]).toEqual([expect.objectContaining({ landed: 1_000, repeats: 0 })]);
+  });
+
+  it('sends and lands what is in flight before letting go of a channel no longer wanted on either node (its pods there ended)', async () => {
+    const n = 200_000;
+    const { a, b, logs } = await publishAcross(
+      'nr-drain',
+      n,
+      64,
+      [],
+      async (on) => {
+        await on.publisherDone;
+        on.unwant();
+      },
+      {},
+      (replicators) => Promise.all(Object.values(replicators).map((r) => r.waitFor(/"msg":"channel no longer replicated"/, 15_000))),
+    );
+    expect(logs.a).toMatch(/sending and landing what is in flight first/);
+    expect(logs.a).toMatch(/"msg":"channel no longer replicated"/);
+    expect(logs.b).toMatch(/"msg":"channel no longer replicated"/);
+    // Let go: the reports no longer list the channel.
+    expect([a.channels, b.channels]).toEqual([{}, {}]);
   });
 
   it("connects again after B's connections are reset mid-stream and B's link then stays down for 2 s, and resends what B did not acknowledge: exact, nothing twice", async () => {

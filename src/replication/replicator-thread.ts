@@ -1,0 +1,41 @@
+/**
+ * The agent's replication thread: a NodeReplicator on a UcxWorker of its own (UCX calls block
+ * their thread, so they stay off the agent's event loop). Started by ReplicationThread
+ * (src/agent/replication.ts); reports its counters every `reportMs`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import { Channel } from '../channel/channel.js';
+import { NodeReplicator } from './node-replicator.js';
+import type { FromReplicator, ReplicationWorkerData, ToReplicator } from './thread-protocol.js';
+import { UcxWorker } from './ucx.js';
+
+const data = workerData as ReplicationWorkerData;
+const port = parentPort!;
+const send = (message: FromReplicator) => port.postMessage(message);
+const log = pino({ level: data.logLevel, base: { component: 'shimmy-agent', node: data.node, part: 'replication' } });
+
+const worker = UcxWorker.open({ tls: data.tls, devices: data.devices });
+const listening = worker.listen(data.ip, data.port);
+const replicator = new NodeReplicator({
+  node: data.node,
+  worker,
+  open: (c) => (c.file ? Channel.openFile(c.ref, c.file) : Channel.open(c.ref)),
+  peerTimeoutMs: data.peerTimeoutMs,
+  log: (level, msg, fields) => log[level](fields, msg),
+});
+const stop = new AbortController();
+port.on('message', (message: ToReplicator) => {
+  if (message.type === 'configure') replicator.configure(message.config);
+  else stop.abort();
+});
+const reportTimer = setInterval(() => send({ type: 'report', report: replicator.report() }), data.reportMs);
+log.info({ address: `${data.ip}:${listening}`, tls: data.tls || '(UCX chooses)', devices: data.devices || '(all)' }, 'replication listening');
+send({ type: 'listening', port: listening });
+await replicator.run(stop.signal);
+clearInterval(reportTimer);
+send({ type: 'report', report: replicator.report() });
+replicator.close();
+worker.close();
+send({ type: 'stopped' });
+port.close();
