@@ -10,16 +10,30 @@ import type { Claim } from '../channel/endpoints.js';
 import { ErrorCode, isShimmyError } from '../errors.js';
 import type { UcxPeer, UcxWorker } from './ucx.js';
 
-/** u64 sequence number, u32 epoch, u32 reserved (0). */
+/** u64 sequence number, u32 epoch, u32 flags. */
 export const HEADER_BYTES = 16;
+/** On a data frame: the sender has nothing before it for this receiver any more (it let those go), so a jump ahead is no loss to ask about. */
+export const FLAG_FROM_HERE = 1;
+/** On an acknowledgement: a frame went missing, send again everything from the acknowledged one. */
+export const FLAG_RESEND = 1;
 
 /** A sender's epoch: new for every sender, so a receiver tells a restarted sender (sequence numbers from 0 again) from a resend. */
 export const newEpoch = (): number => randomInt(1, 0xffffffff);
 
-export function writeHeader(view: DataView, seq: bigint, epoch: number): void {
+export function writeHeader(view: DataView, seq: bigint, epoch: number, flags = 0): void {
   view.setBigUint64(0, seq, true);
   view.setUint32(8, epoch, true);
-  view.setUint32(12, 0, true);
+  view.setUint32(12, flags, true);
+}
+
+export interface Header {
+  seq: bigint;
+  epoch: number;
+  flags: number;
+}
+
+export function readHeader(view: DataView): Header {
+  return { seq: view.getBigUint64(0, true), epoch: view.getUint32(8, true), flags: view.getUint32(12, true) };
 }
 
 /** What every replication loop is told about its channel and link. */
@@ -123,19 +137,38 @@ export class Inbound {
     this.view = new DataView(this.buf.buffer);
   }
 
-  /** Whether the frame now in `buf` is one not seen before; a repeat (a resend after a cut link) is counted. */
+  /** Whether the frame now in `buf` is one not seen before; a repeat (a resend after a cut link) is counted, a jump ahead taken as it comes. */
   isNew(): boolean {
-    const seq = this.view.getBigUint64(0, true);
-    const epoch = this.view.getUint32(8, true);
+    const kind = this.classify();
+    if (kind !== 'gap') return kind === 'new';
+    this.take(this.view.getBigUint64(0, true));
+    return true;
+  }
+
+  /**
+   * The frame now in `buf`: new (the next one, the first of a new epoch, or a jump the sender
+   * marked FLAG_FROM_HERE), a repeat, or a gap (frames before it went missing: ask for them).
+   */
+  classify(): 'new' | 'repeat' | 'gap' {
+    const { seq, epoch, flags } = readHeader(this.view);
     if (epoch !== this.epoch) {
       if (this.epoch !== 0) this.restarts++;
       this.epoch = epoch;
-    } else if (seq < this.next) {
+      this.next = seq + 1n;
+      return 'new';
+    }
+    if (seq < this.next) {
       this.repeats++;
-      return false;
-    } else if (seq > this.next) this.skipped += seq - this.next;
+      return 'repeat';
+    }
+    if (seq > this.next && !(flags & FLAG_FROM_HERE)) return 'gap';
+    this.take(seq);
+    return 'new';
+  }
+
+  private take(seq: bigint): void {
+    if (seq > this.next) this.skipped += seq - this.next;
     this.next = seq + 1n;
-    return true;
   }
 
   /** The length of the message in a frame of `frameLength` bytes. */

@@ -21,7 +21,7 @@ import type { Channel } from '../channel/channel.js';
 import type { Publisher, Subscriber } from '../channel/endpoints.js';
 import type { ChannelRef } from '../channel/names.js';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
-import { ALL, HEADER_BYTES, Inbound, LandedSeqs, newEpoch, turn, writeHeader } from './frames.js';
+import { ALL, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, LandedSeqs, newEpoch, readHeader, turn, writeHeader } from './frames.js';
 import { FrameQueue } from './frame-queue.js';
 import { channelTag } from './tags.js';
 import { transportsOf, type UcxPeer, type UcxWorker } from './ucx.js';
@@ -32,6 +32,8 @@ const IDLE_MS = 1;
 const ACK_EVERY = 256;
 const ACK_BYTES = 16;
 const HEALTH_CHECK_MS = 500;
+/** At most one request to send again per peer and channel this often, while frames are missing. */
+const RESEND_REQUEST_MS = 200;
 /** A peer that left (or a channel no longer wanted) is let go once nothing has arrived from it for this long. */
 const QUIET_MS = 2000;
 
@@ -88,6 +90,8 @@ export interface ChannelPeerReport {
   skipped: number;
   /** Times the peer's sender started over (a restarted agent). */
   restarts: number;
+  /** Times frames from the peer went missing and were asked for again. */
+  resendRequests: number;
 }
 
 export interface ReplicatorReport {
@@ -135,6 +139,8 @@ interface OutLink {
   dropped: boolean;
   /** The peer no longer has the channel: it takes no new frames and goes once its queue is acknowledged. */
   leaving: boolean;
+  /** The peer asked for everything from this sequence number again: the first frame sent after it is marked FLAG_FROM_HERE if it is later. */
+  resendFrom?: bigint;
 }
 
 interface InLink {
@@ -147,6 +153,10 @@ interface InLink {
   unacknowledged: number;
   lastFrameAt: number;
   leaving: boolean;
+  resendRequestedAt: number;
+  resendRequests: number;
+  /** Frames went missing and have not come again yet. */
+  missing: boolean;
 }
 
 interface Replica {
@@ -248,6 +258,7 @@ export class NodeReplicator {
           unacknowledged: out.queue.length,
           skipped: Number(inLink.inbound.skipped),
           restarts: inLink.inbound.restarts,
+          resendRequests: inLink.resendRequests,
         };
       });
     return { links, channels, waiting: Object.fromEntries(this.waiting) };
@@ -355,6 +366,9 @@ export class NodeReplicator {
           unacknowledged: 0,
           lastFrameAt: Date.now(),
           leaving: false,
+          resendRequestedAt: 0,
+          resendRequests: 0,
+          missing: false,
         });
       r.ins.get(peer)!.leaving = false;
     }
@@ -558,7 +572,16 @@ export class NodeReplicator {
   private sendQueued(out: OutLink): number {
     let n = 0;
     for (let f = out.queue.nextUnsent(); f; f = out.queue.nextUnsent()) {
-      if (!this.send(out.peer, out.dataTag, f.data)) break;
+      let data = f.data;
+      if (out.resendFrom !== undefined) {
+        // The frames are shared by every peer: the mark goes on a copy.
+        if (f.seq > out.resendFrom) {
+          data = f.data.slice();
+          new DataView(data.buffer).setUint32(12, FLAG_FROM_HERE, true);
+        }
+      }
+      if (!this.send(out.peer, out.dataTag, data)) break;
+      delete out.resendFrom;
       out.queue.markSent();
       if (f.seq <= out.sentUpTo) out.resent++;
       else {
@@ -575,8 +598,15 @@ export class NodeReplicator {
     let n = 0;
     for (let got = this.opts.worker.tryRecv(out.ackTag, ALL, this.ackIn, 1000); got; got = this.opts.worker.tryRecv(out.ackTag, ALL, this.ackIn, 1000)) {
       n++;
-      if (this.ackInView.getUint32(8, true) !== r.epoch) continue;
-      out.queue.acknowledge(this.ackInView.getBigUint64(0, true));
+      const ack = readHeader(this.ackInView);
+      const resend = (ack.flags & FLAG_RESEND) !== 0;
+      // Epoch 0: a receiver that has taken nothing from this sender yet.
+      if (ack.epoch !== r.epoch && !(resend && ack.epoch === 0)) continue;
+      if (ack.epoch === r.epoch) out.queue.acknowledge(ack.seq);
+      if (resend) {
+        out.queue.rewind();
+        out.resendFrom = ack.epoch === r.epoch ? ack.seq : -1n;
+      }
     }
     return n;
   }
@@ -586,14 +616,28 @@ export class NodeReplicator {
     let dry = false;
     for (let i = 0; i < BATCH; i++) {
       if (inLink.pending === null) {
-        const got = this.opts.worker.tryRecv(inLink.dataTag, ALL, inLink.inbound.buf, this.sendTimeoutMs);
+        let got;
+        try {
+          got = this.opts.worker.tryRecv(inLink.dataTag, ALL, inLink.inbound.buf, this.sendTimeoutMs);
+        } catch (err) {
+          // A large frame that did not arrive in full (a cut link mid-rendezvous) is lost here: ask for it again.
+          if (!linkFailure(err)) throw err;
+          inLink.missing = true;
+          break;
+        }
         if (!got) {
           dry = true;
           break;
         }
         n++;
         inLink.lastFrameAt = Date.now();
-        if (!inLink.inbound.isNew()) continue;
+        const kind = inLink.inbound.classify();
+        if (kind === 'repeat') continue;
+        if (kind === 'gap') {
+          inLink.missing = true;
+          continue;
+        }
+        inLink.missing = false;
         inLink.pending = got.length;
       }
       const claim = r.pub.tryClaim(Inbound.messageLength(inLink.pending));
@@ -603,11 +647,22 @@ export class NodeReplicator {
       inLink.unacknowledged++;
       n++;
     }
+    if (inLink.missing) this.requestResend(inLink);
     if (inLink.unacknowledged >= ACK_EVERY || (dry && inLink.unacknowledged > 0) || (dry && n > 0)) {
       writeHeader(this.ackView, inLink.inbound.next, inLink.inbound.epoch);
       if (this.send(inLink.peer, inLink.ackTag, this.ackFrame)) inLink.unacknowledged = 0;
     }
     return n;
+  }
+
+  /** Asks the peer for every frame from the next one wanted, again (frames went missing). */
+  private requestResend(inLink: InLink): void {
+    const now = Date.now();
+    if (now - inLink.resendRequestedAt < RESEND_REQUEST_MS) return;
+    inLink.resendRequestedAt = now;
+    inLink.resendRequests++;
+    writeHeader(this.ackView, inLink.inbound.next, inLink.inbound.epoch, FLAG_RESEND);
+    this.send(inLink.peer, inLink.ackTag, this.ackFrame);
   }
 
   close(): void {

@@ -32,10 +32,14 @@ port.on('message', (message: ToReplicator) => {
 const reportTimer = setInterval(() => send({ type: 'report', report: replicator.report() }), data.reportMs);
 log.info({ address: `${data.ip}:${listening}`, tls: data.tls || '(UCX chooses)', devices: data.devices || '(all)' }, 'replication listening');
 send({ type: 'listening', port: listening });
-await replicator.run(stop.signal);
-clearInterval(reportTimer);
-send({ type: 'report', report: replicator.report() });
-replicator.close();
-worker.close();
+try {
+  await replicator.run(stop.signal);
+  send({ type: 'report', report: replicator.report() });
+} finally {
+  // Also when the loop fails: the listener and UCX's own thread must not outlive this thread.
+  clearInterval(reportTimer);
+  replicator.close();
+  worker.close();
+}
 send({ type: 'stopped' });
 port.close();

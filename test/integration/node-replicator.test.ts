@@ -166,6 +166,26 @@ describe("two nodes' replicators of a pub/sub channel", () => {
     expect([a.channels, b.channels]).toEqual([{}, {}]);
   });
 
+  it("asks again for 100 KB frames cut off mid-transfer while B's link is down for 2 s (receives time out after 500 ms): exact, nothing twice", async () => {
+    const n = 1_500;
+    const { b, logs } = await publishAcross(
+      'nr-lost',
+      n,
+      100 * 1024,
+      ['--rate', '300'],
+      async () => {
+        await sleep(1500);
+        execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'down']);
+        await sleep(2000);
+        execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'up']);
+      },
+      { SEND_TIMEOUT_MS: '500' },
+    );
+    const fromA = Object.values(b.channels)[0]![0]!;
+    expect(fromA, logs.b).toMatchObject({ landed: n, skipped: 0 });
+    expect(fromA.resendRequests, JSON.stringify(b)).toBeGreaterThan(0);
+  });
+
   it("connects again after B's connections are reset mid-stream and B's link then stays down for 2 s, and resends what B did not acknowledge: exact, nothing twice", async () => {
     const n = 40_000;
     const { a, b, logs } = await publishAcross('nr-cut', n, 256, ['--rate', '10000'], async (onB) => {
