@@ -13,7 +13,10 @@
  * channel's capacity in bytes, and stops reading its ring when a live peer has no room left,
  * which holds the publishers back under Block as a slow local subscriber would. After a failed
  * endpoint (a cut link, a restarted peer) it connects again and sends the unacknowledged
- * frames again; the receiver drops the ones it already landed. A peer unreachable for longer
+ * frames again; the receiver drops the ones it already landed. A frame that went missing on a
+ * live endpoint (a large one cut off mid-transfer, a gap) is asked for again (FLAG_RESEND on an
+ * acknowledgement). A channel no longer wanted sends and lands what is in flight before it is
+ * let go. A peer unreachable for longer
  * than `peerTimeoutMs` is dropped: its frames are let go and the channel no longer waits for
  * it; it is taken back when it answers again, from the messages published after that.
  */
