@@ -334,7 +334,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       metrics.linkUp.set({ peer: link.node, transport: link.transport ?? '' }, link.state === 'Connected' ? 1 : 0);
       advance(`reconnects/${link.node}`, link.reconnects, (by) => metrics.reconnects.inc({ peer: link.node }, by));
     }
-    for (const [id, peers] of Object.entries(r.channels)) {
+    for (const [id, peers] of [...Object.entries(r.finished).filter(([id]) => !(id in r.channels)), ...Object.entries(r.channels)]) {
       const [ns, channel] = id.split('/') as [string, string];
       for (const p of peers) {
         const labels = { namespace: ns, channel, peer: p.peer };

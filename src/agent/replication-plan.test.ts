@@ -48,6 +48,7 @@ describe('peerStatuses', () => {
     ],
     channels: { 'ns/a': [{ peer: 'n2', forwarded: 5, resent: 2, landed: 4, repeats: 1, unacknowledged: 0, skipped: 0, restarts: 0, resendRequests: 0 }] },
     waiting: {},
+    finished: {},
   };
 
   it("gives each peer its link, the link's transport and the channel's counters with it", () => {

@@ -39,6 +39,7 @@ const HEALTH_CHECK_MS = 500;
 const RESEND_REQUEST_MS = 200;
 /** A peer that left (or a channel no longer wanted) is let go once nothing has arrived from it for this long. */
 const QUIET_MS = 2000;
+const FINISHED_KEPT = 256;
 
 /** A channel this node replicates, and the nodes it replicates it with. */
 export interface ReplicatedChannel {
@@ -103,6 +104,8 @@ export interface ReplicatorReport {
   channels: Record<string, ChannelPeerReport[]>;
   /** Channels configured but not open yet, with why. */
   waiting: Record<string, string>;
+  /** Channels let go lately, with their last counters (so none of their messages go uncounted). */
+  finished: Record<string, ChannelPeerReport[]>;
 }
 
 export interface ReplicatorOptions {
@@ -189,6 +192,7 @@ export class NodeReplicator {
   private readonly links = new Map<string, Link>();
   private readonly replicas = new Map<string, Replica>();
   private readonly waiting = new Map<string, string>();
+  private readonly finished = new Map<string, ChannelPeerReport[]>();
   private readonly accepted = new Set<UcxPeer>();
   private wanted: ReplicatorConfig = { channels: [], addresses: [] };
   private changed = true;
@@ -248,23 +252,26 @@ export class NodeReplicator {
       ...(l.lastError ? { lastError: l.lastError } : {}),
     }));
     const channels: Record<string, ChannelPeerReport[]> = {};
-    for (const r of this.replicas.values())
-      channels[r.id] = [...r.outs.keys()].map((peer) => {
-        const out = r.outs.get(peer)!;
-        const inLink = r.ins.get(peer)!;
-        return {
-          peer,
-          forwarded: out.forwarded,
-          resent: out.resent,
-          landed: inLink.inbound.landed,
-          repeats: inLink.inbound.repeats,
-          unacknowledged: out.queue.length,
-          skipped: Number(inLink.inbound.skipped),
-          restarts: inLink.inbound.restarts,
-          resendRequests: inLink.resendRequests,
-        };
-      });
-    return { links, channels, waiting: Object.fromEntries(this.waiting) };
+    for (const r of this.replicas.values()) channels[r.id] = this.countersOf(r);
+    return { links, channels, waiting: Object.fromEntries(this.waiting), finished: Object.fromEntries(this.finished) };
+  }
+
+  private countersOf(r: Replica): ChannelPeerReport[] {
+    return [...r.outs.keys()].map((peer) => {
+      const out = r.outs.get(peer)!;
+      const inLink = r.ins.get(peer)!;
+      return {
+        peer,
+        forwarded: out.forwarded,
+        resent: out.resent,
+        landed: inLink.inbound.landed,
+        repeats: inLink.inbound.repeats,
+        unacknowledged: out.queue.length,
+        skipped: Number(inLink.inbound.skipped),
+        restarts: inLink.inbound.restarts,
+        resendRequests: inLink.resendRequests,
+      };
+    });
   }
 
   private log(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>) {
@@ -383,6 +390,9 @@ export class NodeReplicator {
   }
 
   private closeReplica(r: Replica): void {
+    this.finished.delete(r.id);
+    this.finished.set(r.id, this.countersOf(r));
+    if (this.finished.size > FINISHED_KEPT) this.finished.delete(this.finished.keys().next().value!);
     r.sub.close();
     r.pub.close();
     r.channel.close();

@@ -19,7 +19,7 @@ const replicator = new NodeReplicator({
   node: node!,
   worker,
   open: (c) => Channel.openFile(c.ref, file!),
-  peerTimeoutMs: 60_000,
+  peerTimeoutMs: Number(process.env.PEER_TIMEOUT_MS ?? 60_000),
   sendTimeoutMs: Number(process.env.SEND_TIMEOUT_MS ?? 5000),
   log: (level, msg, fields) => console.error(JSON.stringify({ level, msg, ...fields })),
 });

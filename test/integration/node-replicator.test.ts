@@ -164,15 +164,19 @@ describe("two nodes' replicators of a pub/sub channel", () => {
     expect(logs.b).toMatch(/"msg":"channel no longer replicated"/);
     // Let go: the reports no longer list the channel.
     expect([a.channels, b.channels]).toEqual([{}, {}]);
+    // Their last counters stay in the report: nothing goes uncounted.
+    expect(Object.values(a.finished)).toEqual([[expect.objectContaining({ forwarded: n })]]);
+    expect(Object.values(b.finished)).toEqual([[expect.objectContaining({ landed: n })]]);
   });
 
-  it("asks again for 100 KB frames cut off mid-transfer while B's link is down for 2 s (receives time out after 500 ms): exact, nothing twice", async () => {
-    const n = 1_500;
+  it("asks again for the 100 KB frame cut off mid-transfer when B's link goes down for 2 s at full speed (receives time out after 500 ms): exact, nothing twice", async () => {
+    // At full speed the link is never idle, so the cut always catches a frame mid-transfer.
+    const n = 3_000;
     const { b, logs } = await publishAcross(
       'nr-lost',
       n,
       100 * 1024,
-      ['--rate', '300'],
+      [],
       async () => {
         await sleep(1500);
         execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'down']);
@@ -211,5 +215,46 @@ describe("two nodes' replicators of a pub/sub channel", () => {
     expect(b.channels[id]![0]).toMatchObject({ landed: n });
     expect(b.channels[id]![0]!.repeats, logs.b).toBeGreaterThan(0);
     expect(logs.a).toMatch(/link to peer lost/);
+  });
+
+  it('drops a peer gone for good after the peer timeout, so the publisher is no longer held back, and says so', async () => {
+    const n = 30_000;
+    const { ref, on, replicator, close } = channelOnBothHosts('nr-gone', 1024);
+    const env = { PEER_TIMEOUT_MS: '2000' };
+    const replicators = { a: replicator('a', env), b: replicator('b', env) };
+    try {
+      const sub = on('a', CLI, ['sub', ref.name, '--count', String(n), '--verify', '--json', '--quiet']);
+      await sub.waitFor(/subscribed/);
+      for (const r of Object.values(replicators)) await r.waitFor(/listening \d+/);
+      await replicators.a.waitFor(/"peer connected"/);
+      // 8 MB at 10,000/s: far more than the 1 MiB A keeps for B, so without the drop the publisher would wait on B for good.
+      const pub = on('a', CLI, [
+        'pub',
+        ref.name,
+        '--count',
+        String(n),
+        '--size',
+        '256',
+        '--seq',
+        '--rate',
+        '10000',
+        '--wait-subscribers',
+        '2',
+        '--timeout',
+        '60s',
+      ]);
+      await sleep(1000);
+      replicators.b.child.kill('SIGKILL');
+      expect(await pub.exited, pub.stderr()).toBe(0);
+      expect(await sub.exited, sub.stderr()).toBe(0);
+      expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: n, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
+      await replicators.a.waitFor(/peer dropped/);
+      replicators.a.child.kill('SIGTERM');
+      expect(await replicators.a.exited, replicators.a.stderr()).toBe(0);
+      expect(reportOf(replicators.a.stdout()).links).toEqual([expect.objectContaining({ node: 'node-b', state: 'Dropped' })]);
+    } finally {
+      for (const r of Object.values(replicators)) r.child.kill('SIGKILL');
+      close();
+    }
   });
 });

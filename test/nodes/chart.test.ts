@@ -633,8 +633,10 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
       '/metrics has the link and its transport',
       async () => (await agentCounter('node-1', 'shimmy_replication_link_up{peer="node-2",transport="tcp/eth0"}')) === 1,
     );
-    const split = (await channelOf(c, ns, 'frames')).status?.conditions?.find((x) => x.type === 'Split');
-    expect(split).toMatchObject({ status: 'True', message: expect.stringMatching(/the agents replicate it between the nodes$/) });
+    await eventually('the Split condition says the agents replicate, every link connected', async () => {
+      const split = (await channelOf(c, ns, 'frames')).status?.conditions?.find((x) => x.type === 'Split');
+      return split?.status === 'True' && /the agents replicate it between the nodes$/.test(split.message ?? '');
+    });
     // Every subscriber in: node-2's two and its agent's, node-1's one and its agent's (the one that forwards).
     await eventually('every subscriber on node-2', async () => (await endpointOf(ns, 'frames', 'node-2'))?.status?.subscribers === 3, 60_000);
     await eventually('every subscriber on node-1', async () => (await endpointOf(ns, 'frames', 'node-1'))?.status?.subscribers === 2, 60_000);
@@ -645,9 +647,15 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     await waitSucceeded(c, ns, ['pub', ...subs.map(([name]) => name)], 240_000);
     for (const [name] of subs) expect(verifySummary(await logs(c, ns, name)), name).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
     const labels = (peer: string) => `namespace="${ns}",channel="frames",peer="${peer}"`;
+    // The agents write their counters into /metrics every few seconds.
+    const reached = (node: string, series: string) =>
+      eventually(`${series} on ${node} reaches ${count}`, async () => {
+        const n = await agentCounter(node, series);
+        return n >= count ? n : undefined;
+      });
     return {
-      out: await agentCounter('node-1', `shimmy_replication_messages_total{${labels('node-2')},direction="out"}`),
-      in: await agentCounter('node-2', `shimmy_replication_messages_total{${labels('node-1')},direction="in"}`),
+      out: await reached('node-1', `shimmy_replication_messages_total{${labels('node-2')},direction="out"}`),
+      in: await reached('node-2', `shimmy_replication_messages_total{${labels('node-1')},direction="in"}`),
       resent: await agentCounter('node-1', `shimmy_replication_resent_total{${labels('node-2')}}`),
       repeats: await agentCounter('node-2', `shimmy_replication_repeats_total{${labels('node-1')}}`),
     };
