@@ -325,6 +325,8 @@ export function endpointCRD(): CustomResourceDefinition {
       { name: 'Lost', type: 'integer', jsonPath: '.status.lost', priority: 1 },
       { name: 'Pods', type: 'string', jsonPath: '.spec.pods', priority: 1 },
       { name: 'Peers', type: 'string', jsonPath: '.spec.peers', priority: 1 },
+      { name: 'Links', type: 'string', jsonPath: '.status.replication[*].link', priority: 1 },
+      { name: 'Transport', type: 'string', jsonPath: '.status.replication[*].transport', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
   });

@@ -6,16 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { Channel } from '../../src/channel/channel.js';
-import { channelKey } from '../../src/channel/names.js';
-import { envFor } from '../../src/client/env.js';
 import { ErrorCode } from '../../src/errors.js';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import { transportsOf, UcxWorker } from '../../src/replication/ucx.js';
 import { thrown } from '../helpers/errors.js';
 import { CLI, HELPERS, ROOT, killStarted, startProgram } from '../helpers/proc.js';
+import { channelOnBothHosts } from '../helpers/two-host-channel.js';
 
 let pair: HostPair;
 
@@ -105,31 +101,10 @@ describe('a UCX worker', () => {
   });
 });
 
-/** One channel with a memory file of its own on each host, and a way to run a program on a host with it in its environment. */
-function channelOnBothHosts(prefix: string) {
-  const dir = mkdtempSync(`/dev/shm/shimmy-${prefix}-`);
-  const ref = { namespace: 'repl', name: `${prefix}-${process.pid}` };
-  const config = { mode: 'pubsub' as const, capacity: 256 * 1024, maxMessage: 1024, slowConsumer: 'block' as const };
-  const files = { a: join(dir, 'a', 'ring'), b: join(dir, 'b', 'ring') };
-  const channels = (['a', 'b'] as const).map((side) => {
-    mkdirSync(join(dir, side));
-    return Channel.createFile(ref, files[side], config);
-  });
-  const on = (side: Side, program: string, args: string[]) => {
-    const env = {
-      ...process.env,
-      SHIMMY_NAMESPACE: ref.namespace,
-      SHIMMY_CHANNELS: ref.name,
-      ...envFor({ ...ref, key: channelKey(ref), file: files[side], config }),
-    };
-    const [cmd, argv] = pair.on(side, process.execPath, [program, ...args]);
-    return startProgram(cmd, argv, undefined, { env: { ...env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
-  };
-  const close = () => {
-    for (const ch of channels) ch.close();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  return { ref, files, common: [ref.namespace, ref.name, String(config.maxMessage)], on, close };
+/** The channel on both hosts, and the arguments the replicate helper takes after its file. */
+function channelForReplicate(prefix: string) {
+  const made = channelOnBothHosts(pair, prefix, { capacity: 256 * 1024, maxMessage: 1024 });
+  return { ...made, common: [made.ref.namespace, made.ref.name, String(made.config.maxMessage)] };
 }
 
 /**
@@ -137,7 +112,7 @@ function channelOnBothHosts(prefix: string) {
  * its own, a forwarder on A and a lander on B. `during` runs once the publisher has started.
  */
 async function replicateOneWay(n: number, pubExtra: string[], during: () => Promise<void> = async () => {}) {
-  const { ref, files, common, on, close } = channelOnBothHosts('repl');
+  const { ref, files, common, on, close } = channelForReplicate('repl');
   try {
     const subArgs = ['sub', ref.name, '--count', String(n), '--verify', '--json', '--quiet'];
     const subs = [on('b', CLI, subArgs), on('a', CLI, subArgs)];
@@ -182,7 +157,7 @@ describe('a pub/sub channel replicated one way between two hosts', () => {
 
 describe('a pub/sub channel replicated both ways between two hosts', () => {
   it('gets each host’s publisher’s 20,000 messages to the subscribers of both hosts, exactly, and sends nothing back', async () => {
-    const { ref, files, common, on, close } = channelOnBothHosts('both');
+    const { ref, files, common, on, close } = channelForReplicate('both');
     try {
       const n = 20_000;
       const subArgs = ['sub', ref.name, '--count', String(2 * n), '--verify', '--json', '--quiet'];

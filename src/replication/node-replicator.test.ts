@@ -1,0 +1,122 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Channel } from '../channel/channel.js';
+import { channelKey } from '../channel/names.js';
+import { FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, readHeader, writeHeader } from './frames.js';
+import { NodeReplicator } from './node-replicator.js';
+import { channelTag } from './tags.js';
+import type { UcxWorker } from './ucx.js';
+
+const ref = { namespace: 'nr', name: 'unit' };
+const key = channelKey(ref);
+const EPOCH = 7;
+
+/** A link to node "b" that delivers what a test queues by tag and records what is sent. */
+function fakeLink() {
+  const inbox = new Map<bigint, Uint8Array[]>();
+  const sent: { tag: bigint; data: Uint8Array }[] = [];
+  const worker = {
+    tryAccept: () => null,
+    connect: () => 0,
+    describe: () => '',
+    isHealthy: () => true,
+    closePeer: () => {},
+    send: (_peer: number, tag: bigint, data: Uint8Array) => void sent.push({ tag, data: data.slice() }),
+    tryRecv: (tag: bigint, _mask: bigint, into: Uint8Array) => {
+      const next = inbox.get(tag)?.shift();
+      if (!next) return null;
+      into.set(next);
+      return { length: next.length, tag };
+    },
+  } as unknown as UcxWorker;
+  const deliver = (tag: bigint, frame: Uint8Array) => inbox.set(tag, [...(inbox.get(tag) ?? []), frame]);
+  return { worker, sent, deliver };
+}
+
+/** A data frame of `seq` whose message is the one byte `seq`. */
+function frame(seq: number, flags = 0): Uint8Array {
+  const f = new Uint8Array(HEADER_BYTES + 1);
+  writeHeader(new DataView(f.buffer), BigInt(seq), EPOCH, flags);
+  f[HEADER_BYTES] = seq;
+  return f;
+}
+
+const until = async (what: () => boolean) => {
+  for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(what()).toBe(true);
+};
+
+describe('NodeReplicator', () => {
+  let dir: string;
+  let channel: Channel;
+  let stop: AbortController;
+
+  beforeEach(() => {
+    dir = mkdtempSync('/dev/shm/shimmy-nr-unit-');
+    channel = Channel.createFile(ref, join(dir, 'ring'), { capacity: 65536, maxMessage: 64 });
+    stop = new AbortController();
+  });
+
+  afterEach(() => {
+    stop.abort();
+    channel.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function start(link: ReturnType<typeof fakeLink>) {
+    const replicator = new NodeReplicator({ node: 'a', worker: link.worker, open: () => Channel.openFile(ref, join(dir, 'ring')), peerTimeoutMs: 60_000 });
+    replicator.configure({
+      channels: [{ ref, key, maxMessage: 64, windowBytes: 65536, peers: ['b'] }],
+      addresses: [{ node: 'b', ip: '10.0.0.2', port: 7470 }],
+    });
+    const running = replicator.run(stop.signal).finally(() => replicator.close());
+    return { replicator, running };
+  }
+
+  it('drops what comes after a gap, asks for everything from the missing frame again, and lands the resend in order', async () => {
+    const link = fakeLink();
+    const sub = channel.subscriber();
+    const got: number[] = [];
+    const { replicator } = start(link);
+    const fromB = channelTag(key, 'data', 'b');
+    link.deliver(fromB, frame(0));
+    link.deliver(fromB, frame(2));
+    const resendRequests = () => link.sent.filter((s) => s.tag === channelTag(key, 'ack', 'a') && readHeader(new DataView(s.data.buffer)).flags & FLAG_RESEND);
+    await until(() => resendRequests().length > 0);
+    expect(readHeader(new DataView(resendRequests()[0]!.data.buffer))).toEqual({ seq: 1n, epoch: EPOCH, flags: FLAG_RESEND });
+    for (const seq of [1, 2]) link.deliver(fromB, frame(seq));
+    await until(() => {
+      sub.poll((bytes, offset) => void got.push(bytes[offset]!));
+      return got.length >= 3;
+    });
+    expect(got).toEqual([0, 1, 2]);
+    expect(replicator.report().channels['nr/unit']).toEqual([expect.objectContaining({ landed: 3, repeats: 0, skipped: 0, resendRequests: 1 })]);
+  });
+
+  it('sends its unacknowledged frames again on a resend request, and marks the first one when it has nothing before it', async () => {
+    const link = fakeLink();
+    start(link);
+    const pub = channel.publisher();
+    for (const m of [10, 11, 12]) await pub.publish(Uint8Array.of(m));
+    const toB = channelTag(key, 'data', 'a');
+    const dataSent = () => link.sent.filter((s) => s.tag === toB).map((s) => ({ ...readHeader(new DataView(s.data.buffer)), message: s.data[HEADER_BYTES] }));
+    await until(() => dataSent().length === 3);
+    const epoch = dataSent()[0]!.epoch;
+    // B landed the first and asks for the rest again; then asks from a frame A let go.
+    const ack = (seq: number, flags: number) => {
+      const f = new Uint8Array(16);
+      writeHeader(new DataView(f.buffer), BigInt(seq), epoch, flags);
+      link.deliver(channelTag(key, 'ack', 'b'), f);
+    };
+    ack(1, FLAG_RESEND);
+    await until(() => dataSent().length === 5);
+    expect(dataSent().slice(3)).toEqual([
+      { seq: 1n, epoch, flags: 0, message: 11 },
+      { seq: 2n, epoch, flags: 0, message: 12 },
+    ]);
+    ack(0, FLAG_RESEND);
+    await until(() => dataSent().length === 7);
+    expect(dataSent()[5]).toEqual({ seq: 1n, epoch, flags: FLAG_FROM_HERE, message: 11 });
+  });
+});
