@@ -257,10 +257,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     startLease();
   };
 
-  const replicationReport = replication?.report.bind(replication);
   const report = async () => {
     if (!endpoints.isListed()) return;
-    const replicated = replicationReport?.();
+    const replicated = replication?.report();
     if (replicated) recordReplication(replicated);
     const segments = stores.flatMap((store) => store.present().map((p) => ({ ...p, store })));
     metrics.segments.set(segments.length);

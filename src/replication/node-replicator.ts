@@ -643,7 +643,6 @@ export class NodeReplicator {
           break;
         }
         n++;
-        inLink.lastFrameAt = Date.now();
         const kind = inLink.inbound.classify();
         if (kind === 'repeat') continue;
         if (kind === 'gap') {
@@ -660,6 +659,7 @@ export class NodeReplicator {
       inLink.unacknowledged++;
       n++;
     }
+    if (n > 0) inLink.lastFrameAt = Date.now();
     if (inLink.missing) this.requestResend(inLink);
     if (inLink.unacknowledged >= ACK_EVERY || (dry && inLink.unacknowledged > 0) || (dry && n > 0)) {
       writeHeader(this.ackView, inLink.inbound.next, inLink.inbound.epoch);
