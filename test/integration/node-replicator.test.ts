@@ -56,7 +56,13 @@ async function publishAcross(
   n: number,
   size: number,
   pubExtra: string[],
-  during: (onB: { stopSubscriber: () => void; continueSubscriber: () => void; publisherDone: Promise<unknown>; unwant: () => void }) => Promise<void>,
+  during: (onB: {
+    stopSubscriber: () => void;
+    continueSubscriber: () => void;
+    publisherDone: Promise<unknown>;
+    unwant: () => void;
+    connected: () => Promise<unknown>;
+  }) => Promise<void>,
   replicatorEnv: Record<string, string> = {},
   beforeStop: (replicators: Record<Side, Proc>) => Promise<unknown> = async () => {},
 ) {
@@ -88,6 +94,7 @@ async function publishAcross(
       continueSubscriber: () => subs[1]!.child.kill('SIGCONT'),
       publisherDone: pub.exited,
       unwant: () => Object.values(replicators!).forEach((r) => r.child.kill('SIGUSR2')),
+      connected: () => Promise.all(Object.values(replicators!).map((r) => r.waitFor(/"msg":"peer connected"/))),
     });
     expect(await pub.exited, pub.stderr()).toBe(0);
     for (const sub of subs) {
@@ -166,6 +173,8 @@ describe("two nodes' replicators of a pub/sub channel", () => {
   it('connects again after every connection of B is reset mid-stream, and resends what B did not acknowledge: exact, nothing twice', async () => {
     const n = 40_000;
     const { a, b, logs } = await publishAcross('nr-cut', n, 256, ['--rate', '10000'], async (onB) => {
+      // Under load a replicator may connect late; a reset before that would cut nothing of A's.
+      await onB.connected();
       await sleep(1500);
       // A stopped subscriber on B fills B's ring, so B lands and acknowledges nothing more and
       // A holds frames B has not acknowledged when the link is cut.
