@@ -11,8 +11,14 @@
  * travel eager or by rendezvous as UCX decides by size: a large body goes straight into the
  * receiver's buffer (zero-copy RDMA where the transport has it).
  *
+ * With a key (shimmy_ucx_set_key), every message sent ends in a MAC: HMAC-SHA256 (OpenSSL),
+ * cut to SHIMMY_UCX_MAC_BYTES, over its tag and body; a message received without a valid one
+ * is taken and reported as -EBADMSG. A receive buffer then needs SHIMMY_UCX_MAC_BYTES of room
+ * beyond the largest body, and lengths returned are the body's.
+ *
  * Returns are 0 or a count, or -errno-like negatives: -ETIMEDOUT, -ECONNRESET (the peer's
- * endpoint failed), -EINVAL, -EIO (any other UCX status; shimmy_ucx_last_error says which).
+ * endpoint failed), -EINVAL, -EMSGSIZE, -EBADMSG, -EIO (any other UCX status;
+ * shimmy_ucx_last_error says which).
  * Loaded by src/replication/ucx.ts, which checks SHIMMY_UCX_ABI at load.
  */
 #define _GNU_SOURCE
@@ -25,9 +31,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <ucp/api/ucp.h>
 
-#define SHIMMY_UCX_ABI 4
+#define SHIMMY_UCX_ABI 5
+#define SHIMMY_UCX_MAC_BYTES 16
 #define MAX_PEERS 64
 #define MAX_PENDING 16
 /* Sends in flight at once: a send copies its message and returns; the oldest must finish before a 17th starts. */
@@ -63,6 +74,7 @@ typedef struct {
   int npending;
   send_slot_t slots[SEND_WINDOW];
   int next_slot;
+  EVP_MAC_CTX *mac; /* NULL: messages carry no MAC */
   char last_error[256];
 } shimmy_ucx;
 
@@ -105,6 +117,52 @@ static int fail_status(shimmy_ucx *u, const char *what, ucs_status_t status) {
 }
 
 const char *shimmy_ucx_last_error(shimmy_ucx *u) { return u->last_error; }
+
+int shimmy_ucx_mac_bytes(void) { return SHIMMY_UCX_MAC_BYTES; }
+
+/* From now on, every message sent carries a MAC under key, and every message received must. */
+int shimmy_ucx_set_key(shimmy_ucx *u, const void *key, uint64_t len) {
+  if (len < 32) return -EINVAL;
+  EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  if (!hmac) return snprintf(u->last_error, sizeof u->last_error, "OpenSSL has no HMAC"), -EIO;
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac);
+  EVP_MAC_free(hmac);
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  if (!ctx || !EVP_MAC_init(ctx, key, len, params)) {
+    EVP_MAC_CTX_free(ctx);
+    return snprintf(u->last_error, sizeof u->last_error, "OpenSSL could not start HMAC-SHA256"), -EIO;
+  }
+  EVP_MAC_CTX_free(u->mac);
+  u->mac = ctx;
+  return 0;
+}
+
+/* The MAC of a message (its tag, then its len bytes) into out. */
+static int mac_of(shimmy_ucx *u, uint64_t tag, const void *buf, uint64_t len, unsigned char out[SHIMMY_UCX_MAC_BYTES]) {
+  unsigned char tag_bytes[8], full[32];
+  for (int i = 0; i < 8; i++) tag_bytes[i] = (unsigned char)(tag >> (8 * i));
+  size_t n = 0;
+  /* A NULL key starts again from the key set (OpenSSL keeps its padded states). */
+  if (!EVP_MAC_init(u->mac, NULL, 0, NULL) || !EVP_MAC_update(u->mac, tag_bytes, 8) || !EVP_MAC_update(u->mac, buf, len) ||
+      !EVP_MAC_final(u->mac, full, &n, sizeof full))
+    return -EIO;
+  memcpy(out, full, SHIMMY_UCX_MAC_BYTES);
+  return 0;
+}
+
+/* A received message of total bytes in buf: its body's length, or -EBADMSG when its MAC is not valid. */
+static int64_t checked(shimmy_ucx *u, uint64_t tag, const unsigned char *buf, uint64_t total) {
+  if (!u->mac) return (int64_t)total;
+  unsigned char want[SHIMMY_UCX_MAC_BYTES];
+  if (total < SHIMMY_UCX_MAC_BYTES || mac_of(u, tag, buf, total - SHIMMY_UCX_MAC_BYTES, want) != 0 ||
+      CRYPTO_memcmp(want, buf + total - SHIMMY_UCX_MAC_BYTES, SHIMMY_UCX_MAC_BYTES) != 0) {
+    snprintf(u->last_error, sizeof u->last_error, "a %llu-byte message under tag 0x%llx without a valid MAC (not sent with this key)", (unsigned long long)total,
+             (unsigned long long)tag);
+    return -EBADMSG;
+  }
+  return (int64_t)(total - SHIMMY_UCX_MAC_BYTES);
+}
 
 /* One progress pass; sleeps on the event fd (up to until_ms) when there was nothing to do. */
 static void progress_or_sleep(shimmy_ucx *u, int64_t until_ms) {
@@ -324,16 +382,19 @@ int shimmy_ucx_send(shimmy_ucx *u, int peer, uint64_t tag, const void *buf, uint
   /* An earlier send that failed marks its own peer failed (settle); it fails this one only if it went to this peer. */
   settle(u, s, now_ms() + timeout_ms);
   if (u->peers[peer].failed != UCS_OK) return fail_status(u, "peer", u->peers[peer].failed);
-  if (s->cap < len || !s->buf) {
+  uint64_t total = len + (u->mac ? SHIMMY_UCX_MAC_BYTES : 0);
+  if (s->cap < total || !s->buf) {
     free(s->buf);
-    s->buf = malloc(len ? len : 1);
-    s->cap = s->buf ? len : 0;
+    s->buf = malloc(total ? total : 1);
+    s->cap = s->buf ? total : 0;
     if (!s->buf) return -ENOMEM;
   }
   memcpy(s->buf, buf, len);
+  if (u->mac && mac_of(u, tag, buf, len, (unsigned char *)s->buf + len) != 0)
+    return snprintf(u->last_error, sizeof u->last_error, "OpenSSL could not compute a MAC"), -EIO;
   NEW_OP(op);
   ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_sent, .user_data = op};
-  ucs_status_ptr_t request = ucp_tag_send_nbx(u->peers[peer].ep, s->buf, len, tag, &rp);
+  ucs_status_ptr_t request = ucp_tag_send_nbx(u->peers[peer].ep, s->buf, total, tag, &rp);
   if (request == NULL || UCS_PTR_IS_ERR(request)) {
     free(op);
     return request == NULL ? 0 : fail_status(u, "ucp_tag_send_nbx", UCS_PTR_STATUS(request));
@@ -390,7 +451,7 @@ int64_t shimmy_ucx_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *buf, u
   }
   if (st != UCS_OK) return fail_status(u, "ucp_tag_recv_nbx", st);
   *sender_tag = done.tag;
-  return (int64_t)done.length;
+  return checked(u, done.tag, buf, done.length);
 }
 
 /*
@@ -422,7 +483,7 @@ int64_t shimmy_ucx_try_recv(shimmy_ucx *u, uint64_t tag, uint64_t mask, void *bu
   ucs_status_t st = finish(u, ucp_tag_msg_recv_nbx(u->worker, buf, cap, message, &rp), op, now_ms() + timeout_ms, &done);
   if (st != UCS_OK) return fail_status(u, "ucp_tag_msg_recv_nbx", st);
   *sender_tag = info.sender_tag;
-  return (int64_t)info.length;
+  return checked(u, info.sender_tag, buf, info.length);
 }
 
 /*
@@ -489,5 +550,6 @@ void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms) {
   ucp_worker_destroy(u->worker);
   ucp_cleanup(u->context);
   for (int i = 0; i < SEND_WINDOW; i++) free(u->slots[i].buf);
+  EVP_MAC_CTX_free(u->mac);
   free(u);
 }

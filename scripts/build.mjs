@@ -24,8 +24,12 @@ function compile(source, library, libs = []) {
 }
 compile('shimmy.c', 'libshimmy.so');
 // The UCX link for replication between nodes (scripts/ucx-deps.sh installs UCX from Debian).
-if (existsSync('/usr/include/ucp/api/ucp.h')) compile('shimmy_ucx.c', 'libshimmy_ucx.so', ['-lucp', '-lucs']);
-else log('UCX headers not found (/usr/include/ucp): native/build/libshimmy_ucx.so not built; `bash scripts/ucx-deps.sh` installs them');
+if (existsSync('/usr/include/ucp/api/ucp.h') && existsSync('/usr/include/openssl/evp.h'))
+  compile('shimmy_ucx.c', 'libshimmy_ucx.so', ['-lucp', '-lucs', '-lcrypto']);
+else
+  log(
+    'UCX or OpenSSL headers not found (/usr/include/ucp, /usr/include/openssl): native/build/libshimmy_ucx.so not built; `bash scripts/ucx-deps.sh` installs them',
+  );
 
 // tsc -b keeps its own record of inputs and outputs (dist/.tsbuildinfo): a no-op when nothing changed.
 log('TypeScript: tsc -b (compiles only what changed)');

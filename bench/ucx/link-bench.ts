@@ -2,15 +2,19 @@
  * The UCX link between two hosts (two network namespaces joined by a veth pair) against the
  * raw link, measured in one run: `ucx_perftest` (UCX's own tag-matching benchmark, the
  * ceiling) and Shimmy's link (src/replication/ucx.ts, from JavaScript), both on UCX's TCP
- * transport over the veth. Latency is one-way (half a round trip), p50; bandwidth is one
- * sender streaming 100 KB messages. Run: `npm run bench:ucx-link` (root: it makes the hosts).
+ * transport over the veth, without and with the MAC the agents put on every message (the
+ * cluster's replication key). Latency is one-way (half a round trip), p50; the rate and the
+ * bandwidth are one sender streaming 16 B and 100 KB messages. Run: `npm run bench:ucx-link`
+ * (root: it makes the hosts).
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 
 const PEER = fileURLToPath(new URL('./peer.js', import.meta.url));
 const LAT = { size: 16, count: 20_000 };
+const RATE = { size: 16, count: 200_000 };
 const BW = { size: 100 * 1024, count: 2_000 };
 
 interface Proc {
@@ -18,9 +22,9 @@ interface Proc {
   lines: string[];
 }
 
-function runOn(pair: HostPair, side: Side, program: string, args: string[]): Proc {
+function runOn(pair: HostPair, side: Side, program: string, args: string[], env: Record<string, string> = {}): Proc {
   const [cmd, argv] = pair.on(side, program, args);
-  const child = spawn(cmd, argv, { env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, argv, { env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let text = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -69,10 +73,11 @@ async function perftest(pair: HostPair, test: string, size: number, count: numbe
   return final.split(/\s+/).slice(1).map(Number);
 }
 
-async function link(pair: HostPair, serve: 'serve' | 'echo', size: number, count: number): Promise<Record<string, number>> {
-  const server = runOn(pair, 'a', process.execPath, [PEER, serve, pair.address.a, String(count), String(size)]);
+async function link(pair: HostPair, serve: 'serve' | 'echo', size: number, count: number, key?: string): Promise<Record<string, number>> {
+  const env: Record<string, string> = key ? { SHIMMY_LINK_KEY: key } : {};
+  const server = runOn(pair, 'a', process.execPath, [PEER, serve, pair.address.a, String(count), String(size)], env);
   const port = (await until(server, /listening (\d+)/))[1]!;
-  const client = runOn(pair, 'b', process.execPath, [PEER, serve === 'echo' ? 'ping' : 'send', pair.address.a, port, String(count), String(size)]);
+  const client = runOn(pair, 'b', process.execPath, [PEER, serve === 'echo' ? 'ping' : 'send', pair.address.a, port, String(count), String(size)], env);
   const [sent, received] = await Promise.all([client.out, server.out]);
   const last = (t: string) => JSON.parse(t.trim().split('\n').pop()!) as Record<string, number>;
   return { ...last(received), ...last(sent) };
@@ -82,17 +87,26 @@ const pair = createHostPair(process.pid);
 try {
   const rawLat = await perftest(pair, 'tag_lat', LAT.size, LAT.count);
   const rawBw = await perftest(pair, 'tag_bw', BW.size, BW.count);
-  const ours = await link(pair, 'echo', LAT.size, LAT.count);
-  const oursBw = await link(pair, 'serve', BW.size, BW.count);
+  const rawRate = await perftest(pair, 'tag_bw', RATE.size, RATE.count);
+  const key = randomBytes(32).toString('hex');
+  const [ours, oursKeyed] = [await link(pair, 'echo', LAT.size, LAT.count), await link(pair, 'echo', LAT.size, LAT.count, key)];
+  const [oursRate, oursRateKeyed] = [await link(pair, 'serve', RATE.size, RATE.count), await link(pair, 'serve', RATE.size, RATE.count, key)];
+  const [oursBw, oursBwKeyed] = [await link(pair, 'serve', BW.size, BW.count), await link(pair, 'serve', BW.size, BW.count, key)];
+  const perSecond = (mbPerSecond: number) => (mbPerSecond * 1e6) / RATE.size / 1000;
+  // [what, raw, link, link with MAC, lower is better]
   const rows = [
-    ['one-way p50, 16 B (us)', rawLat[1]!, ours.p50Us!, ours.p50Us! / rawLat[1]!],
-    ['bandwidth, 100 KB (MB/s)', rawBw[5]!, oursBw.mbPerSecond!, rawBw[5]! / oursBw.mbPerSecond!],
+    ['one-way p50, 16 B (us)', rawLat[1]!, ours.p50Us!, oursKeyed.p50Us!, true],
+    ['rate, 16 B (k msg/s)', perSecond(rawRate[5]!), perSecond(oursRate.mbPerSecond!), perSecond(oursRateKeyed.mbPerSecond!), false],
+    ['bandwidth, 100 KB (MB/s)', rawBw[5]!, oursBw.mbPerSecond!, oursBwKeyed.mbPerSecond!, false],
   ] as const;
+  const worse = (x: number, than: number, lowerIsBetter: boolean) => (lowerIsBetter ? x / than : than / x).toFixed(2) + 'x';
   console.log(`UCX link over a veth pair (UCX_TLS=tcp), ${new Date().toISOString()}`);
-  console.log('measure                      ucx_perftest   shimmy link   ratio (worse/better)');
-  for (const [what, raw, shimmy, ratio] of rows)
-    console.log(`${what.padEnd(28)} ${raw.toFixed(1).padStart(12)} ${shimmy.toFixed(1).padStart(13)}   ${ratio.toFixed(2)}x`);
-  if (process.argv.includes('--json')) console.log(JSON.stringify({ rawLat, rawBw, ours, oursBw }));
+  console.log('measure                    ucx_perftest  shimmy link  link+MAC   link vs raw  MAC vs link (worse by)');
+  for (const [what, raw, shimmy, keyed, lower] of rows)
+    console.log(
+      `${what.padEnd(26)} ${raw.toFixed(1).padStart(12)} ${shimmy.toFixed(1).padStart(12)} ${keyed.toFixed(1).padStart(9)}   ${worse(shimmy, raw, lower).padStart(11)}  ${worse(keyed, shimmy, lower).padStart(11)}`,
+    );
+  if (process.argv.includes('--json')) console.log(JSON.stringify({ rawLat, rawBw, rawRate, ours, oursKeyed, oursRate, oursRateKeyed, oursBw, oursBwKeyed }));
 } finally {
   pair.remove();
 }

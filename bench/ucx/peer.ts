@@ -7,7 +7,8 @@
  *   peer ping IP PORT COUNT SIZE    connects, sends COUNT messages one at a time, each after
  *                                   the previous one came back; prints the one-way latency
  *                                   (half the round trip) percentiles in microseconds
- * A message carries its sequence number in its first 4 bytes and `seq * 7` in its last 4.
+ * A message carries its sequence number in its first 4 bytes and `seq * 7` in its last 4. With
+ * $SHIMMY_LINK_KEY (hex, at least 32 bytes) the link carries a MAC under it on every message.
  */
 import { transportsOf, UcxWorker } from '../../src/replication/ucx.js';
 
@@ -15,7 +16,8 @@ const TAG = 0x5348n; // "SH"
 const ALL = 0xffffffffffffffffn;
 const TIMEOUT_MS = 30_000;
 const [mode, ip, ...rest] = process.argv.slice(2);
-const worker = UcxWorker.open();
+const key = process.env.SHIMMY_LINK_KEY;
+const worker = UcxWorker.open(key ? { key: Buffer.from(key, 'hex') } : {});
 
 function stamp(view: DataView, size: number, seq: number): void {
   view.setUint32(0, seq, true);
@@ -26,7 +28,7 @@ if (mode === 'serve' || mode === 'echo') {
   const [count, size] = rest.map(Number) as [number, number];
   console.log(`listening ${worker.listen(ip!)}`);
   const peer = worker.accept(TIMEOUT_MS);
-  const buf = new Uint8Array(size);
+  const buf = new Uint8Array(size + worker.overhead);
   const view = new DataView(buf.buffer);
   let outOfOrder = 0;
   let corrupt = 0;
@@ -37,7 +39,7 @@ if (mode === 'serve' || mode === 'echo') {
     const seq = view.getUint32(0, true);
     if (length !== size || view.getUint32(size - 4, true) !== (seq * 7) >>> 0) corrupt++;
     if (seq !== expected) outOfOrder++;
-    if (mode === 'echo') worker.send(peer, TAG, buf, TIMEOUT_MS);
+    if (mode === 'echo') worker.send(peer, TAG, buf.subarray(0, size), TIMEOUT_MS);
   }
   const seconds = (performance.now() - first) / 1000;
   const transports = transportsOf(worker.describe(peer));
@@ -46,7 +48,7 @@ if (mode === 'serve' || mode === 'echo') {
   const [port, count, size] = rest.map(Number) as [number, number, number];
   const peer = worker.connect(ip!, port, TIMEOUT_MS);
   const buf = new Uint8Array(size);
-  const back = new Uint8Array(size);
+  const back = new Uint8Array(size + worker.overhead);
   const view = new DataView(buf.buffer);
   const oneWayUs: number[] = [];
   for (let seq = 0; seq < count; seq++) {

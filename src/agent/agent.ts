@@ -341,6 +341,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         advance(`in/${id}/${p.peer}`, p.landed, (by) => metrics.replicated.inc({ ...labels, direction: 'in' }, by));
         advance(`resent/${id}/${p.peer}`, p.resent, (by) => metrics.resent.inc(labels, by));
         advance(`repeats/${id}/${p.peer}`, p.repeats, (by) => metrics.repeats.inc(labels, by));
+        advance(`rejected/${id}/${p.peer}`, p.rejected, (by) => metrics.rejected.inc(labels, by));
         metrics.unacknowledged.set(labels, p.unacknowledged);
       }
     }

@@ -46,7 +46,9 @@ describe('peerStatuses', () => {
       { node: 'n2', state: 'Connected', transport: 'tcp/eth0', reconnects: 1 },
       { node: 'n3', state: 'Dropped', reconnects: 0, lastError: 'connecting to 10.0.0.3:7470 timed out' },
     ],
-    channels: { 'ns/a': [{ peer: 'n2', forwarded: 5, resent: 2, landed: 4, repeats: 1, unacknowledged: 0, skipped: 0, restarts: 0, resendRequests: 0 }] },
+    channels: {
+      'ns/a': [{ peer: 'n2', forwarded: 5, resent: 2, landed: 4, repeats: 1, unacknowledged: 0, skipped: 0, restarts: 0, resendRequests: 0, rejected: 0 }],
+    },
     waiting: {},
     finished: {},
   };

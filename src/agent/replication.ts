@@ -23,6 +23,8 @@ export interface ReplicationOptions {
   tls: string;
   devices: string;
   peerTimeoutMs: number;
+  /** The cluster's replication key: frames without a MAC under it are dropped. */
+  key: Uint8Array;
 }
 
 export class ReplicationThread {
@@ -48,6 +50,7 @@ export class ReplicationThread {
       tls: this.opts.tls,
       devices: this.opts.devices,
       peerTimeoutMs: this.opts.peerTimeoutMs,
+      key: this.opts.key,
       reportMs: this.opts.reportMs,
       logLevel: this.opts.logLevel,
     };

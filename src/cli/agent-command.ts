@@ -21,6 +21,7 @@ interface AgentFlags {
   registrationDir: string;
   replicationPort: number;
   replicationAddress?: string;
+  replicationKeyFile?: string;
   ucxTls: string;
   ucxDevices: string;
   peerTimeout: number;
@@ -70,6 +71,10 @@ export function registerAgentCommand(program: Command): void {
       'UCX transports for replication (UCX_TLS syntax: "tcp", "rc,ud,self"); empty: UCX chooses (RDMA verbs where a device has them)',
       '',
     )
+    .option(
+      '--replication-key-file <path>',
+      "the cluster's replication key (at least 32 bytes; the chart mounts its Secret): every frame between agents carries a MAC under it, and frames without one are dropped; needed with --replication-port",
+    )
     .option('--ucx-devices <list>', 'network devices for replication (UCX_NET_DEVICES syntax: "eth0", "mlx5_0:1"); empty: all', '')
     .addOption(
       durationFlag('--peer-timeout', 'how long a peer node may be unreachable before its channels stop waiting for it (its messages are then let go)', '60s'),
@@ -87,6 +92,19 @@ export function registerAgentCommand(program: Command): void {
         program.error(`shimmy: --replication-port needs --replication-address or $POD_IP as an IPv4 address, got ${flags.replicationAddress ?? 'none'}`, {
           exitCode: 2,
         });
+      if (flags.replicationPort && !flags.replicationKeyFile)
+        program.error('shimmy: --replication-port needs --replication-key-file (the key every agent of the cluster shares; the chart makes one)', {
+          exitCode: 2,
+        });
+      let replicationKey: Uint8Array | undefined;
+      if (flags.replicationPort) {
+        const { readKeyFile } = await import('../replication/replication-key.js');
+        try {
+          replicationKey = readKeyFile(flags.replicationKeyFile!);
+        } catch (err) {
+          program.error(`shimmy: ${(err as Error).message}`, { exitCode: 2 });
+        }
+      }
       const [{ pino }, { startAgent }] = await Promise.all([import('pino'), import('../agent/agent.js')]);
       const log = pino({ level: flags.logLevel, base: { component: 'shimmy-agent', node: flags.node } });
       const agent = await startAgent({
@@ -110,6 +128,7 @@ export function registerAgentCommand(program: Command): void {
                 tls: flags.ucxTls,
                 devices: flags.ucxDevices,
                 peerTimeoutMs: flags.peerTimeout,
+                key: replicationKey!,
               },
             }
           : {}),

@@ -91,6 +91,12 @@ export class AgentMetrics {
     labelNames: [...CHANNEL_LABELS, 'peer'] as const,
     registers: [this.registry],
   });
+  readonly rejected = new Counter({
+    name: 'shimmy_replication_rejected_total',
+    help: "Frames and acknowledgements under the peer node's tags dropped unread: no valid MAC under the cluster's replication key, or too long",
+    labelNames: [...CHANNEL_LABELS, 'peer'] as const,
+    registers: [this.registry],
+  });
   readonly unacknowledged = new Gauge({
     name: 'shimmy_replication_unacknowledged_messages',
     help: 'Messages kept for the peer node until it acknowledges them',

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Channel } from '../channel/channel.js';
 import { channelKey } from '../channel/names.js';
+import { ErrorCode, ShimmyError } from '../errors.js';
 import { FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, readHeader, writeHeader } from './frames.js';
 import { NodeReplicator } from './node-replicator.js';
 import { channelTag } from './tags.js';
@@ -11,12 +12,20 @@ import type { UcxWorker } from './ucx.js';
 const ref = { namespace: 'nr', name: 'unit' };
 const key = channelKey(ref);
 const EPOCH = 7;
+/** The link's MAC (native/shimmy_ucx.c): receive buffers have room for it. */
+const MAC_BYTES = 16;
+/** Queued as a message that fails the link's MAC. */
+const FORGED = new Uint8Array(0);
 
-/** A link to node "b" that delivers what a test queues by tag and records what is sent. */
+/**
+ * A keyed link to node "b" that delivers what a test queues by tag and records what is sent;
+ * a message queued as FORGED fails as the real link fails one without a valid MAC.
+ */
 function fakeLink() {
   const inbox = new Map<bigint, Uint8Array[]>();
   const sent: { tag: bigint; data: Uint8Array }[] = [];
   const worker = {
+    overhead: MAC_BYTES,
     tryAccept: () => null,
     connect: () => 0,
     describe: () => '',
@@ -26,6 +35,10 @@ function fakeLink() {
     tryRecv: (tag: bigint, _mask: bigint, into: Uint8Array) => {
       const next = inbox.get(tag)?.shift();
       if (!next) return null;
+      if (next === FORGED) throw new ShimmyError(ErrorCode.UNAUTHENTICATED, 'a message without a valid MAC', 'Use the cluster key');
+      // As the shim does: the message is taken, and its length reported as an error.
+      if (next.length + MAC_BYTES > into.length)
+        throw new ShimmyError(ErrorCode.MESSAGE_TOO_LARGE, `a ${next.length}-byte message`, 'Receive into a larger buffer');
       into.set(next);
       return { length: next.length, tag };
     },
@@ -65,7 +78,12 @@ describe('NodeReplicator', () => {
   });
 
   function start(link: ReturnType<typeof fakeLink>) {
-    const replicator = new NodeReplicator({ node: 'a', worker: link.worker, open: () => Channel.openFile(ref, join(dir, 'ring')), peerTimeoutMs: 60_000 });
+    const replicator = new NodeReplicator({
+      node: 'a',
+      worker: link.worker,
+      open: () => Channel.openFile(ref, join(dir, 'ring')),
+      peerTimeoutMs: 60_000,
+    });
     replicator.configure({
       channels: [{ ref, key, maxMessage: 64, windowBytes: 65536, peers: ['b'] }],
       addresses: [{ node: 'b', ip: '10.0.0.2', port: 7470 }],
@@ -118,5 +136,69 @@ describe('NodeReplicator', () => {
     ack(0, FLAG_RESEND);
     await until(() => dataSent().length === 7);
     expect(dataSent()[5]).toEqual({ seq: 1n, epoch, flags: FLAG_FROM_HERE, message: 11 });
+  });
+});
+
+describe('NodeReplicator under a hostile sender', () => {
+  let dir: string;
+  let channel: Channel;
+  const stop = new AbortController();
+
+  beforeEach(() => {
+    dir = mkdtempSync('/dev/shm/shimmy-nr-hostile-');
+    channel = Channel.createFile(ref, join(dir, 'ring'), { capacity: 65536, maxMessage: 64 });
+  });
+
+  afterEach(() => {
+    stop.abort();
+    channel.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lands no frame and takes no acknowledgement that fails the link's MAC, drops malformed ones, and counts them all, logging once", async () => {
+    const link = fakeLink();
+    const logs: string[] = [];
+    const replicator = new NodeReplicator({
+      node: 'a',
+      worker: link.worker,
+      open: () => Channel.openFile(ref, join(dir, 'ring')),
+      peerTimeoutMs: 60_000,
+      log: (_level, msg) => logs.push(msg),
+    });
+    replicator.configure({
+      channels: [{ ref, key, maxMessage: 64, windowBytes: 65536, peers: ['b'] }],
+      addresses: [{ node: 'b', ip: '10.0.0.2', port: 7470 }],
+    });
+    void replicator.run(stop.signal).finally(() => replicator.close());
+    const sub = channel.subscriber();
+    const fromB = channelTag(key, 'data', 'b');
+    link.deliver(fromB, FORGED);
+    link.deliver(fromB, new Uint8Array(HEADER_BYTES + 64 + 1));
+    link.deliver(fromB, new Uint8Array(HEADER_BYTES - 1));
+    // Acknowledgements of everything, forged or cut short: A must keep its frame for B.
+    const pub = channel.publisher();
+    await pub.publish(Uint8Array.of(1));
+    const toB = channelTag(key, 'data', 'a');
+    await until(() => link.sent.some((s) => s.tag === toB));
+    const { epoch } = readHeader(new DataView(link.sent.find((s) => s.tag === toB)!.data.buffer));
+    const ackAll = new Uint8Array(16);
+    writeHeader(new DataView(ackAll.buffer), 1n, epoch, 0);
+    link.deliver(channelTag(key, 'ack', 'b'), FORGED);
+    link.deliver(channelTag(key, 'ack', 'b'), ackAll.subarray(0, 8));
+    // Then B's own frame: it lands.
+    link.deliver(fromB, frame(5));
+    const got: number[] = [];
+    await until(() => {
+      sub.poll((bytes, offset, length) => void (length === 1 && got.push(bytes[offset]!)));
+      return got.includes(5);
+    });
+    expect(got).toEqual([1, 5]);
+    expect(replicator.report().channels['nr/unit']).toEqual([expect.objectContaining({ landed: 1, rejected: 5, unacknowledged: 1 })]);
+    expect(logs.filter((m) => m.includes('not the peer'))).toHaveLength(1);
+  });
+
+  it('refuses a UCX worker without a key', () => {
+    const worker = { ...fakeLink().worker, overhead: 0 } as unknown as UcxWorker;
+    expect(() => new NodeReplicator({ node: 'a', worker, open: () => channel, peerTimeoutMs: 1000 })).toThrow(/has no key/);
   });
 });

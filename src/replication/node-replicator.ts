@@ -40,6 +40,7 @@ const RESEND_REQUEST_MS = 200;
 /** A peer that left (or a channel no longer wanted) is let go once nothing has arrived from it for this long. */
 const QUIET_MS = 2000;
 const FINISHED_KEPT = 256;
+const REJECT_LOG_MS = 10_000;
 
 /** A channel this node replicates, and the nodes it replicates it with. */
 export interface ReplicatedChannel {
@@ -96,6 +97,8 @@ export interface ChannelPeerReport {
   restarts: number;
   /** Times frames from the peer went missing and were asked for again. */
   resendRequests: number;
+  /** Messages under the peer's tags dropped unread: no valid MAC under the cluster's replication key, or too long. */
+  rejected: number;
 }
 
 export interface ReplicatorReport {
@@ -110,6 +113,7 @@ export interface ReplicatorReport {
 
 export interface ReplicatorOptions {
   node: string;
+  /** Opened with the cluster's replication key (UcxOptions.key): a replicator refuses a worker without one. */
   worker: UcxWorker;
   /** Opens a channel's memory on this node (it must exist: the agent makes it). */
   open: (channel: ReplicatedChannel) => Channel;
@@ -163,6 +167,8 @@ interface InLink {
   resendRequests: number;
   /** Frames went missing and have not come again yet. */
   missing: boolean;
+  rejected: number;
+  rejectedLoggedAt: number;
 }
 
 interface Replica {
@@ -184,6 +190,9 @@ interface Replica {
 const idOf = (ref: ChannelRef) => `${ref.namespace}/${ref.name}`;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** A message that did not come from the peer (or not whole): dropped and counted, the link stays. */
+const notFromPeer = (err: unknown) => isShimmyError(err, ErrorCode.UNAUTHENTICATED) || isShimmyError(err, ErrorCode.MESSAGE_TOO_LARGE);
+
 /** Failures that mean the endpoint is gone (or as good as): the link is connected again. */
 const linkFailure = (err: unknown) =>
   isShimmyError(err, ErrorCode.PEER_UNAVAILABLE) || isShimmyError(err, ErrorCode.TIMEOUT) || isShimmyError(err, ErrorCode.TRANSPORT_FAILED);
@@ -199,10 +208,19 @@ export class NodeReplicator {
   private lastHealthCheck = 0;
   private readonly ackFrame = new Uint8Array(ACK_BYTES);
   private readonly ackView = new DataView(this.ackFrame.buffer);
-  private readonly ackIn = new Uint8Array(ACK_BYTES);
-  private readonly ackInView = new DataView(this.ackIn.buffer);
+  private readonly ackIn: Uint8Array;
+  private readonly ackInView: DataView;
 
-  constructor(private readonly opts: ReplicatorOptions) {}
+  constructor(private readonly opts: ReplicatorOptions) {
+    if (!opts.worker.overhead)
+      throw new ShimmyError(
+        ErrorCode.INVALID_ARGUMENT,
+        "the replicator's UCX worker has no key: anyone who reaches its port could put messages into channels",
+        "Open it with the cluster's replication key (UcxWorker.open({ key }))",
+      );
+    this.ackIn = new Uint8Array(ACK_BYTES + opts.worker.overhead);
+    this.ackInView = new DataView(this.ackIn.buffer);
+  }
 
   private get connectTimeoutMs() {
     return this.opts.connectTimeoutMs ?? 1000;
@@ -270,6 +288,7 @@ export class NodeReplicator {
         skipped: Number(inLink.inbound.skipped),
         restarts: inLink.inbound.restarts,
         resendRequests: inLink.resendRequests,
+        rejected: inLink.rejected,
       };
     });
   }
@@ -369,7 +388,8 @@ export class NodeReplicator {
       if (!r.ins.has(peer))
         r.ins.set(peer, {
           peer,
-          inbound: new Inbound(spec.maxMessage, r.landedSeqs),
+          // Room for the link's MAC too.
+          inbound: new Inbound(spec.maxMessage + this.opts.worker.overhead, r.landedSeqs),
           dataTag: channelTag(spec.key, 'data', peer),
           ackTag: channelTag(spec.key, 'ack', me),
           pending: null,
@@ -379,6 +399,8 @@ export class NodeReplicator {
           resendRequestedAt: 0,
           resendRequests: 0,
           missing: false,
+          rejected: 0,
+          rejectedLoggedAt: 0,
         });
       r.ins.get(peer)!.leaving = false;
     }
@@ -609,8 +631,21 @@ export class NodeReplicator {
 
   private takeAcks(r: Replica, out: OutLink): number {
     let n = 0;
-    for (let got = this.opts.worker.tryRecv(out.ackTag, ALL, this.ackIn, 1000); got; got = this.opts.worker.tryRecv(out.ackTag, ALL, this.ackIn, 1000)) {
+    for (;;) {
+      let got;
+      try {
+        got = this.opts.worker.tryRecv(out.ackTag, ALL, this.ackIn, 1000);
+      } catch (err) {
+        if (!notFromPeer(err)) throw err;
+        this.reject(r, out.peer, err);
+        continue;
+      }
+      if (!got) break;
       n++;
+      if (got.length !== ACK_BYTES) {
+        this.reject(r, out.peer, new ShimmyError(ErrorCode.INVALID_SIZE, `a ${got.length}-byte acknowledgement`, 'Acknowledgements have 16 bytes'));
+        continue;
+      }
       const ack = readHeader(this.ackInView);
       const resend = (ack.flags & FLAG_RESEND) !== 0;
       // Epoch 0: a receiver that has taken nothing from this sender yet.
@@ -633,6 +668,10 @@ export class NodeReplicator {
         try {
           got = this.opts.worker.tryRecv(inLink.dataTag, ALL, inLink.inbound.buf, this.sendTimeoutMs);
         } catch (err) {
+          if (notFromPeer(err)) {
+            this.reject(r, inLink.peer, err);
+            continue;
+          }
           // A large frame that did not arrive in full (a cut link mid-rendezvous) is lost here: ask for it again.
           if (!linkFailure(err)) throw err;
           inLink.missing = true;
@@ -643,6 +682,10 @@ export class NodeReplicator {
           break;
         }
         n++;
+        if (got.length < HEADER_BYTES) {
+          this.reject(r, inLink.peer, new ShimmyError(ErrorCode.INVALID_SIZE, `a ${got.length}-byte frame`, 'Frames have a 16-byte header'));
+          continue;
+        }
         const kind = inLink.inbound.classify();
         if (kind === 'repeat') continue;
         if (kind === 'gap') {
@@ -666,6 +709,21 @@ export class NodeReplicator {
       if (this.send(inLink.peer, inLink.ackTag, this.ackFrame)) inLink.unacknowledged = 0;
     }
     return n;
+  }
+
+  /** Counts (and logs, at most every REJECT_LOG_MS per peer and channel) a message under a peer's tags that did not come from it. */
+  private reject(r: Replica, peer: string, err: unknown): void {
+    const inLink = r.ins.get(peer)!;
+    inLink.rejected++;
+    const now = Date.now();
+    if (now - inLink.rejectedLoggedAt < REJECT_LOG_MS) return;
+    inLink.rejectedLoggedAt = now;
+    this.log('warn', "dropped a message under a peer's tags that is not the peer's: no valid MAC under this cluster's replication key, or malformed", {
+      channel: r.id,
+      peer,
+      err: err instanceof Error ? err.message : String(err),
+      rejected: inLink.rejected,
+    });
   }
 
   /** Asks the peer for every frame from the next one wanted, again (frames went missing). */

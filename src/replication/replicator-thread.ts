@@ -15,7 +15,7 @@ const port = parentPort!;
 const send = (message: FromReplicator) => port.postMessage(message);
 const log = pino({ level: data.logLevel, base: { component: 'shimmy-agent', node: data.node, part: 'replication' } });
 
-const worker = UcxWorker.open({ tls: data.tls, devices: data.devices });
+const worker = UcxWorker.open({ tls: data.tls, devices: data.devices, key: data.key });
 const listening = worker.listen(data.ip, data.port);
 const replicator = new NodeReplicator({
   node: data.node,
@@ -30,7 +30,10 @@ port.on('message', (message: ToReplicator) => {
   else stop.abort();
 });
 const reportTimer = setInterval(() => send({ type: 'report', report: replicator.report() }), data.reportMs);
-log.info({ address: `${data.ip}:${listening}`, tls: data.tls || '(UCX chooses)', devices: data.devices || '(all)' }, 'replication listening');
+log.info(
+  { address: `${data.ip}:${listening}`, tls: data.tls || '(UCX chooses)', devices: data.devices || '(all)', mac: 'HMAC-SHA256 under the cluster key' },
+  'replication listening',
+);
 send({ type: 'listening', port: listening });
 try {
   await replicator.run(stop.signal);

@@ -10,6 +10,8 @@ export interface ReplicationWorkerData {
   tls: string;
   devices: string;
   peerTimeoutMs: number;
+  /** The cluster's replication key (replication-key.ts). */
+  key: Uint8Array;
   reportMs: number;
   logLevel: string;
 }

@@ -9,15 +9,21 @@ import { constants } from 'node:os';
 import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { nativeLibrary } from '../native-library.js';
+import { linkKey } from './replication-key.js';
 
-const EXPECTED_ABI = 4;
-const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV, EAGAIN } = constants.errno;
+const EXPECTED_ABI = 5;
+const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV, EAGAIN, EBADMSG } = constants.errno;
 
 export interface UcxOptions {
   /** UCX transports to use (UCX_TLS syntax, e.g. "tcp" or "rc,ud"); empty: UCX chooses, or $UCX_TLS. */
   tls?: string;
   /** Network devices (UCX_NET_DEVICES syntax, e.g. "eth0" or "mlx5_0:1"); empty: all, or $UCX_NET_DEVICES. */
   devices?: string;
+  /**
+   * The cluster's replication key (replication-key.ts): every message sent then ends in a MAC
+   * under it, and a message received without a valid one fails with UNAUTHENTICATED.
+   */
+  key?: Uint8Array;
 }
 
 /** A connected peer: an index into the worker's endpoints. */
@@ -69,6 +75,8 @@ function bind() {
     flush: lib.func('int shimmy_ucx_flush(shimmy_ucx *u, int timeout_ms)'),
     describe: lib.func('int shimmy_ucx_describe(shimmy_ucx *u, int peer, void *out, int cap)'),
     lastError: lib.func('const char *shimmy_ucx_last_error(shimmy_ucx *u)'),
+    setKey: lib.func('int shimmy_ucx_set_key(shimmy_ucx *u, const void *key, uint64_t len)'),
+    macBytes: lib.func('int shimmy_ucx_mac_bytes(void)'),
     destroy: lib.func('void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms)'),
   };
   const abi = fn.abi() as number;
@@ -105,9 +113,12 @@ export function transportsOf(description: string): string[] {
 
 export class UcxWorker {
   private handle: unknown;
+  /** The bytes a receive buffer needs beyond the largest message (the MAC, with a key). */
+  readonly overhead: number;
 
-  private constructor(handle: unknown) {
+  private constructor(handle: unknown, keyed: boolean) {
     this.handle = handle;
+    this.overhead = keyed ? (native().macBytes() as number) : 0;
   }
 
   static open(options: UcxOptions = {}): UcxWorker {
@@ -121,7 +132,20 @@ export class UcxWorker {
         '`ucx_info -d` lists the transports and devices of this host',
       );
     }
-    return new UcxWorker(out[0]);
+    if (options.key) {
+      const key = linkKey(options.key);
+      const set = native().setKey(out[0], key, BigInt(key.length)) as number;
+      if (set < 0) {
+        const detail = native().lastError(out[0]) as string;
+        native().destroy(out[0], 0);
+        throw new ShimmyError(
+          ErrorCode.TRANSPORT_FAILED,
+          `the link key was not taken: ${detail || `error ${set}`}`,
+          'Check the OpenSSL library (libcrypto) of this host',
+        );
+      }
+    }
+    return new UcxWorker(out[0], !!options.key);
   }
 
   private get h(): unknown {
@@ -134,6 +158,12 @@ export class UcxWorker {
     const detail = native().lastError(this.h) as string;
     if (-rc === ETIMEDOUT) throw new ShimmyError(ErrorCode.TIMEOUT, `${what} timed out`, 'The peer did not answer in time; retry or check the link');
     if (-rc === ECONNRESET) throw new ShimmyError(ErrorCode.PEER_UNAVAILABLE, `${what}: the peer is gone (${detail})`, 'Connect again once the peer is back');
+    if (-rc === EBADMSG)
+      throw new ShimmyError(
+        ErrorCode.UNAUTHENTICATED,
+        `${what}: ${detail}`,
+        "Every agent of the cluster must use the same replication key (the chart's Secret)",
+      );
     if (-rc === EMSGSIZE) throw new ShimmyError(ErrorCode.MESSAGE_TOO_LARGE, `${what}: ${detail}`, 'Receive into a buffer as large as the largest message');
     if (-rc === EINVAL) throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `${what}: invalid argument`, 'Use an IPv4 address and a connected peer');
     throw new ShimmyError(ErrorCode.TRANSPORT_FAILED, `${what} failed: ${detail || `error ${rc}`}`, '`ucx_info -d` lists what UCX can use on this host');

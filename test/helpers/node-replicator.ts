@@ -2,7 +2,7 @@
  * A node's replicator (src/replication/node-replicator.ts) for one channel with one peer, as the
  * agent runs it, outside Kubernetes:
  *   node-replicator NODE FILE NS NAME MAX_MESSAGE WINDOW_BYTES LISTEN_IP PORT PEER PEER_IP PEER_PORT
- * FILE is the channel's memory file on this host. Prints "listening PORT"; on SIGUSR2 the channel
+ * FILE is the channel's memory file on this host; $REPLICATION_KEY (hex) is the cluster key. Prints "listening PORT"; on SIGUSR2 the channel
  * is no longer wanted (as when its endpoint on this node goes); on SIGTERM prints its report as
  * JSON and exits.
  */
@@ -13,7 +13,7 @@ import { UcxWorker } from '../../src/replication/ucx.js';
 
 const [node, file, namespace, name, maxMessage, windowBytes, ip, port, peer, peerIp, peerPort] = process.argv.slice(2);
 const ref = { namespace: namespace!, name: name! };
-const worker = UcxWorker.open();
+const worker = UcxWorker.open({ key: Buffer.from(process.env.REPLICATION_KEY ?? '', 'hex') });
 console.log(`listening ${worker.listen(ip!, Number(port))}`);
 const replicator = new NodeReplicator({
   node: node!,

@@ -157,6 +157,34 @@ describe('charts/shimmy', () => {
     expect(offPolicy.spec.validations.map((v) => v.message).join('\n')).not.toMatch(/channels' groups/);
   });
 
+  it('gives the agents a replication key of their own: a 64-character Secret, new per install, mounted read-only; or the Secret named in keySecret', async () => {
+    const keyOf = (objects: Manifest[]) => {
+      const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'shimmy-replication-key') as unknown as
+        { data: { key: string } } | undefined;
+      return secret && Buffer.from(secret.data.key, 'base64').toString();
+    };
+    const [one, two] = [await render(), await render()];
+    expect(keyOf(one)).toMatch(/^[A-Za-z0-9]{64}$/);
+    expect(keyOf(two)).not.toBe(keyOf(one));
+    expect(argsOf(one, 'DaemonSet', 'shimmy-agent')).toContain('--replication-key-file=/etc/shimmy/replication/key');
+    const podSpec = one.find((o) => o.kind === 'DaemonSet')!.spec!.template!.spec! as unknown as {
+      volumes: Record<string, unknown>[];
+      containers: Container[];
+    };
+    expect(podSpec.containers[0]!.volumeMounts).toContainEqual({ name: 'replication-key', mountPath: '/etc/shimmy/replication', readOnly: true });
+    expect(podSpec.volumes).toContainEqual({ name: 'replication-key', secret: { secretName: 'shimmy-replication-key', defaultMode: 0o400 } });
+
+    const own = await render('agent.replication.keySecret=cluster-key');
+    expect(keyOf(own)).toBeUndefined();
+    const ownSpec = own.find((o) => o.kind === 'DaemonSet')!.spec!.template!.spec! as unknown as { volumes: Record<string, unknown>[] };
+    expect(ownSpec.volumes).toContainEqual(expect.objectContaining({ secret: expect.objectContaining({ secretName: 'cluster-key' }) }));
+
+    const off = await render('agent.replication.enabled=false', 'agent.volume.enabled=false');
+    expect(keyOf(off)).toBeUndefined();
+    expect(argsOf(off, 'DaemonSet', 'shimmy-agent').some((a) => a.startsWith('--replication'))).toBe(false);
+    expect(off.find((o) => o.kind === 'DaemonSet')!.spec!.template!.spec!).not.toHaveProperty('volumes');
+  });
+
   it("with webhook.certManager.enabled, the controller only reads cert-manager's Secret, and the cleanup leaves it", async () => {
     const own = await render();
     expect(argsOf(own, 'Deployment', 'shimmy-controller')).toEqual(expect.arrayContaining(['--tls-issuer=controller', '--tls-secret=shimmy-webhook-tls']));

@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { cli, helper, killStarted, ROOT, run, startProgram, testChannels } from '../helpers/proc.js';
 import { until, within } from '../helpers/wait.js';
 import { Channel } from '../../src/channel/channel.js';
@@ -63,6 +66,19 @@ describe('shimmy channel', () => {
     const tooBig = await run(['pub', ref.name, '-n', ref.namespace, 'x'.repeat(101)]);
     expect(tooBig.code).toBe(1);
     expect(tooBig.stderr).toMatch(/larger than this channel's maximum of 100 bytes.*SHIMMY_ERR_MESSAGE_TOO_LARGE/);
+  });
+
+  it('refuses to replicate without the cluster key, or with one shorter than 32 bytes, before it starts', async () => {
+    const agent = ['agent', '--node', 'n1', '--replication-port', '7470', '--replication-address', '10.0.0.1'];
+    const noKey = await run(agent);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/--replication-port needs --replication-key-file/);
+    const dir = mkdtempSync(join(tmpdir(), 'shimmy-cli-key-'));
+    writeFileSync(join(dir, 'key'), 'short\n');
+    const short = await run([...agent, '--replication-key-file', join(dir, 'key')]);
+    rmSync(dir, { recursive: true, force: true });
+    expect(short.code).toBe(2);
+    expect(short.stderr).toMatch(/the replication key in .*key has 5 bytes; it needs at least 32/);
   });
 });
 

@@ -5,12 +5,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import type { ReplicatorReport } from '../../src/replication/node-replicator.js';
 import { CLI, HELPERS, killStarted, type Proc } from '../helpers/proc.js';
 import { channelOnBothHosts } from '../helpers/two-host-channel.js';
 
 const PORT = 7470;
+/** The cluster's replication key, shared by both replicators. */
+const REPLICATION_KEY = randomBytes(32).toString('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let pair: HostPair;
 
@@ -43,7 +46,7 @@ function replicatedOnBothHosts(prefix: string, maxMessage: number) {
         pair.address[other[side]],
         String(PORT),
       ],
-      extraEnv,
+      { REPLICATION_KEY, ...extraEnv },
     );
   return { ref, on, replicator, close };
 }
@@ -62,6 +65,7 @@ async function publishAcross(
     publisherDone: Promise<unknown>;
     unwant: () => void;
     connected: () => Promise<unknown>;
+    on: ReturnType<typeof replicatedOnBothHosts>['on'];
   }) => Promise<void>,
   replicatorEnv: Record<string, string> = {},
   beforeStop: (replicators: Record<Side, Proc>) => Promise<unknown> = async () => {},
@@ -94,6 +98,7 @@ async function publishAcross(
       continueSubscriber: () => subs[1]!.child.kill('SIGCONT'),
       publisherDone: pub.exited,
       unwant: () => Object.values(replicators!).forEach((r) => r.child.kill('SIGUSR2')),
+      on,
       connected: () => Promise.all(Object.values(replicators!).map((r) => r.waitFor(/"msg":"peer connected"/))),
     });
     expect(await pub.exited, pub.stderr()).toBe(0);
@@ -194,6 +199,32 @@ describe("two nodes' replicators of a pub/sub channel", () => {
     expect(b.channels[id]![0]).toMatchObject({ landed: n });
     expect(b.channels[id]![0]!.repeats, logs.b).toBeGreaterThan(0);
     expect(logs.a).toMatch(/link to peer lost/);
+  });
+
+  it("lands nothing a process without the cluster's key sends to B's port as node A (frames and acknowledgements under another key or none, too-long frames): B's subscribers stay exact, and B counts it", async () => {
+    const n = 50_000;
+    const forged = 200;
+    const { b, logs } = await publishAcross('nr-intruder', n, 64, ['--rate', '20000'], async (on) => {
+      await on.connected();
+      // On A's host, so it comes from A's address: only the key tells it from A's replicator.
+      const intruder = on.on('a', `${HELPERS}/replication-intruder.js`, [
+        pair.address.b,
+        String(PORT),
+        'repl',
+        `nr-intruder-${process.pid}`,
+        'node-a',
+        String(forged),
+      ]);
+      try {
+        await intruder.waitFor(/sent \d+/, 60_000);
+      } finally {
+        intruder.child.kill('SIGTERM');
+      }
+    });
+    const counters = Object.values(b.channels)[0]![0]!;
+    // A key of its own: frames, acknowledgements, too-long frames; no key: frames, acknowledgements.
+    expect(counters, logs.b).toMatchObject({ landed: n, repeats: 0, rejected: forged * 5 });
+    expect(logs.b).toMatch(/dropped a message under a peer's tags that is not the peer's.*without a valid MAC/);
   });
 
   it('drops a peer gone for good after the peer timeout, so the publisher is no longer held back, and says so', async () => {

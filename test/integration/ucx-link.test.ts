@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { ErrorCode } from '../../src/errors.js';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import { transportsOf, UcxWorker } from '../../src/replication/ucx.js';
@@ -25,16 +26,18 @@ afterAll(() => {
 });
 
 /** bench/ucx/peer on a host, with UCX limited to TCP on that host's veth. */
-function peerOn(side: Side, args: string[]) {
+function peerOn(side: Side, args: string[], key?: string) {
   const [program, argv] = pair.on(side, process.execPath, [`${ROOT}dist/bench/ucx/peer.js`, ...args]);
-  return startProgram(program, argv, undefined, { env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
+  return startProgram(program, argv, undefined, {
+    env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side], ...(key ? { SHIMMY_LINK_KEY: key } : {}) },
+  });
 }
 
-async function transfer(count: number, size: number) {
-  const server = peerOn('a', ['serve', pair.address.a, String(count), String(size)]);
+async function transfer(count: number, size: number, keys: { a?: string; b?: string } = {}) {
+  const server = peerOn('a', ['serve', pair.address.a, String(count), String(size)], keys.a);
   await server.waitFor(/listening \d+/, 20_000);
   const port = /listening (\d+)/.exec(server.stdout())![1]!;
-  const client = peerOn('b', ['send', pair.address.a, port, String(count), String(size)]);
+  const client = peerOn('b', ['send', pair.address.a, port, String(count), String(size)], keys.b);
   const [serverCode, clientCode] = await Promise.all([server.exited, client.exited]);
   expect(clientCode, `client: ${client.stdout()} ${client.stderr()}`).toBe(0);
   expect(serverCode, `server: ${server.stderr()}`).toBe(0);
@@ -53,6 +56,25 @@ describe('the UCX link between two hosts', () => {
   it('carries 2,000 sequenced 100 KB messages exactly (the rendezvous path)', async () => {
     const { received } = await transfer(2_000, 100 * 1024);
     expect(received).toMatchObject({ received: 2_000, outOfOrder: 0, corrupt: 0 });
+  });
+
+  it('with a key on both ends, carries 20,000 16-byte and 200 100 KB messages exactly; a receiver with a key takes nothing sent under another key or none (UNAUTHENTICATED)', async () => {
+    const key = randomBytes(32).toString('hex');
+    for (const [count, size] of [
+      [20_000, 16],
+      [200, 100 * 1024],
+    ] as const)
+      expect((await transfer(count, size, { a: key, b: key })).received).toMatchObject({ received: count, outOfOrder: 0, corrupt: 0 });
+    for (const other of [randomBytes(32).toString('hex'), undefined]) {
+      const server = peerOn('a', ['serve', pair.address.a, '10', '16'], key);
+      await server.waitFor(/listening \d+/, 20_000);
+      const port = /listening (\d+)/.exec(server.stdout())![1]!;
+      const client = peerOn('b', ['send', pair.address.a, port, '10', '16'], other);
+      expect(await server.exited).not.toBe(0);
+      expect(server.stderr()).toMatch(/receiving: a (32|16)-byte message under tag 0x5348 without a valid MAC/);
+      expect(server.stderr()).toMatch(/SHIMMY_ERR_UNAUTHENTICATED/);
+      await client.exited;
+    }
   });
 
   it("ends the sender's send with PEER_UNAVAILABLE soon after the receiving process is killed with SIGKILL, never a hang", async () => {

@@ -518,8 +518,11 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     await dropNamespace(ns);
   });
 
-  it('refuses no admission during `helm upgrade` with changed values, and rolls the controller to them', async () => {
+  it('refuses no admission during `helm upgrade` with changed values, rolls the controller to them, and keeps the replication key', async () => {
     const ns = 'upgrade';
+    const replicationKey = async () => (await c.core.readNamespacedSecret({ name: 'shimmy-replication-key', namespace: SYSTEM })).data?.key;
+    const keyBefore = await replicationKey();
+    expect(Buffer.from(keyBefore ?? '', 'base64').toString()).toMatch(/^[A-Za-z0-9]{64}$/);
     await injectedNamespace(c, ns);
     await readyChannel(c, ns, 'busy', { selector: { matchLabels: { app: 'up' } } });
     // A short grace period too, for the next test.
@@ -547,6 +550,8 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const running = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
     expect(running.length).toBeGreaterThanOrEqual(2);
     for (const p of running) expect(p.spec!.containers[0]!.args).toContain('--log-level=debug');
+    // A new key would split the agents in two while they roll: old ones and new ones drop each other's frames.
+    expect(await replicationKey()).toBe(keyBefore);
     // The agents rolled too; channel pods are placed only where an agent is ready.
     await agentsReady(c.state.kubeconfig);
     await dropNamespace(ns);

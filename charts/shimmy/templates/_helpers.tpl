@@ -55,6 +55,7 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{/* Component names, all built from the fullname. */}}
 {{- define "shimmy.controllerName" -}}{{ include "shimmy.fullname" . }}-controller{{- end }}
 {{- define "shimmy.agentName" -}}{{ include "shimmy.fullname" . }}-agent{{- end }}
+{{- define "shimmy.replicationKeySecretName" -}}{{ .Values.agent.replication.keySecret | default (printf "%s-replication-key" (include "shimmy.fullname" .)) }}{{- end }}
 {{- define "shimmy.schedulerName" -}}{{ include "shimmy.fullname" . }}-scheduler{{- end }}
 {{- define "shimmy.extenderServiceName" -}}{{ include "shimmy.fullname" . }}-extender{{- end }}
 {{- define "shimmy.webhookConfigMapName" -}}{{ include "shimmy.fullname" . }}-webhook-config{{- end }}
