@@ -72,6 +72,10 @@ typedef struct {
   int npeers;
   ucp_conn_request_h pending[MAX_PENDING];
   int npending;
+  /* Peers accepted while a connect waited, not yet handed out by accept or try_accept. */
+  int accepted[MAX_PENDING];
+  int naccepted;
+  int connecting;
   send_slot_t slots[SEND_WINDOW];
   int next_slot;
   EVP_MAC_CTX *mac; /* NULL: messages carry no MAC */
@@ -164,8 +168,11 @@ static int64_t checked(shimmy_ucx *u, uint64_t tag, const unsigned char *buf, ui
   return (int64_t)(total - SHIMMY_UCX_MAC_BYTES);
 }
 
+static void accept_while_connecting(shimmy_ucx *u);
+
 /* One progress pass; sleeps on the event fd (up to until_ms) when there was nothing to do. */
 static void progress_or_sleep(shimmy_ucx *u, int64_t until_ms) {
+  if (u->connecting) accept_while_connecting(u);
   for (int64_t spin_until = now_ns() + SPIN_NS; now_ns() < spin_until;)
     if (ucp_worker_progress(u->worker)) return;
   ucs_status_t st = ucp_worker_arm(u->worker);
@@ -255,7 +262,31 @@ static int add_peer(shimmy_ucx *u, ucp_ep_params_t *ep_params) {
 }
 
 /* Waits for a connection request and makes its endpoint; returns the peer index. */
+/* A peer accepted while a connect waited, if any: its index, handed out once. */
+static int take_accepted(shimmy_ucx *u) {
+  if (u->naccepted == 0) return -EAGAIN;
+  int index = u->accepted[0];
+  memmove(u->accepted, u->accepted + 1, (size_t)(--u->naccepted) * sizeof u->accepted[0]);
+  return index;
+}
+
+/*
+ * Two peers that connect to each other at once each wait for the other to accept: a connect
+ * accepts the requests that arrive meanwhile, and accept or try_accept hands them out later.
+ */
+static void accept_while_connecting(shimmy_ucx *u) {
+  while (u->npending > 0 && u->naccepted < MAX_PENDING) {
+    ucp_conn_request_h request = u->pending[0];
+    memmove(u->pending, u->pending + 1, (size_t)(--u->npending) * sizeof u->pending[0]);
+    ucp_ep_params_t ep = {.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST, .conn_request = request};
+    int index = add_peer(u, &ep);
+    if (index >= 0) u->accepted[u->naccepted++] = index;
+    else ucp_listener_reject(u->listener, request);
+  }
+}
+
 int shimmy_ucx_accept(shimmy_ucx *u, int timeout_ms) {
+  if (u->naccepted > 0) return take_accepted(u);
   int64_t until = now_ms() + timeout_ms;
   while (u->npending == 0) {
     if (now_ms() >= until) return -ETIMEDOUT;
@@ -269,6 +300,7 @@ int shimmy_ucx_accept(shimmy_ucx *u, int timeout_ms) {
 
 /* Makes the endpoint of a connection request that has arrived, if any: the peer index, or -EAGAIN without waiting. */
 int shimmy_ucx_try_accept(shimmy_ucx *u) {
+  if (u->naccepted > 0) return take_accepted(u);
   if (u->npending == 0) ucp_worker_progress(u->worker);
   if (u->npending == 0) return -EAGAIN;
   ucp_conn_request_h request = u->pending[0];
@@ -335,7 +367,9 @@ int shimmy_ucx_connect(shimmy_ucx *u, const char *ip, int port, int timeout_ms) 
   if (index < 0) return index;
   NEW_OP(op);
   ucp_request_param_t rp = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA, .cb.send = on_flushed, .user_data = op};
+  u->connecting = 1;
   ucs_status_t st = finish(u, ucp_ep_flush_nbx(u->peers[index].ep, &rp), op, now_ms() + timeout_ms, NULL);
+  u->connecting = 0;
   if (st == UCS_OK && u->peers[index].failed != UCS_OK) st = u->peers[index].failed;
   if (st == UCS_OK) return index;
   /* A failed connect gives its index back, so a peer can be retried for as long as it takes. */

@@ -77,6 +77,18 @@ describe('the UCX link between two hosts', () => {
     }
   });
 
+  it('connects two peers that connect to each other at the same moment, each at its first try (a connect accepts what arrives while it waits)', async () => {
+    const at = String(Date.now() + 1500);
+    const ends = [
+      peerOn('a', ['mutual', pair.address.a, '7481', pair.address.b, '7482', at]),
+      peerOn('b', ['mutual', pair.address.b, '7482', pair.address.a, '7481', at]),
+    ];
+    for (const end of ends) {
+      expect(await end.exited, end.stderr()).toBe(0);
+      expect(JSON.parse(end.stdout().trim().split('\n').pop()!)).toEqual({ connectMs: expect.any(Number), acceptMs: expect.any(Number) });
+    }
+  });
+
   it("ends the sender's send with PEER_UNAVAILABLE soon after the receiving process is killed with SIGKILL, never a hang", async () => {
     const server = peerOn('a', ['serve', pair.address.a, String(1e9), '1024']);
     await server.waitFor(/listening \d+/, 20_000);
