@@ -6,6 +6,8 @@
 export interface QueuedFrame {
   seq: bigint;
   data: Uint8Array;
+  /** The channel's messages in the frame. */
+  messages: number;
 }
 
 export class FrameQueue {
@@ -19,8 +21,8 @@ export class FrameQueue {
     return this.frames.length - this.head;
   }
 
-  push(seq: bigint, data: Uint8Array): void {
-    this.frames.push({ seq, data });
+  push(seq: bigint, data: Uint8Array, messages = 1): void {
+    this.frames.push({ seq, data, messages });
     this.bytes += data.byteLength;
   }
 

@@ -178,7 +178,12 @@ export class Inbound {
 
   /** Puts the message of the frame in `buf` (`frameLength` bytes) into the claim, commits it and records its ring sequence number. */
   land(claim: Claim, frameLength: number): void {
-    claim.bytes.set(this.buf.subarray(HEADER_BYTES, frameLength));
+    this.landBytes(claim, HEADER_BYTES, frameLength);
+  }
+
+  /** Puts `buf[from, to)` (one message of a batch) into the claim, commits it and records its ring sequence number. */
+  landBytes(claim: Claim, from: number, to: number): void {
+    claim.bytes.set(this.buf.subarray(from, to));
     const ringSeq = claim.commit();
     this.landedSeqs?.push(ringSeq);
     this.landed++;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Channel } from '../channel/channel.js';
 import { channelKey } from '../channel/names.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
+import { BatchWriter, LENGTH_BYTES, messageAt } from './batch.js';
 import { FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, readHeader, writeHeader } from './frames.js';
 import { NodeReplicator } from './node-replicator.js';
 import { channelTag } from './tags.js';
@@ -47,12 +48,26 @@ function fakeLink() {
   return { worker, sent, deliver };
 }
 
-/** A data frame of `seq` whose message is the one byte `seq`. */
-function frame(seq: number, flags = 0): Uint8Array {
-  const f = new Uint8Array(HEADER_BYTES + 1);
-  writeHeader(new DataView(f.buffer), BigInt(seq), EPOCH, flags);
-  f[HEADER_BYTES] = seq;
+/** A data frame of `seq` with one message, the one byte `seq` (batch.ts). */
+function frame(seq: number, flags = 0, epoch = EPOCH, length = 1): Uint8Array {
+  const f = new Uint8Array(HEADER_BYTES + LENGTH_BYTES + 1);
+  const view = new DataView(f.buffer);
+  writeHeader(view, BigInt(seq), epoch, flags);
+  view.setUint32(HEADER_BYTES, length, true);
+  f[HEADER_BYTES + LENGTH_BYTES] = seq;
   return f;
+}
+
+/** The first byte of each message in a data frame. */
+function firstBytes(frame: Uint8Array): number[] {
+  const view = new DataView(frame.buffer);
+  const out: number[] = [];
+  for (let offset = HEADER_BYTES; ;) {
+    const at = messageAt(view, offset, frame.length, 64);
+    if (at === null || typeof at === 'string') return out;
+    out.push(frame[at.from]!);
+    offset = at.to;
+  }
 }
 
 const until = async (what: () => boolean) => {
@@ -112,14 +127,60 @@ describe('NodeReplicator', () => {
     expect(replicator.report().channels['nr/unit']).toEqual([expect.objectContaining({ landed: 3, repeats: 0, skipped: 0, resendRequests: 1 })]);
   });
 
+  it('sends what one read of the ring gives as one frame, and lands every message of a frame in order', async () => {
+    const link = fakeLink();
+    const { replicator } = start(link);
+    const sub = channel.subscriber();
+    const pub = channel.publisher();
+    pub.publishBatchSync(
+      [1, 2, 3, 4, 5].map((m) => Uint8Array.of(m)),
+      5,
+    );
+    const toB = channelTag(key, 'data', 'a');
+    await until(() => link.sent.some((s) => s.tag === toB));
+    const sent = link.sent.filter((s) => s.tag === toB);
+    expect(sent).toHaveLength(1);
+    expect(firstBytes(sent[0]!.data)).toEqual([1, 2, 3, 4, 5]);
+
+    const batch = new BatchWriter(64);
+    for (const m of [7, 8, 9]) batch.add(Uint8Array.of(m), 0, 1);
+    link.deliver(channelTag(key, 'data', 'b'), batch.take(0n, EPOCH).data);
+    const got: number[] = [];
+    await until(() => {
+      sub.poll((bytes, offset) => void got.push(bytes[offset]!));
+      return got.length >= 8;
+    });
+    expect(got).toEqual([1, 2, 3, 4, 5, 7, 8, 9]);
+    expect(replicator.report().channels['nr/unit']).toEqual([expect.objectContaining({ forwarded: 5, landed: 3 })]);
+  });
+
+  it('acknowledges every quarter of the window in bytes, not only every 256 frames or when its inbox runs dry', async () => {
+    const link = fakeLink();
+    const { replicator } = start(link);
+    const batch = new BatchWriter(64);
+    const fromB = channelTag(key, 'data', 'b');
+    // Four frames of about 20 KB each, all in the inbox at once; the window is 64 KiB.
+    for (let seq = 0; seq < 4; seq++) {
+      for (let i = 0; i < 300; i++) batch.add(new Uint8Array(64), 0, 64);
+      link.deliver(fromB, batch.take(BigInt(seq), EPOCH).data);
+    }
+    await until(() => replicator.report().channels['nr/unit']?.[0]?.landed === 1200);
+    const acks = link.sent.filter((s) => s.tag === channelTag(key, 'ack', 'a')).map((s) => readHeader(new DataView(s.data.buffer)).seq);
+    expect(acks.slice(0, 4)).toEqual([1n, 2n, 3n, 4n]);
+  });
+
   it('sends its unacknowledged frames again on a resend request, and marks the first one when it has nothing before it', async () => {
     const link = fakeLink();
     start(link);
     const pub = channel.publisher();
-    for (const m of [10, 11, 12]) await pub.publish(Uint8Array.of(m));
     const toB = channelTag(key, 'data', 'a');
-    const dataSent = () => link.sent.filter((s) => s.tag === toB).map((s) => ({ ...readHeader(new DataView(s.data.buffer)), message: s.data[HEADER_BYTES] }));
-    await until(() => dataSent().length === 3);
+    const dataSent = () =>
+      link.sent.filter((s) => s.tag === toB).map((s) => ({ ...readHeader(new DataView(s.data.buffer)), message: s.data[HEADER_BYTES + LENGTH_BYTES] }));
+    // One at a time, so each goes in a frame of its own.
+    for (const [i, m] of [10, 11, 12].entries()) {
+      await pub.publish(Uint8Array.of(m));
+      await until(() => dataSent().length === i + 1);
+    }
     const epoch = dataSent()[0]!.epoch;
     // B landed the first and asks for the rest again; then asks from a frame A let go.
     const ack = (seq: number, flags: number) => {
@@ -173,8 +234,10 @@ describe('NodeReplicator under a hostile sender', () => {
     const sub = channel.subscriber();
     const fromB = channelTag(key, 'data', 'b');
     link.deliver(fromB, FORGED);
-    link.deliver(fromB, new Uint8Array(HEADER_BYTES + 64 + 1));
+    link.deliver(fromB, new Uint8Array(70_000));
     link.deliver(fromB, new Uint8Array(HEADER_BYTES - 1));
+    // A message length past the frame's end (another epoch, so B's own frame after it is a first one).
+    link.deliver(fromB, frame(0, 0, 99, 1000));
     // Acknowledgements of everything, forged or cut short: A must keep its frame for B.
     const pub = channel.publisher();
     await pub.publish(Uint8Array.of(1));
@@ -193,7 +256,7 @@ describe('NodeReplicator under a hostile sender', () => {
       return got.includes(5);
     });
     expect(got).toEqual([1, 5]);
-    expect(replicator.report().channels['nr/unit']).toEqual([expect.objectContaining({ landed: 1, rejected: 5, unacknowledged: 1 })]);
+    expect(replicator.report().channels['nr/unit']).toEqual([expect.objectContaining({ landed: 1, rejected: 6, unacknowledged: 1 })]);
     expect(logs.filter((m) => m.includes('not the peer'))).toHaveLength(1);
   });
 

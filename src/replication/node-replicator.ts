@@ -8,7 +8,8 @@
  * peer and sends on that endpoint only; what it accepts it only receives on. Tags name the
  * channel, the kind (data or acknowledgement) and the sending node (tags.ts).
  *
- * A frame carries its origin's sequence number and epoch (frames.ts). The receiver
+ * A frame carries a batch of messages (batch.ts: as many as one poll of the ring gives, up to
+ * 64 KiB) and its origin's sequence number and epoch (frames.ts). The receiver
  * acknowledges what it landed; the sender keeps each peer's unacknowledged frames, up to the
  * channel's capacity in bytes, and stops reading its ring when a live peer has no room left,
  * which holds the publishers back under Block as a slow local subscriber would. After a failed
@@ -25,6 +26,7 @@ import type { Publisher, Subscriber } from '../channel/endpoints.js';
 import type { ChannelRef } from '../channel/names.js';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
 import { ALL, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, LandedSeqs, newEpoch, readHeader, turn, writeHeader } from './frames.js';
+import { BatchWriter, frameCapacity, messageAt } from './batch.js';
 import { FrameQueue } from './frame-queue.js';
 import { channelTag } from './tags.js';
 import { transportsOf, type UcxPeer, type UcxWorker } from './ucx.js';
@@ -158,9 +160,11 @@ interface InLink {
   inbound: Inbound;
   dataTag: bigint;
   ackTag: bigint;
-  /** The length of a frame in the inbox that waits for room in the ring. */
-  pending: number | null;
+  /** A frame in the inbox whose messages from `offset` on wait for room in the ring. */
+  pending: { length: number; offset: number } | null;
+  view: DataView;
   unacknowledged: number;
+  unacknowledgedBytes: number;
   lastFrameAt: number;
   leaving: boolean;
   resendRequestedAt: number;
@@ -178,6 +182,8 @@ interface Replica {
   sub: Subscriber;
   pub: Publisher;
   landedSeqs: LandedSeqs;
+  /** The messages read from the ring for the next frame. */
+  batch: BatchWriter;
   epoch: number;
   seq: bigint;
   outs: Map<string, OutLink>;
@@ -354,6 +360,7 @@ export class NodeReplicator {
         sub: channel.subscriber(),
         pub: channel.publisher(),
         landedSeqs: new LandedSeqs(),
+        batch: new BatchWriter(spec.maxMessage),
         epoch: newEpoch(),
         seq: 0n,
         outs: new Map(),
@@ -385,15 +392,18 @@ export class NodeReplicator {
           leaving: false,
         });
       r.outs.get(peer)!.leaving = false;
-      if (!r.ins.has(peer))
+      if (!r.ins.has(peer)) {
+        // Room for the link's MAC too.
+        const inbound = new Inbound(frameCapacity(spec.maxMessage) - HEADER_BYTES + this.opts.worker.overhead, r.landedSeqs);
         r.ins.set(peer, {
           peer,
-          // Room for the link's MAC too.
-          inbound: new Inbound(spec.maxMessage + this.opts.worker.overhead, r.landedSeqs),
+          inbound,
+          view: new DataView(inbound.buf.buffer),
           dataTag: channelTag(spec.key, 'data', peer),
           ackTag: channelTag(spec.key, 'ack', me),
           pending: null,
           unacknowledged: 0,
+          unacknowledgedBytes: 0,
           lastFrameAt: Date.now(),
           leaving: false,
           resendRequestedAt: 0,
@@ -402,6 +412,7 @@ export class NodeReplicator {
           rejected: 0,
           rejectedLoggedAt: 0,
         });
+      }
       r.ins.get(peer)!.leaving = false;
     }
     for (const peer of r.outs.keys())
@@ -545,6 +556,7 @@ export class NodeReplicator {
     for (const out of r.outs.values()) did += this.takeAcks(r, out) + this.sendQueued(out);
     const room = this.roomForAll(r);
     const read = room ? r.sub.poll(this.forwarderOf(r), BATCH) : 0;
+    if (r.batch.count > 0) this.sendBatch(r);
     did += read;
     for (const inLink of r.ins.values()) did += this.landFrom(r, inLink);
     const now = Date.now();
@@ -588,19 +600,23 @@ export class NodeReplicator {
     if (!f) {
       f = (bytes, offset, length, ringSeq) => {
         if (r.landedSeqs.isLanded(ringSeq)) return;
-        const frame = new Uint8Array(HEADER_BYTES + length);
-        const seq = r.seq++;
-        writeHeader(new DataView(frame.buffer), seq, r.epoch);
-        frame.set(bytes.subarray(offset, offset + length), HEADER_BYTES);
-        for (const out of r.outs.values()) {
-          if (out.dropped || out.leaving) continue;
-          out.queue.push(seq, frame);
-          this.sendQueued(out);
-        }
+        if (!r.batch.fits(length)) this.sendBatch(r);
+        r.batch.add(bytes, offset, length);
       };
       this.forwarders.set(r, f);
     }
     return f;
+  }
+
+  /** Makes the messages read so far the channel's next frame, queued and sent to every peer that takes it. */
+  private sendBatch(r: Replica): void {
+    const seq = r.seq++;
+    const { data, messages } = r.batch.take(seq, r.epoch);
+    for (const out of r.outs.values()) {
+      if (out.dropped || out.leaving) continue;
+      out.queue.push(seq, data, messages);
+      this.sendQueued(out);
+    }
   }
 
   /** Sends a peer's queued frames not sent on its current endpoint; returns how many went. */
@@ -618,10 +634,10 @@ export class NodeReplicator {
       if (!this.send(out.peer, out.dataTag, data)) break;
       delete out.resendFrom;
       out.queue.markSent();
-      if (f.seq <= out.sentUpTo) out.resent++;
+      if (f.seq <= out.sentUpTo) out.resent += f.messages;
       else {
         out.sentUpTo = f.seq;
-        out.forwarded++;
+        out.forwarded += f.messages;
       }
       n++;
       if (n >= BATCH) break;
@@ -693,22 +709,28 @@ export class NodeReplicator {
           continue;
         }
         inLink.missing = false;
-        inLink.pending = got.length;
+        inLink.pending = { length: got.length, offset: HEADER_BYTES };
+        inLink.unacknowledgedBytes += got.length;
       }
-      const claim = r.pub.tryClaim(Inbound.messageLength(inLink.pending));
-      if (!claim) break;
-      inLink.inbound.land(claim, inLink.pending);
+      if (!this.landPending(r, inLink)) break;
       inLink.pending = null;
       inLink.unacknowledged++;
       n++;
+      // Also by bytes: the sender keeps only the channel's capacity of frames, and waits for this.
+      if (inLink.unacknowledged >= ACK_EVERY || inLink.unacknowledgedBytes >= r.spec.windowBytes / 4) this.acknowledge(inLink);
     }
     if (n > 0) inLink.lastFrameAt = Date.now();
     if (inLink.missing) this.requestResend(inLink);
-    if (inLink.unacknowledged >= ACK_EVERY || (dry && inLink.unacknowledged > 0) || (dry && n > 0)) {
-      writeHeader(this.ackView, inLink.inbound.next, inLink.inbound.epoch);
-      if (this.send(inLink.peer, inLink.ackTag, this.ackFrame)) inLink.unacknowledged = 0;
-    }
+    if (dry && (n > 0 || inLink.unacknowledged > 0)) this.acknowledge(inLink);
     return n;
+  }
+
+  /** Tells the peer the next frame wanted (everything before it is landed). */
+  private acknowledge(inLink: InLink): void {
+    writeHeader(this.ackView, inLink.inbound.next, inLink.inbound.epoch);
+    if (!this.send(inLink.peer, inLink.ackTag, this.ackFrame)) return;
+    inLink.unacknowledged = 0;
+    inLink.unacknowledgedBytes = 0;
   }
 
   /** Counts (and logs, at most every REJECT_LOG_MS per peer and channel) a message under a peer's tags that did not come from it. */
@@ -724,6 +746,24 @@ export class NodeReplicator {
       err: err instanceof Error ? err.message : String(err),
       rejected: inLink.rejected,
     });
+  }
+
+  /** Lands the rest of the frame in the inbox: true when all of it is in the ring, false when the ring has no room for its next message. */
+  private landPending(r: Replica, inLink: InLink): boolean {
+    const p = inLink.pending!;
+    for (;;) {
+      const at = messageAt(inLink.view, p.offset, p.length, r.spec.maxMessage);
+      if (at === null) return true;
+      if (typeof at === 'string') {
+        // Only a peer with the cluster key could have sent it: the rest of the frame is lost, and counted.
+        this.reject(r, inLink.peer, new ShimmyError(ErrorCode.INVALID_SIZE, `a malformed frame: ${at}`, 'Run the same Shimmy version on every node'));
+        return true;
+      }
+      const claim = r.pub.tryClaim(at.to - at.from);
+      if (!claim) return false;
+      inLink.inbound.landBytes(claim, at.from, at.to);
+      p.offset = at.to;
+    }
   }
 
   /** Asks the peer for every frame from the next one wanted, again (frames went missing). */

@@ -1,0 +1,68 @@
+/**
+ * A node replicator's data frame carries a batch of the channel's messages: the 16-byte header
+ * (frames.ts: the frame's sequence number, the sender's epoch, flags), then each message as a
+ * u32 length and its bytes. A frame grows up to BATCH_BYTES; a message larger than that goes in
+ * a frame of its own. Sequence numbers, acknowledgements and resends count frames, so a link
+ * pays its per-message costs (a UCX send, the MAC, an entry in the queue) once per batch.
+ */
+import { HEADER_BYTES, writeHeader } from './frames.js';
+
+export const LENGTH_BYTES = 4;
+export const BATCH_BYTES = 64 * 1024;
+
+/** The largest data frame for a channel whose largest message is `maxMessage` bytes. */
+export const frameCapacity = (maxMessage: number): number => Math.max(BATCH_BYTES, HEADER_BYTES + LENGTH_BYTES + maxMessage);
+
+export interface Batch {
+  data: Uint8Array;
+  messages: number;
+}
+
+/** Collects messages into the next frame. */
+export class BatchWriter {
+  private readonly buf: Uint8Array;
+  private readonly view: DataView;
+  private pos = HEADER_BYTES;
+  count = 0;
+
+  constructor(maxMessage: number) {
+    this.buf = new Uint8Array(frameCapacity(maxMessage));
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /** Whether a message of `length` bytes still fits the frame being collected (an empty frame takes any message). */
+  fits(length: number): boolean {
+    return this.count === 0 || this.pos + LENGTH_BYTES + length <= BATCH_BYTES;
+  }
+
+  add(bytes: Uint8Array, offset: number, length: number): void {
+    this.view.setUint32(this.pos, length, true);
+    this.buf.set(bytes.subarray(offset, offset + length), this.pos + LENGTH_BYTES);
+    this.pos += LENGTH_BYTES + length;
+    this.count++;
+  }
+
+  /** The frame collected so far (a copy), as frame `seq` of `epoch`; the writer starts a new one. */
+  take(seq: bigint, epoch: number): Batch {
+    writeHeader(this.view, seq, epoch);
+    const batch = { data: this.buf.slice(0, this.pos), messages: this.count };
+    this.pos = HEADER_BYTES;
+    this.count = 0;
+    return batch;
+  }
+}
+
+/**
+ * The next message of a frame at `offset` (just past the header, or past the previous
+ * message): its bytes' start and end, or null when the frame ends there. A length that runs
+ * past the frame's end or over `maxMessage` is malformed: a string says so.
+ */
+export function messageAt(view: DataView, offset: number, frameLength: number, maxMessage: number): { from: number; to: number } | null | string {
+  if (offset >= frameLength) return null;
+  if (offset + LENGTH_BYTES > frameLength) return `a frame of ${frameLength} bytes cut inside a message length at ${offset}`;
+  const length = view.getUint32(offset, true);
+  const from = offset + LENGTH_BYTES;
+  if (length > maxMessage || from + length > frameLength)
+    return `a ${length}-byte message at ${offset} in a frame of ${frameLength} bytes (the channel's largest is ${maxMessage})`;
+  return { from, to: from + length };
+}
