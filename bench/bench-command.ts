@@ -15,6 +15,7 @@ interface BenchFlags {
   chart?: string;
   budget: number;
   latencySamples: number;
+  remote?: boolean;
 }
 
 /** The table of rows, then a legend line: how each transport's receiver waits for messages. */
@@ -89,16 +90,27 @@ export function registerBenchCommand(program: Command): void {
     .option('--chart <file>', 'write an SVG chart of throughput (msg/s) and latency (p50, p99) per size, log scales')
     .option('--budget <seconds>', 'time budget per throughput run; the publisher stops there (marked * in DELIVERED)', intOption('--budget', 1), 15)
     .option('--latency-samples <n>', 'round trips per latency run', intOption('--latency-samples', 10), 10_000)
+    .option(
+      '--remote',
+      "across two hosts (network namespaces joined by a veth pair; root): brokers and publishers on one, subscribers on the other, Shimmy replicated by the agents' node replicator over UCX; with the raw link measured by ucx_perftest in the same run",
+    )
     .option('--repeat <n>', 'run the matrix N times and report the median of each row (min and max in the JSON)', intOption('--repeat', 1), 1)
     .addHelpText(
       'after',
       "\nPeers (Mosquitto, NATS, Redis, Kafka) are started by the benchmark on free loopback ports;\ninstall them once with `bash bench/peers/setup.sh`, which also sets up the external\npeers' programs. Latency is one-way: half a ping-pong round trip. Every receiver reads\nevery byte (a checksum the runner checks against the publisher's). shm busy-polls, shm-sleep\nsleeps on a futex while idle; shm-single publishes one message per call (tryPublish, each visible at once); bare-ring is a bare ring in a segment with no protocol, the floor.",
     )
-    .action(async (flags: BenchFlags) => {
+    .action(async (flags: BenchFlags, cmd: Command) => {
       const jsonToStdout = flags.json === '-';
       const progress = (line: string) => console.error(`[bench] ${line}`);
+      if (flags.remote && process.getuid?.() !== 0) cmd.error('shimmy: bench --remote makes two network namespaces: run it as root', { exitCode: 2 });
+      const remote = flags.remote ? await import('./remote/remote-bench.js') : undefined;
+      const placement = remote?.openPlacement();
+      const transports =
+        placement && cmd.getOptionValueSource('transports') === 'default'
+          ? flags.transports.filter((t) => placement.unsupported(t) === null)
+          : flags.transports;
       const options = {
-        transports: flags.transports,
+        transports,
         sizes: flags.sizes,
         counts: flags.counts,
         budgetMs: flags.budget * 1000,
@@ -106,9 +118,14 @@ export function registerBenchCommand(program: Command): void {
         latencyBudgetMs: 5000,
       };
       const runs: BenchRow[][] = [];
-      for (let r = 1; r <= flags.repeat; r++) {
-        if (flags.repeat > 1) progress(`repetition ${r} of ${flags.repeat}`);
-        runs.push(await runBench(options, progress));
+      try {
+        for (let r = 1; r <= flags.repeat; r++) {
+          if (flags.repeat > 1) progress(`repetition ${r} of ${flags.repeat}`);
+          const measured = await runBench(options, progress, placement);
+          runs.push(placement ? [...(await remote!.rawLinkRows(placement, flags.sizes, progress)), ...measured] : measured);
+        }
+      } finally {
+        placement?.close();
       }
       const rows = flags.repeat > 1 ? medianRows(runs) : runs[0]!;
       const jsonLines = rows.map((row) => JSON.stringify(row));
@@ -119,6 +136,7 @@ export function registerBenchCommand(program: Command): void {
         console.log(formatRows(rows));
         if (rows.some((r) => r.truncated))
           console.log(`* the publisher reached the ${flags.budget}s time budget before COUNT; rates are over what was delivered`);
+        if (remote) console.log(remote.targetLines(rows));
       }
     });
 }

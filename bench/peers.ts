@@ -1,7 +1,8 @@
 /**
- * Starts and stops the broker peers for one benchmark invocation, each on a free loopback
- * port in a scratch directory. A peer whose program is missing is reported with the command
- * that installs it.
+ * Starts and stops the broker peers for one benchmark invocation, each on a free port in a
+ * scratch directory, on this host's loopback or on another host (`shimmy bench --remote`: a
+ * network namespace). A peer whose program is missing is reported with the command that
+ * installs it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,34 @@ export interface RunningPeer {
 
 export type PeerCheck = { ok: true } | { ok: false; reason: string };
 
+/** Where a broker runs: the address it listens on (and clients use), and how to run a program there. */
+export interface PeerHost {
+  address: string;
+  /** The command line that runs `program args` there. */
+  run(program: string, args: string[]): [string, string[]];
+  /** Whether something listens on `port` there. */
+  listening(port: number): Promise<boolean>;
+}
+
+export const LOCAL_HOST: PeerHost = {
+  address: '127.0.0.1',
+  run: (program, args) => [program, args],
+  listening: (port) =>
+    new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    }),
+};
+
+function spawnOn(host: PeerHost, program: string, args: string[]): ChildProcess {
+  const [cmd, argv] = host.run(program, args);
+  return spawn(cmd, argv, { stdio: 'ignore' });
+}
+
 function which(cmd: string): string | null {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin', '/sbin'])) {
     if (dir && existsSync(join(dir, cmd))) return join(dir, cmd);
@@ -30,19 +59,11 @@ function which(cmd: string): string | null {
   return null;
 }
 
-async function waitForPort(port: number, child: ChildProcess, ms: number, name: string): Promise<void> {
+async function waitForPort(host: PeerHost, port: number, child: ChildProcess, ms: number, name: string): Promise<void> {
   const until = Date.now() + ms;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} during start-up`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await host.listening(port)) return;
     if (Date.now() > until) throw new Error(`${name} did not open port ${port} within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -61,7 +82,7 @@ function stopper(child: ChildProcess, dir: string): () => Promise<void> {
 
 interface PeerDef {
   check(): PeerCheck;
-  start(): Promise<RunningPeer>;
+  start(host: PeerHost): Promise<RunningPeer>;
 }
 
 const missing = (what: string): PeerCheck => ({ ok: false, reason: `${what} is not installed; install it with \`${INSTALL_HINT}\`` });
@@ -69,37 +90,49 @@ const missing = (what: string): PeerCheck => ({ ok: false, reason: `${what} is n
 const PEERS: Record<string, PeerDef> = {
   mosquitto: {
     check: () => (which('mosquitto') ? { ok: true } : missing('mosquitto')),
-    async start() {
+    async start(host) {
       const dir = mkdtempSync(join(tmpdir(), 'shimmy-mosquitto-'));
       const port = await freePort();
-      writeFileSync(join(dir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n`);
-      const child = spawn(which('mosquitto')!, ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-      await waitForPort(port, child, 10_000, 'mosquitto');
-      return { endpoints: { mosquitto: `127.0.0.1:${port}` }, stop: stopper(child, dir) };
+      writeFileSync(join(dir, 'mosquitto.conf'), `listener ${port} ${host.address}\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n`);
+      const child = spawnOn(host, which('mosquitto')!, ['-c', join(dir, 'mosquitto.conf')]);
+      await waitForPort(host, port, child, 10_000, 'mosquitto');
+      return { endpoints: { mosquitto: `${host.address}:${port}` }, stop: stopper(child, dir) };
     },
   },
   nats: {
     check: () => (which('nats-server') ? { ok: true } : missing('nats-server')),
-    async start() {
+    async start(host) {
       const dir = mkdtempSync(join(tmpdir(), 'shimmy-nats-'));
       const port = await freePort();
-      const child = spawn(which('nats-server')!, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-      await waitForPort(port, child, 10_000, 'nats-server');
-      return { endpoints: { nats: `127.0.0.1:${port}` }, stop: stopper(child, dir) };
+      const child = spawnOn(host, which('nats-server')!, ['-a', host.address, '-p', String(port)]);
+      await waitForPort(host, port, child, 10_000, 'nats-server');
+      return { endpoints: { nats: `${host.address}:${port}` }, stop: stopper(child, dir) };
     },
   },
   redis: {
     check: () => (which('redis-server') ? { ok: true } : missing('redis-server')),
-    async start() {
+    async start(host) {
       const dir = mkdtempSync(join(tmpdir(), 'shimmy-redis-'));
       const port = await freePort();
-      const child = spawn(
-        which('redis-server')!,
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--client-output-buffer-limit', 'pubsub 0 0 0'],
-        { stdio: 'ignore' },
-      );
-      await waitForPort(port, child, 10_000, 'redis-server');
-      return { endpoints: { redis: `127.0.0.1:${port}` }, stop: stopper(child, dir) };
+      const child = spawnOn(host, which('redis-server')!, [
+        '--port',
+        String(port),
+        '--bind',
+        host.address,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--client-output-buffer-limit',
+        'pubsub 0 0 0',
+        // Without a password Redis refuses clients from other hosts unless told (bench --remote).
+        '--protected-mode',
+        'no',
+      ]);
+      await waitForPort(host, port, child, 10_000, 'redis-server');
+      return { endpoints: { redis: `${host.address}:${port}` }, stop: stopper(child, dir) };
     },
   },
   kafka: {
@@ -108,7 +141,7 @@ const PEERS: Record<string, PeerDef> = {
       if (!existsSync(KAFKA_LIBS) || !readdirSync(KAFKA_LIBS).some((f) => f.startsWith('kafka_2.13'))) return missing('Kafka (jars from Maven Central)');
       return { ok: true };
     },
-    async start() {
+    async start(host) {
       const dir = mkdtempSync(join(tmpdir(), 'shimmy-kafka-'));
       const [port, cport] = [await freePort(), await freePort()];
       const props = join(dir, 'server.properties');
@@ -117,9 +150,9 @@ const PEERS: Record<string, PeerDef> = {
         [
           'process.roles=broker,controller',
           'node.id=1',
-          `controller.quorum.voters=1@127.0.0.1:${cport}`,
-          `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`,
-          `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+          `controller.quorum.voters=1@${host.address}:${cport}`,
+          `listeners=PLAINTEXT://${host.address}:${port},CONTROLLER://${host.address}:${cport}`,
+          `advertised.listeners=PLAINTEXT://${host.address}:${port}`,
           'controller.listener.names=CONTROLLER',
           'inter.broker.listener.name=PLAINTEXT',
           'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
@@ -140,12 +173,12 @@ const PEERS: Record<string, PeerDef> = {
       );
       const java = ['-Xmx1g', `-Dlog4j.configuration=file:${join(dir, 'log4j.properties')}`, '-cp', `${KAFKA_LIBS}/*`];
       await new Promise<void>((resolve, reject) => {
-        const fmt = spawn('java', [...java, 'kafka.tools.StorageTool', 'format', '-t', 'c2hpbW15LWJlbmNoLTAwMQ', '-c', props], { stdio: 'ignore' });
+        const fmt = spawnOn(host, 'java', [...java, 'kafka.tools.StorageTool', 'format', '-t', 'c2hpbW15LWJlbmNoLTAwMQ', '-c', props]);
         fmt.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kafka storage format exited with ${code}`))));
       });
-      const child = spawn('java', [...java, 'kafka.Kafka', props], { stdio: 'ignore' });
-      await waitForPort(port, child, 60_000, 'kafka');
-      return { endpoints: { kafka: `127.0.0.1:${port}` }, stop: stopper(child, dir) };
+      const child = spawnOn(host, 'java', [...java, 'kafka.Kafka', props]);
+      await waitForPort(host, port, child, 60_000, 'kafka');
+      return { endpoints: { kafka: `${host.address}:${port}` }, stop: stopper(child, dir) };
     },
   },
 };
@@ -154,8 +187,8 @@ export function checkPeer(transport: string): PeerCheck {
   return PEERS[transport]?.check() ?? { ok: true };
 }
 
-export async function startPeer(transport: string): Promise<RunningPeer> {
+export async function startPeer(transport: string, host: PeerHost = LOCAL_HOST): Promise<RunningPeer> {
   const def = PEERS[transport];
-  if (def) return def.start();
+  if (def) return def.start(host);
   return { endpoints: {}, stop: async () => {} };
 }

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../src/free-port.js';
-import { checkPeer, ROOT, startPeer } from './peers.js';
+import { checkPeer, LOCAL_HOST, ROOT, startPeer, type PeerHost } from './peers.js';
 import { EXTERNAL_PEERS } from './external/index.js';
 import type { ExternalPeer } from './external/external.js';
 import { createBareRings } from './transports/bare-ring.js';
@@ -54,6 +54,31 @@ export interface BenchRow {
   maxMsgsPerSec?: number;
 }
 
+/**
+ * Where a run's processes go: on this host (the default), or across two hosts
+ * (bench/remote/placement.ts: brokers and publishers on one, subscribers on the other).
+ */
+export interface Placement {
+  /** Where the brokers run. */
+  peerHost: PeerHost;
+  /** Starts a worker process (with its IPC channel) for `cfg.role`. */
+  spawnWorker(cfg: WorkerConfig): ChildProcess;
+  /** The shared-memory rings a run's topics need, and whatever carries them; resolves to their cleanup. */
+  prepare(transport: string, runId: string, topics: string[], size: number): Promise<{ endpoints: Record<string, string>; cleanup: () => Promise<void> }>;
+  /** Why a transport cannot run here, or null. */
+  unsupported(transport: string): string | null;
+}
+
+export const LOCAL_PLACEMENT: Placement = {
+  peerHost: LOCAL_HOST,
+  spawnWorker: (cfg) => fork(workerPath(), [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  async prepare(transport, runId, topics, size) {
+    const cleanup = prepareSegments(transport, runId, topics, size);
+    return { endpoints: {}, cleanup: async () => cleanup() };
+  },
+  unsupported: () => null,
+};
+
 /** Every name --transports takes: the Node transports, then the external peers. */
 export function benchTransportNames(): string[] {
   return [...TRANSPORT_NAMES, ...Object.keys(EXTERNAL_PEERS).filter((n) => !TRANSPORT_NAMES.includes(n))];
@@ -65,8 +90,8 @@ export function workerPath(): string {
   return existsSync(beside) ? beside : join(ROOT, 'dist/bench/worker.js');
 }
 
-function startWorker(cfg: WorkerConfig): { child: ChildProcess; next: (type: WorkerReport['type']) => Promise<WorkerReport> } {
-  const child = fork(workerPath(), [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startWorker(placement: Placement, cfg: WorkerConfig): { child: ChildProcess; next: (type: WorkerReport['type']) => Promise<WorkerReport> } {
+  const child = placement.spawnWorker(cfg);
   const queue: WorkerReport[] = [];
   const waiters: Array<(r: WorkerReport) => void> = [];
   child.on('message', (r: WorkerReport) => {
@@ -136,17 +161,18 @@ async function withPorts(transport: string, endpoints: Record<string, string>, t
   return out;
 }
 
-async function throughput(transport: string, size: number, count: number, peerEndpoints: Record<string, string>, opts: BenchOptions) {
+async function throughput(placement: Placement, transport: string, size: number, count: number, peerEndpoints: Record<string, string>, opts: BenchOptions) {
   const runId = randomBytes(4).toString('hex');
-  const endpoints = await withPorts(transport, peerEndpoints, ['data']);
-  const cleanup = prepareSegments(transport, runId, ['data'], size);
+  const prepared = await placement.prepare(transport, runId, ['data'], size);
+  const endpoints = await withPorts(transport, { ...peerEndpoints, ...prepared.endpoints }, ['data']);
+  const cleanup = prepared.cleanup;
   const warmup = warmupCount(size, count);
   const base = { transport, size, count, runId, endpoints, budgetMs: opts.budgetMs, warmup };
-  const sub = startWorker({ ...base, role: 'sub' });
+  const sub = startWorker(placement, { ...base, role: 'sub' });
   let pub: ReturnType<typeof startWorker> | null = null;
   try {
     await withTimeout(sub.next('ready'), 60_000, 'subscriber start');
-    pub = startWorker({ ...base, role: 'pub' });
+    pub = startWorker(placement, { ...base, role: 'pub' });
     await withTimeout(pub.next('warm'), 120_000, 'publisher warm-up');
     await withTimeout(sub.next('warm'), 30_000, `subscriber warm-up (${warmup} messages; were some lost?)`);
     pub.child.send({ go: true });
@@ -162,20 +188,21 @@ async function throughput(transport: string, size: number, count: number, peerEn
   } finally {
     sub.child.kill('SIGKILL');
     pub?.child.kill('SIGKILL');
-    cleanup();
+    await cleanup();
   }
 }
 
-async function latency(transport: string, size: number, samples: number, peerEndpoints: Record<string, string>, opts: BenchOptions) {
+async function latency(placement: Placement, transport: string, size: number, samples: number, peerEndpoints: Record<string, string>, opts: BenchOptions) {
   const runId = randomBytes(4).toString('hex');
-  const endpoints = await withPorts(transport, peerEndpoints, ['ping', 'pong']);
-  const cleanup = prepareSegments(transport, runId, ['ping', 'pong'], size);
+  const prepared = await placement.prepare(transport, runId, ['ping', 'pong'], size);
+  const endpoints = await withPorts(transport, { ...peerEndpoints, ...prepared.endpoints }, ['ping', 'pong']);
+  const cleanup = prepared.cleanup;
   const base = { transport, size, count: samples, runId, endpoints, budgetMs: opts.latencyBudgetMs, warmup: 0 };
-  const pong = startWorker({ ...base, role: 'pong' });
+  const pong = startWorker(placement, { ...base, role: 'pong' });
   let ping: ReturnType<typeof startWorker> | null = null;
   try {
     await withTimeout(pong.next('ready'), 60_000, 'ponger start');
-    ping = startWorker({ ...base, role: 'ping' });
+    ping = startWorker(placement, { ...base, role: 'ping' });
     const r = (await withTimeout(ping.next('ping-done'), opts.latencyBudgetMs + 120_000, 'pinger')) as Extract<WorkerReport, { type: 'ping-done' }>;
     return latencyStats(r.oneWayUs);
   } finally {
@@ -183,7 +210,7 @@ async function latency(transport: string, size: number, samples: number, peerEnd
     setTimeout(() => pong.child.kill('SIGKILL'), 500).unref();
     ping?.child.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 100));
-    cleanup();
+    await cleanup();
   }
 }
 
@@ -204,7 +231,7 @@ function externalMeasurer(peer: ExternalPeer, opts: BenchOptions): Measurer {
   };
 }
 
-export async function runBench(opts: BenchOptions, progress: (line: string) => void): Promise<BenchRow[]> {
+export async function runBench(opts: BenchOptions, progress: (line: string) => void, placement: Placement = LOCAL_PLACEMENT): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const emit = (row: BenchRow) => rows.push(row);
   const total = opts.transports.length * opts.sizes.length * opts.counts.length;
@@ -230,7 +257,8 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
     };
     let check;
     try {
-      check = external ? external.check() : checkPeer(transport);
+      const unsupported = placement.unsupported(transport);
+      check = unsupported ? { ok: false as const, reason: unsupported } : external ? external.check() : checkPeer(transport);
     } catch (err) {
       check = { ok: false as const, reason: `check failed: ${(err as Error).message}` };
     }
@@ -246,7 +274,7 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
       progress(`${transport}: starting peer`);
       let peer;
       try {
-        peer = await startPeer(transport);
+        peer = await startPeer(transport, placement.peerHost);
       } catch (err) {
         const reason = `peer failed to start: ${(err as Error).message}`;
         progress(`${transport}: ${reason}`);
@@ -256,8 +284,8 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
       const { endpoints } = peer;
       stop = () => peer.stop();
       measure = {
-        latency: (size) => latency(transport, size, opts.latencySamples, endpoints, opts),
-        throughput: (size, count) => throughput(transport, size, count, endpoints, opts),
+        latency: (size) => latency(placement, transport, size, opts.latencySamples, endpoints, opts),
+        throughput: (size, count) => throughput(placement, transport, size, count, endpoints, opts),
       };
     }
     try {

@@ -3,9 +3,16 @@ import type { Subscriber } from '../../src/channel/endpoints.js';
 import type { IdleStrategy } from '../../src/channel/idle.js';
 import type { OnMessage, Transport, WorkerContext } from './transport.js';
 
+/** Across two hosts (`shimmy bench --remote`), a topic's channel is a memory file of its host: this endpoint names it. */
+export const shmFileEndpoint = (topic: string) => `shm-file-${topic}`;
+/** Set across two hosts: the replicator publishes into the channel too, so the publisher is a shared one. */
+export const SHM_SHARED_ENDPOINT = 'shm-shared';
+
 function channelFor(ctx: WorkerContext, topic: string): Channel {
   // The benchmark's parent created the channel; 8 MiB ring, messages up to 128 KiB.
-  return Channel.open({ namespace: 'shimmy-bench', name: `${topic}-${ctx.runId}` });
+  const ref = { namespace: 'shimmy-bench', name: `${topic}-${ctx.runId}` };
+  const file = ctx.endpoints[shmFileEndpoint(topic)];
+  return file ? Channel.openFile(ref, file) : Channel.open(ref);
 }
 
 /**
@@ -24,7 +31,7 @@ export function shmTransport(name: string, idle: IdleStrategy, { single = false 
     async sender(ctx, topic) {
       const ch = channelFor(ctx, topic);
       // One publisher per channel in every scenario: the exclusive publisher fits.
-      const pub = ch.publisher({ exclusive: true });
+      const pub = ch.publisher({ exclusive: !ctx.endpoints[SHM_SHARED_ENDPOINT] });
       // Latency runs, and every message of the single-message row: each message now.
       const send = (msg: Uint8Array): void => {
         if (!pub.tryPublish(msg)) pub.publishSync(msg, { idle });

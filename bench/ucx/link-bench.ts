@@ -7,71 +7,15 @@
  * bandwidth are one sender streaming 16 B and 100 KB messages. Run: `npm run bench:ucx-link`
  * (root: it makes the hosts).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
+import { createHostPair, type HostPair } from '../../src/replication/host-pair.js';
+import { perftest, runOn, until } from './perftest.js';
 
 const PEER = fileURLToPath(new URL('./peer.js', import.meta.url));
 const LAT = { size: 16, count: 20_000 };
 const RATE = { size: 16, count: 200_000 };
 const BW = { size: 100 * 1024, count: 2_000 };
-
-interface Proc {
-  out: Promise<string>;
-  lines: string[];
-}
-
-function runOn(pair: HostPair, side: Side, program: string, args: string[], env: Record<string, string> = {}): Proc {
-  const [cmd, argv] = pair.on(side, program, args);
-  const child = spawn(cmd, argv, { env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let text = '';
-  child.stdout.on('data', (d: Buffer) => {
-    text += d;
-    lines.push(...d.toString().split('\n').filter(Boolean));
-  });
-  child.stderr.on('data', (d: Buffer) => (text += d));
-  const out = new Promise<string>((resolve, reject) =>
-    child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`${program} ${args.join(' ')} exited ${code}: ${text.slice(-800)}`)))),
-  );
-  return { out, lines };
-}
-
-async function until(proc: Proc, pattern: RegExp): Promise<RegExpExecArray> {
-  for (let i = 0; i < 200; i++) {
-    for (const l of proc.lines) {
-      const m = pattern.exec(l);
-      if (m) return m;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no ${pattern} from the server`);
-}
-
-/** ucx_perftest's "Final:" line: [iterations, p50 latency us, avg, overall, MB/s avg, MB/s overall, ...]. */
-async function perftest(pair: HostPair, test: string, size: number, count: number): Promise<number[]> {
-  const port = String(20000 + (process.pid % 10000));
-  const server = runOn(pair, 'a', 'ucx_perftest', ['-p', port]);
-  await new Promise((r) => setTimeout(r, 500));
-  const client = runOn(pair, 'b', 'ucx_perftest', [
-    pair.address.a,
-    '-p',
-    port,
-    '-t',
-    test,
-    '-s',
-    String(size),
-    '-n',
-    String(count),
-    '-w',
-    String(Math.ceil(count / 10)),
-  ]);
-  const [text] = await Promise.all([client.out, server.out]);
-  const final = text.split('\n').find((l) => l.startsWith('Final:'));
-  if (!final) throw new Error(`ucx_perftest printed no Final line: ${text.slice(-800)}`);
-  return final.split(/\s+/).slice(1).map(Number);
-}
 
 async function link(pair: HostPair, serve: 'serve' | 'echo', size: number, count: number, key?: string): Promise<Record<string, number>> {
   const env: Record<string, string> = key ? { SHIMMY_LINK_KEY: key } : {};

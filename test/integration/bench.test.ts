@@ -40,6 +40,40 @@ describe('shimmy bench', () => {
     }
   }, 600_000);
 
+  it('--remote: measures Shimmy (replicated between two hosts) and the brokers (on one host, clients on both) across a veth pair, with the raw link from ucx_perftest in the same run', async () => {
+    const transports = ['shm', 'mosquitto', 'nats', 'redis', 'kafka'];
+    const r = await run([
+      'bench',
+      '--remote',
+      '--transports',
+      transports.join(','),
+      '--sizes',
+      '16,100KiB',
+      '--counts',
+      '2000',
+      '--latency-samples',
+      '200',
+      '--json',
+      '-',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Row);
+    expect(rows.map((x) => x.transport)).toEqual(['ucx_perftest', 'ucx_perftest', ...transports.flatMap((t) => [t, t])]);
+    for (const row of rows) {
+      expect(row.skipped, `${row.transport} skipped`).toBeUndefined();
+      expect(row.error, `${row.transport} failed`).toBeUndefined();
+      if (row.transport !== 'ucx_perftest') expect(row.delivered, row.transport).toBe(2000);
+      expect(row.msgsPerSec).toBeGreaterThan(0);
+      expect(row.latencyError, `${row.transport} ${row.size} B latency`).toBeUndefined();
+      expect(row.p50Us).toBeGreaterThan(0);
+    }
+    // shm's subscriber ran on host B and its publisher on host A: only the replicators carry the messages between them.
+    expect(r.stderr).toMatch(/\[bench\] ucx_perftest 16 B: [\d,]+ msg\/s/);
+  }, 600_000);
+
   it('rejects an unknown transport with the list of known ones', async () => {
     const r = await run(['bench', '--transports', 'carrier-pigeon']);
     expect(r.code).not.toBe(0);
