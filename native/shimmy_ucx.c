@@ -37,7 +37,7 @@
 #include <openssl/params.h>
 #include <ucp/api/ucp.h>
 
-#define SHIMMY_UCX_ABI 5
+#define SHIMMY_UCX_ABI 6
 #define SHIMMY_UCX_MAC_BYTES 16
 #define MAX_PEERS 64
 #define MAX_PENDING 16
@@ -123,6 +123,21 @@ static int fail_status(shimmy_ucx *u, const char *what, ucs_status_t status) {
 const char *shimmy_ucx_last_error(shimmy_ucx *u) { return u->last_error; }
 
 int shimmy_ucx_mac_bytes(void) { return SHIMMY_UCX_MAC_BYTES; }
+
+/*
+ * Progresses the worker, then sleeps on its event fd for up to timeout_us unless something
+ * arrives: an idle loop's wait that wakes at once for the network and keeps a transfer the
+ * peer started (a rendezvous) moving. No spin first, so an idle caller costs no CPU.
+ */
+int shimmy_ucx_wait(shimmy_ucx *u, int timeout_us) {
+  int progressed = 0;
+  while (ucp_worker_progress(u->worker)) progressed = 1;
+  if (progressed) return 1;
+  if (ucp_worker_arm(u->worker) == UCS_ERR_BUSY) return 1;
+  struct pollfd pfd = {.fd = u->efd, .events = POLLIN};
+  struct timespec ts = {.tv_sec = timeout_us / 1000000, .tv_nsec = (long)(timeout_us % 1000000) * 1000};
+  return ppoll(&pfd, 1, &ts, NULL) > 0;
+}
 
 /* From now on, every message sent carries a MAC under key, and every message received must. */
 int shimmy_ucx_set_key(shimmy_ucx *u, const void *key, uint64_t len) {

@@ -27,6 +27,7 @@ function fakeLink() {
   const sent: { tag: bigint; data: Uint8Array }[] = [];
   const worker = {
     overhead: MAC_BYTES,
+    wait: (us: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, us / 1000) === 'ok',
     tryAccept: () => null,
     connect: () => 0,
     describe: () => '',

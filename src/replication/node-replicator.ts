@@ -32,7 +32,13 @@ import { channelTag } from './tags.js';
 import { transportsOf, type UcxPeer, type UcxWorker } from './ucx.js';
 
 const BATCH = 1024;
-const IDLE_MS = 1;
+/**
+ * An idle pass waits on the link (it wakes at once for the network) for IDLE_MIN_US, twice as
+ * long after each idle pass up to IDLE_MAX_US: soon after traffic a message published on this
+ * node waits little for its next pass, and a long-idle loop wakes a thousand times a second.
+ */
+const IDLE_MIN_US = 50;
+const IDLE_MAX_US = 1000;
 /** An acknowledgement goes back at least every this many landed frames, and whenever the inbox runs dry. */
 const ACK_EVERY = 256;
 const ACK_BYTES = 16;
@@ -194,7 +200,6 @@ interface Replica {
 }
 
 const idOf = (ref: ChannelRef) => `${ref.namespace}/${ref.name}`;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A message that did not come from the peer (or not whole): dropped and counted, the link stays. */
 const notFromPeer = (err: unknown) => isShimmyError(err, ErrorCode.UNAUTHENTICATED) || isShimmyError(err, ErrorCode.MESSAGE_TOO_LARGE);
@@ -247,6 +252,7 @@ export class NodeReplicator {
   /** Runs until `signal` aborts; then report() still holds the counters, and close() lets go of the channels and links. */
   async run(signal: AbortSignal): Promise<void> {
     let lastApply = 0;
+    let idleUs = IDLE_MIN_US;
     while (!signal.aborted) {
       const now = Date.now();
       // Channels that could not be opened yet are tried again every retry interval.
@@ -262,8 +268,13 @@ export class NodeReplicator {
         this.checkHealth();
       }
       for (const r of this.replicas.values()) did += this.pump(r);
-      if (did > 0) await turn();
-      else await sleep(IDLE_MS);
+      // Idle: wait on the link rather than a timer, so a frame that arrives (or a transfer the peer started) goes on at once.
+      if (did > 0) idleUs = IDLE_MIN_US;
+      else {
+        this.opts.worker.wait(idleUs);
+        idleUs = Math.min(IDLE_MAX_US, idleUs * 2);
+      }
+      await turn();
     }
   }
 
