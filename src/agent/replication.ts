@@ -2,7 +2,7 @@
  * The agent's side of replication between nodes: it runs the replicator on a thread of its own
  * (src/replication/replicator-thread.ts), tells it which channels to replicate with which
  * peers and where they listen, and keeps its latest report. A thread that dies is started
- * again after RESTART_MS with the same configuration.
+ * again after RESTART_MS with the same configuration, and again after each start that fails.
  */
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
@@ -79,11 +79,20 @@ export class ReplicationThread {
         if (this.stopping || !listening) return;
         this.restarts++;
         this.log.error({ code, restartInMs: RESTART_MS }, 'replication thread ended; starting it again');
-        this.restartTimer = setTimeout(() => {
-          this.start().catch((err: Error) => this.log.error({ err: err.message }, 'replication thread did not start again'));
-        }, RESTART_MS);
+        this.restartLater();
       });
     });
+  }
+
+  /** Starts the thread again after RESTART_MS, and again after each start that fails, until one succeeds or stop(). */
+  private restartLater(): void {
+    this.restartTimer = setTimeout(() => {
+      if (this.stopping) return;
+      this.start().catch((err: Error) => {
+        this.log.error({ err: err.message, retryInMs: RESTART_MS }, 'replication thread did not start again; trying again');
+        this.restartLater();
+      });
+    }, RESTART_MS);
   }
 
   private post(message: ToReplicator): void {
