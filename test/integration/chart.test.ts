@@ -157,7 +157,7 @@ describe('charts/shimmy', () => {
     expect(offPolicy.spec.validations.map((v) => v.message).join('\n')).not.toMatch(/channels' groups/);
   });
 
-  it('gives the agents a replication key of their own: a 64-character Secret, new per install, mounted read-only; or the Secret named in keySecret', async () => {
+  it('gives the agents a replication key of their own (a 64-character Secret, new per install, mounted read-only; or the Secret named in keySecret) and a NetworkPolicy that lets in only agents, and anyone on the metrics port', async () => {
     const keyOf = (objects: Manifest[]) => {
       const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'shimmy-replication-key') as unknown as
         { data: { key: string } } | undefined;
@@ -179,8 +179,18 @@ describe('charts/shimmy', () => {
     const ownSpec = own.find((o) => o.kind === 'DaemonSet')!.spec!.template!.spec! as unknown as { volumes: Record<string, unknown>[] };
     expect(ownSpec.volumes).toContainEqual(expect.objectContaining({ secret: expect.objectContaining({ secretName: 'cluster-key' }) }));
 
+    const policy = one.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'shimmy-agent') as unknown as { spec: Record<string, unknown> };
+    const agents = { 'app.kubernetes.io/name': 'shimmy', 'app.kubernetes.io/instance': 'shimmy', 'app.kubernetes.io/component': 'agent' };
+    expect(policy.spec).toEqual({
+      podSelector: { matchLabels: agents },
+      policyTypes: ['Ingress'],
+      ingress: [{ ports: [{ port: 'metrics', protocol: 'TCP' }] }, { from: [{ podSelector: { matchLabels: agents } }] }],
+    });
+    expect((await render('agent.replication.networkPolicy=false')).some((o) => o.kind === 'NetworkPolicy')).toBe(false);
+
     const off = await render('agent.replication.enabled=false', 'agent.volume.enabled=false');
     expect(keyOf(off)).toBeUndefined();
+    expect(off.some((o) => o.kind === 'NetworkPolicy')).toBe(false);
     expect(argsOf(off, 'DaemonSet', 'shimmy-agent').some((a) => a.startsWith('--replication'))).toBe(false);
     expect(off.find((o) => o.kind === 'DaemonSet')!.spec!.template!.spec!).not.toHaveProperty('volumes');
   });
