@@ -276,7 +276,6 @@ static int add_peer(shimmy_ucx *u, ucp_ep_params_t *ep_params) {
   return index;
 }
 
-/* Waits for a connection request and makes its endpoint; returns the peer index. */
 /* A peer accepted while a connect waited, if any: its index, handed out once. */
 static int take_accepted(shimmy_ucx *u) {
   if (u->naccepted == 0) return -EAGAIN;
@@ -300,6 +299,7 @@ static void accept_while_connecting(shimmy_ucx *u) {
   }
 }
 
+/* Waits for a connection request and makes its endpoint; returns the peer index. */
 int shimmy_ucx_accept(shimmy_ucx *u, int timeout_ms) {
   if (u->naccepted > 0) return take_accepted(u);
   int64_t until = now_ms() + timeout_ms;
