@@ -658,7 +658,8 @@ export class NodeReplicator {
 
   private takeAcks(r: Replica, out: OutLink): number {
     let n = 0;
-    for (;;) {
+    // At most BATCH a pass: a flood of acknowledgements (forged ones too) cannot hold the loop here.
+    for (let i = 0; i < BATCH; i++) {
       let got;
       try {
         got = this.opts.worker.tryRecv(out.ackTag, ALL, this.ackIn, 1000);
