@@ -34,6 +34,12 @@ export function createHostPair(id: number, timeoutMs = 10_000): HostPair {
     on: (side, program, args) => ['ip', ['netns', 'exec', hosts[side], program, ...args]],
     remove() {
       for (const ns of Object.values(hosts)) {
+        // A process left in the namespace (a run cut short) would keep it alive after `del`.
+        try {
+          for (const pid of ip('netns', 'pids', ns).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // no namespace, or the process is gone
+        }
         try {
           ip('netns', 'del', ns);
         } catch {
