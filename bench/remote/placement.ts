@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Channel } from '../../src/channel/channel.js';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import type { PeerHost } from '../peers.js';
+import { runOn, until } from '../ucx/perftest.js';
 import { workerPath, type Placement } from '../runner.js';
 import { SHM_SHARED_ENDPOINT, shmFileEndpoint } from '../transports/shm.js';
 import type { WorkerConfig } from '../worker.js';
@@ -25,24 +26,6 @@ const ACROSS = ['shm', 'shm-sleep', 'mosquitto', 'nats', 'redis', 'kafka'];
 
 interface Run {
   files: Record<Side, Record<string, string>>;
-}
-
-/** A process on a host, its output kept. */
-function startOn(pair: HostPair, side: Side, program: string, args: string[]) {
-  const [cmd, argv] = pair.on(side, program, args);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side] } });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d));
-  child.stderr.on('data', (d: Buffer) => (out += d));
-  const until = async (pattern: RegExp, ms: number) => {
-    const end = Date.now() + ms;
-    while (!pattern.test(out)) {
-      if (child.exitCode !== null) throw new Error(`${program} exited with ${child.exitCode}: ${out.slice(-500)}`);
-      if (Date.now() > end) throw new Error(`no ${pattern} from ${program} on host ${side} within ${ms} ms: ${out.slice(-500)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  return { child, until };
 }
 
 export class RemotePlacement implements Placement {
@@ -110,16 +93,18 @@ export class RemotePlacement implements Placement {
         key: this.key,
         channels: topics.map((topic) => ({ namespace: NAMESPACE, name: `${topic}-${runId}`, file: run.files[side][topic]!, ...config })),
       };
-      return startOn(this.pair, side, process.execPath, [REPLICATOR, JSON.stringify(cfg)]);
+      return runOn(this.pair, side, process.execPath, [REPLICATOR, JSON.stringify(cfg)]);
     });
+    // However they end (killed, or failed): the run's cleanup and errors say what matters.
+    const ended = replicators.map((r) => r.out.catch(() => ''));
     const cleanup = async () => {
       for (const r of replicators) r.child.kill('SIGTERM');
-      await Promise.all(replicators.map((r) => new Promise((resolve) => (r.child.exitCode !== null ? resolve(null) : r.child.once('exit', resolve)))));
+      await Promise.all(ended);
       this.runs.delete(runId);
       rmSync(dir, { recursive: true, force: true });
     };
     try {
-      for (const r of replicators) await r.until(/connected/, 20_000);
+      for (const r of replicators) await until(r, /connected/, 20_000);
     } catch (err) {
       await cleanup();
       throw err;

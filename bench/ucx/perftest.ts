@@ -3,12 +3,17 @@
  * link benchmark and `shimmy bench --remote` compare against), and a process on a host with
  * its output: UCX limited to TCP on that host's veth.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { HostPair, Side } from '../../src/replication/host-pair.js';
 
 export interface Proc {
+  child: ChildProcess;
+  /** All its output once it exits 0; rejects when it exits otherwise. */
   out: Promise<string>;
+  /** Its stdout lines so far. */
   lines: string[];
+  /** Its stdout and stderr so far. */
+  output(): string;
 }
 
 export function runOn(pair: HostPair, side: Side, program: string, args: string[], env: Record<string, string> = {}): Proc {
@@ -24,18 +29,22 @@ export function runOn(pair: HostPair, side: Side, program: string, args: string[
   const out = new Promise<string>((resolve, reject) =>
     child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`${program} ${args.join(' ')} exited ${code}: ${text.slice(-800)}`)))),
   );
-  return { out, lines };
+  return { child, out, lines, output: () => text };
 }
 
-export async function until(proc: Proc, pattern: RegExp): Promise<RegExpExecArray> {
-  for (let i = 0; i < 200; i++) {
+/** The first stdout line matching `pattern`, within `ms`; fails at once if the process ends first. */
+export async function until(proc: Proc, pattern: RegExp, ms = 10_000): Promise<RegExpExecArray> {
+  const end = Date.now() + ms;
+  for (;;) {
     for (const l of proc.lines) {
       const m = pattern.exec(l);
       if (m) return m;
     }
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null)
+      throw new Error(`no ${pattern}: ${proc.child.spawnargs.join(' ')} ended first: ${proc.output().slice(-500)}`);
+    if (Date.now() > end) throw new Error(`no ${pattern} from ${proc.child.spawnargs.join(' ')} within ${ms} ms: ${proc.output().slice(-500)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`no ${pattern} from the server`);
 }
 
 /** ucx_perftest's "Final:" line: [iterations, p50 latency us, avg, overall, MB/s avg, MB/s overall, ...]. */
