@@ -12,11 +12,19 @@ import { createServer as createHttpsServer } from 'node:https';
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** The API server and a scheduler keep a few connections each; this bounds a flood. */
 export const MAX_CONNECTIONS = 512;
+/**
+ * How long an idle kept-alive connection stays open: longer than Go's clients keep one
+ * (http.Transport's IdleConnTimeout, 90 s, in the API server and the scheduler), so they close
+ * it first. Node's 5 s closed it under them: a request sent as it closed met a broken pipe, and
+ * Go does not send a POST again (an admission failed so on the real nodes).
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 function capped<T extends Server>(server: T): T {
   server.maxConnections = MAX_CONNECTIONS;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   return server;
 }
 

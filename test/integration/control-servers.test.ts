@@ -16,7 +16,7 @@ import { ChannelDirectory } from '../../src/k8s/channel-directory.js';
 import { PlacementIndex } from '../../src/k8s/placement-index.js';
 import { createCA, issueServingCert } from '../../src/webhook/certs.js';
 import { buildWebhookServer, MAX_REVIEW_BYTES, type WebhookServer } from '../../src/webhook/server.js';
-import { within } from '../helpers/wait.js';
+import { until, within } from '../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 const ca = createCA('test-ca', 3600e3);
@@ -119,6 +119,29 @@ describe('a client that connects and sends nothing', () => {
       expect(Date.now() - started, url).toBeLessThan(5000);
     }
   });
+});
+
+describe('a kept-alive connection left idle', () => {
+  it("stays open longer than Node's default 5 s, so the API server (which keeps one 90 s) closes it first and never sends into a closing one", async () => {
+    const { port } = new URL(webhookUrl);
+    const socket = connectTls({ port: Number(port), host: '127.0.0.1', ca: ca.cert });
+    try {
+      await new Promise((resolve) => socket.on('secureConnect', resolve));
+      let data = '';
+      socket.on('data', (d: Buffer) => (data += d.toString()));
+      const body = review({ object: camPod });
+      const post = `POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const answers = () => data.split('HTTP/1.1 200 OK').length - 1;
+      socket.write(post);
+      await until(() => answers() === 1, 'the first answer', 5000);
+      await new Promise((r) => setTimeout(r, 6000));
+      expect(socket.destroyed).toBe(false);
+      socket.write(post);
+      await until(() => answers() === 2, 'the second answer on the same connection', 5000);
+    } finally {
+      socket.destroy();
+    }
+  }, 20_000);
 });
 
 describe('webhook server, bad input', () => {
