@@ -105,12 +105,13 @@ export function registerBenchCommand(program: Command): void {
       if (flags.remote && process.getuid?.() !== 0) cmd.error('shimmy: bench --remote makes two network namespaces: run it as root', { exitCode: 2 });
       const remote = flags.remote ? await import('./remote/remote-bench.js') : undefined;
       const placement = remote?.openPlacement();
-      // An interrupted run takes its two hosts, and what runs on them, down with it.
-      for (const signal of ['SIGINT', 'SIGTERM'] as const)
-        process.once(signal, () => {
-          placement?.close();
-          process.exit(signal === 'SIGINT' ? 130 : 143);
-        });
+      // An interrupted remote run takes its two hosts, and what runs on them, down with it.
+      if (placement)
+        for (const signal of ['SIGINT', 'SIGTERM'] as const)
+          process.once(signal, () => {
+            placement.close();
+            process.exit(signal === 'SIGINT' ? 130 : 143);
+          });
       const transports =
         placement && cmd.getOptionValueSource('transports') === 'default'
           ? flags.transports.filter((t) => placement.unsupported(t) === null)
