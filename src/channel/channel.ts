@@ -12,11 +12,12 @@ import { DEFAULTS, HeaderWord, RingWord, initHeader, readHeader, segmentBytes, v
 import { RecoverableLock } from './lock.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from './liveness.js';
 import { channelKey, fnv1a, identityOf, refOfIdentity, validateRef, type ChannelRef } from './names.js';
-import { ParticipantTable, SlotWord, type RoleName } from './participants.js';
+import { DURABLE_STATE_WORDS, ParticipantTable, SlotWord, type RoleName } from './participants.js';
 import { RingView } from './ring-view.js';
 import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSide } from './endpoints.js';
 import type { IdleOptions } from './idle.js';
-import type { SlotHost } from './slot-host.js';
+import type { SlotHost, StateWords } from './slot-host.js';
+import { Lander } from './lander.js';
 import { checkSegmentOwner, checkSegmentTrust } from './segment-trust.js';
 
 /** Settings of this process's view of a channel; nothing here is stored in the segment. */
@@ -338,13 +339,38 @@ export class Channel implements SlotHost {
   claimSlot(role: RoleName, ring: number): number {
     this.assertOpen();
     const slot = this.table.claim(role, ring, (s) => this.table.setWord(s, SlotWord.cursor, Atomics.load(this.rings[ring]!.ctl, RingWord.tail)));
+    this.own(slot);
+    return slot;
+  }
+
+  /** Takes over the durable slot `durableId` left by a dead owner (adopted: its state words are as it left them), or claims a new one. */
+  claimDurableSlot(role: RoleName, ring: number, durableId: number): { slot: number; adopted: boolean } {
+    this.assertOpen();
+    const got = this.table.claimDurable(role, ring, durableId);
+    this.own(got.slot);
+    return got;
+  }
+
+  /** Stops heartbeating and owning a durable slot without freeing it: the next owner adopts it. */
+  leaveSlot(slot: number): void {
+    this.ownSlots.delete(slot);
+  }
+
+  stateWords(slot: number): StateWords {
+    return {
+      count: DURABLE_STATE_WORDS.length,
+      get: (i) => this.table.word(slot, DURABLE_STATE_WORDS[i]!),
+      set: (i, value) => this.table.setWord(slot, DURABLE_STATE_WORDS[i]!, value),
+    };
+  }
+
+  private own(slot: number): void {
     this.endpointsMade = true;
     this.ownSlots.set(slot, this.table.word(slot, SlotWord.gen));
     if (!this.heartbeatTimer) {
       this.heartbeatTimer = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
       this.heartbeatTimer.unref();
     }
-    return slot;
   }
 
   reclaimIfDead(slot: number): boolean {
@@ -430,6 +456,12 @@ export class Channel implements SlotHost {
   publisher(options: PublisherOptions = {}): Publisher {
     this.assertMode('pubsub', 'a publisher');
     return new Publisher(this, this.rings[0]!, options);
+  }
+
+  /** The node agent's publisher for what it lands from another node (lander.ts); `durableId` names the peer. */
+  lander(durableId: number): Lander {
+    this.assertMode('pubsub', 'a lander');
+    return new Lander(this, this.rings[0]!, durableId);
   }
 
   subscriber(options: IdleOptions = {}): Subscriber {

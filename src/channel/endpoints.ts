@@ -44,8 +44,8 @@ function checkBatchCount(msgs: readonly Uint8Array[], count: number): void {
   }
 }
 
-/** Shared by publishers and stream ends: a writer that can wait for space. */
-class WriterEndpoint {
+/** Shared by publishers, landers and stream ends: a writer that can wait for space. */
+export class WriterEndpoint {
   protected readonly writer: RingWriter;
   protected closed = false;
   /** One of our claims is open, holding the ring's write lock. */

@@ -196,11 +196,11 @@ describe('initHeader and readHeader checks', () => {
 
   it('names both layout versions on a mismatch', () => {
     const { buf, u32 } = segment();
-    u32[HeaderWord.version] = 2;
+    u32[HeaderWord.version] = 1;
     expect(thrown(() => readHeader(buf, 'ns/chan'))).toMatchObject({
       code: ErrorCode.VERSION_MISMATCH,
       message:
-        'The segment of channel ns/chan has layout version 2, this library speaks 1. ' +
+        'The segment of channel ns/chan has layout version 1, this library speaks 2. ' +
         'Upgrade the older side so both use the same Shimmy release, or recreate the channel',
     });
   });

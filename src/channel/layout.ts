@@ -27,8 +27,10 @@
  * Participant slots at PARTICIPANTS, 64 bytes each (see participants.ts).
  * Rings from headerBytes, `capacity` bytes each. A record is
  *   head u32 | seq u32 | payload, padded to 8 bytes,
- * where head is VALID_FLAG | payload length, or PAD_FLAG | filler length for the filler up
- * to the end of the ring. Commit protocol: the writer keeps the head word at the tail zero
+ * where head is VALID_FLAG | payload length (with REMOTE_FLAG on a record the node agent
+ * landed from another node), or PAD_FLAG | filler length for the filler up to the end of the
+ * ring. Version 2 added REMOTE_FLAG (lengths lost their top bit: a record is at most half a
+ * ring of at most 2^30 bytes anyway). Commit protocol: the writer keeps the head word at the tail zero
  * (it zeroes the next head before publishing the current one with a release store), so a
  * reader sees a record exactly when its head is non-zero and never reads `tail`. `tail` is a
  * hint for writers and tools; a writer taking over from a dead one repairs it by scanning
@@ -37,7 +39,7 @@
 import { ErrorCode, ShimmyError } from '../errors.js';
 
 export const MAGIC = 0x594d4853;
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 export const CACHE_LINE = 64;
 
 export const Mode = { pubsub: 1, stream: 2 } as const;
@@ -92,7 +94,9 @@ export const MAX_PARTICIPANTS = 255;
 export const RECORD_HEADER = 8;
 export const PAD_FLAG = 0x80000000;
 export const VALID_FLAG = 0x40000000;
-export const LENGTH_MASK = 0x3fffffff;
+/** On a record's head with VALID_FLAG: the node agent landed it from another node (it must not go back). */
+export const REMOTE_FLAG = 0x20000000;
+export const LENGTH_MASK = 0x1fffffff;
 
 export const MIN_CAPACITY = 4096;
 export const MAX_CAPACITY = 1 << 30;

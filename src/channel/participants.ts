@@ -1,7 +1,9 @@
 /**
  * The participant table: one 64-byte slot per attached publisher, subscriber or stream end,
  * holding its identity (pid, PID namespace), heartbeat and, for readers, its cursor.
- * Slots of dead participants are reclaimed by whoever notices first.
+ * Slots of dead participants are reclaimed by whoever notices first, except durable ones: the
+ * node agent keeps state in those (what it landed from each peer) for the agent after it,
+ * which adopts them; only their owner gives them up.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { HeaderWord, PARTICIPANTS, SLOT_BYTES } from './layout.js';
@@ -26,7 +28,15 @@ export const SlotWord = {
   ring: 10,
   /** The participant's process start time (liveness.ts), telling a reused pid apart; 0: not recorded. */
   startTime: 11,
+  /** DURABLE on a durable slot (never reclaimed by others), else 0. */
+  durable: 12,
+  /** Which durable slot this is, for the owner that adopts it. */
+  durableId: 13,
 } as const;
+
+export const DURABLE = 0x4c425244;
+/** The words a durable publisher's owner keeps its state in (a publisher has no reader progress). */
+export const DURABLE_STATE_WORDS = [SlotWord.cursor, SlotWord.expectedSeq, SlotWord.lost, SlotWord.delivered, 14, 15] as const;
 
 const SLOT_WORDS = SLOT_BYTES / 4;
 
@@ -123,7 +133,7 @@ export class ParticipantTable {
         Atomics.store(this.u32, b + SlotWord.startTime, OWN_START_TIME);
         Atomics.store(this.u32, b + SlotWord.heartbeat, this.now());
         Atomics.store(this.u32, b + SlotWord.ring, ring);
-        for (const f of [SlotWord.cursor, SlotWord.expectedSeq, SlotWord.lost, SlotWord.delivered]) Atomics.store(this.u32, b + f, 0);
+        for (const f of [SlotWord.cursor, SlotWord.expectedSeq, SlotWord.lost, SlotWord.delivered, 12, 13, 14, 15]) Atomics.store(this.u32, b + f, 0);
         init(slot);
         // Stryker disable next-line ArithmeticOperator: SlotWord.state is word 0 of a slot, so base - state and base + state are the same index
         Atomics.store(this.u32, b + SlotWord.state, SlotState.active);
@@ -138,6 +148,47 @@ export class ParticipantTable {
     );
   }
 
+  /**
+   * A durable slot (`durableId`, role and ring) for this process: the one a dead owner (or
+   * an earlier owner in this process) left, taken over with its state, or else a new one.
+   * Two live owners of one durable slot are a conflict.
+   */
+  claimDurable(role: RoleName, ring: number, durableId: number, init: (slot: number) => void = () => {}): { slot: number; adopted: boolean } {
+    for (let slot = 0; slot < this.count; slot++) {
+      const b = this.base(slot);
+      if (Atomics.load(this.u32, b + SlotWord.state) !== SlotState.active) continue;
+      if (this.word(slot, SlotWord.durable) !== DURABLE || this.word(slot, SlotWord.durableId) !== durableId >>> 0) continue;
+      if (this.word(slot, SlotWord.role) !== Role[role] || this.word(slot, SlotWord.ring) !== ring) continue;
+      const ours = this.word(slot, SlotWord.pid) === process.pid && this.word(slot, SlotWord.pidNs) === OWN_PID_NAMESPACE;
+      if (!ours && !this.isDead(slot)) {
+        throw new ShimmyError(
+          ErrorCode.PUBLISHER_CONFLICT,
+          `Durable slot ${durableId >>> 0} of this channel is held by live process ${this.word(slot, SlotWord.pid)}`,
+          'Run one node agent per node',
+        );
+      }
+      const gen = this.word(slot, SlotWord.gen);
+      if (Atomics.compareExchange(this.u32, b + SlotWord.state, SlotState.active, SlotState.claiming) !== SlotState.active) continue;
+      if (Atomics.load(this.u32, b + SlotWord.gen) !== gen) {
+        Atomics.store(this.u32, b + SlotWord.state, SlotState.active);
+        continue;
+      }
+      Atomics.store(this.u32, b + SlotWord.gen, (gen + 1) >>> 0);
+      Atomics.store(this.u32, b + SlotWord.pid, process.pid);
+      Atomics.store(this.u32, b + SlotWord.pidNs, OWN_PID_NAMESPACE);
+      Atomics.store(this.u32, b + SlotWord.startTime, OWN_START_TIME);
+      Atomics.store(this.u32, b + SlotWord.heartbeat, this.now());
+      Atomics.store(this.u32, b + SlotWord.state, SlotState.active);
+      return { slot, adopted: true };
+    }
+    const slot = this.claim(role, ring, (s) => {
+      init(s);
+      Atomics.store(this.u32, this.base(s) + SlotWord.durableId, durableId >>> 0);
+      Atomics.store(this.u32, this.base(s) + SlotWord.durable, DURABLE);
+    });
+    return { slot, adopted: false };
+  }
+
   /** Frees this process's own slot, if it still owns it. */
   release(slot: number, gen: number): void {
     if ((this.word(slot, SlotWord.gen) & 0xffffff) !== (gen & 0xffffff)) return;
@@ -149,6 +200,7 @@ export class ParticipantTable {
   reclaimIfDead(slot: number): boolean {
     const state = this.word(slot, SlotWord.state);
     if (state === SlotState.free) return false;
+    if (state === SlotState.active && this.word(slot, SlotWord.durable) === DURABLE) return false;
     const gen = this.word(slot, SlotWord.gen);
     if (!this.isDead(slot)) return false;
     // Between the look and now, another process may have reclaimed the slot and a live

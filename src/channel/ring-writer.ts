@@ -265,6 +265,105 @@ export class RingWriter {
   }
 
   /**
+   * Copies `bytes[offsets[i] .. offsets[i] + lengths[i])` for i < count in as one batch, with
+   * `flags` on their heads: all of them, or none (false) when the ring has no room for all
+   * (block policy) or another writer holds the lock. `beforePublish` gets the first record's
+   * position and sequence number while readers cannot see the batch yet, so whoever notes
+   * there what it wrote can tell after a crash whether the batch became visible. Shared
+   * writers only. Never waits.
+   */
+  tryWriteSlices(
+    bytes: Uint8Array,
+    offsets: ArrayLike<number>,
+    lengths: ArrayLike<number>,
+    count: number,
+    flags: number,
+    beforePublish: (pos: number, seq: number) => void,
+  ): boolean {
+    if (this.held || this.corked) {
+      throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'tryWriteSlices() on an exclusive or corked writer', 'Use a shared publisher');
+    }
+    const ring = this.ring;
+    const { capacity: cap, mask, ctl, words } = ring;
+    let footprint = 0;
+    let largest = 0;
+    for (let i = 0; i < count; i++) {
+      if (lengths[i]! > ring.maxMessage) this.tooLarge(lengths[i]!);
+      const need = RECORD_HEADER + align8(lengths[i]!);
+      footprint += need;
+      if (need > largest) largest = need;
+    }
+    // With a filler (shorter than the record that did not fit before the end) and the zero head after the last.
+    if (count > 1 && footprint + largest + RECORD_HEADER > cap) {
+      throw new ShimmyError(
+        ErrorCode.INVALID_ARGUMENT,
+        `a batch of ${footprint} bytes cannot fit this ${cap}-byte ring at once`,
+        'Write it in smaller batches',
+      );
+    }
+    if (count === 0) return true;
+    const takenOver = this.lock.tryAcquire();
+    if (takenOver === null) return false;
+    try {
+      if (takenOver) this.repair();
+      const start = Atomics.load(ctl, RingWord.tail);
+      let pos = start;
+      for (let i = 0; i < count; i++) {
+        const need = RECORD_HEADER + align8(lengths[i]!);
+        if ((pos & mask) + need > cap) pos = (pos + cap - (pos & mask)) >>> 0;
+        pos = (pos + need) >>> 0;
+      }
+      const reach = (pos + RECORD_HEADER) >>> 0;
+      if (ring.blocking) {
+        if ((reach - ring.readFloor(start)) >>> 0 > cap) return false;
+      } else if (((reach - Atomics.load(ctl, RingWord.tailIntent)) | 0) > 0) Atomics.store(ctl, RingWord.tailIntent, reach);
+      // Readers stop at the batch's first head, stored last; the heads after it are plain stores.
+      const firstSeq = ctl[RingWord.nextSeq]!;
+      let seq = firstSeq;
+      let firstHead = -1;
+      let firstHeadValue = 0;
+      let firstRecord = -1;
+      let last = start;
+      pos = start;
+      for (let i = 0; i < count; i++) {
+        const len = lengths[i]!;
+        const need = RECORD_HEADER + align8(len);
+        let idx = pos & mask;
+        if (idx + need > cap) {
+          const pad = (PAD_FLAG | (cap - idx)) >>> 0;
+          if (firstHead < 0) {
+            firstHead = idx >>> 2;
+            firstHeadValue = pad;
+          } else words[idx >>> 2] = pad;
+          pos = (pos + cap - idx) >>> 0;
+          idx = 0;
+        }
+        copyInto(ring.bytes, idx + RECORD_HEADER, bytes.subarray(offsets[i]!, offsets[i]! + len));
+        words[(idx >>> 2) + 1] = seq;
+        const head = (VALID_FLAG | flags | len) >>> 0;
+        if (firstHead < 0) {
+          firstHead = idx >>> 2;
+          firstHeadValue = head;
+        } else words[idx >>> 2] = head;
+        if (firstRecord < 0) firstRecord = pos;
+        last = pos;
+        seq = (seq + 1) >>> 0;
+        pos = (pos + need) >>> 0;
+      }
+      words[(pos & mask) >>> 2] = 0;
+      beforePublish(firstRecord, firstSeq);
+      Atomics.store(words, firstHead, firstHeadValue);
+      ctl[RingWord.nextSeq] = seq;
+      if (!ring.blocking) Atomics.store(ctl, RingWord.lastRecord, last);
+      Atomics.store(ctl, RingWord.tail, pos);
+    } finally {
+      this.lock.release();
+    }
+    ring.data.wakeIfWaiting();
+    return true;
+  }
+
+  /**
    * A lock holder's common case in one piece, with no reservation state: the record
    * fits before the end of the ring and under the cached floor (block policy). Anything
    * else (wrap, floor refresh, overwrite policy, too large) takes the general path.

@@ -7,6 +7,12 @@ import type { ShimmyError } from '../errors.js';
 import type { RecoverableLock } from './lock.js';
 import type { RoleName } from './participants.js';
 
+export interface StateWords {
+  readonly count: number;
+  get(i: number): number;
+  set(i: number, value: number): void;
+}
+
 export interface SlotHost {
   /** The channel was closed (or its segment removed under it): endpoints must stop. */
   readonly isClosed: boolean;
@@ -15,6 +21,12 @@ export interface SlotHost {
   /** Claims a participant slot on ring `ring` and keeps its heartbeat going. */
   claimSlot(role: RoleName, ring: number): number;
   releaseSlot(slot: number): void;
+  /** Takes over the durable slot `durableId` a dead owner left (adopted), or claims a new one. */
+  claimDurableSlot(role: RoleName, ring: number, durableId: number): { slot: number; adopted: boolean };
+  /** Stops owning a durable slot without freeing it: the next owner adopts it. */
+  leaveSlot(slot: number): void;
+  /** A durable slot's state words (participants.ts: DURABLE_STATE_WORDS), kept for its next owner. */
+  stateWords(slot: number): StateWords;
   lockFor(ring: number, which: 'write' | 'read', slot: number): RecoverableLock;
   /** Frees `slot` when its holder is dead; true when it did. */
   reclaimIfDead(slot: number): boolean;

@@ -8,13 +8,16 @@
  * lost.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { LENGTH_MASK, RingWord, RECORD_HEADER, align8 } from './layout.js';
+import { LENGTH_MASK, REMOTE_FLAG, RingWord, RECORD_HEADER, align8 } from './layout.js';
 import { SlotWord, SlotState } from './participants.js';
 import { PAD_KIND, RECORD_KIND, type RingView } from './ring-view.js';
 import type { RecordBatch } from './record-batch.js';
 
-/** Receives one message: `bytes[offset .. offset+length)`; valid only during the call. */
-export type MessageHandler = (bytes: Uint8Array, offset: number, length: number, seq: number) => void;
+/**
+ * Receives one message: `bytes[offset .. offset+length)`; valid only during the call. `remote`:
+ * the node agent landed it from another node.
+ */
+export type MessageHandler = (bytes: Uint8Array, offset: number, length: number, seq: number, remote?: boolean) => void;
 
 const HEARTBEAT_EVERY_POLLS = 1024;
 
@@ -139,7 +142,7 @@ export class SubscriberReader {
         this.fail(cursor, ring.badHead(head, idx) ?? `head 0x${head.toString(16)}`);
         break;
       }
-      if (batch === null) handler!(bytes, idx + RECORD_HEADER, len, words[(idx >>> 2) + 1]!);
+      if (batch === null) handler!(bytes, idx + RECORD_HEADER, len, words[(idx >>> 2) + 1]!, (head & REMOTE_FLAG) !== 0);
       else {
         batch.offsets[n] = idx + RECORD_HEADER;
         batch.lengths[n] = len;
@@ -217,7 +220,7 @@ export class SubscriberReader {
       if (skipped > 0) this.lost += skipped;
       this.expectedSeq = (seq + 1) >>> 0;
       cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
-      if (batch === null) handler!(scratch, 0, len, seq);
+      if (batch === null) handler!(scratch, 0, len, seq, (head & REMOTE_FLAG) !== 0);
       else {
         batch.offsets[n] = used;
         batch.lengths[n] = len;

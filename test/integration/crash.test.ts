@@ -136,6 +136,29 @@ describe('a subscriber in another PID namespace (a pod with hostIPC)', () => {
   });
 });
 
+describe('a node agent killed with SIGKILL while it owns a lander', () => {
+  it('leaves its durable slot and state to the next agent: no other process reclaims it, and a live owner is a conflict', async () => {
+    const ref = channels.ref('dead-lander');
+    const ch = Channel.create(ref, { capacity: 65536, maxMessage: 1024, maxParticipants: 4 });
+    const sub = ch.subscriber();
+    const agent = helper('hold-lander', [ref.namespace, ref.name, '77']);
+    await agent.waitFor(/landed/);
+    expect(codeOf(() => ch.lander(77))).toBe(ErrorCode.PUBLISHER_CONFLICT);
+    await kill9(agent);
+    // A full participant table reclaims dead slots, but not this one.
+    const pubs = [ch.publisher(), ch.publisher()];
+    expect(codeOf(() => ch.publisher())).toBe(ErrorCode.NO_FREE_SLOT);
+    for (const p of pubs) p.close();
+    let landedText = '';
+    sub.poll((b, o, l, _seq, remote) => (landedText = `${new TextDecoder().decode(b.subarray(o, o + l))} ${remote}`));
+    expect(landedText).toBe('landed before the crash true');
+    const next = ch.lander(77);
+    expect(next.adopted).toBe(true);
+    expect(next.landedAt(next.state.get(0), next.state.get(1))).toBe(true);
+    ch.close();
+  });
+});
+
 describe('a publisher killed mid-write', () => {
   it('exposes no torn message and its lock is taken over', async () => {
     const ref = channels.ref('dead-pub');

@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Channel } from './channel.js';
+import { ErrorCode } from '../errors.js';
+import { codeOf } from '../../test/helpers/errors.js';
+import { testChannels } from '../../test/helpers/proc.js';
+
+const channels = testChannels();
+afterEach(() => channels.cleanup());
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Messages laid out one after another in one buffer, as a replication frame holds them. */
+function frame(...texts: string[]) {
+  const parts = texts.map((t) => enc.encode(t));
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length + 3, 0));
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  let at = 0;
+  for (const p of parts) {
+    at += 3;
+    bytes.set(p, at);
+    offsets.push(at);
+    lengths.push(p.length);
+    at += p.length;
+  }
+  return { bytes, offsets, lengths, count: parts.length };
+}
+
+function drain(sub: ReturnType<Channel['subscriber']>) {
+  const got: Array<[string, boolean]> = [];
+  sub.poll((b, o, l, _seq, remote) => got.push([dec.decode(b.subarray(o, o + l)), remote === true]));
+  return got;
+}
+
+describe('Lander', () => {
+  it('lands a frame as records marked remote, between a local publisher’s, and tells beforePublish where before readers see it', () => {
+    const ch = Channel.create(channels.ref('land'), { capacity: 4096, maxMessage: 256 });
+    const sub = ch.subscriber();
+    const peek = ch.subscriber();
+    const pub = ch.publisher();
+    const lander = ch.lander(7);
+    expect(lander.adopted).toBe(false);
+    pub.tryPublish(enc.encode('local-1'));
+    expect(drain(sub)).toEqual([['local-1', false]]);
+    expect(drain(peek)).toEqual([['local-1', false]]);
+    const f = frame('r1', 'r2', 'r3');
+    let seen: { pos: number; seq: number; visible: boolean } | null = null;
+    expect(
+      lander.tryLand(f.bytes, f.offsets, f.lengths, f.count, (pos, seq) => {
+        seen = { pos, seq, visible: lander.landedAt(pos, seq) || peek.poll(() => {}) > 0 };
+      }),
+    ).toBe(true);
+    pub.tryPublish(enc.encode('local-2'));
+    expect(drain(sub)).toEqual([
+      ['r1', true],
+      ['r2', true],
+      ['r3', true],
+      ['local-2', false],
+    ]);
+    expect(seen).toMatchObject({ seq: 1, visible: false });
+    expect(lander.landedAt(seen!.pos, 1)).toBe(true);
+    expect(lander.landedAt(seen!.pos, 2)).toBe(false);
+    expect(lander.landedAt(0, 0)).toBe(false); // local-1
+  });
+
+  it('lands all of a frame or none: a full ring takes nothing until there is room for the whole frame', () => {
+    const ch = Channel.create(channels.ref('land-full'), { capacity: 4096, maxMessage: 256 });
+    const sub = ch.subscriber();
+    const pub = ch.publisher();
+    const filler = new Uint8Array(1);
+    while (pub.tryPublish(filler));
+    const lander = ch.lander(1);
+    const f = frame('a', 'b', 'c', 'd');
+    let calls = 0;
+    expect(lander.tryLand(f.bytes, f.offsets, f.lengths, f.count, () => calls++)).toBe(false);
+    expect(calls).toBe(0);
+    // Room for one record only: still nothing.
+    sub.poll(() => {}, 1);
+    expect(lander.tryLand(f.bytes, f.offsets, f.lengths, f.count, () => calls++)).toBe(false);
+    sub.poll(() => {}, 4);
+    expect(lander.tryLand(f.bytes, f.offsets, f.lengths, f.count, () => calls++)).toBe(true);
+    expect(calls).toBe(1);
+    const got = drain(sub).filter(([, remote]) => remote);
+    expect(got.map(([t]) => t)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('lands across the end of the ring, behind a filler', () => {
+    const ch = Channel.create(channels.ref('land-wrap'), { capacity: 4096, maxMessage: 256 });
+    const sub = ch.subscriber();
+    const lander = ch.lander(1);
+    const texts = Array.from({ length: 12 }, (_, i) => `${i}`.padEnd(100, '.'));
+    const landed: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      expect(lander.tryLand(...(Object.values(frame(...texts)) as [Uint8Array, number[], number[], number]), () => {})).toBe(true);
+      landed.push(...drain(sub).map(([t]) => t));
+    }
+    expect(landed).toEqual(Array.from({ length: 5 }, () => texts).flat());
+  });
+
+  it('refuses a frame the ring could never hold at once', () => {
+    const ch = Channel.create(channels.ref('land-big'), { capacity: 4096, maxMessage: 256 });
+    const f = frame(...Array.from({ length: 20 }, () => 'x'.repeat(250)));
+    expect(codeOf(() => ch.lander(1).tryLand(f.bytes, f.offsets, f.lengths, f.count, () => {}))).toBe(ErrorCode.INVALID_ARGUMENT);
+  });
+
+  it('keeps its slot and state words for the next owner when it leaves; close gives them up', () => {
+    const ref = channels.ref('land-durable');
+    const ch = Channel.create(ref, { capacity: 4096, maxMessage: 256 });
+    const a = ch.lander(42);
+    for (let i = 0; i < a.state.count; i++) a.state.set(i, 1000 + i);
+    a.leave();
+    const other = Channel.open(ref);
+    expect(other.stats().publishers).toBe(1);
+    const b = other.lander(42);
+    expect(b.adopted).toBe(true);
+    expect(Array.from({ length: b.state.count }, (_, i) => b.state.get(i))).toEqual([1000, 1001, 1002, 1003, 1004, 1005]);
+    // Another peer's lander is a slot of its own.
+    const c = other.lander(43);
+    expect(c.adopted).toBe(false);
+    expect(c.state.get(0)).toBe(0);
+    b.close();
+    const d = other.lander(42);
+    expect(d.adopted).toBe(false);
+    expect(d.state.get(0)).toBe(0);
+  });
+
+  it('closing the channel leaves a left lander’s slot in place', () => {
+    const ref = channels.ref('land-close');
+    const ch = Channel.create(ref, { capacity: 4096, maxMessage: 256 });
+    const a = ch.lander(5);
+    a.state.set(0, 9);
+    a.leave();
+    ch.close();
+    const again = Channel.open(ref).lander(5);
+    expect(again.adopted).toBe(true);
+    expect(again.state.get(0)).toBe(9);
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * The node agent's publisher for the messages it lands from one peer node. Its records carry
+ * REMOTE_FLAG (the agent's forwarder does not send them back), a frame goes in whole or not at
+ * all, and its slot is durable: what it last landed, kept in the slot's state words, outlives
+ * the agent, and the next agent adopts the slot and goes on from there.
+ */
+import { REMOTE_FLAG } from './layout.js';
+import { WriterEndpoint } from './endpoints.js';
+import { RECORD_KIND, type RingView } from './ring-view.js';
+import type { SlotHost, StateWords } from './slot-host.js';
+
+export class Lander extends WriterEndpoint {
+  /** The slot was left by an earlier agent: `state` holds what that agent wrote. */
+  readonly adopted: boolean;
+  readonly state: StateWords;
+
+  constructor(channel: SlotHost, ring: RingView, durableId: number) {
+    const { slot, adopted } = channel.claimDurableSlot('publisher', ring.index, durableId);
+    super(channel, ring, slot, 'lander');
+    this.adopted = adopted;
+    this.state = channel.stateWords(slot);
+  }
+
+  /**
+   * Lands `bytes[offsets[i] .. offsets[i] + lengths[i])` for i < count as one batch, or none
+   * (false: no room for all of them now, or another writer holds the lock). `beforePublish`
+   * gets the first record's position and sequence number just before readers can see them.
+   */
+  tryLand(
+    bytes: Uint8Array,
+    offsets: ArrayLike<number>,
+    lengths: ArrayLike<number>,
+    count: number,
+    beforePublish: (pos: number, seq: number) => void,
+  ): boolean {
+    this.assertOpen();
+    return this.writer.tryWriteSlices(bytes, offsets, lengths, count, REMOTE_FLAG, beforePublish);
+  }
+
+  /** Whether the ring holds a landed record with sequence number `seq` at position `pos`: a batch that became visible. */
+  landedAt(pos: number, seq: number): boolean {
+    const idx = pos & this.ring.mask;
+    if ((idx & 7) !== 0) return false;
+    const head = Atomics.load(this.ring.words, idx >>> 2);
+    return head >>> 30 === RECORD_KIND && (head & REMOTE_FLAG) !== 0 && this.ring.words[(idx >>> 2) + 1] === seq >>> 0;
+  }
+
+  /** Detaches and leaves the slot, with its state, to the next agent. */
+  leave(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.leaveSlot(this.slot);
+  }
+
+  /** Gives the slot up with its state: the peer's messages no longer come here. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.releaseSlot(this.slot);
+  }
+}
