@@ -342,6 +342,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         advance(`resent/${id}/${p.peer}`, p.resent, (by) => metrics.resent.inc(labels, by));
         advance(`repeats/${id}/${p.peer}`, p.repeats, (by) => metrics.repeats.inc(labels, by));
         advance(`rejected/${id}/${p.peer}`, p.rejected, (by) => metrics.rejected.inc(labels, by));
+        advance(`resumes/${id}/${p.peer}`, p.resumes, (by) => metrics.resumes.inc(labels, by));
         metrics.unacknowledged.set(labels, p.unacknowledged);
       }
     }

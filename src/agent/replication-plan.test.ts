@@ -47,7 +47,9 @@ describe('peerStatuses', () => {
       { node: 'n3', state: 'Dropped', reconnects: 0, lastError: 'connecting to 10.0.0.3:7470 timed out' },
     ],
     channels: {
-      'ns/a': [{ peer: 'n2', forwarded: 5, resent: 2, landed: 4, repeats: 1, unacknowledged: 0, skipped: 0, restarts: 0, resendRequests: 0, rejected: 0 }],
+      'ns/a': [
+        { peer: 'n2', forwarded: 5, resent: 2, landed: 4, repeats: 1, unacknowledged: 0, skipped: 0, restarts: 0, resendRequests: 0, rejected: 0, resumes: 1 },
+      ],
     },
     waiting: {},
     finished: {},
@@ -55,8 +57,18 @@ describe('peerStatuses', () => {
 
   it("gives each peer its link, the link's transport and the channel's counters with it", () => {
     expect(peerStatuses(endpoint('a', ['n3', 'n2', 'n4']), report, (n) => n !== 'n4', undefined)).toEqual([
-      { node: 'n2', link: 'Connected', transport: 'tcp/eth0', forwarded: 5, landed: 4, resent: 2, repeats: 1, reconnects: 1 },
-      { node: 'n3', link: 'Dropped', forwarded: 0, landed: 0, resent: 0, repeats: 0, reconnects: 0, message: 'connecting to 10.0.0.3:7470 timed out' },
+      { node: 'n2', link: 'Connected', transport: 'tcp/eth0', forwarded: 5, landed: 4, resent: 2, repeats: 1, resumes: 1, reconnects: 1 },
+      {
+        node: 'n3',
+        link: 'Dropped',
+        forwarded: 0,
+        landed: 0,
+        resent: 0,
+        repeats: 0,
+        resumes: 0,
+        reconnects: 0,
+        message: 'connecting to 10.0.0.3:7470 timed out',
+      },
       expect.objectContaining({ node: 'n4', link: 'NoAddress' }),
     ]);
   });

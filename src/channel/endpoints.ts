@@ -263,7 +263,7 @@ export class WriterEndpoint {
     };
   }
 
-  private readonly reclaim = (): void => this.reclaimStalled();
+  private readonly reclaim = (): void => void this.reclaimStalled();
 
   private roomFor(length: number): boolean {
     if (this.closed || this.channel.isClosed) return true;
@@ -273,12 +273,13 @@ export class WriterEndpoint {
     return true;
   }
 
-  /** A blocked writer frees the slots of dead subscribers holding it back. */
-  private reclaimStalled(): void {
-    if (this.closed || this.channel.isClosed || this.ring.shared) return;
+  /** A blocked writer frees the slots of dead subscribers holding it back; true when it freed any. */
+  protected reclaimStalled(): boolean {
+    if (this.closed || this.channel.isClosed || this.ring.shared) return false;
     let freed = false;
     for (const slot of this.ring.slowest()) freed = this.channel.reclaimIfDead(slot) || freed;
     if (freed) this.writer.invalidateFloor();
+    return freed;
   }
 }
 

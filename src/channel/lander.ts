@@ -34,7 +34,9 @@ export class Lander extends WriterEndpoint {
     beforePublish: (pos: number, seq: number) => void,
   ): boolean {
     this.assertOpen();
-    return this.writer.tryWriteSlices(bytes, offsets, lengths, count, REMOTE_FLAG, beforePublish);
+    if (this.writer.tryWriteSlices(bytes, offsets, lengths, count, REMOTE_FLAG, beforePublish)) return true;
+    // No room: a dead subscriber may be what holds the ring (nobody else may write here to notice).
+    return this.reclaimStalled() && this.writer.tryWriteSlices(bytes, offsets, lengths, count, REMOTE_FLAG, beforePublish);
   }
 
   /** Whether the ring holds a landed record with sequence number `seq` at position `pos`: a batch that became visible. */

@@ -249,6 +249,10 @@ const endpointSchema: JSONSchema = {
               landed: { type: 'integer', description: "The peer's messages published here since the agent started." },
               resent: { type: 'integer', description: 'Messages sent again after a reconnect.' },
               repeats: { type: 'integer', description: 'Messages that came again and were dropped.' },
+              resumes: {
+                type: 'integer',
+                description: 'Times the agent went on from what an earlier agent on this node had landed from the peer (after a restart or a kill).',
+              },
               reconnects: { type: 'integer' },
               message: { type: 'string' },
             },

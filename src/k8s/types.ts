@@ -103,6 +103,8 @@ export interface PeerReplication {
   /** Sent again after a reconnect / came again and were dropped. */
   resent: number;
   repeats: number;
+  /** Times the agent went on from what an earlier agent here had landed from the peer. */
+  resumes?: number;
   reconnects: number;
   message?: string;
 }

@@ -91,6 +91,12 @@ export class AgentMetrics {
     labelNames: [...CHANNEL_LABELS, 'peer'] as const,
     registers: [this.registry],
   });
+  readonly resumes = new Counter({
+    name: 'shimmy_replication_resumes_total',
+    help: 'Times the agent went on from what an earlier agent on this node had landed from the peer node (after a restart or a SIGKILL)',
+    labelNames: [...CHANNEL_LABELS, 'peer'] as const,
+    registers: [this.registry],
+  });
   readonly rejected = new Counter({
     name: 'shimmy_replication_rejected_total',
     help: "Frames and acknowledgements under the peer node's tags dropped unread: no valid MAC under the cluster's replication key, or too long",

@@ -16,7 +16,7 @@ const messages = (frame: Uint8Array, maxMessage: number) => {
 
 describe('BatchWriter', () => {
   it('puts messages into one frame under its header, each after its length, and starts over after take', () => {
-    const w = new BatchWriter(64);
+    const w = new BatchWriter(64, 1 << 20);
     w.add(Uint8Array.of(9, 1, 2, 9), 1, 2);
     w.add(new Uint8Array(0), 0, 0);
     w.add(Uint8Array.of(3), 0, 1);
@@ -31,7 +31,7 @@ describe('BatchWriter', () => {
   });
 
   it('fills a frame up to BATCH_BYTES, and takes a larger message alone', () => {
-    const w = new BatchWriter(200_000);
+    const w = new BatchWriter(200_000, 1 << 20);
     expect(frameCapacity(200_000)).toBe(HEADER_BYTES + LENGTH_BYTES + 200_000);
     expect(frameCapacity(64)).toBe(BATCH_BYTES);
     const kb = new Uint8Array(1024);
@@ -46,6 +46,23 @@ describe('BatchWriter', () => {
     w.add(new Uint8Array(150_000), 0, 150_000);
     expect(w.fits(1)).toBe(false);
     expect(w.take(1n, 1).data).toHaveLength(HEADER_BYTES + LENGTH_BYTES + 150_000);
+  });
+
+  it("ends a frame at the records its messages would take in the receiver's ring (it lands a frame whole)", () => {
+    // 16-byte messages take 24 bytes as records: 1,024 bytes of ring hold 42 of them.
+    const w = new BatchWriter(64, 1024);
+    let n = 0;
+    while (w.fits(16)) {
+      w.add(new Uint8Array(16), 0, 16);
+      n++;
+    }
+    expect(n).toBe(42);
+    expect(w.take(0n, 1).messages).toBe(42);
+    // A message larger than that still goes, alone.
+    const big = new BatchWriter(4096, 1024);
+    expect(big.fits(2000)).toBe(true);
+    big.add(new Uint8Array(2000), 0, 2000);
+    expect(big.fits(1)).toBe(false);
   });
 });
 

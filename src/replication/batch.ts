@@ -1,10 +1,12 @@
 /**
  * A node replicator's data frame carries a batch of the channel's messages: the 16-byte header
  * (frames.ts: the frame's sequence number, the sender's epoch, flags), then each message as a
- * u32 length and its bytes. A frame grows up to BATCH_BYTES; a message larger than that goes in
- * a frame of its own. Sequence numbers, acknowledgements and resends count frames, so a link
+ * u32 length and its bytes. A frame grows up to BATCH_BYTES, and up to as many records as a
+ * quarter of the channel's ring holds (the receiver lands a frame whole, once its ring has room
+ * for all of it); a message larger than that goes in a frame of its own. Sequence numbers, acknowledgements and resends count frames, so a link
  * pays its per-message costs (a UCX send, the MAC, an entry in the queue) once per batch.
  */
+import { RECORD_HEADER, align8 } from '../channel/layout.js';
 import { HEADER_BYTES, writeHeader } from './frames.js';
 
 export const LENGTH_BYTES = 4;
@@ -23,22 +25,29 @@ export class BatchWriter {
   private readonly buf: Uint8Array;
   private readonly view: DataView;
   private pos = HEADER_BYTES;
+  /** The bytes the frame's messages take as records in a ring. */
+  private records = 0;
   count = 0;
 
-  constructor(maxMessage: number) {
+  /** `ringBytes`: the most bytes of records a frame may take in the receiver's ring. */
+  constructor(
+    maxMessage: number,
+    private readonly ringBytes: number,
+  ) {
     this.buf = new Uint8Array(frameCapacity(maxMessage));
     this.view = new DataView(this.buf.buffer);
   }
 
   /** Whether a message of `length` bytes still fits the frame being collected (an empty frame takes any message). */
   fits(length: number): boolean {
-    return this.count === 0 || this.pos + LENGTH_BYTES + length <= BATCH_BYTES;
+    return this.count === 0 || (this.pos + LENGTH_BYTES + length <= BATCH_BYTES && this.records + RECORD_HEADER + align8(length) <= this.ringBytes);
   }
 
   add(bytes: Uint8Array, offset: number, length: number): void {
     this.view.setUint32(this.pos, length, true);
     this.buf.set(bytes.subarray(offset, offset + length), this.pos + LENGTH_BYTES);
     this.pos += LENGTH_BYTES + length;
+    this.records += RECORD_HEADER + align8(length);
     this.count++;
   }
 
@@ -47,6 +56,7 @@ export class BatchWriter {
     writeHeader(this.view, seq, epoch);
     const batch = { data: this.buf.slice(0, this.pos), messages: this.count };
     this.pos = HEADER_BYTES;
+    this.records = 0;
     this.count = 0;
     return batch;
   }

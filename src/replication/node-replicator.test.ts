@@ -93,7 +93,7 @@ describe('NodeReplicator', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function start(link: ReturnType<typeof fakeLink>) {
+  function start(link: ReturnType<typeof fakeLink>, signal = stop.signal) {
     const replicator = new NodeReplicator({
       node: 'a',
       worker: link.worker,
@@ -104,9 +104,32 @@ describe('NodeReplicator', () => {
       channels: [{ ref, key, maxMessage: 64, windowBytes: 65536, peers: ['b'] }],
       addresses: [{ node: 'b', ip: '10.0.0.2', port: 7470 }],
     });
-    const running = replicator.run(stop.signal).finally(() => replicator.close());
+    const running = replicator.run(signal).finally(() => replicator.close());
     return { replicator, running };
   }
+
+  it("goes on from what the replicator before it landed: the peer's resends of those frames are dropped, the rest landed once", async () => {
+    const sub = channel.subscriber();
+    const got: number[] = [];
+    const drain = () => sub.poll((bytes, offset) => void got.push(bytes[offset]!));
+    const fromB = channelTag(key, 'data', 'b');
+    const first = fakeLink();
+    const firstStop = new AbortController();
+    const before = start(first, firstStop.signal);
+    for (let seq = 0; seq < 5; seq++) first.deliver(fromB, frame(seq));
+    await until(() => (drain(), got.length >= 5));
+    firstStop.abort();
+    await before.running;
+    // The peer had no acknowledgement of them (or did not believe it): it sends them all again, and two more.
+    const second = fakeLink();
+    const { replicator } = start(second);
+    for (let seq = 0; seq < 7; seq++) second.deliver(fromB, frame(seq));
+    await until(() => (drain(), got.length >= 7));
+    await new Promise((r) => setTimeout(r, 50));
+    drain();
+    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(replicator.report().channels['nr/unit']).toEqual([expect.objectContaining({ landed: 2, repeats: 5, resumes: 1 })]);
+  });
 
   it('drops what comes after a gap, asks for everything from the missing frame again, and lands the resend in order', async () => {
     const link = fakeLink();
@@ -143,7 +166,7 @@ describe('NodeReplicator', () => {
     expect(sent).toHaveLength(1);
     expect(firstBytes(sent[0]!.data)).toEqual([1, 2, 3, 4, 5]);
 
-    const batch = new BatchWriter(64);
+    const batch = new BatchWriter(64, 1 << 20);
     for (const m of [7, 8, 9]) batch.add(Uint8Array.of(m), 0, 1);
     link.deliver(channelTag(key, 'data', 'b'), batch.take(0n, EPOCH).data);
     const got: number[] = [];
@@ -158,7 +181,7 @@ describe('NodeReplicator', () => {
   it('acknowledges every quarter of the window in bytes, not only every 256 frames or when its inbox runs dry', async () => {
     const link = fakeLink();
     const { replicator } = start(link);
-    const batch = new BatchWriter(64);
+    const batch = new BatchWriter(64, 1 << 20);
     const fromB = channelTag(key, 'data', 'b');
     // Four frames of about 20 KB each, all in the inbox at once; the window is 64 KiB.
     for (let seq = 0; seq < 4; seq++) {

@@ -22,11 +22,14 @@
  * it; it is taken back when it answers again, from the messages published after that.
  */
 import type { Channel } from '../channel/channel.js';
-import type { Publisher, Subscriber } from '../channel/endpoints.js';
-import type { ChannelRef } from '../channel/names.js';
+import type { Subscriber } from '../channel/endpoints.js';
+import type { Lander } from '../channel/lander.js';
+import type { MessageHandler } from '../channel/subscriber-reader.js';
+import { fnv1a, type ChannelRef } from '../channel/names.js';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
-import { ALL, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, LandedSeqs, newEpoch, readHeader, turn, writeHeader } from './frames.js';
-import { BatchWriter, frameCapacity, messageAt } from './batch.js';
+import { ALL, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, newEpoch, readHeader, turn, writeHeader } from './frames.js';
+import { BatchWriter, frameCapacity, LENGTH_BYTES, messageAt } from './batch.js';
+import { LandingState } from './landing-state.js';
 import { FrameQueue } from './frame-queue.js';
 import { channelTag } from './tags.js';
 import { transportsOf, type UcxPeer, type UcxWorker } from './ucx.js';
@@ -107,6 +110,8 @@ export interface ChannelPeerReport {
   resendRequests: number;
   /** Messages under the peer's tags dropped unread: no valid MAC under the cluster's replication key, or too long. */
   rejected: number;
+  /** Times this node went on from what an earlier agent had landed from the peer (an agent restarted, or killed). */
+  resumes: number;
 }
 
 export interface ReplicatorReport {
@@ -166,9 +171,15 @@ interface InLink {
   inbound: Inbound;
   dataTag: bigint;
   ackTag: bigint;
-  /** A frame in the inbox whose messages from `offset` on wait for room in the ring. */
-  pending: { length: number; offset: number } | null;
+  /** A frame in the inbox (its messages in `offsets` and `lengths`) waiting for room in the ring for all of them. */
+  pending: { seq: bigint; count: number } | null;
   view: DataView;
+  offsets: Uint32Array;
+  lengths: Uint32Array;
+  /** Lands the peer's frames; its durable slot keeps `state` for the next agent. */
+  lander: Lander;
+  state: LandingState;
+  resumes: number;
   unacknowledged: number;
   unacknowledgedBytes: number;
   lastFrameAt: number;
@@ -186,8 +197,6 @@ interface Replica {
   id: string;
   channel: Channel;
   sub: Subscriber;
-  pub: Publisher;
-  landedSeqs: LandedSeqs;
   /** The messages read from the ring for the next frame. */
   batch: BatchWriter;
   epoch: number;
@@ -306,6 +315,7 @@ export class NodeReplicator {
         restarts: inLink.inbound.restarts,
         resendRequests: inLink.resendRequests,
         rejected: inLink.rejected,
+        resumes: inLink.resumes,
       };
     });
   }
@@ -322,7 +332,14 @@ export class NodeReplicator {
       if (spec && spec.key === r.spec.key && spec.maxMessage === r.spec.maxMessage) {
         if (r.drainingSince !== undefined) this.log('info', 'channel wanted again', { channel: id });
         delete r.drainingSince;
-        this.setPeers(r, spec);
+        try {
+          this.setPeers(r, spec);
+        } catch (err) {
+          // A new peer's lander could not be had (no free slot): opened again below, or waiting with why.
+          this.closeReplica(r, true);
+          this.replicas.delete(id);
+          this.log('warn', 'channel let go: a new peer could not be added', { channel: id, err: err instanceof Error ? err.message : String(err) });
+        }
       } else if (spec) {
         this.closeReplica(r);
         this.replicas.delete(id);
@@ -369,9 +386,8 @@ export class NodeReplicator {
         id: idOf(spec.ref),
         channel,
         sub: channel.subscriber(),
-        pub: channel.publisher(),
-        landedSeqs: new LandedSeqs(),
-        batch: new BatchWriter(spec.maxMessage),
+        // A quarter of the ring at most: the peer lands a frame whole, once its ring has room for all of it.
+        batch: new BatchWriter(spec.maxMessage, channel.stats().capacity / 4),
         epoch: newEpoch(),
         seq: 0n,
         outs: new Map(),
@@ -405,11 +421,25 @@ export class NodeReplicator {
       r.outs.get(peer)!.leaving = false;
       if (!r.ins.has(peer)) {
         // Room for the link's MAC too.
-        const inbound = new Inbound(frameCapacity(spec.maxMessage) - HEADER_BYTES + this.opts.worker.overhead, r.landedSeqs);
+        const inbound = new Inbound(frameCapacity(spec.maxMessage) - HEADER_BYTES + this.opts.worker.overhead);
+        const lander = r.channel.lander(fnv1a(peer));
+        const state = new LandingState(lander);
+        const resumed = state.restore();
+        if (resumed) {
+          inbound.epoch = resumed.epoch;
+          inbound.next = resumed.next;
+          this.log('info', 'going on from what an earlier agent landed from the peer', { channel: r.id, peer, next: String(resumed.next) });
+        }
+        const most = Math.floor(inbound.buf.length / LENGTH_BYTES);
         r.ins.set(peer, {
           peer,
           inbound,
           view: new DataView(inbound.buf.buffer),
+          offsets: new Uint32Array(most),
+          lengths: new Uint32Array(most),
+          lander,
+          state,
+          resumes: resumed ? 1 : 0,
           dataTag: channelTag(spec.key, 'data', peer),
           ackTag: channelTag(spec.key, 'ack', me),
           pending: null,
@@ -433,12 +463,16 @@ export class NodeReplicator {
       }
   }
 
-  private closeReplica(r: Replica): void {
+  /** Lets go of a channel; `keep`: the agent stops, and the next one goes on from what each lander landed. */
+  private closeReplica(r: Replica, keep = false): void {
     this.finished.delete(r.id);
     this.finished.set(r.id, this.countersOf(r));
     if (this.finished.size > FINISHED_KEPT) this.finished.delete(this.finished.keys().next().value!);
     r.sub.close();
-    r.pub.close();
+    for (const inLink of r.ins.values()) {
+      if (keep) inLink.lander.leave();
+      else inLink.lander.close();
+    }
     r.channel.close();
   }
 
@@ -583,6 +617,7 @@ export class NodeReplicator {
     for (const [peer, out] of r.outs)
       if (out.leaving && sentAll(out) && quiet(r.ins.get(peer)!)) {
         r.outs.delete(peer);
+        r.ins.get(peer)!.lander.close();
         r.ins.delete(peer);
         this.changed = true;
       }
@@ -604,13 +639,14 @@ export class NodeReplicator {
     return true;
   }
 
-  private readonly forwarders = new WeakMap<Replica, (bytes: Uint8Array, offset: number, length: number, seq: number) => void>();
+  private readonly forwarders = new WeakMap<Replica, MessageHandler>();
 
   private forwarderOf(r: Replica) {
     let f = this.forwarders.get(r);
     if (!f) {
-      f = (bytes, offset, length, ringSeq) => {
-        if (r.landedSeqs.isLanded(ringSeq)) return;
+      f = (bytes, offset, length, _seq, remote) => {
+        // Landed from a peer: it does not go back.
+        if (remote) return;
         if (!r.batch.fits(length)) this.sendBatch(r);
         r.batch.add(bytes, offset, length);
       };
@@ -721,7 +757,9 @@ export class NodeReplicator {
           continue;
         }
         inLink.missing = false;
-        inLink.pending = { length: got.length, offset: HEADER_BYTES };
+        const count = this.parseFrame(r, inLink, got.length);
+        if (count === null) continue;
+        inLink.pending = { seq: readHeader(inLink.view).seq, count };
         inLink.unacknowledgedBytes += got.length;
       }
       if (!this.landPending(r, inLink)) break;
@@ -760,22 +798,40 @@ export class NodeReplicator {
     });
   }
 
-  /** Lands the rest of the frame in the inbox: true when all of it is in the ring, false when the ring has no room for its next message. */
+  /** Reads the messages of the frame in the inbox into the in-link's offsets and lengths: how many, or null when it is malformed (rejected). */
+  private parseFrame(r: Replica, inLink: InLink, length: number): number | null {
+    let n = 0;
+    for (let offset = HEADER_BYTES; ; n++) {
+      const at = messageAt(inLink.view, offset, length, r.spec.maxMessage);
+      if (at === null) return n;
+      if (typeof at === 'string') {
+        // Only a peer with the cluster key could have sent it: the frame is dropped, and counted.
+        this.reject(r, inLink.peer, new ShimmyError(ErrorCode.INVALID_SIZE, `a malformed frame: ${at}`, 'Run the same Shimmy version on every node'));
+        return null;
+      }
+      inLink.offsets[n] = at.from;
+      inLink.lengths[n] = at.to - at.from;
+      offset = at.to;
+    }
+  }
+
+  /** Lands the frame in the inbox whole: true when it is in the ring (or dropped), false when the ring has no room for all of it yet. */
   private landPending(r: Replica, inLink: InLink): boolean {
     const p = inLink.pending!;
-    for (;;) {
-      const at = messageAt(inLink.view, p.offset, p.length, r.spec.maxMessage);
-      if (at === null) return true;
-      if (typeof at === 'string') {
-        // Only a peer with the cluster key could have sent it: the rest of the frame is lost, and counted.
-        this.reject(r, inLink.peer, new ShimmyError(ErrorCode.INVALID_SIZE, `a malformed frame: ${at}`, 'Run the same Shimmy version on every node'));
-        return true;
-      }
-      const claim = r.pub.tryClaim(at.to - at.from);
-      if (!claim) return false;
-      inLink.inbound.landBytes(claim, at.from, at.to);
-      p.offset = at.to;
+    const { inbound, state } = inLink;
+    let landed: boolean;
+    try {
+      landed = inLink.lander.tryLand(inbound.buf, inLink.offsets, inLink.lengths, p.count, (pos, seq) => state.pending(pos, seq, inbound.epoch, p.seq));
+    } catch (err) {
+      // More than this ring holds at once: a peer with other channel settings, or another version.
+      if (!isShimmyError(err, ErrorCode.INVALID_ARGUMENT)) throw err;
+      this.reject(r, inLink.peer, err);
+      return true;
     }
+    if (!landed) return false;
+    state.done(inbound.epoch, p.seq + 1n);
+    inbound.landed += p.count;
+    return true;
   }
 
   /** Asks the peer for every frame from the next one wanted, again (frames went missing). */
@@ -789,7 +845,7 @@ export class NodeReplicator {
   }
 
   close(): void {
-    for (const r of this.replicas.values()) this.closeReplica(r);
+    for (const r of this.replicas.values()) this.closeReplica(r, true);
     this.replicas.clear();
     for (const link of this.links.values()) this.disconnect(link, 'stopped');
     this.links.clear();

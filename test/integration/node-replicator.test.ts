@@ -65,6 +65,8 @@ async function publishAcross(
     publisherDone: Promise<unknown>;
     unwant: () => void;
     connected: () => Promise<unknown>;
+    /** Kills a host's replicator with SIGKILL and starts another there (the final report is the new one's). */
+    killAndRestart: (side: Side) => Promise<void>;
     on: ReturnType<typeof replicatedOnBothHosts>['on'];
   }) => Promise<void>,
   replicatorEnv: Record<string, string> = {},
@@ -100,6 +102,12 @@ async function publishAcross(
       unwant: () => Object.values(replicators!).forEach((r) => r.child.kill('SIGUSR2')),
       on,
       connected: () => Promise.all(Object.values(replicators!).map((r) => r.waitFor(/"msg":"peer connected"/))),
+      killAndRestart: async (side) => {
+        replicators![side].child.kill('SIGKILL');
+        await replicators![side].exited;
+        replicators![side] = replicator(side, replicatorEnv);
+        await replicators![side].waitFor(/listening \d+/);
+      },
     });
     expect(await pub.exited, pub.stderr()).toBe(0);
     for (const sub of subs) {
@@ -199,6 +207,28 @@ describe("two nodes' replicators of a pub/sub channel", () => {
     expect(b.channels[id]![0]).toMatchObject({ landed: n });
     expect(b.channels[id]![0]!.repeats, logs.b).toBeGreaterThan(0);
     expect(logs.a).toMatch(/link to peer lost/);
+  });
+
+  it("goes on exactly after B's replicator is killed with SIGKILL while B's ring is full: the next one adopts what it landed, and the dead one's place in the ring holds nothing back", async () => {
+    const n = 40_000;
+    const { a, b, logs } = await publishAcross('nr-kill', n, 256, ['--rate', '10000'], async (onB) => {
+      await onB.connected();
+      await sleep(1500);
+      // A stopped subscriber on B fills B's ring, so A holds frames B has not acknowledged when B is killed.
+      onB.stopSubscriber();
+      await sleep(1000);
+      await onB.killAndRestart('b');
+      // A resends what B did not acknowledge; the new B drops any the killed one had landed (unit-tested: node-replicator.test.ts).
+      await sleep(1000);
+      onB.continueSubscriber();
+    });
+    const id = Object.keys(a.channels)[0]!;
+    expect(a.channels[id]![0]).toMatchObject({ forwarded: n });
+    expect(a.channels[id]![0]!.resent, logs.a).toBeGreaterThan(0);
+    // The new B went on from the killed one's state.
+    expect(b.channels[id]![0], logs.b).toMatchObject({ resumes: 1, skipped: 0 });
+    expect(b.channels[id]![0]!.landed, logs.b).toBeLessThan(n);
+    expect(logs.b).toMatch(/going on from what an earlier agent landed from the peer/);
   });
 
   it("lands nothing a process without the cluster's key sends to B's port as node A (frames and acknowledgements under another key or none, too-long frames): B's subscribers stay exact, and B counts it", async () => {
