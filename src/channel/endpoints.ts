@@ -8,6 +8,7 @@ import { RingWriter } from './ring-writer.js';
 import { StreamReader } from './stream-reader.js';
 import { SubscriberReader, type MessageHandler } from './subscriber-reader.js';
 import { RecordBatch } from './record-batch.js';
+import { RingWord } from './layout.js';
 import type { RingView } from './ring-view.js';
 import type { SlotHost } from './slot-host.js';
 
@@ -457,9 +458,29 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
     return this.messages();
   }
 
+  /**
+   * Holds the ring's publishers back while `hold`, as if the ring were full (RingWord.gate):
+   * for the node agent's subscriber, while its peers have not acknowledged enough, so that
+   * what its node publishes never fills the ring ahead of what the peers send, which it must
+   * land. Writers see it within a ring's worth of writing; a dead holder holds nobody back.
+   * Block policy only.
+   */
+  holdPublishers(hold: boolean): void {
+    this.assertOpen();
+    if (!this.ring.blocking) return;
+    const token = this.ring.table.token(this.reader.slot);
+    if (hold) Atomics.store(this.ring.ctl, RingWord.gate, token);
+    else this.letPublishersGo(token);
+  }
+
+  private letPublishersGo(token: number): void {
+    if (Atomics.compareExchange(this.ring.ctl, RingWord.gate, token, 0) === token) this.ring.space.wakeIfWaiting();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (!this.channel.isClosed) this.letPublishersGo(this.ring.table.token(this.reader.slot));
     this.channel.releaseSlot(this.reader.slot);
     this.ring.data.poke();
   }

@@ -20,7 +20,8 @@
  *   line 0  tail u32 (committed end), tailIntent u32 (end being written, overwrite mode),
  *           nextSeq u32, writeLock u32 (owner token), writeLockSince u32 (ms, relative),
  *           lastRecord u32 (start of the newest record: where a lapped reader resumes),
- *           exclusiveWriter u32 (token of an exclusive publisher holding writeLock, or 0)
+ *           exclusiveWriter u32 (token of an exclusive publisher holding writeLock, or 0),
+ *           gate u32 (token of the node agent's subscriber holding publishers back, or 0)
  *   line 1  dataNotify u32 (futex), dataWaiters u32
  *   line 2  spaceNotify u32 (futex), spaceWaiters u32
  *   line 3  stream consumers: sharedCursor u32, readLock u32, taken u32, readLockSince u32
@@ -77,6 +78,7 @@ export const RingWord = {
   writeLockSince: 4,
   lastRecord: 5,
   exclusiveWriter: 6,
+  gate: 7,
   dataNotify: 16,
   dataWaiters: 17,
   spaceNotify: 32,

@@ -103,7 +103,10 @@ export class RingWriter {
         this.floor = ring.readFloor(pos);
         // Stryker disable next-line BooleanLiteral: the cache only saves readFloor() scans; re-reading the floor on every call makes the same decisions
         this.floorValid = true;
-        if ((reach - this.floor) >>> 0 > cap) {
+        // A closed gate counts as a full ring, looked at again on every try (writers see it within a ring's worth of writing).
+        const gated = this.gated();
+        if (gated) this.floorValid = false;
+        if (gated || (reach - this.floor) >>> 0 > cap) {
           if (!this.held) this.lock.release();
           // Readers cannot make room for a batch they cannot see yet.
           if (this.corkedHead >= 0) {
@@ -136,6 +139,12 @@ export class RingWriter {
     this.pendingIdx = pos & ring.mask;
     this.pendingMax = len;
     return this.pendingIdx + RECORD_HEADER;
+  }
+
+  /** The node agent holds publishers back (its peers have not acknowledged enough): RingWord.gate, unless its holder died. */
+  private gated(): boolean {
+    const gate = Atomics.load(this.ring.ctl, RingWord.gate);
+    return gate !== 0 && !this.ring.table.tokenHolderDead(gate);
   }
 
   private tooLarge(len: number): never {

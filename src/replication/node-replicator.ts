@@ -197,6 +197,9 @@ interface Replica {
   id: string;
   channel: Channel;
   sub: Subscriber;
+  capacity: number;
+  /** The node's publishers are held back: a live peer has a window of frames it has not acknowledged. */
+  holding: boolean;
   /** The messages read from the ring for the next frame. */
   batch: BatchWriter;
   epoch: number;
@@ -386,6 +389,8 @@ export class NodeReplicator {
         id: idOf(spec.ref),
         channel,
         sub: channel.subscriber(),
+        capacity: channel.stats().capacity,
+        holding: false,
         // A quarter of the ring at most: the peer lands a frame whole, once its ring has room for all of it.
         batch: new BatchWriter(spec.maxMessage, channel.stats().capacity / 4),
         epoch: newEpoch(),
@@ -634,8 +639,25 @@ export class NodeReplicator {
     });
   }
 
+  /**
+   * Whether the agent's subscriber may read on: every live peer has less than a window and a
+   * ring of frames it has not acknowledged. From a window on, the node's publishers are held
+   * back instead (Subscriber.holdPublishers): what they already wrote (a ring at most) can
+   * still be read, so the subscriber never stops in front of frames landed from the peers.
+   * Were it to stop there, two nodes both publishing could each fill their ring with messages
+   * waiting for the other to land what it sent, and neither could land anything.
+   */
   private roomForAll(r: Replica): boolean {
-    for (const out of r.outs.values()) if (!out.dropped && out.queue.bytes >= r.spec.windowBytes) return false;
+    let full = false;
+    for (const out of r.outs.values()) {
+      if (out.dropped) continue;
+      if (out.queue.bytes >= r.spec.windowBytes + r.capacity) return false;
+      if (out.queue.bytes >= r.spec.windowBytes) full = true;
+    }
+    if (full !== r.holding) {
+      r.holding = full;
+      r.sub.holdPublishers(full);
+    }
     return true;
   }
 
@@ -762,7 +784,11 @@ export class NodeReplicator {
         inLink.pending = { seq: readHeader(inLink.view).seq, count };
         inLink.unacknowledgedBytes += got.length;
       }
-      if (!this.landPending(r, inLink)) break;
+      if (!this.landPending(r, inLink)) {
+        // No room for the next frame: the peer hears now what did land, since its window (and, both ways, this ring) may wait on it.
+        if (inLink.unacknowledged > 0) this.acknowledge(inLink);
+        break;
+      }
       inLink.pending = null;
       inLink.unacknowledged++;
       n++;

@@ -26,8 +26,8 @@ afterAll(() => {
   pair?.remove();
 });
 
-function replicatedOnBothHosts(prefix: string, maxMessage: number) {
-  const { ref, config, files, on, close } = channelOnBothHosts(pair, prefix, { capacity: 1024 * 1024, maxMessage });
+function replicatedOnBothHosts(prefix: string, maxMessage: number, capacity = 1024 * 1024) {
+  const { ref, config, files, on, close } = channelOnBothHosts(pair, prefix, { capacity, maxMessage });
   const other: Record<Side, Side> = { a: 'b', b: 'a' };
   const replicator = (side: Side, extraEnv: Record<string, string> = {}) =>
     on(
@@ -230,6 +230,29 @@ describe("two nodes' replicators of a pub/sub channel", () => {
     expect(b.channels[id]![0]!.landed, logs.b).toBeLessThan(n);
     expect(logs.b).toMatch(/going on from what an earlier agent landed from the peer/);
   });
+
+  it('does not deadlock when both nodes publish at full speed into a small ring: every subscriber gets both publishers exactly', async () => {
+    const n = 100_000;
+    const { ref, on, replicator, close } = replicatedOnBothHosts('nr-both', 1024, 64 * 1024);
+    const replicators = { a: replicator('a'), b: replicator('b') };
+    try {
+      const subArgs = ['sub', ref.name, '--count', String(2 * n), '--verify', '--json', '--quiet'];
+      const subs = [on('a', CLI, subArgs), on('b', CLI, subArgs)];
+      for (const sub of subs) await sub.waitFor(/subscribed/);
+      for (const r of Object.values(replicators)) await r.waitFor(/listening \d+/);
+      await Promise.all(Object.values(replicators).map((r) => r.waitFor(/"msg":"peer connected"/)));
+      const pubArgs = ['pub', ref.name, '--count', String(n), '--size', '64', '--seq', '--wait-subscribers', '2', '--timeout', '60s'];
+      const pubs = [on('a', CLI, pubArgs), on('b', CLI, pubArgs)];
+      for (const pub of pubs) expect(await pub.exited, pub.stderr()).toBe(0);
+      for (const sub of subs) {
+        expect(await sub.exited, sub.stderr()).toBe(0);
+        expect(JSON.parse(sub.stdout().trim())).toMatchObject({ received: 2 * n, publishers: 2, gaps: 0, outOfOrder: 0, lost: 0, corrupt: 0 });
+      }
+    } finally {
+      for (const r of Object.values(replicators)) r.child.kill('SIGKILL');
+      close();
+    }
+  }, 60_000);
 
   it("lands nothing a process without the cluster's key sends to B's port as node A (frames and acknowledgements under another key or none, too-long frames): B's subscribers stay exact, and B counts it", async () => {
     const n = 50_000;
