@@ -614,7 +614,14 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
    * first, then a publisher on node-1 of `count` sequenced messages of `size` bytes. Resolves
    * to the agents' counters of the channel afterwards (the endpoints go with the pods).
    */
-  async function acrossNodes(ns: string, memory: 'Volume' | 'HostIPC', count: number, size: number, during: () => Promise<void> = async () => {}) {
+  async function acrossNodes(
+    ns: string,
+    memory: 'Volume' | 'HostIPC',
+    count: number,
+    size: number,
+    during: () => Promise<void> = async () => {},
+    { pubExtra = [] as string[], landedByOneAgent = true } = {},
+  ) {
     await injectedNamespace(c, ns);
     await readyChannel(c, ns, 'frames', { selector: { matchLabels: { app: 'xn' } }, capacity: '4Mi', maxMessageSize: '128Ki', memory, placement: 'None' });
     const subArgs = ['sub', 'frames', '--count', String(count), '--verify', '--json', '--quiet'];
@@ -645,7 +652,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     // Every subscriber in: node-2's two and its agent's, node-1's one and its agent's (the one that forwards).
     await eventually('every subscriber on node-2', async () => (await endpointOf(ns, 'frames', 'node-2'))?.status?.subscribers === 3, 60_000);
     await eventually('every subscriber on node-1', async () => (await endpointOf(ns, 'frames', 'node-1'))?.status?.subscribers === 2, 60_000);
-    const pubArgs = ['pub', 'frames', '--count', String(count), '--size', String(size), '--seq', '--wait-subscribers', '2', '--timeout', '300s'];
+    const pubArgs = ['pub', 'frames', '--count', String(count), '--size', String(size), '--seq', '--wait-subscribers', '2', '--timeout', '300s', ...pubExtra];
     await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('pub', { app: 'xn' }, pubArgs, { nodeName: 'node-1' }) });
     await waitRunning(c, ns, ['pub']);
     await during();
@@ -658,11 +665,14 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
         const n = await agentCounter(node, series);
         return n >= count ? n : undefined;
       });
+    const inSeries = `shimmy_replication_messages_total{${labels('node-1')},direction="in"}`;
     return {
       out: await reached('node-1', `shimmy_replication_messages_total{${labels('node-2')},direction="out"}`),
-      in: await reached('node-2', `shimmy_replication_messages_total{${labels('node-1')},direction="in"}`),
+      // Counters start again with a restarted agent.
+      in: landedByOneAgent ? await reached('node-2', inSeries) : await agentCounter('node-2', inSeries),
       resent: await agentCounter('node-1', `shimmy_replication_resent_total{${labels('node-2')}}`),
       repeats: await agentCounter('node-2', `shimmy_replication_repeats_total{${labels('node-1')}}`),
+      resumes: await agentCounter('node-2', `shimmy_replication_resumes_total{${labels('node-1')}}`),
     };
   }
 
@@ -671,7 +681,7 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const started = Date.now();
     const counters = await acrossNodes('across-small', 'Volume', count, 16);
     console.log(`[across-nodes] 1,000,000 16-byte messages to 3 subscribers on 2 nodes in ${((Date.now() - started) / 1000).toFixed(1)} s (pods included)`);
-    expect(counters).toEqual({ out: count, in: count, resent: 0, repeats: 0 });
+    expect(counters).toEqual({ out: count, in: count, resent: 0, repeats: 0, resumes: 0 });
   });
 
   it("replicates 2,000 sequenced 100 KB messages exactly (a HostIPC channel), through 3 s with node-2's link down mid-stream", async () => {
@@ -680,6 +690,38 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
       await linkDown('node-2', 3000);
     });
     expect(counters).toMatchObject({ out: 2_000, in: 2_000 });
+  });
+
+  it("goes on exactly when node-2's agent is killed with SIGKILL mid-stream: the restarted agent adopts what the killed one landed", async () => {
+    const count = 100_000;
+    const counters = await acrossNodes(
+      'across-kill',
+      'Volume',
+      count,
+      64,
+      async () => {
+        await new Promise((r) => setTimeout(r, 1500));
+        const victim = pidsOf('shimmy', 'agent', '--node=node-2');
+        expect(victim).toHaveLength(1);
+        process.kill(victim[0]!, 'SIGKILL');
+        await eventually(
+          "node-2's agent container restarted and ready",
+          async () => {
+            const s = (await agentPod('node-2')).status?.containerStatuses?.[0];
+            return (s?.restartCount ?? 0) >= 1 && s?.ready === true;
+          },
+          90_000,
+        );
+      },
+      { pubExtra: ['--rate', '20000'], landedByOneAgent: false },
+    );
+    // Every subscriber exact (acrossNodes checks); the new agent went on from the killed one's landings.
+    expect(counters.out).toBe(count);
+    const series = (name: string) => `shimmy_replication_${name}{namespace="across-kill",channel="frames",peer="node-1"}`;
+    await eventually('the restarted agent on node-2 counts its resume', async () => (await agentCounter('node-2', series('resumes_total'))) === 1);
+    const landedByNew = await agentCounter('node-2', series('messages_total').replace('}', ',direction="in"}'));
+    expect(landedByNew).toBeGreaterThan(0);
+    expect(landedByNew).toBeLessThan(count);
   });
 
   it('passes `helm test` (a publisher and a subscriber through a channel)', async () => {
