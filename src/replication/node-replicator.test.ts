@@ -193,6 +193,28 @@ describe('NodeReplicator', () => {
     expect(acks.slice(0, 4)).toEqual([1n, 2n, 3n, 4n]);
   });
 
+  it('acknowledges what landed as soon as the next frame finds no room, and not that frame until it lands', async () => {
+    const link = fakeLink();
+    const sub = channel.subscriber();
+    const { replicator } = start(link);
+    const batch = new BatchWriter(64, 1 << 20);
+    const fromB = channelTag(key, 'data', 'b');
+    // 110 records of 72 bytes a frame: eight fit the 64 KiB ring, the ninth waits for the subscriber.
+    // (Acknowledged by bytes after frames 2 and 5; then only when blocked.)
+    for (let seq = 0; seq < 9; seq++) {
+      for (let i = 0; i < 110; i++) batch.add(new Uint8Array(64), 0, 64);
+      link.deliver(fromB, batch.take(BigInt(seq), EPOCH).data);
+    }
+    const acks = () => link.sent.filter((s) => s.tag === channelTag(key, 'ack', 'a')).map((s) => readHeader(new DataView(s.data.buffer)).seq);
+    await until(() => acks().length > 0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(replicator.report().channels['nr/unit']![0]!.landed).toBe(880);
+    expect(acks().at(-1)).toBe(8n);
+    let got = 0;
+    await until(() => ((got += sub.poll(() => {})), got >= 990));
+    await until(() => acks().at(-1) === 9n);
+  });
+
   it('sends its unacknowledged frames again on a resend request, and marks the first one when it has nothing before it', async () => {
     const link = fakeLink();
     start(link);

@@ -780,7 +780,10 @@ export class NodeReplicator {
         }
         inLink.missing = false;
         const count = this.parseFrame(r, inLink, got.length);
-        if (count === null) continue;
+        if (count === null) {
+          inLink.state.done(inLink.inbound.epoch, inLink.inbound.next);
+          continue;
+        }
         inLink.pending = { seq: readHeader(inLink.view).seq, count };
         inLink.unacknowledgedBytes += got.length;
       }
@@ -803,7 +806,8 @@ export class NodeReplicator {
 
   /** Tells the peer the next frame wanted (everything before it is landed). */
   private acknowledge(inLink: InLink): void {
-    writeHeader(this.ackView, inLink.inbound.next, inLink.inbound.epoch);
+    // A frame still waiting in the inbox is not landed yet, though its number is taken.
+    writeHeader(this.ackView, inLink.pending?.seq ?? inLink.inbound.next, inLink.inbound.epoch);
     if (!this.send(inLink.peer, inLink.ackTag, this.ackFrame)) return;
     inLink.unacknowledged = 0;
     inLink.unacknowledgedBytes = 0;
@@ -852,6 +856,7 @@ export class NodeReplicator {
       // More than this ring holds at once: a peer with other channel settings, or another version.
       if (!isShimmyError(err, ErrorCode.INVALID_ARGUMENT)) throw err;
       this.reject(r, inLink.peer, err);
+      state.done(inbound.epoch, p.seq + 1n);
       return true;
     }
     if (!landed) return false;
