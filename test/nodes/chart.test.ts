@@ -6,7 +6,7 @@
  * CRDs and nothing else, no segment on any node.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -92,6 +92,30 @@ async function agentPod(node: string) {
   });
   expect(pods.items).toHaveLength(1);
   return pods.items[0]!;
+}
+
+/**
+ * On a failure, the agents' logs (the previous container's too) and the named pods' logs go to
+ * .cache/nodes-logs/<namespace>/, where CI keeps them.
+ */
+async function keepLogs(ns: string, pods: string[]) {
+  const dir = join('.cache', 'nodes-logs', ns);
+  mkdirSync(dir, { recursive: true });
+  const keep = async (file: string, read: () => Promise<string>) => {
+    try {
+      writeFileSync(join(dir, file), await read());
+    } catch (err) {
+      writeFileSync(join(dir, file), `could not read: ${String(err)}`);
+    }
+  };
+  for (const node of ['node-1', 'node-2']) {
+    const name = (await agentPod(node)).metadata!.name!;
+    await keep(`agent-${node}.log`, () => c.core.readNamespacedPodLog({ name, namespace: SYSTEM }));
+    await keep(`agent-${node}.previous.log`, () => c.core.readNamespacedPodLog({ name, namespace: SYSTEM, previous: true }));
+    await keep(`endpoint-${node}.json`, async () => JSON.stringify(await endpointOf(ns, 'frames', node), null, 2));
+  }
+  for (const pod of pods) await keep(`${pod}.log`, () => logs(c, ns, pod));
+  console.error(`[nodes] logs of the failed test kept in ${dir}`);
 }
 
 async function agentLog(node: string): Promise<string> {
@@ -656,7 +680,12 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('pub', { app: 'xn' }, pubArgs, { nodeName: 'node-1' }) });
     await waitRunning(c, ns, ['pub']);
     await during();
-    await waitSucceeded(c, ns, ['pub', ...subs.map(([name]) => name)], 240_000);
+    try {
+      await waitSucceeded(c, ns, ['pub', ...subs.map(([name]) => name)], 240_000);
+    } catch (err) {
+      await keepLogs(ns, ['pub', ...subs.map(([name]) => name)]);
+      throw err;
+    }
     for (const [name] of subs) expect(verifySummary(await logs(c, ns, name)), name).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
     const labels = (peer: string) => `namespace="${ns}",channel="frames",peer="${peer}"`;
     // The agents write their counters into /metrics every few seconds.
