@@ -35,7 +35,7 @@ import { ChannelFiles } from './channel-files.js';
 import { LeaseHolder } from './lease-holder.js';
 import { channelMountAuthorizer } from './volume-access.js';
 import { TrafficReader, segmentStore, type MemoryStore } from './node-segments.js';
-import { planSegments, sameSettings, type WantedSegment } from './segment-plan.js';
+import { planSegments, sameSettings, withReplicatorUse, type WantedSegment } from './segment-plan.js';
 import type { PeerAddress, ReplicatorReport } from '../replication/node-replicator.js';
 import { ReplicationThread, type ReplicationOptions } from './replication.js';
 import { parseReplicationAddress, peerStatuses, replicatedChannels } from './replication-plan.js';
@@ -204,10 +204,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const unserved = all.filter((w) => !storeFor(w.memory));
     for (const w of unserved)
       log.warn({ endpoint: w.endpoint, memory: w.memory }, 'this agent does not serve this kind of channel memory (start it with --channel-root)');
+    const replicating = new Set(Object.keys(replication?.report()?.channels ?? {}));
     const actions = stores.flatMap((store) => {
       const plan = planSegments({
         wanted: all.filter((w) => w.memory === store.kind),
-        present: store.present(),
+        present: withReplicatorUse(store.present(), replicating),
         unwantedSince: unwantedSince.get(store.kind) ?? new Map(),
         now: Date.now(),
         graceMs: opts.graceMs,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planSegments, type PresentSegment, type WantedSegment } from './segment-plan.js';
+import { planSegments, withReplicatorUse, type PresentSegment, type WantedSegment } from './segment-plan.js';
 
 const settings = { mode: 'pubsub' as const, capacity: 65536, maxMessage: 1024, slowConsumer: 'block' as const };
 const ref = (name: string, uid = `uid-${name}`) => ({ namespace: 'demo', name, uid });
@@ -42,6 +42,16 @@ describe('planSegments', () => {
     // Still attached: kept, and still counted from when it became unwanted.
     expect(late.unwantedSince.get(2)).toBe(100_000);
     expect(late.unwantedSince.has(1)).toBe(false);
+  });
+
+  it('keeps an orphan the replication thread still has open (it drains what is in flight), and removes it once the thread let go', () => {
+    const present = [have(1, 'a', 0), have(2, 'b', 0)];
+    const unwantedSince = new Map([
+      [1, 0],
+      [2, 0],
+    ]);
+    expect(kinds(plan({ present: withReplicatorUse(present, new Set(['demo/a'])), unwantedSince }))).toEqual(['remove 2 orphaned']);
+    expect(kinds(plan({ present: withReplicatorUse(present, new Set()), unwantedSince }))).toEqual(['remove 1 orphaned', 'remove 2 orphaned']);
   });
 
   it('forgets the grace clock of a segment that is wanted again', () => {

@@ -76,6 +76,16 @@ export const sameSettings = (a: SegmentSettings, b: SegmentSettings): boolean =>
 
 const identity = (ref: ChannelRef) => `${ref.namespace}/${ref.name}@${ref.uid ?? ''}`;
 
+/**
+ * The agent's replication thread attaches to a channel without being one of its users, and
+ * keeps it open after its pods are gone while it sends and lands what is still in flight:
+ * such a segment counts as attached, so it is not removed under the thread.
+ * `replicating`: the thread's open channels, as `namespace/name`.
+ */
+export function withReplicatorUse<P extends PresentSegment>(present: readonly P[], replicating: ReadonlySet<string>): P[] {
+  return present.map((p) => (replicating.has(`${p.ref.namespace}/${p.ref.name}`) ? { ...p, attached: p.attached + 1 } : p));
+}
+
 export function planSegments(inputs: PlanInputs): Plan {
   const { wanted, present, now, graceMs, uninstalling } = inputs;
   const actions: SegmentAction[] = [];
