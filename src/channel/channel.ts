@@ -344,9 +344,9 @@ export class Channel implements SlotHost {
   }
 
   /** Takes over the durable slot `durableId` left by a dead owner (adopted: its state words are as it left them), or claims a new one. */
-  claimDurableSlot(role: RoleName, ring: number, durableId: number): { slot: number; adopted: boolean } {
+  claimDurableSlot(role: RoleName, ring: number, durableId: number, takeOver = false): { slot: number; adopted: boolean } {
     this.assertOpen();
-    const got = this.table.claimDurable(role, ring, durableId);
+    const got = this.table.claimDurable(role, ring, durableId, undefined, takeOver);
     this.own(got.slot);
     return got;
   }
@@ -458,10 +458,14 @@ export class Channel implements SlotHost {
     return new Publisher(this, this.rings[0]!, options);
   }
 
-  /** The node agent's publisher for what it lands from another node (lander.ts); `durableId` names the peer. */
-  lander(durableId: number): Lander {
+  /**
+   * The node agent's publisher for what it lands from another node (lander.ts); `durableId`
+   * names the peer. `takeOver`: the caller knows the slot's earlier owner is gone (it holds
+   * the node's agent lock), so the slot is adopted without waiting for that owner's heartbeat to stop.
+   */
+  lander(durableId: number, takeOver = false): Lander {
     this.assertMode('pubsub', 'a lander');
-    return new Lander(this, this.rings[0]!, durableId);
+    return new Lander(this, this.rings[0]!, durableId, takeOver);
   }
 
   subscriber(options: IdleOptions = {}): Subscriber {

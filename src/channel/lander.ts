@@ -14,8 +14,8 @@ export class Lander extends WriterEndpoint {
   readonly adopted: boolean;
   readonly state: StateWords;
 
-  constructor(channel: SlotHost, ring: RingView, durableId: number) {
-    const { slot, adopted } = channel.claimDurableSlot('publisher', ring.index, durableId);
+  constructor(channel: SlotHost, ring: RingView, durableId: number, takeOver = false) {
+    const { slot, adopted } = channel.claimDurableSlot('publisher', ring.index, durableId, takeOver);
     super(channel, ring, slot, 'lander');
     this.adopted = adopted;
     this.state = channel.stateWords(slot);

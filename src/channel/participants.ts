@@ -151,16 +151,17 @@ export class ParticipantTable {
   /**
    * A durable slot (`durableId`, role and ring) for this process: the one a dead owner (or
    * an earlier owner in this process) left, taken over with its state, or else a new one.
-   * Two live owners of one durable slot are a conflict.
+   * Two live owners of one durable slot are a conflict, unless the caller knows better
+   * (`takeOver`: it holds a lock that its earlier owner held until it died).
    */
-  claimDurable(role: RoleName, ring: number, durableId: number, init: (slot: number) => void = () => {}): { slot: number; adopted: boolean } {
+  claimDurable(role: RoleName, ring: number, durableId: number, init: (slot: number) => void = () => {}, takeOver = false): { slot: number; adopted: boolean } {
     for (let slot = 0; slot < this.count; slot++) {
       const b = this.base(slot);
       if (Atomics.load(this.u32, b + SlotWord.state) !== SlotState.active) continue;
       if (this.word(slot, SlotWord.durable) !== DURABLE || this.word(slot, SlotWord.durableId) !== durableId >>> 0) continue;
       if (this.word(slot, SlotWord.role) !== Role[role] || this.word(slot, SlotWord.ring) !== ring) continue;
       const ours = this.word(slot, SlotWord.pid) === process.pid && this.word(slot, SlotWord.pidNs) === OWN_PID_NAMESPACE;
-      if (!ours && !this.isDead(slot)) {
+      if (!ours && !takeOver && !this.isDead(slot)) {
         throw new ShimmyError(
           ErrorCode.PUBLISHER_CONFLICT,
           `Durable slot ${durableId >>> 0} of this channel is held by live process ${this.word(slot, SlotWord.pid)}`,

@@ -131,6 +131,8 @@ export interface ReplicatorOptions {
   /** Opens a channel's memory on this node (it must exist: the agent makes it). */
   open: (channel: ReplicatedChannel) => Channel;
   peerTimeoutMs: number;
+  /** Whether this process is the node's only agent (it holds the agent lock): it then adopts an earlier agent's landers at once. */
+  soleAgent?: () => boolean;
   connectTimeoutMs?: number;
   retryMs?: number;
   /** How long a send may wait for room before the link counts as cut. */
@@ -224,6 +226,7 @@ export class NodeReplicator {
   private readonly links = new Map<string, Link>();
   private readonly replicas = new Map<string, Replica>();
   private readonly waiting = new Map<string, string>();
+  private waitingLogged = new Map<string, string>();
   private readonly finished = new Map<string, ChannelPeerReport[]>();
   private readonly accepted = new Set<UcxPeer>();
   private wanted: ReplicatorConfig = { channels: [], addresses: [] };
@@ -373,9 +376,13 @@ export class NodeReplicator {
         this.replicas.set(id, this.openReplica(spec));
         this.log('info', 'replicating channel', { channel: id, peers: spec.peers });
       } catch (err) {
-        this.waiting.set(id, err instanceof Error ? err.message : String(err));
+        const why = err instanceof Error ? err.message : String(err);
+        this.waiting.set(id, why);
+        // Tried again every retry interval: logged when the reason changes.
+        if (this.waitingLogged.get(id) !== why) this.log('warn', 'channel not replicated yet; trying again', { channel: id, err: why, retryMs: this.retryMs });
       }
     }
+    this.waitingLogged = new Map(this.waiting);
   }
 
   private openReplica(spec: ReplicatedChannel): Replica {
@@ -427,7 +434,7 @@ export class NodeReplicator {
       if (!r.ins.has(peer)) {
         // Room for the link's MAC too.
         const inbound = new Inbound(frameCapacity(spec.maxMessage) - HEADER_BYTES + this.opts.worker.overhead);
-        const lander = r.channel.lander(fnv1a(peer));
+        const lander = r.channel.lander(fnv1a(peer), this.opts.soleAgent?.() ?? false);
         const state = new LandingState(lander);
         const resumed = state.restore();
         if (resumed) {

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Channel } from '../channel/channel.js';
+import { AgentLock } from './agent-lock.js';
 import { NodeReplicator } from './node-replicator.js';
 import type { FromReplicator, ReplicationWorkerData, ToReplicator } from './thread-protocol.js';
 import { UcxWorker } from './ucx.js';
@@ -17,11 +18,13 @@ const log = pino({ level: data.logLevel, base: { component: 'shimmy-agent', node
 
 const worker = UcxWorker.open({ tls: data.tls, devices: data.devices, key: data.key });
 const listening = worker.listen(data.ip, data.port);
+const lock = new AgentLock();
 const replicator = new NodeReplicator({
   node: data.node,
   worker,
   open: (c) => (c.file ? Channel.openFile(c.ref, c.file) : Channel.open(c.ref)),
   peerTimeoutMs: data.peerTimeoutMs,
+  soleAgent: () => lock.held(),
   log: (level, msg, fields) => log[level](fields, msg),
 });
 const stop = new AbortController();
@@ -34,6 +37,11 @@ log.info(
   { address: `${data.ip}:${listening}`, tls: data.tls || '(UCX chooses)', devices: data.devices || '(all)', mac: 'HMAC-SHA256 under the cluster key' },
   'replication listening',
 );
+if (!lock.held())
+  log.warn(
+    { err: lock.lastError ?? 'another live process on this node holds it (a second agent?)' },
+    "this node's agent lock is not held: an earlier agent's landers are adopted only once its heartbeat has stopped",
+  );
 send({ type: 'listening', port: listening });
 try {
   await replicator.run(stop.signal);
@@ -43,6 +51,7 @@ try {
   clearInterval(reportTimer);
   replicator.close();
   worker.close();
+  lock.release();
 }
 send({ type: 'stopped' });
 port.close();

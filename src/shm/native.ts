@@ -56,6 +56,9 @@ const fn = {
   mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)'),
   munmap: libc.func('int munmap(void *addr, size_t length)'),
   shmctl: libc.func('int shmctl(int shmid, int cmd, void *buf)'),
+  semget: libc.func('int semget(int key, int nsems, int semflg)'),
+  semop: libc.func('int semop(int semid, void *sops, size_t nsops)'),
+  semctl: libc.func('int semctl(int semid, int semnum, int cmd)'),
   abi: shimmy.func('int shimmy_abi_version(void)'),
   futexWait: shimmy.func('int shimmy_futex_wait(void *addr, uint32_t expected, int64_t timeout_ns)'),
   futexWake: shimmy.func('int shimmy_futex_wake(void *addr, int n)'),
@@ -86,6 +89,34 @@ export function lastErrno(): number {
 export function shmget(key: number, size: number, flags: number): number {
   const id = fn.shmget(key, size, flags) as number;
   return id < 0 ? -koffi.errno() : id;
+}
+
+const IPC_NOWAIT = 0o4000;
+const SEM_UNDO = 0x1000;
+/** Two sembufs (u16 num, i16 op, i16 flags): wait for zero, then add one, undone by the kernel when this process ends. */
+const TAKE = (() => {
+  const ops = Buffer.alloc(12);
+  ops.writeInt16LE(0, 2);
+  ops.writeInt16LE(IPC_NOWAIT, 4);
+  ops.writeInt16LE(1, 8);
+  ops.writeInt16LE(SEM_UNDO | IPC_NOWAIT, 10);
+  return ops;
+})();
+
+/**
+ * Takes the System V semaphore `key` (made 0600 if missing) as a lock without waiting: its
+ * id, or -errno (-EAGAIN: a live process holds it; -EIDRM: removed meanwhile). The kernel
+ * lets go of it when this process ends, however it ends (SEM_UNDO).
+ */
+export function semLockTry(key: number): number {
+  const id = fn.semget(key, 1, IPC_CREAT | 0o600) as number;
+  if (id < 0) return -koffi.errno();
+  return (fn.semop(id, TAKE, 2) as number) < 0 ? -koffi.errno() : id;
+}
+
+/** semctl(IPC_RMID): 0 or -errno. */
+export function semRemove(id: number): number {
+  return (fn.semctl(id, 0, IPC_RMID) as number) < 0 ? -koffi.errno() : 0;
 }
 
 /** shmat and mmap report failure as (void *) -1: then -errno, else the address. */

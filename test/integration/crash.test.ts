@@ -159,6 +159,21 @@ describe('a node agent killed with SIGKILL while it owns a lander', () => {
   });
 });
 
+describe("a node agent that holds the node's agent lock", () => {
+  it("adopts a lander's durable slot whose owner still looks alive (an earlier agent in a PID namespace it cannot see)", async () => {
+    const ref = channels.ref('lock-lander');
+    const ch = Channel.create(ref, { capacity: 65536, maxMessage: 1024 });
+    const agent = helper('hold-lander', [ref.namespace, ref.name, '78']);
+    await agent.waitFor(/landed/);
+    expect(codeOf(() => ch.lander(78))).toBe(ErrorCode.PUBLISHER_CONFLICT);
+    const next = ch.lander(78, true);
+    expect(next.adopted).toBe(true);
+    expect(next.landedAt(next.state.get(0), next.state.get(1))).toBe(true);
+    expect(ch.stats().publishers).toBe(1);
+    ch.close();
+  });
+});
+
 describe('a publisher killed mid-write', () => {
   it('exposes no torn message and its lock is taken over', async () => {
     const ref = channels.ref('dead-pub');

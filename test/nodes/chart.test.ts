@@ -109,7 +109,10 @@ async function keepLogs(ns: string, pods: string[]) {
     }
   };
   for (const node of ['node-1', 'node-2']) {
-    const name = (await agentPod(node)).metadata!.name!;
+    const pod = await agentPod(node);
+    const name = pod.metadata!.name!;
+    // How an agent's earlier container ended (exit code, signal, OOMKilled), if it did.
+    await keep(`agent-${node}.status.json`, async () => JSON.stringify(pod.status?.containerStatuses, null, 2));
     await keep(`agent-${node}.log`, () => c.core.readNamespacedPodLog({ name, namespace: SYSTEM }));
     await keep(`agent-${node}.previous.log`, () => c.core.readNamespacedPodLog({ name, namespace: SYSTEM, previous: true }));
     await keep(`endpoint-${node}.json`, async () => JSON.stringify(await endpointOf(ns, 'frames', node), null, 2));
@@ -676,6 +679,8 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     // Every subscriber in: node-2's two and its agent's, node-1's one and its agent's (the one that forwards).
     await eventually('every subscriber on node-2', async () => (await endpointOf(ns, 'frames', 'node-2'))?.status?.subscribers === 3, 60_000);
     await eventually('every subscriber on node-1', async () => (await endpointOf(ns, 'frames', 'node-1'))?.status?.subscribers === 2, 60_000);
+    const restarts = async () => Promise.all(['node-1', 'node-2'].map(async (n) => (await agentPod(n)).status?.containerStatuses?.[0]?.restartCount ?? 0));
+    const restartsBefore = await restarts();
     const pubArgs = ['pub', 'frames', '--count', String(count), '--size', String(size), '--seq', '--wait-subscribers', '2', '--timeout', '300s', ...pubExtra];
     await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod('pub', { app: 'xn' }, pubArgs, { nodeName: 'node-1' }) });
     await waitRunning(c, ns, ['pub']);
@@ -687,6 +692,12 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
       throw err;
     }
     for (const [name] of subs) expect(verifySummary(await logs(c, ns, name)), name).toMatchObject({ received: count, gaps: 0, outOfOrder: 0, corrupt: 0 });
+    // Only the test's own kill restarts an agent (a crash would show here, with how it ended).
+    if (landedByOneAgent) {
+      const after = await restarts();
+      if (after.join() !== restartsBefore.join()) await keepLogs(ns, []);
+      expect(after, 'agent restarts on node-1 and node-2 (see .cache/nodes-logs)').toEqual(restartsBefore);
+    }
     const labels = (peer: string) => `namespace="${ns}",channel="frames",peer="${peer}"`;
     // The agents write their counters into /metrics every few seconds.
     const reached = (node: string, series: string) =>
@@ -722,7 +733,8 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
   });
 
   it("goes on exactly when node-2's agent is killed with SIGKILL mid-stream: the restarted agent adopts what the killed one landed", async () => {
-    const count = 100_000;
+    // 10 s of publishing: the restarted agent must be back while node-1 still publishes (see docs/replication.md, Limits).
+    const count = 200_000;
     const counters = await acrossNodes(
       'across-kill',
       'Volume',
