@@ -346,7 +346,7 @@ export class Channel implements SlotHost {
   /** Takes over the durable slot `durableId` left by a dead owner (adopted: its state words are as it left them), or claims a new one. */
   claimDurableSlot(role: RoleName, ring: number, durableId: number, takeOver = false): { slot: number; adopted: boolean } {
     this.assertOpen();
-    const got = this.table.claimDurable(role, ring, durableId, undefined, takeOver);
+    const got = this.table.claimDurable(role, ring, durableId, takeOver);
     this.own(got.slot);
     return got;
   }

@@ -133,7 +133,7 @@ export class ParticipantTable {
         Atomics.store(this.u32, b + SlotWord.startTime, OWN_START_TIME);
         Atomics.store(this.u32, b + SlotWord.heartbeat, this.now());
         Atomics.store(this.u32, b + SlotWord.ring, ring);
-        for (const f of [SlotWord.cursor, SlotWord.expectedSeq, SlotWord.lost, SlotWord.delivered, 12, 13, 14, 15]) Atomics.store(this.u32, b + f, 0);
+        for (const f of [...DURABLE_STATE_WORDS, SlotWord.durable, SlotWord.durableId]) Atomics.store(this.u32, b + f, 0);
         init(slot);
         // Stryker disable next-line ArithmeticOperator: SlotWord.state is word 0 of a slot, so base - state and base + state are the same index
         Atomics.store(this.u32, b + SlotWord.state, SlotState.active);
@@ -154,7 +154,7 @@ export class ParticipantTable {
    * Two live owners of one durable slot are a conflict, unless the caller knows better
    * (`takeOver`: it holds a lock that its earlier owner held until it died).
    */
-  claimDurable(role: RoleName, ring: number, durableId: number, init: (slot: number) => void = () => {}, takeOver = false): { slot: number; adopted: boolean } {
+  claimDurable(role: RoleName, ring: number, durableId: number, takeOver = false): { slot: number; adopted: boolean } {
     for (let slot = 0; slot < this.count; slot++) {
       const b = this.base(slot);
       if (Atomics.load(this.u32, b + SlotWord.state) !== SlotState.active) continue;
@@ -183,7 +183,6 @@ export class ParticipantTable {
       return { slot, adopted: true };
     }
     const slot = this.claim(role, ring, (s) => {
-      init(s);
       Atomics.store(this.u32, this.base(s) + SlotWord.durableId, durableId >>> 0);
       Atomics.store(this.u32, this.base(s) + SlotWord.durable, DURABLE);
     });

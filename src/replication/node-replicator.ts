@@ -226,7 +226,6 @@ export class NodeReplicator {
   private readonly links = new Map<string, Link>();
   private readonly replicas = new Map<string, Replica>();
   private readonly waiting = new Map<string, string>();
-  private waitingLogged = new Map<string, string>();
   private readonly finished = new Map<string, ChannelPeerReport[]>();
   private readonly accepted = new Set<UcxPeer>();
   private wanted: ReplicatorConfig = { channels: [], addresses: [] };
@@ -369,6 +368,7 @@ export class NodeReplicator {
       if (!this.links.has(a.node))
         this.links.set(a.node, { address: a, ep: null, state: 'Connecting', since: Date.now(), attemptAt: 0, everConnected: false, reconnects: 0 });
 
+    const waitedFor = new Map(this.waiting);
     this.waiting.clear();
     for (const [id, spec] of want) {
       if (this.replicas.has(id)) continue;
@@ -379,16 +379,15 @@ export class NodeReplicator {
         const why = err instanceof Error ? err.message : String(err);
         this.waiting.set(id, why);
         // Tried again every retry interval: logged when the reason changes.
-        if (this.waitingLogged.get(id) !== why) this.log('warn', 'channel not replicated yet; trying again', { channel: id, err: why, retryMs: this.retryMs });
+        if (waitedFor.get(id) !== why) this.log('warn', 'channel not replicated yet; trying again', { channel: id, err: why, retryMs: this.retryMs });
       }
     }
-    this.waitingLogged = new Map(this.waiting);
   }
 
   private openReplica(spec: ReplicatedChannel): Replica {
     const channel = this.opts.open(spec);
     try {
-      const mode = channel.stats().mode;
+      const { mode, capacity } = channel.stats();
       if (mode !== 'pubsub')
         throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `${idOf(spec.ref)} is a ${mode} channel`, 'Only pub/sub channels are replicated between nodes');
       const r: Replica = {
@@ -396,10 +395,10 @@ export class NodeReplicator {
         id: idOf(spec.ref),
         channel,
         sub: channel.subscriber(),
-        capacity: channel.stats().capacity,
+        capacity,
         holding: false,
         // A quarter of the ring at most: the peer lands a frame whole, once its ring has room for all of it.
-        batch: new BatchWriter(spec.maxMessage, channel.stats().capacity / 4),
+        batch: new BatchWriter(spec.maxMessage, capacity / 4),
         epoch: newEpoch(),
         seq: 0n,
         outs: new Map(),
