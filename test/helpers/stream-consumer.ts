@@ -18,13 +18,22 @@ end.on('data', (m: Buffer) => {
   end.pause();
   setTimeout(() => end.resume(), 1);
 });
+// A consumer still here after 5 s says where it stands (the test shows it if it times out).
+const started = Date.now();
+let reported = 0;
 const timer = setInterval(() => {
+  if (Date.now() - started > 5000 * (reported + 1)) {
+    reported++;
+    const state = { taken: Atomics.load(inbound.ctl, RingWord.taken), mine: mine.length, buffered: end.readableLength, paused: end.isPaused() };
+    console.error(`still consuming: ${JSON.stringify(state)}`);
+  }
   // Everything was taken, and what this consumer took is handed over (take() pushes what it
   // took before returning, so nothing taken here is still on its way).
   if (Atomics.load(inbound.ctl, RingWord.taken) >= Number(expect) && end.readableLength === 0 && !end.isPaused()) {
     clearInterval(timer);
     setTimeout(() => {
       console.log(JSON.stringify(mine));
+      console.error('closing');
       ch.close();
       process.exit(0);
     }, 100);

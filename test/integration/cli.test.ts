@@ -225,7 +225,12 @@ describe('stream channels across processes', () => {
     const ch = openChannel(ref);
     const a = ch.stream('a');
     for (let i = 0; i < 2000; i++) if (!a.write(`job-${i}`)) await new Promise((r) => a.once('drain', r));
-    for (const code of await within(Promise.all(consumers.map((c) => c.exited)), 'both consumers to exit', 60_000)) expect(code).toBe(0);
+    const exits = await within(Promise.all(consumers.map((c) => c.exited)), 'both consumers to exit', 60_000).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; ${consumers.map((c, i) => `consumer ${i}: stdout ${c.stdout().slice(-200)} stderr ${c.stderr().slice(-400)}`).join('; ')}`,
+      );
+    });
+    for (const code of exits) expect(code).toBe(0);
     const taken = consumers.map((c) => JSON.parse(c.stdout().trim().split('\n').at(-1)!) as string[]);
     // Exactly once overall: every job, none twice.
     expect(taken.flat().sort()).toEqual(Array.from({ length: 2000 }, (_, i) => `job-${i}`).sort());
