@@ -295,11 +295,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         }
       }
       if (endpoint.spec.peers.length > 0) {
-        const off = !replication
-          ? 'this agent does not replicate (start it with --replication-port)'
-          : want.settings.mode !== 'pubsub'
-            ? 'stream channels are not replicated between nodes yet'
-            : undefined;
+        const off = replication ? undefined : 'this agent does not replicate (start it with --replication-port)';
         status.replication = peerStatuses(endpoint, replicated, (n) => peerAddresses.has(n), off);
       }
       const name = endpoint.metadata.name!;

@@ -23,7 +23,7 @@ describe('parseReplicationAddress', () => {
 });
 
 describe('replicatedChannels', () => {
-  it('replicates the pub/sub channels that have peers, with their window and, for Volume, their file', () => {
+  it('replicates the channels that have peers, pub/sub and stream, with their mode, window and, for Volume, their file', () => {
     const got = replicatedChannels(
       [
         { endpoint: endpoint('a', ['n3', 'n2']), want: want('a', 'pubsub') },
@@ -34,8 +34,9 @@ describe('replicatedChannels', () => {
       (ref) => `/run/${ref.name}/ring`,
     );
     expect(got).toEqual([
-      { ref: { namespace: 'ns', name: 'a' }, key: 7, maxMessage: 1024, windowBytes: 65536, peers: ['n2', 'n3'] },
-      { ref: { namespace: 'ns', name: 'd' }, key: 7, maxMessage: 1024, windowBytes: 65536, peers: ['n2'], file: '/run/d/ring' },
+      { ref: { namespace: 'ns', name: 'a' }, key: 7, maxMessage: 1024, windowBytes: 65536, peers: ['n2', 'n3'], mode: 'pubsub' },
+      { ref: { namespace: 'ns', name: 'c' }, key: 7, maxMessage: 1024, windowBytes: 65536, peers: ['n2'], mode: 'stream' },
+      { ref: { namespace: 'ns', name: 'd' }, key: 7, maxMessage: 1024, windowBytes: 65536, peers: ['n2'], mode: 'pubsub', file: '/run/d/ring' },
     ]);
   });
 });
@@ -74,9 +75,8 @@ describe('peerStatuses', () => {
   });
 
   it('says Off with why when the agent does not replicate the channel, and why a channel is not open yet', () => {
-    expect(peerStatuses(endpoint('a', ['n2']), report, () => true, 'stream channels are not replicated between nodes yet')).toEqual([
-      expect.objectContaining({ node: 'n2', link: 'Off', message: 'stream channels are not replicated between nodes yet' }),
-    ]);
+    const off = 'this agent does not replicate (start it with --replication-port)';
+    expect(peerStatuses(endpoint('a', ['n2']), report, () => true, off)).toEqual([expect.objectContaining({ node: 'n2', link: 'Off', message: off })]);
     const waiting = { ...report, channels: {}, waiting: { 'ns/a': 'no segment' } };
     expect(peerStatuses(endpoint('a', ['n2']), waiting, () => true, undefined)[0]).toMatchObject({
       link: 'Connected',

@@ -17,16 +17,17 @@ export function parseReplicationAddress(text: string | undefined): { ip: string;
   return port > 0 && port < 65536 ? { ip: m[1]!, port } : undefined;
 }
 
-/** The pub/sub channels of these endpoints (with the segments they want) that have peers. */
+/** The channels of these endpoints (with the segments they want) that have peers. */
 export function replicatedChannels(served: { endpoint: ChannelEndpoint; want: WantedSegment }[], fileOf: (ref: ChannelRef) => string): ReplicatedChannel[] {
   return served
-    .filter(({ endpoint, want }) => endpoint.spec.peers.length > 0 && want.settings.mode === 'pubsub')
+    .filter(({ endpoint }) => endpoint.spec.peers.length > 0)
     .map(({ endpoint, want }) => ({
       ref: want.ref,
       key: want.key,
       maxMessage: want.settings.maxMessage,
       windowBytes: want.settings.capacity,
       peers: [...endpoint.spec.peers].sort(),
+      mode: want.settings.mode,
       ...(want.memory === 'Volume' ? { file: fileOf(want.ref) } : {}),
     }));
 }

@@ -18,6 +18,7 @@ import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSid
 import type { IdleOptions } from './idle.js';
 import type { SlotHost, StateWords } from './slot-host.js';
 import { Lander } from './lander.js';
+import { StreamTaker } from './stream-taker.js';
 import { checkSegmentOwner, checkSegmentTrust } from './segment-trust.js';
 
 /** Settings of this process's view of a channel; nothing here is stored in the segment. */
@@ -463,9 +464,25 @@ export class Channel implements SlotHost {
    * names the peer. `takeOver`: the caller knows the slot's earlier owner is gone (it holds
    * the node's agent lock), so the slot is adopted without waiting for that owner's heartbeat to stop.
    */
-  lander(durableId: number, takeOver = false): Lander {
-    this.assertMode('pubsub', 'a lander');
-    return new Lander(this, this.rings[0]!, durableId, takeOver);
+  lander(durableId: number, takeOver = false, ring = 0): Lander {
+    return new Lander(this, this.ringAt(ring), durableId, takeOver);
+  }
+
+  /** The node agent's consumer of stream ring `ring`, for the peers' consumers (stream-taker.ts). */
+  streamTaker(ring: number): StreamTaker {
+    this.assertMode('stream', 'a stream taker');
+    return new StreamTaker(this, this.ringAt(ring));
+  }
+
+  private ringAt(ring: number): RingView {
+    const view = this.rings[ring];
+    if (!view)
+      throw new ShimmyError(
+        ErrorCode.INVALID_ARGUMENT,
+        `Channel ${this.ref.namespace}/${this.ref.name} has no ring ${ring}`,
+        `Its rings are 0 to ${this.rings.length - 1}`,
+      );
+    return view;
   }
 
   subscriber(options: IdleOptions = {}): Subscriber {

@@ -5,7 +5,7 @@
  * lock leaves the cursor where it was and the next consumer takes the message.
  */
 import type { ShimmyError } from '../errors.js';
-import { LENGTH_MASK, RingWord, RECORD_HEADER, align8 } from './layout.js';
+import { LENGTH_MASK, REMOTE_FLAG, RingWord, RECORD_HEADER, align8 } from './layout.js';
 import type { RecoverableLock } from './lock.js';
 import { PAD_KIND, RECORD_KIND, type RingView } from './ring-view.js';
 
@@ -26,9 +26,10 @@ export class StreamReader {
   /**
    * Takes up to `max` messages as copies. Never waits longer than the lock. A record no
    * Shimmy writer could have written ends the call with CORRUPT_RING, after the lock is
-   * released and the messages taken before it are delivered.
+   * released and the messages taken before it are delivered. `localOnly` (the node agent) stops
+   * at the first message landed from another node: that one is for this node's consumers.
    */
-  take(max: number, deliver: (message: Buffer, seq: number) => void): number {
+  take(max: number, deliver: (message: Buffer, seq: number) => void, localOnly = false): number {
     if (!this.hasData()) return 0;
     const ring = this.ring;
     const ctl = ring.ctl;
@@ -53,7 +54,7 @@ export class StreamReader {
       while (fault === null && out.length < limit) {
         const idx = cursor & mask;
         const head = Atomics.load(words, idx >>> 2);
-        if (head === 0) break;
+        if (head === 0 || (localOnly && (head & REMOTE_FLAG) !== 0)) break;
         const len = head & LENGTH_MASK;
         const kind = head >>> 30;
         if (kind === PAD_KIND && len === cap - idx && idx !== 0) {

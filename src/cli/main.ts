@@ -8,6 +8,7 @@ import { describeApiError } from '../k8s/api-errors.js';
 import { registerChannelCommands } from './channel-commands.js';
 import { registerPubCommand } from './pub-command.js';
 import { registerSubCommand } from './sub-command.js';
+import { registerStreamCommands } from './stream-commands.js';
 import { registerBenchCommand } from '../../bench/bench-command.js';
 import { registerControlPlaneBenchCommand } from '../../bench/control-plane/command.js';
 import { registerDemoCommand } from '../demo/demo-command.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerChannelCommands(program);
   registerPubCommand(program);
   registerSubCommand(program);
+  registerStreamCommands(program);
   registerBenchCommand(program);
   registerControlPlaneBenchCommand(program);
   registerDemoCommand(program);

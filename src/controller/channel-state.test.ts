@@ -59,9 +59,9 @@ describe('channel state', () => {
     expect(desiredStatus({ channel: pubsub, placement, problem: undefined, agentReady: () => true, reports }).conditions![1]!.message).toBe(
       'endpoints on n1, n2; the agents replicate it between the nodes; links not connected: n1 Dropped',
     );
-    // Streams are not replicated: the condition must not say they are.
+    // Streams are replicated too.
     expect(desiredStatus({ channel, placement, problem: undefined, agentReady: () => true }).conditions![1]!.message).toBe(
-      'endpoints on n1, n2; pods on different nodes do not hear each other (stream channels are not replicated between nodes yet)',
+      'endpoints on n1, n2; the agents replicate it between the nodes',
     );
     const empty = desiredStatus({ channel, placement: new Map(), problem: undefined, agentReady: () => true });
     expect(empty.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([

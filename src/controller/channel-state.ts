@@ -69,9 +69,8 @@ export function rollUpTraffic(reports: readonly ChannelEndpointStatus[]): Shared
   };
 }
 
-/** What a split channel's pods across nodes get: replication by the agents (with any link that is not connected), or nothing yet for streams. */
-function replicationSummary(mode: string, reports: readonly ChannelEndpointStatus[]): string {
-  if (mode === 'Stream') return 'pods on different nodes do not hear each other (stream channels are not replicated between nodes yet)';
+/** What a split channel's pods across nodes get: replication by the agents (with any link that is not connected). */
+function replicationSummary(reports: readonly ChannelEndpointStatus[]): string {
   const notConnected = [
     ...new Set(reports.flatMap((r) => (r.replication ?? []).filter((p) => p.link !== 'Connected').map((p) => `${p.node} ${p.link}`))),
   ].sort();
@@ -104,13 +103,7 @@ export function desiredStatus({ channel, placement, problem, agentReady, reports
   else ready = condition('Ready', true, 'AgentsReady', `agents ready on ${nodes.length} node(s)`, generation);
   const split =
     nodes.length > 1
-      ? condition(
-          'Split',
-          true,
-          'MultipleNodes',
-          `endpoints on ${nodes.join(', ')}; ${replicationSummary(channel.spec.mode ?? DEFAULTS.mode, reports)}`,
-          generation,
-        )
+      ? condition('Split', true, 'MultipleNodes', `endpoints on ${nodes.join(', ')}; ${replicationSummary(reports)}`, generation)
       : condition('Split', false, nodes.length ? 'SingleNode' : 'NoEndpoints', nodes.length ? `all endpoints on ${nodes[0]}` : 'no endpoints', generation);
   let key: string | undefined;
   try {

@@ -16,6 +16,9 @@ export const HEADER_BYTES = 16;
 export const FLAG_FROM_HERE = 1;
 /** On an acknowledgement: a frame went missing, send again everything from the acknowledged one. */
 export const FLAG_RESEND = 1;
+/** On an acknowledgement of a stream ring's frames: the receiver's consumers want this many more messages (demand.ts), in the flags' bits from DEMAND_SHIFT up. */
+export const FLAG_DEMAND = 2;
+export const DEMAND_SHIFT = 8;
 
 /** A sender's epoch: new for every sender, so a receiver tells a restarted sender (sequence numbers from 0 again) from a resend. */
 export const newEpoch = (): number => randomInt(1, 0xffffffff);

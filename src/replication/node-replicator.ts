@@ -1,5 +1,5 @@
 /**
- * One node's side of the replication of its pub/sub channels with the other nodes that have
+ * One node's side of the replication of its channels with the other nodes that have
  * endpoints of them, over one UcxWorker, in one loop on one thread (the agent runs it on a
  * worker thread of its own: replicator-thread.ts).
  *
@@ -20,14 +20,21 @@
  * let go. A peer unreachable for longer
  * than `peerTimeoutMs` is dropped: its frames are let go and the channel no longer waits for
  * it; it is taken back when it answers again, from the messages published after that.
+ *
+ * A stream channel is two lanes, one per ring, each with tags of its own. A lane's frames go
+ * to one peer each, not to all: the peer asks for them when its consumers of that ring are
+ * idle (demand.ts), and this node's StreamTaker takes that many of its own messages from the
+ * ring, in turn with its consumers. Each peer's frames have their own sequence numbers.
  */
 import type { Channel } from '../channel/channel.js';
 import type { Subscriber } from '../channel/endpoints.js';
 import type { Lander } from '../channel/lander.js';
+import type { StreamTaker } from '../channel/stream-taker.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
 import { fnv1a, type ChannelRef } from '../channel/names.js';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
-import { ALL, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, newEpoch, readHeader, turn, writeHeader } from './frames.js';
+import { ALL, DEMAND_SHIFT, FLAG_DEMAND, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, newEpoch, readHeader, turn, writeHeader } from './frames.js';
+import { demandNow, type DemandState } from './demand.js';
 import { BatchWriter, frameCapacity, LENGTH_BYTES, messageAt } from './batch.js';
 import { LandingState } from './landing-state.js';
 import { FrameQueue } from './frame-queue.js';
@@ -64,6 +71,8 @@ export interface ReplicatedChannel {
   peers: string[];
   /** memory: Volume: the channel's memory file on this node (System V otherwise). */
   file?: string;
+  /** pubsub when left out. */
+  mode?: 'pubsub' | 'stream';
 }
 
 export interface PeerAddress {
@@ -166,6 +175,10 @@ interface OutLink {
   leaving: boolean;
   /** The peer asked for everything from this sequence number again: the first frame sent after it is marked FLAG_FROM_HERE if it is later. */
   resendFrom?: bigint;
+  /** A stream lane's frames to this peer are numbered apart from other peers'. */
+  seq: bigint;
+  /** A stream lane: the messages the peer's consumers asked for and have not been sent yet. */
+  credit: number;
 }
 
 interface InLink {
@@ -192,13 +205,22 @@ interface InLink {
   missing: boolean;
   rejected: number;
   rejectedLoggedAt: number;
+  /** A stream lane: what this node asked the peer for. */
+  demand: DemandState;
 }
 
 interface Replica {
   spec: ReplicatedChannel;
+  /** The channel's `namespace/name`. */
   id: string;
+  /** The key in `replicas`: the id, and a stream channel's ring. */
+  lane: string;
+  ring: number;
   channel: Channel;
-  sub: Subscriber;
+  /** A pub/sub channel's reader. */
+  sub?: Subscriber;
+  /** A stream lane's reader. */
+  taker?: StreamTaker;
   capacity: number;
   /** The node's publishers are held back: a live peer has a window of frames it has not acknowledged. */
   holding: boolean;
@@ -214,6 +236,22 @@ interface Replica {
 }
 
 const idOf = (ref: ChannelRef) => `${ref.namespace}/${ref.name}`;
+const ringsOf = (spec: ReplicatedChannel) => (spec.mode === 'stream' ? [0, 1] : [0]);
+const laneOf = (spec: ReplicatedChannel, ring: number) => (spec.mode === 'stream' ? `${idOf(spec.ref)}#${ring}` : idOf(spec.ref));
+/** The name a lane's tags and durable lander slots hash for `node`: a pub/sub channel's is the node's. */
+const laneNode = (r: Replica, node: string) => (r.spec.mode === 'stream' ? `${node}/stream-ring-${r.ring}` : node);
+
+/** Sums a stream channel's two lanes' counters, peer by peer. */
+function mergeCounters(into: ChannelPeerReport[] | undefined, add: ChannelPeerReport[]): ChannelPeerReport[] {
+  if (!into) return add;
+  const byPeer = new Map(into.map((c) => [c.peer, { ...c }]));
+  for (const c of add) {
+    const sum = byPeer.get(c.peer);
+    if (!sum) byPeer.set(c.peer, c);
+    else for (const k of Object.keys(c) as (keyof ChannelPeerReport)[]) if (k !== 'peer') sum[k] += c[k];
+  }
+  return [...byPeer.values()];
+}
 
 /** A message that did not come from the peer (or not whole): dropped and counted, the link stays. */
 const notFromPeer = (err: unknown) => isShimmyError(err, ErrorCode.UNAUTHENTICATED) || isShimmyError(err, ErrorCode.MESSAGE_TOO_LARGE);
@@ -301,8 +339,13 @@ export class NodeReplicator {
       ...(l.lastError ? { lastError: l.lastError } : {}),
     }));
     const channels: Record<string, ChannelPeerReport[]> = {};
-    for (const r of this.replicas.values()) channels[r.id] = this.countersOf(r);
-    return { links, channels, waiting: Object.fromEntries(this.waiting), finished: Object.fromEntries(this.finished) };
+    for (const r of this.replicas.values()) channels[r.id] = mergeCounters(channels[r.id], this.countersOf(r));
+    const finished: Record<string, ChannelPeerReport[]> = {};
+    for (const [lane, counters] of this.finished) {
+      const id = lane.split('#')[0]!;
+      finished[id] = mergeCounters(finished[id], counters);
+    }
+    return { links, channels, waiting: Object.fromEntries(this.waiting), finished };
   }
 
   private countersOf(r: Replica): ChannelPeerReport[] {
@@ -331,9 +374,10 @@ export class NodeReplicator {
 
   private apply(): void {
     const { channels, addresses } = this.wanted;
-    const want = new Map(channels.map((c) => [idOf(c.ref), c]));
-    for (const [id, r] of this.replicas) {
-      const spec = want.get(id);
+    const want = new Map(channels.flatMap((c) => ringsOf(c).map((ring) => [laneOf(c, ring), { spec: c, ring }] as const)));
+    for (const [lane, r] of this.replicas) {
+      const id = r.id;
+      const spec = want.get(lane)?.spec;
       if (spec && spec.key === r.spec.key && spec.maxMessage === r.spec.maxMessage) {
         if (r.drainingSince !== undefined) this.log('info', 'channel wanted again', { channel: id });
         delete r.drainingSince;
@@ -342,12 +386,12 @@ export class NodeReplicator {
         } catch (err) {
           // A new peer's lander could not be had (no free slot): opened again below, or waiting with why.
           this.closeReplica(r, true);
-          this.replicas.delete(id);
+          this.replicas.delete(lane);
           this.log('warn', 'channel let go: a new peer could not be added', { channel: id, err: err instanceof Error ? err.message : String(err) });
         }
       } else if (spec) {
         this.closeReplica(r);
-        this.replicas.delete(id);
+        this.replicas.delete(lane);
         this.log('info', 'channel settings changed: opened again', { channel: id });
       } else if (r.drainingSince === undefined) {
         r.drainingSince = Date.now();
@@ -370,11 +414,12 @@ export class NodeReplicator {
 
     const waitedFor = new Map(this.waiting);
     this.waiting.clear();
-    for (const [id, spec] of want) {
-      if (this.replicas.has(id)) continue;
+    for (const [lane, { spec, ring }] of want) {
+      if (this.replicas.has(lane)) continue;
+      const id = idOf(spec.ref);
       try {
-        this.replicas.set(id, this.openReplica(spec));
-        this.log('info', 'replicating channel', { channel: id, peers: spec.peers });
+        this.replicas.set(lane, this.openReplica(spec, ring));
+        this.log('info', 'replicating channel', { channel: id, peers: spec.peers, ...(spec.mode === 'stream' ? { ring } : {}) });
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
         this.waiting.set(id, why);
@@ -384,17 +429,24 @@ export class NodeReplicator {
     }
   }
 
-  private openReplica(spec: ReplicatedChannel): Replica {
+  private openReplica(spec: ReplicatedChannel, ring: number): Replica {
     const channel = this.opts.open(spec);
     try {
       const { mode, capacity } = channel.stats();
-      if (mode !== 'pubsub')
-        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `${idOf(spec.ref)} is a ${mode} channel`, 'Only pub/sub channels are replicated between nodes');
+      const wanted = spec.mode ?? 'pubsub';
+      if (mode !== wanted)
+        throw new ShimmyError(
+          ErrorCode.WRONG_MODE,
+          `${idOf(spec.ref)} is a ${mode} channel on this node, not a ${wanted} one`,
+          "Remove the segment so the agent makes it again with the channel's settings",
+        );
       const r: Replica = {
         spec,
         id: idOf(spec.ref),
+        lane: laneOf(spec, ring),
+        ring,
         channel,
-        sub: channel.subscriber(),
+        ...(mode === 'stream' ? { taker: channel.streamTaker(ring) } : { sub: channel.subscriber() }),
         capacity,
         holding: false,
         // A quarter of the ring at most: the peer lands a frame whole, once its ring has room for all of it.
@@ -421,19 +473,21 @@ export class NodeReplicator {
         r.outs.set(peer, {
           peer,
           queue: new FrameQueue(),
-          dataTag: channelTag(spec.key, 'data', me),
-          ackTag: channelTag(spec.key, 'ack', peer),
+          dataTag: channelTag(spec.key, 'data', laneNode(r, me)),
+          ackTag: channelTag(spec.key, 'ack', laneNode(r, peer)),
           forwarded: 0,
           resent: 0,
           sentUpTo: -1n,
           dropped: this.links.get(peer)?.state === 'Dropped',
           leaving: false,
+          seq: 0n,
+          credit: 0,
         });
       r.outs.get(peer)!.leaving = false;
       if (!r.ins.has(peer)) {
         // Room for the link's MAC too.
         const inbound = new Inbound(frameCapacity(spec.maxMessage) - HEADER_BYTES + this.opts.worker.overhead);
-        const lander = r.channel.lander(fnv1a(peer), this.opts.soleAgent?.() ?? false);
+        const lander = r.channel.lander(fnv1a(laneNode(r, peer)), this.opts.soleAgent?.() ?? false, r.ring);
         const state = new LandingState(lander);
         const resumed = state.restore();
         if (resumed) {
@@ -451,8 +505,8 @@ export class NodeReplicator {
           lander,
           state,
           resumes: resumed ? 1 : 0,
-          dataTag: channelTag(spec.key, 'data', peer),
-          ackTag: channelTag(spec.key, 'ack', me),
+          dataTag: channelTag(spec.key, 'data', laneNode(r, peer)),
+          ackTag: channelTag(spec.key, 'ack', laneNode(r, me)),
           pending: null,
           unacknowledged: 0,
           unacknowledgedBytes: 0,
@@ -463,6 +517,7 @@ export class NodeReplicator {
           missing: false,
           rejected: 0,
           rejectedLoggedAt: 0,
+          demand: { asked: 0, askedAt: 0, landedSince: 0 },
         });
       }
       r.ins.get(peer)!.leaving = false;
@@ -476,10 +531,11 @@ export class NodeReplicator {
 
   /** Lets go of a channel; `keep`: the agent stops, and the next one goes on from what each lander landed. */
   private closeReplica(r: Replica, keep = false): void {
-    this.finished.delete(r.id);
-    this.finished.set(r.id, this.countersOf(r));
+    this.finished.delete(r.lane);
+    this.finished.set(r.lane, this.countersOf(r));
     if (this.finished.size > FINISHED_KEPT) this.finished.delete(this.finished.keys().next().value!);
-    r.sub.close();
+    r.sub?.close();
+    r.taker?.close();
     for (const inLink of r.ins.values()) {
       if (keep) inLink.lander.leave();
       else inLink.lander.close();
@@ -610,15 +666,56 @@ export class NodeReplicator {
   private pump(r: Replica): number {
     let did = 0;
     for (const out of r.outs.values()) did += this.takeAcks(r, out) + this.sendQueued(out);
-    const room = this.roomForAll(r);
-    const read = room ? r.sub.poll(this.forwarderOf(r), BATCH) : 0;
-    if (r.batch.count > 0) this.sendBatch(r);
-    did += read;
-    for (const inLink of r.ins.values()) did += this.landFrom(r, inLink);
+    let ringRead = true;
+    if (r.sub) {
+      const room = this.roomForAll(r);
+      const read = room ? r.sub.poll(this.forwarderOf(r), BATCH) : 0;
+      if (r.batch.count > 0) this.sendBatch(r);
+      did += read;
+      ringRead = room && read === 0;
+    } else did += this.takeForPeers(r);
+    for (const inLink of r.ins.values()) {
+      did += this.landFrom(r, inLink);
+      if (r.taker) this.askForMessages(r, inLink);
+    }
     const now = Date.now();
     if (did > 0) r.lastActivity = now;
-    this.retire(r, room && read === 0, now);
+    // A stream's messages still in the ring are its consumers' here, not in flight.
+    this.retire(r, ringRead, now);
     return did;
+  }
+
+  /** A stream lane: takes this node's messages from the ring for the peers that asked for them, each frame to one peer. */
+  private takeForPeers(r: Replica): number {
+    let n = 0;
+    for (const out of r.outs.values()) {
+      if (out.dropped || out.leaving || out.credit <= 0 || out.queue.bytes >= r.spec.windowBytes) continue;
+      const taken = r.taker!.take(Math.min(out.credit, BATCH), (m) => {
+        if (!r.batch.fits(m.length)) this.sendBatchTo(r, out);
+        r.batch.add(m, 0, m.length);
+      });
+      if (r.batch.count > 0) this.sendBatchTo(r, out);
+      out.credit -= taken;
+      n += taken;
+    }
+    return n;
+  }
+
+  private sendBatchTo(r: Replica, out: OutLink): void {
+    const seq = out.seq++;
+    const { data, messages } = r.batch.take(seq, r.epoch);
+    out.queue.push(seq, data, messages);
+    this.sendQueued(out);
+  }
+
+  /** A stream lane: asks the peer for messages while this node's consumers of the ring are idle, and stops asking when they are gone. */
+  private askForMessages(r: Replica, inLink: InLink): void {
+    const now = performance.now();
+    const ask = demandNow(inLink.demand, r.taker!.consumers(), r.taker!.backlog(), now);
+    if (ask === null) return;
+    writeHeader(this.ackView, inLink.pending?.seq ?? inLink.inbound.next, inLink.inbound.epoch, FLAG_DEMAND | (ask << DEMAND_SHIFT));
+    if (!this.send(inLink.peer, inLink.ackTag, this.ackFrame)) return;
+    inLink.demand = { asked: ask, askedAt: now, landedSince: 0 };
   }
 
   /** Lets go of the peers that left and, once nothing is in flight (or nothing moved for the peer timeout), a channel no longer wanted. */
@@ -637,7 +734,7 @@ export class NodeReplicator {
     const stuck = now - r.lastActivity > this.opts.peerTimeoutMs;
     if (!done && !stuck) return;
     this.closeReplica(r);
-    this.replicas.delete(r.id);
+    this.replicas.delete(r.lane);
     this.changed = true;
     this.log(stuck ? 'warn' : 'info', stuck ? 'channel let go with messages in flight: nothing moved for the peer timeout' : 'channel no longer replicated', {
       channel: r.id,
@@ -662,7 +759,7 @@ export class NodeReplicator {
     }
     if (full !== r.holding) {
       r.holding = full;
-      r.sub.holdPublishers(full);
+      r.sub!.holdPublishers(full);
     }
     return true;
   }
@@ -739,6 +836,8 @@ export class NodeReplicator {
         continue;
       }
       const ack = readHeader(this.ackInView);
+      // The peer's consumers' request stands whatever the epoch: it is about what they want next.
+      if ((ack.flags & FLAG_DEMAND) !== 0 && r.taker) out.credit = ack.flags >>> DEMAND_SHIFT;
       const resend = (ack.flags & FLAG_RESEND) !== 0;
       // Epoch 0: a receiver that has taken nothing from this sender yet.
       if (ack.epoch !== r.epoch && !(resend && ack.epoch === 0)) continue;
@@ -868,6 +967,7 @@ export class NodeReplicator {
     if (!landed) return false;
     state.done(inbound.epoch, p.seq + 1n);
     inbound.landed += p.count;
+    inLink.demand.landedSince += p.count;
     return true;
   }
 

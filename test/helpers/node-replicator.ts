@@ -2,7 +2,7 @@
  * A node's replicator (src/replication/node-replicator.ts) for one channel with one peer, as the
  * agent runs it, outside Kubernetes:
  *   node-replicator NODE FILE NS NAME MAX_MESSAGE WINDOW_BYTES LISTEN_IP PORT PEER PEER_IP PEER_PORT
- * FILE is the channel's memory file on this host; $REPLICATION_KEY (hex) is the cluster key. Prints "listening PORT"; on SIGUSR2 the channel
+ * FILE is the channel's memory file on this host; $REPLICATION_KEY (hex) is the cluster key; $MODE is the channel's mode (pubsub unless stream). Prints "listening PORT"; on SIGUSR2 the channel
  * is no longer wanted (as when its endpoint on this node goes); on SIGTERM prints its report as
  * JSON and exits.
  */
@@ -24,7 +24,16 @@ const replicator = new NodeReplicator({
   log: (level, msg, fields) => console.error(JSON.stringify({ level, msg, ...fields })),
 });
 replicator.configure({
-  channels: [{ ref, key: channelKey(ref), maxMessage: Number(maxMessage), windowBytes: Number(windowBytes), peers: [peer!] }],
+  channels: [
+    {
+      ref,
+      key: channelKey(ref),
+      maxMessage: Number(maxMessage),
+      windowBytes: Number(windowBytes),
+      peers: [peer!],
+      mode: process.env.MODE === 'stream' ? 'stream' : 'pubsub',
+    },
+  ],
   addresses: [{ node: peer!, ip: peerIp!, port: Number(peerPort) }],
 });
 process.on('SIGUSR2', () => replicator.configure({ channels: [], addresses: [] }));

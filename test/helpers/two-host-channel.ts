@@ -1,5 +1,5 @@
 /**
- * One pub/sub channel on each of two hosts (network namespaces joined by a veth pair), each
+ * One channel (pub/sub unless told) on each of two hosts (network namespaces joined by a veth pair), each
  * host's in a memory file of its own, and a way to run a program on a host with the channel in
  * its environment and UCX limited to TCP on that host's veth.
  */
@@ -11,10 +11,10 @@ import { envFor } from '../../src/client/env.js';
 import type { HostPair, Side } from '../../src/replication/host-pair.js';
 import { startProgram } from './proc.js';
 
-export function channelOnBothHosts(pair: HostPair, prefix: string, sizes: { capacity: number; maxMessage: number }) {
+export function channelOnBothHosts(pair: HostPair, prefix: string, sizes: { capacity: number; maxMessage: number }, mode: 'pubsub' | 'stream' = 'pubsub') {
   const dir = mkdtempSync(`/dev/shm/shimmy-${prefix}-`);
   const ref = { namespace: 'repl', name: `${prefix}-${process.pid}` };
-  const config = { mode: 'pubsub' as const, ...sizes, slowConsumer: 'block' as const };
+  const config = { mode, ...sizes, slowConsumer: 'block' as const };
   const files = { a: join(dir, 'a', 'ring'), b: join(dir, 'b', 'ring') };
   const channels = (['a', 'b'] as const).map((side) => {
     mkdirSync(join(dir, side));

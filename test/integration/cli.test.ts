@@ -136,7 +136,7 @@ describe('shimmy --help', () => {
   it('answers for every command', async () => {
     const top = await run(['--help']);
     expect(top.code).toBe(0);
-    for (const cmd of ['channel', 'pub', 'sub', 'bench', 'demo', 'controller', 'dev-cluster', 'manifests', 'bench-control-plane'])
+    for (const cmd of ['channel', 'pub', 'sub', 'request', 'reply', 'bench', 'demo', 'controller', 'dev-cluster', 'manifests', 'bench-control-plane'])
       expect(top.stdout).toContain(cmd);
     const controller = await run(['controller', '--help']);
     expect(controller.stdout).toMatch(/--webhook-port <port>[\s\S]*--cert-validity <duration>[\s\S]*\(default: 30d\)/);
@@ -237,5 +237,26 @@ describe('stream channels across processes', () => {
     // And both consumers took part.
     for (const mine of taken) expect(mine.length).toBeGreaterThan(0);
     ch.close();
+  });
+});
+
+describe('shimmy request and reply', () => {
+  it('answers each of 10,000 requests exactly once between two repliers, and ends a request nobody answers with SHIMMY_ERR_TIMEOUT', async () => {
+    const ref = channels.ref('rr');
+    await run(['channel', 'create', ref.name, '-n', ref.namespace, '--mode', 'stream']);
+    const repliers = ['r1', 'r2'].map((as) => cli(['reply', ref.name, '-n', ref.namespace, '--as', as, '--json']));
+    for (const r of repliers) await r.waitFor(/answering requests/);
+    const asked = await run(['request', ref.name, '-n', ref.namespace, '--count', '10000', '--timeout', '60s', '--json']);
+    expect(asked.code, asked.stderr).toBe(0);
+    const seen = JSON.parse(asked.stdout.trim()) as { answers: number; twice: number; unknown: number; byReplier: Record<string, number> };
+    expect(seen).toMatchObject({ answers: 10_000, twice: 0, unknown: 0 });
+    for (const r of repliers) r.child.kill('SIGTERM');
+    const answered = await Promise.all(repliers.map(async (r) => (expect(await r.exited).toBe(0), JSON.parse(r.stdout().trim()).answered as number)));
+    expect(answered).toEqual([seen.byReplier.r1 ?? 0, seen.byReplier.r2 ?? 0]);
+    expect(answered[0]! + answered[1]!).toBe(10_000);
+
+    const alone = await run(['request', ref.name, '-n', ref.namespace, '--count', '3', '--timeout', '500ms']);
+    expect(alone.code).not.toBe(0);
+    expect(alone.stderr).toMatch(/Timed out with 0 of 3 requests answered \(3 sent\).*\[SHIMMY_ERR_TIMEOUT\]/);
   });
 });

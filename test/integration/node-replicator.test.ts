@@ -1,6 +1,6 @@
 /**
  * Two nodes' replicators (src/replication/node-replicator.ts, what the agents run) for one
- * pub/sub channel, on two hosts (network namespaces joined by a veth pair), each host's channel
+ * channel, on two hosts (network namespaces joined by a veth pair), each host's channel
  * in a memory file of its own, over UCX's TCP transport on the veth.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import type { ReplicatorReport } from '../../src/replication/node-replicator.js';
+import type { RequestSummary } from '../../src/cli/stream-commands.js';
 import { CLI, HELPERS, killStarted, type Proc } from '../helpers/proc.js';
 import { channelOnBothHosts } from '../helpers/two-host-channel.js';
 
@@ -26,8 +27,8 @@ afterAll(() => {
   pair?.remove();
 });
 
-function replicatedOnBothHosts(prefix: string, maxMessage: number, capacity = 1024 * 1024) {
-  const { ref, config, files, on, close } = channelOnBothHosts(pair, prefix, { capacity, maxMessage });
+function replicatedOnBothHosts(prefix: string, maxMessage: number, capacity = 1024 * 1024, mode: 'pubsub' | 'stream' = 'pubsub') {
+  const { ref, config, files, on, close } = channelOnBothHosts(pair, prefix, { capacity, maxMessage }, mode);
   const other: Record<Side, Side> = { a: 'b', b: 'a' };
   const replicator = (side: Side, extraEnv: Record<string, string> = {}) =>
     on(
@@ -46,7 +47,7 @@ function replicatedOnBothHosts(prefix: string, maxMessage: number, capacity = 10
         pair.address[other[side]],
         String(PORT),
       ],
-      { REPLICATION_KEY, ...extraEnv },
+      { REPLICATION_KEY, MODE: mode, ...extraEnv },
     );
   return { ref, on, replicator, close };
 }
@@ -319,5 +320,64 @@ describe("two nodes' replicators of a pub/sub channel", () => {
       for (const r of Object.values(replicators)) r.child.kill('SIGKILL');
       close();
     }
+  });
+});
+
+/** `shimmy request` on A and a `shimmy reply` (named by its host and number) on each host told, replicators on both; `during` runs once the requester started. */
+async function requestAcross(n: number, workerHosts: Side[], during: () => Promise<void> = async () => {}) {
+  const { ref, on, replicator, close } = replicatedOnBothHosts('nrs', 1024, 1024 * 1024, 'stream');
+  const started: Proc[] = [];
+  try {
+    const names = workerHosts.map((host, i) => `${host}${i}`);
+    const workers = workerHosts.map((host, i) => on(host, CLI, ['reply', ref.name, '--as', names[i]!, '--json']));
+    started.push(...workers);
+    for (const w of workers) await w.waitFor(/answering requests/);
+    const replicators = { a: replicator('a'), b: replicator('b') };
+    started.push(replicators.a, replicators.b);
+    for (const r of Object.values(replicators)) await r.waitFor(/"msg":"peer connected"/);
+    const requester = on('a', CLI, ['request', ref.name, '--count', String(n), '--timeout', '60s', '--json']);
+    started.push(requester);
+    await during();
+    expect(await requester.exited, requester.stderr()).toBe(0);
+    const seen = JSON.parse(requester.stdout().trim().split('\n').pop()!) as RequestSummary;
+    expect(seen).toMatchObject({ answers: n, twice: 0, unknown: 0 });
+    for (const w of workers) w.child.kill('SIGTERM');
+    const answered = await Promise.all(
+      workers.map(async (w) => (expect(await w.exited, w.stderr()).toBe(0), JSON.parse(w.stdout().trim().split('\n').pop()!).answered as number)),
+    );
+    // Each request was taken by one worker in the cluster: as many answered as were asked, each worker's answers all came back.
+    expect(answered.reduce((a, b) => a + b, 0)).toBe(n);
+    expect(answered).toEqual(names.map((name) => seen.byReplier[name] ?? 0));
+    for (const r of Object.values(replicators)) r.child.kill('SIGTERM');
+    for (const r of Object.values(replicators)) expect(await r.exited, r.stderr()).toBe(0);
+    const onB = answered.filter((_, i) => workerHosts[i] === 'b').reduce((a, b) => a + b, 0);
+    return { onB, seconds: seen.seconds, a: reportOf(replicators.a.stdout()), b: reportOf(replicators.b.stdout()), id: `${ref.namespace}/${ref.name}` };
+  } finally {
+    for (const p of started) p.child.kill('SIGKILL');
+    close();
+  }
+}
+
+describe("two nodes' replicators of a stream channel", () => {
+  it('answer each of 20,000 requests from A exactly once, by a worker on A and two on B, and the answers find their way back', async () => {
+    const { onB, a, b, id } = await requestAcross(20_000, ['a', 'b', 'b']);
+    // The work crossed to B, and B's answers came back; nothing went twice.
+    expect(onB).toBeGreaterThan(0);
+    expect(a.channels[id]).toEqual([expect.objectContaining({ peer: 'node-b', forwarded: onB, landed: onB, repeats: 0 })]);
+    expect(b.channels[id]).toEqual([expect.objectContaining({ peer: 'node-a', forwarded: onB, landed: onB, repeats: 0 })]);
+  });
+
+  it("answer each request exactly once when every worker is on B, through B's link going down for 2 s mid-stream", async () => {
+    const n = 30_000;
+    const { onB, seconds, a } = await requestAcross(n, ['b', 'b'], async () => {
+      await sleep(100);
+      execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'down']);
+      await sleep(2000);
+      execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'up']);
+    });
+    expect(onB).toBe(n);
+    // The outage came mid-stream and held the requests back (at full speed they take well under a second).
+    expect(seconds).toBeGreaterThan(2);
+    expect(a.links).toEqual([expect.objectContaining({ node: 'node-b', state: 'Connected' })]);
   });
 });
