@@ -5,7 +5,8 @@ import { Channel } from '../channel/channel.js';
 import { channelKey } from '../channel/names.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { BatchWriter, LENGTH_BYTES, messageAt } from './batch.js';
-import { FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, readHeader, writeHeader } from './frames.js';
+import { DEMAND_SHIFT, FLAG_DEMAND, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, readHeader, writeHeader } from './frames.js';
+import { DEMAND } from './demand.js';
 import { NodeReplicator } from './node-replicator.js';
 import { channelTag } from './tags.js';
 import type { UcxWorker } from './ucx.js';
@@ -309,5 +310,51 @@ describe('NodeReplicator under a hostile sender', () => {
   it('refuses a UCX worker without a key', () => {
     const worker = { ...fakeLink().worker, overhead: 0 } as unknown as UcxWorker;
     expect(() => new NodeReplicator({ node: 'a', worker, open: () => channel, peerTimeoutMs: 1000 })).toThrow(/has no key/);
+  });
+});
+
+describe('NodeReplicator, a stream channel', () => {
+  it("takes none of its node's messages until the peer asks, then as many as it asked for, and asks for answers while its requester waits", async () => {
+    const dir = mkdtempSync('/dev/shm/shimmy-nr-stream-');
+    const file = join(dir, 'ring');
+    const channel = Channel.createFile(ref, file, { mode: 'stream', capacity: 65536, maxMessage: 64 });
+    const stop = new AbortController();
+    try {
+      const requester = channel.streamEnd('a');
+      for (let i = 0; i < 10; i++) expect(requester.tryPublish(Uint8Array.of(i))).toBe(true);
+      const link = fakeLink();
+      const replicator = new NodeReplicator({ node: 'a', worker: link.worker, open: () => Channel.openFile(ref, file), peerTimeoutMs: 60_000 });
+      replicator.configure({
+        channels: [{ ref, key, maxMessage: 64, windowBytes: 65536, peers: ['b'], mode: 'stream' }],
+        addresses: [{ node: 'b', ip: '10.0.0.2', port: 7470 }],
+      });
+      const running = replicator.run(stop.signal).finally(() => replicator.close());
+      const requests = () => link.sent.filter((s) => s.tag === channelTag(key, 'data', 'a/stream-ring-0'));
+      // The requester's side (a) consumes ring 1: node a asks b for answers.
+      const asks = () => link.sent.filter((s) => s.tag === channelTag(key, 'ack', 'a/stream-ring-1'));
+      await until(() => asks().length > 0);
+      expect(readHeader(new DataView(asks()[0]!.data.buffer)).flags).toBe(FLAG_DEMAND | (DEMAND << DEMAND_SHIFT));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(requests()).toEqual([]);
+      // b's consumers of ring 0 ask for 4 (an acknowledgement of nothing yet: epoch 0).
+      const ask = new Uint8Array(HEADER_BYTES);
+      writeHeader(new DataView(ask.buffer), 0n, 0, FLAG_DEMAND | (4 << DEMAND_SHIFT));
+      link.deliver(channelTag(key, 'ack', 'b/stream-ring-0'), ask);
+      await until(() => requests().length > 0);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(requests().flatMap((s) => firstBytes(s.data))).toEqual([0, 1, 2, 3]);
+      // The other 6 are still for this node's consumers.
+      const worker = channel.streamEnd('b');
+      const left: number[] = [];
+      worker.take(64, (m) => left.push(m[0]!));
+      expect(left).toEqual([4, 5, 6, 7, 8, 9]);
+      expect(replicator.report().channels['nr/unit']).toEqual([expect.objectContaining({ peer: 'b', forwarded: 4 })]);
+      stop.abort();
+      await running;
+    } finally {
+      stop.abort();
+      channel.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

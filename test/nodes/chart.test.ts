@@ -24,6 +24,7 @@ import { parseAllDocuments } from 'yaml';
 import { agentLeaseName } from '../../src/k8s/agent-leases.js';
 import { channelKey } from '../../src/channel/names.js';
 import { ErrorCode } from '../../src/errors.js';
+import type { RequestSummary } from '../../src/cli/stream-commands.js';
 import { agentsReady, CHART_DIR, helmEnv, RELEASE } from '../../src/devcluster/install.js';
 import { CSI_DRIVER, ENDPOINT, GROUP, INJECTED_LABEL, INJECTION_LABEL, VERSION, type ChannelEndpoint } from '../../src/k8s/types.js';
 import { CLI } from '../helpers/proc.js';
@@ -605,11 +606,11 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
   });
 
   /** The channel's replication with `peer`, as the agent of `node` reports it, once its link is connected. */
-  const connectedTo = (ns: string, node: string, peer: string) =>
+  const connectedTo = (ns: string, node: string, peer: string, channel = 'frames') =>
     eventually(
-      `${node}'s agent replicates ${ns}/frames with ${peer}`,
+      `${node}'s agent replicates ${ns}/${channel} with ${peer}`,
       async () => {
-        const r = (await endpointOf(ns, 'frames', node))?.status?.replication?.find((p) => p.node === peer);
+        const r = (await endpointOf(ns, channel, node))?.status?.replication?.find((p) => p.node === peer);
         return r?.link === 'Connected' ? r : undefined;
       },
       60_000,
@@ -763,6 +764,57 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const landedByNew = await agentCounter('node-2', series('messages_total').replace('}', ',direction="in"}'));
     expect(landedByNew).toBeGreaterThan(0);
     expect(landedByNew).toBeLessThan(count);
+  });
+
+  it('answers each of 100,000 requests exactly once across nodes on a stream channel: a requester and a replier on node-1, two repliers on node-2', async () => {
+    const ns = 'across-stream';
+    const count = 100_000;
+    await injectedNamespace(c, ns);
+    await readyChannel(c, ns, 'jobs', { selector: { matchLabels: { app: 'xs' } }, mode: 'Stream', memory: 'Volume', placement: 'None' });
+    const repliers: [string, string][] = [
+      ['reply-2a', 'node-2'],
+      ['reply-2b', 'node-2'],
+      ['reply-1', 'node-1'],
+    ];
+    for (const [name, node] of repliers)
+      await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod(name, { app: 'xs' }, ['reply', 'jobs', '--json'], { nodeName: node }) });
+    await waitRunning(
+      c,
+      ns,
+      repliers.map(([name]) => name),
+    );
+    for (const [node, peer] of [
+      ['node-1', 'node-2'],
+      ['node-2', 'node-1'],
+    ] as const)
+      expect(await connectedTo(ns, node, peer, 'jobs')).toMatchObject({ transport: expect.stringMatching(/^tcp\//) });
+    await eventually('the repliers on node-2 in', async () => (await endpointOf(ns, 'jobs', 'node-2'))?.status?.streamEnds === 2, 60_000);
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: shimmyPod('request', { app: 'xs' }, ['request', 'jobs', '--count', String(count), '--timeout', '200s', '--json'], { nodeName: 'node-1' }),
+    });
+    try {
+      await waitSucceeded(c, ns, ['request'], 240_000);
+    } catch (err) {
+      await keepLogs(ns, ['request', ...repliers.map(([name]) => name)]);
+      throw err;
+    }
+    const seen = JSON.parse((await logs(c, ns, 'request')).trim().split('\n').pop()!) as RequestSummary;
+    console.log(`[across-nodes] ${count} requests answered across 2 nodes in ${seen.seconds} s: ${JSON.stringify(seen.byReplier)}`);
+    expect(seen).toMatchObject({ requests: count, answers: count, twice: 0, unknown: 0 });
+    // The repliers answer with their pod's name: node-2's took part, and their answers came back.
+    expect((seen.byReplier['reply-2a'] ?? 0) + (seen.byReplier['reply-2b'] ?? 0)).toBeGreaterThan(0);
+    const crossed = (seen.byReplier['reply-2a'] ?? 0) + (seen.byReplier['reply-2b'] ?? 0);
+    const series = (node: string, peer: string, direction: string) =>
+      `shimmy_replication_messages_total{namespace="${ns}",channel="jobs",peer="${peer}",direction="${direction}"}`;
+    // Requests out to node-2 and its answers back, each once.
+    for (const [node, peer] of [
+      ['node-1', 'node-2'],
+      ['node-2', 'node-1'],
+    ] as const) {
+      await eventually(`${node} counts ${crossed} messages out to ${peer}`, async () => (await agentCounter(node, series(node, peer, 'out'))) === crossed);
+      await eventually(`${node} counts ${crossed} messages in from ${peer}`, async () => (await agentCounter(node, series(node, peer, 'in'))) === crossed);
+    }
   });
 
   it('passes `helm test` (a publisher and a subscriber through a channel)', async () => {
