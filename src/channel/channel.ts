@@ -98,6 +98,18 @@ function segmentId(ref: ChannelRef): SegmentId {
   return { key: channelKey(ref), label: `${ref.namespace}/${ref.name}` };
 }
 
+/** Channels open in this process: one that exits with a wait pending takes its count back (Notifier). */
+const liveChannels = new Set<Channel>();
+let exitWatched = false;
+function watchExit(channel: Channel): void {
+  liveChannels.add(channel);
+  if (exitWatched) return;
+  exitWatched = true;
+  process.once('exit', () => {
+    for (const ch of liveChannels) ch.forgetWaits();
+  });
+}
+
 export class Channel implements SlotHost {
   readonly ref: ChannelRef;
   readonly header: HeaderInfo;
@@ -135,6 +147,7 @@ export class Channel implements SlotHost {
         }),
       );
     }
+    watchExit(this);
   }
 
   /** Creates the channel's segment on this host. Fails with SEGMENT_EXISTS if present. */
@@ -546,6 +559,16 @@ export class Channel implements SlotHost {
       r.data.poke();
       r.space.poke();
     }
+    this.forgetWaits();
+    liveChannels.delete(this);
     this.segment.detach(this.endpointsMade);
+  }
+
+  /** Takes back the shared counts of this process's pending waits (waits woken by close() return after the detach). */
+  forgetWaits(): void {
+    for (const r of this.rings) {
+      r.data.forget();
+      r.space.forget();
+    }
   }
 }
