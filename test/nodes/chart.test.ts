@@ -616,6 +616,25 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
       60_000,
     );
 
+  /** Both nodes' agents replicate the channel, each over TCP to the other. */
+  const linksConnected = async (ns: string, channel: string) => {
+    for (const [node, peer] of [
+      ['node-1', 'node-2'],
+      ['node-2', 'node-1'],
+    ] as const)
+      expect(await connectedTo(ns, node, peer, channel)).toMatchObject({ transport: expect.stringMatching(/^tcp\//) });
+  };
+
+  /** Pods of the shimmy image running `args`, each on its node, started and running. */
+  const runningOnNodes = async (ns: string, labels: Record<string, string>, args: string[], pods: [name: string, node: string][]) => {
+    for (const [name, node] of pods) await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod(name, labels, args, { nodeName: node }) });
+    await waitRunning(
+      c,
+      ns,
+      pods.map(([name]) => name),
+    );
+  };
+
   /**
    * The node's link (eth0 in its network namespace) down for `ms`, then up. Taking a link down
    * removes the routes through it; they are put back as a node's network setup would.
@@ -658,17 +677,8 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
       ['sub-2b', 'node-2'],
       ['sub-1', 'node-1'],
     ];
-    for (const [name, node] of subs) await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod(name, { app: 'xn' }, subArgs, { nodeName: node }) });
-    await waitRunning(
-      c,
-      ns,
-      subs.map(([name]) => name),
-    );
-    for (const [node, peer] of [
-      ['node-1', 'node-2'],
-      ['node-2', 'node-1'],
-    ] as const)
-      expect(await connectedTo(ns, node, peer)).toMatchObject({ transport: expect.stringMatching(/^tcp\//) });
+    await runningOnNodes(ns, { app: 'xn' }, subArgs, subs);
+    await linksConnected(ns, 'frames');
     await eventually(
       '/metrics has the link and its transport',
       async () => (await agentCounter('node-1', 'shimmy_replication_link_up{peer="node-2",transport="tcp/eth0"}')) === 1,
@@ -776,18 +786,8 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
       ['reply-2b', 'node-2'],
       ['reply-1', 'node-1'],
     ];
-    for (const [name, node] of repliers)
-      await c.core.createNamespacedPod({ namespace: ns, body: shimmyPod(name, { app: 'xs' }, ['reply', 'jobs', '--json'], { nodeName: node }) });
-    await waitRunning(
-      c,
-      ns,
-      repliers.map(([name]) => name),
-    );
-    for (const [node, peer] of [
-      ['node-1', 'node-2'],
-      ['node-2', 'node-1'],
-    ] as const)
-      expect(await connectedTo(ns, node, peer, 'jobs')).toMatchObject({ transport: expect.stringMatching(/^tcp\//) });
+    await runningOnNodes(ns, { app: 'xs' }, ['reply', 'jobs', '--json'], repliers);
+    await linksConnected(ns, 'jobs');
     await eventually('the repliers on node-2 in', async () => (await endpointOf(ns, 'jobs', 'node-2'))?.status?.streamEnds === 2, 60_000);
     await c.core.createNamespacedPod({
       namespace: ns,
