@@ -4,7 +4,7 @@
  * lost (the futex value will have changed and FUTEX_WAIT returns at once). This process's
  * registrations are also counted here, so a channel closed (or a process that exits) while a
  * wait is pending takes them back: a count left behind would make every write pay a futex
- * wake for nobody (five to seven times slower 16-byte publishing, measured).
+ * wake for nobody (bench/stale-sleepers.ts).
  */
 import { futexWaitAsync, futexWaitSync, futexWake } from '../shm/native.js';
 import type { Address } from '../shm/native.js';
