@@ -108,13 +108,18 @@ export function registerStreamCommands(program: Command): void {
     .option('-n, --namespace <ns>', NAMESPACE_HELP)
     .addOption(durationFlag('--segment-wait', "in a pod: how long to wait for the node agent to make the channel's segment", '60s'))
     .option('-c, --count <n>', 'how many requests', intOption('--count', 1), 1)
-    .option('--timeout <duration>', 'give up (SHIMMY_ERR_TIMEOUT) when not every request is answered by then', durationOption('--timeout'))
+    .option(
+      '--timeout <duration>',
+      'give up (SHIMMY_ERR_TIMEOUT) when not every request is answered this long after the channel opened',
+      durationOption('--timeout'),
+    )
     .option('--json', 'end with a JSON summary {requests, answers, twice, unknown, byReplier, seconds}')
     .action(async (name: string, flags: CommonFlags & { count: number; timeout?: number }) => {
       const abort = new AbortController();
       onSignals(abort);
-      const timer = flags.timeout === undefined ? undefined : setTimeout(() => abort.abort(new ShimmyError(ErrorCode.TIMEOUT, 'timed out', '')), flags.timeout);
       const { channel, end, id } = await openEnd(name, flags, 'a', abort);
+      // From here: --segment-wait bounds the wait for the segment before it.
+      const timer = flags.timeout === undefined ? undefined : setTimeout(() => abort.abort(new ShimmyError(ErrorCode.TIMEOUT, 'timed out', '')), flags.timeout);
       // Answers to another requester on the same channel are told apart by this prefix.
       const prefix = `req-${randomBytes(4).toString('hex')}-`;
       const n = flags.count;
