@@ -9,11 +9,15 @@
  *  - shmget(2) under another uid and gid on the calling thread only, so a segment's creator
  *    and owner are the agent's segment owner and the channel's group, never root;
  *  - guarded file mappings, so a channel's memory file truncated under a reader becomes
- *    an error for that channel instead of a SIGBUS that kills the process.
+ *    an error for that channel instead of a SIGBUS that kills the process;
+ *  - a futex watcher: a thread that sleeps on several futex words at once (futex_waitv) and
+ *    signals an eventfd when one changes, so a loop that sleeps in poll(2) on its sockets
+ *    also wakes for a write into a ring.
  * Loaded by src/shm/native.ts, which checks SHIMMY_NATIVE_ABI at load.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -23,11 +27,12 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/shm.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SHIMMY_NATIVE_ABI 5
+#define SHIMMY_NATIVE_ABI 6
 
 int shimmy_abi_version(void) { return SHIMMY_NATIVE_ABI; }
 
@@ -195,4 +200,126 @@ int shimmy_mount(const char *source, const char *target, uint64_t flags) {
 /* umount2(2). Returns 0 or -errno. */
 int shimmy_umount(const char *target, int flags) {
   return umount2(target, flags) < 0 ? -errno : 0;
+}
+
+/*
+ * The futex watcher. arm() hands it words and the values they had; its thread sleeps on all of
+ * them and on a word of its own (futex_waitv), and writes to its eventfd once one of the
+ * watched words changes (or already differs). disarm(), or the next arm(), ends a wait early
+ * through its own word without a signal. The eventfd is for the caller's poll(2).
+ */
+#define SHIMMY_WATCH_MAX 64
+
+typedef struct {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int efd;
+  _Atomic uint32_t gen; /* the thread's own futex word: bumped to end its wait */
+  uint64_t seq;         /* counts arms: a wait that ends after another arm signals nothing */
+  int armed;
+  int stopping;
+  int n;
+  struct futex_waitv v[SHIMMY_WATCH_MAX + 1];
+} shimmy_watcher;
+
+static void *watch_loop(void *arg) {
+  shimmy_watcher *w = arg;
+  struct futex_waitv v[SHIMMY_WATCH_MAX + 1];
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->armed && !w->stopping) pthread_cond_wait(&w->cv, &w->mu);
+    if (w->stopping) break;
+    uint64_t seq = w->seq;
+    int n = w->n;
+    memcpy(v, w->v, sizeof v[0] * (size_t)(n + 1));
+    pthread_mutex_unlock(&w->mu);
+    long rc = syscall(SYS_futex_waitv, v, n + 1, 0, NULL, CLOCK_MONOTONIC);
+    int err = rc < 0 ? errno : 0;
+    pthread_mutex_lock(&w->mu);
+    if (!w->armed || w->seq != seq) continue;
+    w->armed = 0;
+    /* Woken through its own word: ended by the caller. A timeout cannot happen (none given). */
+    if (rc == n) continue;
+    if (rc >= 0 || err == EAGAIN || err == EFAULT) {
+      uint64_t one = 1;
+      if (write(w->efd, &one, sizeof one) < 0) { /* the counter is full: a signal is pending anyway */ }
+    }
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+/* A watcher with its thread, or NULL with errno set. */
+shimmy_watcher *shimmy_watcher_create(void) {
+  shimmy_watcher *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (w->efd < 0) {
+    free(w);
+    return NULL;
+  }
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  int rc = pthread_create(&w->thread, NULL, watch_loop, w);
+  if (rc != 0) {
+    close(w->efd);
+    free(w);
+    errno = rc;
+    return NULL;
+  }
+  return w;
+}
+
+int shimmy_watcher_fd(shimmy_watcher *w) { return w->efd; }
+
+/* Ends a wait in progress without a signal; holds the mutex. */
+static void end_wait(shimmy_watcher *w) {
+  atomic_fetch_add(&w->gen, 1);
+  syscall(SYS_futex, &w->gen, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/*
+ * Watches n words (shared memory: FUTEX_32 without the private flag) for a change from the
+ * values given; the eventfd becomes readable once one changes. Returns 0, or -EINVAL.
+ */
+int shimmy_watcher_arm(shimmy_watcher *w, uint64_t *addrs, uint32_t *values, int n) {
+  if (n < 0 || n > SHIMMY_WATCH_MAX) return -EINVAL;
+  pthread_mutex_lock(&w->mu);
+  end_wait(w);
+  for (int i = 0; i < n; i++) w->v[i] = (struct futex_waitv){.val = values[i], .uaddr = addrs[i], .flags = FUTEX_32};
+  w->v[n] = (struct futex_waitv){.val = atomic_load(&w->gen), .uaddr = (uintptr_t)&w->gen, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG};
+  w->n = n;
+  w->seq++;
+  w->armed = 1;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  return 0;
+}
+
+/* Stops watching, and takes back a signal not yet read. */
+void shimmy_watcher_disarm(shimmy_watcher *w) {
+  pthread_mutex_lock(&w->mu);
+  if (w->armed) {
+    w->armed = 0;
+    end_wait(w);
+  }
+  uint64_t count;
+  if (read(w->efd, &count, sizeof count) < 0) { /* nothing was signalled */ }
+  pthread_mutex_unlock(&w->mu);
+}
+
+void shimmy_watcher_destroy(shimmy_watcher *w) {
+  if (!w) return;
+  pthread_mutex_lock(&w->mu);
+  w->stopping = 1;
+  w->armed = 0;
+  end_wait(w);
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+  close(w->efd);
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  free(w);
 }

@@ -37,7 +37,7 @@
 #include <openssl/params.h>
 #include <ucp/api/ucp.h>
 
-#define SHIMMY_UCX_ABI 6
+#define SHIMMY_UCX_ABI 7
 #define SHIMMY_UCX_MAC_BYTES 16
 #define MAX_PEERS 64
 #define MAX_PENDING 16
@@ -125,18 +125,19 @@ const char *shimmy_ucx_last_error(shimmy_ucx *u) { return u->last_error; }
 int shimmy_ucx_mac_bytes(void) { return SHIMMY_UCX_MAC_BYTES; }
 
 /*
- * Progresses the worker, then sleeps on its event fd for up to timeout_us unless something
- * arrives: an idle loop's wait that wakes at once for the network and keeps a transfer the
- * peer started (a rendezvous) moving. No spin first, so an idle caller costs no CPU.
+ * Progresses the worker, then sleeps on its event fd (and on also_fd, unless negative: a
+ * libshimmy futex watcher's) for up to timeout_us unless something arrives: an idle loop's
+ * wait that wakes at once for the network, or a write into a watched ring, and keeps a
+ * transfer the peer started (a rendezvous) moving. No spin first, so an idle caller costs no CPU.
  */
-int shimmy_ucx_wait(shimmy_ucx *u, int timeout_us) {
+int shimmy_ucx_wait(shimmy_ucx *u, int timeout_us, int also_fd) {
   int progressed = 0;
   while (ucp_worker_progress(u->worker)) progressed = 1;
   if (progressed) return 1;
   if (ucp_worker_arm(u->worker) == UCS_ERR_BUSY) return 1;
-  struct pollfd pfd = {.fd = u->efd, .events = POLLIN};
+  struct pollfd pfd[2] = {{.fd = u->efd, .events = POLLIN}, {.fd = also_fd, .events = POLLIN}};
   struct timespec ts = {.tv_sec = timeout_us / 1000000, .tv_nsec = (long)(timeout_us % 1000000) * 1000};
-  return ppoll(&pfd, 1, &ts, NULL) > 0;
+  return ppoll(pfd, also_fd >= 0 ? 2 : 1, &ts, NULL) > 0;
 }
 
 /* From now on, every message sent carries a MAC under key, and every message received must. */

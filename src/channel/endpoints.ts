@@ -407,6 +407,11 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
 
   private readonly beat = (): void => this.reader.heartbeat();
 
+  /** Whether a message is there to read now. */
+  hasMessages(): boolean {
+    return !this.closed && !this.channel.isClosed && this.reader.hasData();
+  }
+
   /** Blocks until messages are available (or the timeout); never consumes. */
   waitSync(options: SendOptions = {}): void {
     this.assertOpen();

@@ -6,7 +6,7 @@
  * wait is pending takes them back: a count left behind would make every write pay a futex
  * wake for nobody (bench/stale-sleepers.ts).
  */
-import { futexWaitAsync, futexWaitSync, futexWake } from '../shm/native.js';
+import { addressOf, futexWaitAsync, futexWaitSync, futexWake } from '../shm/native.js';
 import type { Address } from '../shm/native.js';
 
 export class Notifier {
@@ -59,6 +59,20 @@ export class Notifier {
     } finally {
       this.unregister();
     }
+  }
+
+  /**
+   * For a sleeper that waits elsewhere (the replication thread, on a FutexWatcher): registers
+   * it, so writers wake the word, and returns the word's value, to watch for a change from.
+   * Check for work after this and before sleeping; then sleepEnd().
+   */
+  sleepBegin(): { address: bigint; value: number } {
+    this.register();
+    return { address: addressOf(this.word), value: Atomics.load(this.u32, this.notifyIndex) };
+  }
+
+  sleepEnd(): void {
+    this.unregister();
   }
 
   /** Takes back this process's registrations of waits still pending (before a detach, or at exit). */

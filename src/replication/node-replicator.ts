@@ -30,6 +30,8 @@ import type { Channel } from '../channel/channel.js';
 import type { Subscriber } from '../channel/endpoints.js';
 import type { Lander } from '../channel/lander.js';
 import type { StreamTaker } from '../channel/stream-taker.js';
+import type { Notifier } from '../channel/notifier.js';
+import { FutexWatcher } from '../shm/futex-watcher.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
 import { fnv1a, type ChannelRef } from '../channel/names.js';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
@@ -43,9 +45,10 @@ import { transportsOf, type UcxPeer, type UcxWorker } from './ucx.js';
 
 const BATCH = 1024;
 /**
- * An idle pass waits on the link (it wakes at once for the network) for IDLE_MIN_US, twice as
- * long after each idle pass up to IDLE_MAX_US: soon after traffic a message published on this
- * node waits little for its next pass, and a long-idle loop wakes a thousand times a second.
+ * An idle pass waits on the link for IDLE_MIN_US, twice as long after each idle pass up to
+ * IDLE_MAX_US (ReplicatorOptions.idleUs): it wakes at once for the network, and for a write
+ * into a ring it reads (FutexWatcher), and a long-idle loop otherwise wakes a thousand times a
+ * second for its timers.
  */
 const IDLE_MIN_US = 50;
 const IDLE_MAX_US = 1000;
@@ -144,6 +147,8 @@ export interface ReplicatorOptions {
   soleAgent?: () => boolean;
   connectTimeoutMs?: number;
   retryMs?: number;
+  /** The first and the longest idle wait, in microseconds (IDLE_MIN_US, IDLE_MAX_US). */
+  idleUs?: { min: number; max: number };
   /** How long a send may wait for room before the link counts as cut. */
   sendTimeoutMs?: number;
   log?: (level: 'info' | 'warn', msg: string, fields: Record<string, unknown>) => void;
@@ -224,6 +229,8 @@ interface Replica {
   capacity: number;
   /** The node's publishers are held back: a live peer has a window of frames it has not acknowledged. */
   holding: boolean;
+  /** A pub/sub channel's subscriber read on in the last pass (no peer's window was full). */
+  reading: boolean;
   /** The messages read from the ring for the next frame. */
   batch: BatchWriter;
   epoch: number;
@@ -273,6 +280,8 @@ export class NodeReplicator {
   private readonly ackView = new DataView(this.ackFrame.buffer);
   private readonly ackIn: Uint8Array;
   private readonly ackInView: DataView;
+  /** Wakes an idle pass for a write into a ring the thread reads from, as the link wakes it for the network. */
+  private readonly watcher = new FutexWatcher();
 
   constructor(private readonly opts: ReplicatorOptions) {
     if (!opts.worker.overhead)
@@ -304,7 +313,8 @@ export class NodeReplicator {
   /** Runs until `signal` aborts; then report() still holds the counters, and close() lets go of the channels and links. */
   async run(signal: AbortSignal): Promise<void> {
     let lastApply = 0;
-    let idleUs = IDLE_MIN_US;
+    const { min, max } = this.opts.idleUs ?? { min: IDLE_MIN_US, max: IDLE_MAX_US };
+    let idleUs = min;
     while (!signal.aborted) {
       const now = Date.now();
       // Channels that could not be opened yet are tried again every retry interval.
@@ -321,13 +331,49 @@ export class NodeReplicator {
       }
       for (const r of this.replicas.values()) did += this.pump(r);
       // Idle: wait on the link rather than a timer, so a frame that arrives (or a transfer the peer started) goes on at once.
-      if (did > 0) idleUs = IDLE_MIN_US;
+      if (did > 0) idleUs = min;
       else {
-        this.opts.worker.wait(idleUs);
-        idleUs = Math.min(IDLE_MAX_US, idleUs * 2);
+        this.sleep(idleUs);
+        idleUs = Math.min(max, idleUs * 2);
       }
       await turn();
     }
+  }
+
+  /**
+   * Sleeps on the link for up to `us`: it wakes at once for the network, and (through the
+   * watcher) for a write into a ring this thread would read now. Registered as a sleeper on
+   * those rings first, so their writers wake the word; then checked once more, so a write
+   * before the registration is not slept through.
+   */
+  private sleep(us: number): void {
+    const registered: Notifier[] = [];
+    const watched: { address: bigint; value: number }[] = [];
+    let work = false;
+    try {
+      for (const r of this.replicas.values()) {
+        if (r.sub ? !r.reading : !this.wantsLocal(r)) continue;
+        const data = r.channel.rings[r.ring]!.data;
+        watched.push(data.sleepBegin());
+        registered.push(data);
+        if (r.sub ? r.sub.hasMessages() : r.taker!.hasLocal()) {
+          work = true;
+          break;
+        }
+      }
+      if (work) return;
+      if (watched.length > 0) this.watcher.arm(watched);
+      this.opts.worker.wait(us, watched.length > 0 ? this.watcher.fd : -1);
+      if (watched.length > 0) this.watcher.disarm();
+    } finally {
+      for (const n of registered) n.sleepEnd();
+    }
+  }
+
+  /** A stream lane that would take its node's messages now: a peer asked for some and has room. */
+  private wantsLocal(r: Replica): boolean {
+    for (const out of r.outs.values()) if (!out.dropped && !out.leaving && out.credit > 0 && out.queue.bytes < r.spec.windowBytes) return true;
+    return false;
   }
 
   report(): ReplicatorReport {
@@ -449,6 +495,7 @@ export class NodeReplicator {
         ...(mode === 'stream' ? { taker: channel.streamTaker(ring) } : { sub: channel.subscriber() }),
         capacity,
         holding: false,
+        reading: true,
         // A quarter of the ring at most: the peer lands a frame whole, once its ring has room for all of it.
         batch: new BatchWriter(spec.maxMessage, capacity / 4),
         epoch: newEpoch(),
@@ -669,6 +716,7 @@ export class NodeReplicator {
     let ringRead = true;
     if (r.sub) {
       const room = this.roomForAll(r);
+      r.reading = room;
       const read = room ? r.sub.poll(this.forwarderOf(r), BATCH) : 0;
       if (r.batch.count > 0) this.sendBatch(r);
       did += read;
@@ -986,5 +1034,6 @@ export class NodeReplicator {
     this.replicas.clear();
     for (const link of this.links.values()) this.disconnect(link, 'stopped');
     this.links.clear();
+    this.watcher.close();
   }
 }

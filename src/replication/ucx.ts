@@ -11,7 +11,7 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { nativeLibrary } from '../native-library.js';
 import { linkKey } from './replication-key.js';
 
-const EXPECTED_ABI = 6;
+const EXPECTED_ABI = 7;
 const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV, EAGAIN, EBADMSG } = constants.errno;
 
 export interface UcxOptions {
@@ -77,7 +77,7 @@ function bind() {
     lastError: lib.func('const char *shimmy_ucx_last_error(shimmy_ucx *u)'),
     setKey: lib.func('int shimmy_ucx_set_key(shimmy_ucx *u, const void *key, uint64_t len)'),
     macBytes: lib.func('int shimmy_ucx_mac_bytes(void)'),
-    wait: lib.func('int shimmy_ucx_wait(shimmy_ucx *u, int timeout_us)'),
+    wait: lib.func('int shimmy_ucx_wait(shimmy_ucx *u, int timeout_us, int also_fd)'),
     destroy: lib.func('void shimmy_ucx_destroy(shimmy_ucx *u, int timeout_ms)'),
   };
   const abi = fn.abi() as number;
@@ -210,11 +210,11 @@ export class UcxWorker {
 
   /**
    * Progresses the worker, then sleeps until something arrives, up to `timeoutUs`
-   * microseconds: an idle loop's wait that wakes at once for the network. True when
-   * something happened.
+   * microseconds: an idle loop's wait that wakes at once for the network, and for `alsoFd`
+   * (a FutexWatcher's) when given. True when something happened.
    */
-  wait(timeoutUs: number): boolean {
-    return (native().wait(this.h, Math.round(timeoutUs)) as number) > 0;
+  wait(timeoutUs: number, alsoFd = -1): boolean {
+    return (native().wait(this.h, Math.round(timeoutUs), alsoFd) as number) > 0;
   }
 
   /** Waits until every send in flight has finished. */

@@ -1,13 +1,14 @@
 /**
  * The one native boundary: libc's System V shared-memory and mmap calls and libshimmy's
- * futex, IPC_STAT, SIGBUS-guard and mount helpers. Nothing else in the project imports koffi.
+ * futex, futex-watcher, IPC_STAT, SIGBUS-guard and mount helpers. Nothing else in the project
+ * imports koffi (but the UCX link, src/replication/ucx.ts).
  */
 import { constants } from 'node:os';
 import koffi from 'koffi';
 import { ErrorCode, ShimmyError } from '../errors.js';
 import { nativeLibrary } from '../native-library.js';
 
-const EXPECTED_ABI = 5;
+const EXPECTED_ABI = 6;
 
 export const IPC_CREAT = 0o1000;
 export const IPC_EXCL = 0o2000;
@@ -69,6 +70,11 @@ const fn = {
   unguard: shimmy.func('void shimmy_unguard(int index)'),
   mount: shimmy.func('int shimmy_mount(const char *source, const char *target, uint64_t flags)'),
   umount: shimmy.func('int shimmy_umount(const char *target, int flags)'),
+  watcherCreate: shimmy.func('void *shimmy_watcher_create(void)'),
+  watcherFd: shimmy.func('int shimmy_watcher_fd(void *w)'),
+  watcherArm: shimmy.func('int shimmy_watcher_arm(void *w, uint64_t *addrs, uint32_t *values, int n)'),
+  watcherDisarm: shimmy.func('void shimmy_watcher_disarm(void *w)'),
+  watcherDestroy: shimmy.func('void shimmy_watcher_destroy(void *w)'),
 };
 
 const abi = fn.abi() as number;
@@ -230,9 +236,15 @@ export function view(addr: Address, length: number): ArrayBuffer {
   return koffi.view(addr as never, length) as ArrayBuffer;
 }
 
+/** The numbers of the addresses offsetAddress() made (koffi gives its typed values no number back). */
+const addressNumbers = new WeakMap<object, bigint>();
+
 /** The address `offset` bytes past `addr`, for futex words inside a segment. */
 export function offsetAddress(addr: Address, offset: number): Address {
-  return koffi.as((koffi.address(addr as never) + BigInt(offset)) as never, 'void *');
+  const at = koffi.address(addr as never) + BigInt(offset);
+  const word = koffi.as(at as never, 'void *') as object;
+  addressNumbers.set(word, at);
+  return word;
 }
 
 /** Blocks this thread while the word equals `expected`. Returns 0, -ETIMEDOUT or -EINTR. */
@@ -243,6 +255,36 @@ export function futexWaitSync(word: Address, expected: number, timeoutNs: number
 /** The same wait on a libuv worker thread, so the event loop stays free. */
 export function futexWaitAsync(word: Address, expected: number, timeoutNs: number): Promise<number> {
   return onWorker(fn.futexWait as never, word, expected >>> 0, BigInt(Math.max(-1, Math.floor(timeoutNs))));
+}
+
+/** The numeric address of a word offsetAddress() made (for the futex watcher). */
+export function addressOf(word: Address): bigint {
+  const at = addressNumbers.get(word as object);
+  if (at === undefined) throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'Not an address offsetAddress() made', 'Pass a word of a segment or memory file');
+  return at;
+}
+
+/** libshimmy's futex watcher (a thread of its own), or a negative errno. */
+export function watcherCreate(): Address | number {
+  const w = fn.watcherCreate();
+  return w === null ? -koffi.errno() : w;
+}
+
+export function watcherFd(w: Address): number {
+  return fn.watcherFd(w) as number;
+}
+
+/** Watches `count` words at `addrs` for a change from `values`; 0 or -EINVAL. */
+export function watcherArm(w: Address, addrs: BigUint64Array, values: Uint32Array, count: number): number {
+  return fn.watcherArm(w, addrs, values, count) as number;
+}
+
+export function watcherDisarm(w: Address): void {
+  fn.watcherDisarm(w);
+}
+
+export function watcherDestroy(w: Address): void {
+  fn.watcherDestroy(w);
 }
 
 export function futexWake(word: Address, count = 0x7fffffff): number {

@@ -11,6 +11,7 @@ import type { ReplicatorReport } from '../../src/replication/node-replicator.js'
 import type { RequestSummary } from '../../src/cli/stream-commands.js';
 import { CLI, HELPERS, killStarted, type Proc } from '../helpers/proc.js';
 import { channelOnBothHosts } from '../helpers/two-host-channel.js';
+import { until } from '../helpers/wait.js';
 
 const PORT = 7470;
 /** The cluster's replication key, shared by both replicators. */
@@ -318,6 +319,32 @@ describe("two nodes' replicators of a pub/sub channel", () => {
       expect(reportOf(replicators.a.stdout()).links).toEqual([expect.objectContaining({ node: 'node-b', state: 'Dropped' })]);
     } finally {
       for (const r of Object.values(replicators)) r.child.kill('SIGKILL');
+      close();
+    }
+  });
+});
+
+describe("an idle node's replicator", () => {
+  it('forwards a message published while it sleeps at once, not when its sleep ends: a write into the ring wakes it', async () => {
+    const { ref, on, replicator, close } = replicatedOnBothHosts('nri', 1024);
+    const replicators: Proc[] = [];
+    try {
+      const sub = on('b', CLI, ['sub', ref.name, '--count', '3']);
+      await sub.waitFor(/subscribed/);
+      // Every idle wait 5 s: only the ring's wake can get a message across sooner.
+      replicators.push(replicator('a', { IDLE_US: '5000000' }), replicator('b'));
+      for (const r of replicators) await r.waitFor(/"msg":"peer connected"/);
+      for (const i of [1, 2, 3]) {
+        await sleep(1000);
+        const pub = on('a', CLI, ['pub', ref.name, `wake-${i}`]);
+        expect(await pub.exited, pub.stderr()).toBe(0);
+        const published = performance.now();
+        await until(() => sub.stdout().includes(`wake-${i}\n`), `wake-${i} on B`, 10_000, 5);
+        expect(performance.now() - published, `wake-${i}`).toBeLessThan(1500);
+      }
+      expect(await sub.exited).toBe(0);
+    } finally {
+      for (const r of replicators) r.child.kill('SIGKILL');
       close();
     }
   });
