@@ -219,6 +219,7 @@ typedef struct {
   uint64_t seq;         /* counts arms: a wait that ends after another arm signals nothing */
   int armed;
   int stopping;
+  int error; /* the errno of a futex_waitv that could not wait (ENOSYS before Linux 5.16, or a seccomp profile's EPERM) */
   int n;
   struct futex_waitv v[SHIMMY_WATCH_MAX + 1];
 } shimmy_watcher;
@@ -244,6 +245,8 @@ static void *watch_loop(void *arg) {
     if (rc >= 0 || err == EAGAIN || err == EFAULT) {
       uint64_t one = 1;
       if (write(w->efd, &one, sizeof one) < 0) { /* the counter is full: a signal is pending anyway */ }
+    } else if (err != EINTR) {
+      w->error = err;
     }
   }
   pthread_mutex_unlock(&w->mu);
@@ -272,6 +275,14 @@ shimmy_watcher *shimmy_watcher_create(void) {
 }
 
 int shimmy_watcher_fd(shimmy_watcher *w) { return w->efd; }
+
+/* 0, or the errno of a wait that failed: the watcher then never signals. */
+int shimmy_watcher_error(shimmy_watcher *w) {
+  pthread_mutex_lock(&w->mu);
+  int err = w->error;
+  pthread_mutex_unlock(&w->mu);
+  return err;
+}
 
 /* Ends a wait in progress without a signal; holds the mutex. */
 static void end_wait(shimmy_watcher *w) {

@@ -364,10 +364,24 @@ export class NodeReplicator {
       if (work) return;
       if (watched.length > 0) this.watcher.arm(watched);
       this.opts.worker.wait(us, watched.length > 0 ? this.watcher.fd : -1);
-      if (watched.length > 0) this.watcher.disarm();
+      if (watched.length > 0) {
+        this.watcher.disarm();
+        this.reportWatcherFailure();
+      }
     } finally {
       for (const n of registered) n.sleepEnd();
     }
+  }
+
+  private watcherFailureLogged = false;
+
+  /** Logs once that writes into rings cannot wake the thread (an idle pass then waits out its time). */
+  private reportWatcherFailure(): void {
+    if (this.watcherFailureLogged) return;
+    const why = this.watcher.failure();
+    if (why === null) return;
+    this.watcherFailureLogged = true;
+    this.log('warn', "writes into the node's rings cannot wake the replication thread; messages wait up to 1 ms for its next pass", { err: why });
   }
 
   /** A stream lane that would take its node's messages now: a peer asked for some and has room. */

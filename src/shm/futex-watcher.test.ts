@@ -33,6 +33,7 @@ describe('FutexWatcher', () => {
       await until(() => signalled(w), 'the signal');
       w.disarm();
       data.sleepEnd();
+      expect(w.failure()).toBeNull();
     } finally {
       w.close();
       ch.close();

@@ -4,7 +4,7 @@
  * replication thread, on its UCX worker) also wakes for a write into a ring it watches.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { watcherArm, watcherCreate, watcherDestroy, watcherDisarm, watcherFd, type Address } from './native.js';
+import { watcherArm, watcherCreate, watcherDestroy, watcherDisarm, watcherError, watcherFd, type Address } from './native.js';
 
 /** The most words one arm() watches (SHIMMY_WATCH_MAX). */
 export const WATCH_MAX = 64;
@@ -36,6 +36,12 @@ export class FutexWatcher {
   /** Stops watching and takes back a signal not yet read from `fd`. */
   disarm(): void {
     watcherDisarm(this.live());
+  }
+
+  /** Why the watcher cannot wait (it then never signals: the caller's poll times out as before), or null. */
+  failure(): string | null {
+    const errno = watcherError(this.live());
+    return errno === 0 ? null : `futex_waitv failed with errno ${errno} (it needs Linux 5.16, and a seccomp profile that allows it)`;
   }
 
   close(): void {

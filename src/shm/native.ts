@@ -72,6 +72,7 @@ const fn = {
   umount: shimmy.func('int shimmy_umount(const char *target, int flags)'),
   watcherCreate: shimmy.func('void *shimmy_watcher_create(void)'),
   watcherFd: shimmy.func('int shimmy_watcher_fd(void *w)'),
+  watcherError: shimmy.func('int shimmy_watcher_error(void *w)'),
   watcherArm: shimmy.func('int shimmy_watcher_arm(void *w, uint64_t *addrs, uint32_t *values, int n)'),
   watcherDisarm: shimmy.func('void shimmy_watcher_disarm(void *w)'),
   watcherDestroy: shimmy.func('void shimmy_watcher_destroy(void *w)'),
@@ -277,6 +278,11 @@ export function watcherFd(w: Address): number {
 /** Watches `count` words at `addrs` for a change from `values`; 0 or -EINVAL. */
 export function watcherArm(w: Address, addrs: BigUint64Array, values: Uint32Array, count: number): number {
   return fn.watcherArm(w, addrs, values, count) as number;
+}
+
+/** 0, or the errno of a wait the watcher could not make (it then never signals). */
+export function watcherError(w: Address): number {
+  return fn.watcherError(w) as number;
 }
 
 export function watcherDisarm(w: Address): void {
