@@ -7,10 +7,11 @@
  *   peer ping IP PORT COUNT SIZE    connects, sends COUNT messages one at a time, each after
  *                                   the previous one came back; prints the one-way latency
  *                                   (half the round trip) percentiles in microseconds
- *   peer mutual IP PORT PEER_IP PEER_PORT AT_MS
- *                                   listens on PORT, connects to the peer at wall-clock AT_MS
- *                                   (the peer does the same) with a 1 s timeout, then accepts
- *                                   the peer's connection; prints how long each took
+ *   peer mutual IP PORT PEER_IP PEER_PORT
+ *                                   listens on PORT, prints "listening", and on SIGUSR2 connects
+ *                                   to the peer (sent to both once both listen) with a 1 s
+ *                                   timeout, then accepts the peer's connection; prints how
+ *                                   long each took
  * A message carries its sequence number in its first 4 bytes and `seq * 7` in its last 4. With
  * $SHIMMY_LINK_KEY (hex, at least 32 bytes) the link carries a MAC under it on every message.
  */
@@ -70,17 +71,24 @@ if (mode === 'serve' || mode === 'echo') {
   const at = (q: number) => oneWayUs[Math.min(oneWayUs.length - 1, Math.floor(q * oneWayUs.length))];
   console.log(JSON.stringify({ sent: count, transports, ...(mode === 'ping' ? { p50Us: at(0.5), p99Us: at(0.99) } : {}) }));
 } else if (mode === 'mutual') {
-  const [port, peerIp, peerPort, at] = rest;
+  const [port, peerIp, peerPort] = rest;
+  // The timer keeps the process up while it waits for the signal (60 s at most).
+  let giveUp: NodeJS.Timeout | undefined;
+  const go = new Promise((resolve, reject) => {
+    process.once('SIGUSR2', resolve);
+    giveUp = setTimeout(() => reject(new Error('no SIGUSR2 within 60 s')), 60_000);
+  });
   worker.listen(ip!, Number(port));
   console.log('listening');
-  await new Promise((r) => setTimeout(r, Math.max(0, Number(at) - Date.now())));
+  await go;
+  clearTimeout(giveUp);
   const started = performance.now();
   worker.connect(peerIp!, Number(peerPort), 1000);
   const connectMs = performance.now() - started;
   worker.accept(TIMEOUT_MS);
   console.log(JSON.stringify({ connectMs, acceptMs: performance.now() - started }));
 } else {
-  console.error('usage: peer serve|echo IP COUNT SIZE | peer send|ping IP PORT COUNT SIZE | peer mutual IP PORT PEER_IP PEER_PORT AT_MS');
+  console.error('usage: peer serve|echo IP COUNT SIZE | peer send|ping IP PORT COUNT SIZE | peer mutual IP PORT PEER_IP PEER_PORT');
   process.exit(2);
 }
 worker.close();
