@@ -733,6 +733,8 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     const counters = await acrossNodes('across-small', 'Volume', count, 16);
     console.log(`[across-nodes] 1,000,000 16-byte messages to 3 subscribers on 2 nodes in ${((Date.now() - started) / 1000).toFixed(1)} s (pods included)`);
     expect(counters).toEqual({ out: count, in: count, resent: 0, repeats: 0, resumes: 0 });
+    // The pod's seccomp profile (RuntimeDefault) lets the replication thread sleep on the rings (futex_waitv).
+    for (const node of ['node-1', 'node-2']) expect(await agentLog(node)).not.toMatch(/cannot wake the replication thread/);
   });
 
   it("replicates 2,000 sequenced 100 KB messages exactly (a HostIPC channel), through 3 s with node-2's link down mid-stream", async () => {
