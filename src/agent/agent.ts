@@ -62,7 +62,7 @@ export interface AgentOptions {
   segmentOwner?: number;
   /** Serve channels with memory: Volume (memory files and the CSI plugin); without it only HostIPC channels are served. */
   volume?: VolumeOptions;
-  /** Replicate pub/sub channels with the agents of the endpoints' peer nodes; without it pods on different nodes do not hear each other. */
+  /** Replicate channels (pub/sub and stream) with the agents of the endpoints' peer nodes; without it pods on different nodes do not hear each other. */
   replication?: ReplicationOptions;
   log: Logger;
 }

@@ -61,7 +61,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--registration-dir <dir>', "the kubelet's plugin registration directory (with --channel-root)", '/var/lib/kubelet/plugins_registry')
     .option(
       '--replication-port <port>',
-      'replicate pub/sub channels with the agents of the other nodes that have endpoints of them, listening on this port (UCX: RDMA where the NIC has it, TCP otherwise); 0: no replication, and pods on different nodes of a channel do not hear each other',
+      'replicate channels (pub/sub and stream) with the agents of the other nodes that have endpoints of them, listening on this port (UCX: RDMA where the NIC has it, TCP otherwise); 0: no replication, and pods on different nodes of a channel do not hear each other',
       intOption('--replication-port', 0),
       0,
     )
