@@ -17,10 +17,11 @@ export class StreamReader {
     private readonly lock: RecoverableLock,
   ) {}
 
-  /** A message is there when the head at the shared cursor is non-zero (layout.ts). */
-  hasData(): boolean {
+  /** A message is there when the head at the shared cursor is non-zero (layout.ts); `localOnly`: and not landed from another node. */
+  hasData(localOnly = false): boolean {
     const ring = this.ring;
-    return Atomics.load(ring.words, (Atomics.load(ring.ctl, RingWord.sharedCursor) & ring.mask) >>> 2) !== 0;
+    const head = Atomics.load(ring.words, (Atomics.load(ring.ctl, RingWord.sharedCursor) & ring.mask) >>> 2);
+    return head !== 0 && !(localOnly && (head & REMOTE_FLAG) !== 0);
   }
 
   /**

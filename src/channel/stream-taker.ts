@@ -5,7 +5,7 @@
  * forth between nodes.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { REMOTE_FLAG, RingWord } from './layout.js';
+import { RingWord } from './layout.js';
 import type { RingView } from './ring-view.js';
 import type { SlotHost } from './slot-host.js';
 import { StreamReader } from './stream-reader.js';
@@ -24,10 +24,6 @@ export class StreamTaker {
     this.reader = new StreamReader(ring, channel.lockFor(ring.index, 'read', this.slot));
   }
 
-  get index(): number {
-    return this.ring.index;
-  }
-
   /** Takes up to `max` messages written on this node, stopping at one landed from a peer. */
   take(max: number, deliver: (message: Buffer) => void): number {
     if (this.closed || this.channel.isClosed) throw new ShimmyError(ErrorCode.CLOSED, 'This stream taker is closed', 'Open the channel again');
@@ -36,10 +32,7 @@ export class StreamTaker {
 
   /** Whether a message written on this node is next in the ring, so take() would take it. */
   hasLocal(): boolean {
-    if (this.closed || this.channel.isClosed) return false;
-    const ring = this.ring;
-    const head = Atomics.load(ring.words, (Atomics.load(ring.ctl, RingWord.sharedCursor) & ring.mask) >>> 2);
-    return head !== 0 && (head & REMOTE_FLAG) === 0;
+    return !this.closed && !this.channel.isClosed && this.reader.hasData(true);
   }
 
   /** Live stream ends on this node that consume this ring (they write the other one). */

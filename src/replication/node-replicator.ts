@@ -386,8 +386,13 @@ export class NodeReplicator {
 
   /** A stream lane that would take its node's messages now: a peer asked for some and has room. */
   private wantsLocal(r: Replica): boolean {
-    for (const out of r.outs.values()) if (!out.dropped && !out.leaving && out.credit > 0 && out.queue.bytes < r.spec.windowBytes) return true;
+    for (const out of r.outs.values()) if (this.asksForLocal(r, out)) return true;
     return false;
+  }
+
+  /** A peer on a stream lane that asked for messages this node has not sent it yet, and has room for them. */
+  private asksForLocal(r: Replica, out: OutLink): boolean {
+    return !out.dropped && !out.leaving && out.credit > 0 && out.queue.bytes < r.spec.windowBytes;
   }
 
   report(): ReplicatorReport {
@@ -751,7 +756,7 @@ export class NodeReplicator {
   private takeForPeers(r: Replica): number {
     let n = 0;
     for (const out of r.outs.values()) {
-      if (out.dropped || out.leaving || out.credit <= 0 || out.queue.bytes >= r.spec.windowBytes) continue;
+      if (!this.asksForLocal(r, out)) continue;
       const taken = r.taker!.take(Math.min(out.credit, BATCH), (m) => {
         if (!r.batch.fits(m.length)) this.sendBatchTo(r, out);
         r.batch.add(m, 0, m.length);
