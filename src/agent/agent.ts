@@ -340,6 +340,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         advance(`repeats/${id}/${p.peer}`, p.repeats, (by) => metrics.repeats.inc(labels, by));
         advance(`rejected/${id}/${p.peer}`, p.rejected, (by) => metrics.rejected.inc(labels, by));
         advance(`resumes/${id}/${p.peer}`, p.resumes, (by) => metrics.resumes.inc(labels, by));
+        advance(`recovered/${id}/${p.peer}`, p.recovered, (by) => metrics.recovered.inc(labels, by));
         metrics.unacknowledged.set(labels, p.unacknowledged);
       }
     }

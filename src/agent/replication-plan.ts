@@ -46,7 +46,7 @@ export function peerStatuses(
   return [...endpoint.spec.peers].sort().map((node) => {
     const c = counters.get(node);
     const link = links.get(node);
-    const zero = { forwarded: 0, landed: 0, resent: 0, repeats: 0, resumes: 0, reconnects: link?.reconnects ?? 0 };
+    const zero = { forwarded: 0, landed: 0, resent: 0, repeats: 0, resumes: 0, recovered: 0, reconnects: link?.reconnects ?? 0 };
     if (off) return { node, link: 'Off', ...zero, message: off };
     if (!hasAddress(node)) return { node, link: 'NoAddress', ...zero, message: "the peer's agent has not published its replication address (on its Lease)" };
     return {
@@ -58,6 +58,7 @@ export function peerStatuses(
       resent: c?.resent ?? 0,
       repeats: c?.repeats ?? 0,
       resumes: c?.resumes ?? 0,
+      recovered: c?.recovered ?? 0,
       reconnects: link?.reconnects ?? 0,
       ...(waiting ? { message: `not replicating yet: ${waiting}` } : link?.state !== 'Connected' && link?.lastError ? { message: link.lastError } : {}),
     };

@@ -25,6 +25,8 @@ export interface ReplicationOptions {
   peerTimeoutMs: number;
   /** The cluster's replication key: frames without a MAC under it are dropped. */
   key: Uint8Array;
+  /** Where the pub/sub channels' spools go (ReplicatorOptions.spoolDir). */
+  spoolDir?: string;
 }
 
 export class ReplicationThread {
@@ -51,6 +53,7 @@ export class ReplicationThread {
       devices: this.opts.devices,
       peerTimeoutMs: this.opts.peerTimeoutMs,
       key: this.opts.key,
+      ...(this.opts.spoolDir ? { spoolDir: this.opts.spoolDir } : {}),
       reportMs: this.opts.reportMs,
       logLevel: this.opts.logLevel,
     };

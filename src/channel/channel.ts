@@ -358,9 +358,9 @@ export class Channel implements SlotHost {
   }
 
   /** Takes over the durable slot `durableId` left by a dead owner (adopted: its state words are as it left them), or claims a new one. */
-  claimDurableSlot(role: RoleName, ring: number, durableId: number, takeOver = false): { slot: number; adopted: boolean } {
+  claimDurableSlot(role: RoleName, ring: number, durableId: number, takeOver = false, init?: (slot: number) => void): { slot: number; adopted: boolean } {
     this.assertOpen();
-    const got = this.table.claimDurable(role, ring, durableId, takeOver);
+    const got = this.table.claimDurable(role, ring, durableId, takeOver, init);
     this.own(got.slot);
     return got;
   }
@@ -501,6 +501,17 @@ export class Channel implements SlotHost {
   subscriber(options: IdleOptions = {}): Subscriber {
     this.assertMode('pubsub', 'a subscriber');
     return new Subscriber(this, this.rings[0]!, options);
+  }
+
+  /**
+   * The node agent's subscriber, in durable slot `durableId`: its place in the ring outlives
+   * it (publishers wait for it as for any subscriber under Block), and the next agent adopts it
+   * (`adopted`) and reads on from there. `takeOver` as for lander(). A place nobody has
+   * heartbeated for DURABLE_READER_TIMEOUT_MS is let go.
+   */
+  durableSubscriber(durableId: number, takeOver = false): Subscriber {
+    this.assertMode('pubsub', 'a subscriber');
+    return new Subscriber(this, this.rings[0]!, {}, { id: durableId, takeOver });
   }
 
   /** One end of a stream: side 'a' writes ring 0 and reads ring 1, side 'b' the reverse. */

@@ -6,9 +6,10 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { AdaptivePause, checkIdle, unlessAborted, waitAsync, waitSync, type IdleOptions, type IdleStrategy, type WaitOptions } from './idle.js';
 import { RingWriter } from './ring-writer.js';
 import { StreamReader } from './stream-reader.js';
-import { SubscriberReader, type MessageHandler } from './subscriber-reader.js';
+import { SubscriberReader, type MessageHandler, type ReaderPosition } from './subscriber-reader.js';
 import { RecordBatch } from './record-batch.js';
 import { RingWord } from './layout.js';
+import { SlotWord } from './participants.js';
 import type { RingView } from './ring-view.js';
 import type { SlotHost } from './slot-host.js';
 
@@ -303,14 +304,53 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
   private readonly pause = new AdaptivePause();
   private closed = false;
 
+  /** A durable subscriber's slot was left by an earlier owner: reading goes on from that owner's released progress. */
+  readonly adopted: boolean;
+
+  /** `durable`: the node agent's place in the ring (Channel.durableSubscriber). */
   constructor(
     private readonly channel: SlotHost,
     private readonly ring: RingView,
     private readonly options: IdleOptions,
+    durable?: { id: number; takeOver: boolean },
   ) {
     this.idle = checkIdle(options.idle);
-    const slot = channel.claimSlot('subscriber', ring.index);
-    this.reader = new SubscriberReader(ring, slot);
+    if (durable) {
+      const { slot, adopted } = channel.claimDurableSlot('subscriber', ring.index, durable.id, durable.takeOver, (s) =>
+        ring.table.setWord(s, SlotWord.cursor, Atomics.load(ring.ctl, RingWord.tail)),
+      );
+      this.adopted = adopted;
+      this.reader = new SubscriberReader(ring, slot, adopted);
+    } else {
+      this.adopted = false;
+      this.reader = new SubscriberReader(ring, channel.claimSlot('subscriber', ring.index));
+    }
+  }
+
+  /** Where reading goes on (past what pollHeld() holds). */
+  position(): ReaderPosition {
+    return this.reader.position();
+  }
+
+  /** Skips forward to a position this place had read up to (SubscriberReader.resumeAt); false when it is not one. */
+  resumeAt(to: ReaderPosition): boolean {
+    this.assertOpen();
+    return this.reader.resumeAt(to);
+  }
+
+  /** As poll(), but the block policy's ring space stays held until release() or the next poll. */
+  pollHeld(handler: MessageHandler, max?: number): number {
+    this.assertOpen();
+    const n = this.reader.pollHeld(handler, max);
+    this.pause.observe(n);
+    return n;
+  }
+
+  /** Detaches from a durable slot and leaves it, with its place in the ring, to the next owner. */
+  leave(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.leaveSlot(this.reader.slot);
   }
 
   private assertOpen(): void {

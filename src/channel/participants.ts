@@ -35,6 +35,8 @@ export const SlotWord = {
 } as const;
 
 export const DURABLE = 0x4c425244;
+/** How long a durable subscriber's place outlives its owner's last heartbeat (see abandoned()). */
+export const DURABLE_READER_TIMEOUT_MS = 60_000;
 /** The words a durable publisher's owner keeps its state in (a publisher has no reader progress). */
 export const DURABLE_STATE_WORDS = [SlotWord.cursor, SlotWord.expectedSeq, SlotWord.lost, SlotWord.delivered, 14, 15] as const;
 
@@ -154,7 +156,7 @@ export class ParticipantTable {
    * Two live owners of one durable slot are a conflict, unless the caller knows better
    * (`takeOver`: it holds a lock that its earlier owner held until it died).
    */
-  claimDurable(role: RoleName, ring: number, durableId: number, takeOver = false): { slot: number; adopted: boolean } {
+  claimDurable(role: RoleName, ring: number, durableId: number, takeOver = false, init: (slot: number) => void = () => {}): { slot: number; adopted: boolean } {
     for (let slot = 0; slot < this.count; slot++) {
       const b = this.base(slot);
       if (Atomics.load(this.u32, b + SlotWord.state) !== SlotState.active) continue;
@@ -183,6 +185,7 @@ export class ParticipantTable {
       return { slot, adopted: true };
     }
     const slot = this.claim(role, ring, (s) => {
+      init(s);
       Atomics.store(this.u32, this.base(s) + SlotWord.durableId, durableId >>> 0);
       Atomics.store(this.u32, this.base(s) + SlotWord.durable, DURABLE);
     });
@@ -200,7 +203,7 @@ export class ParticipantTable {
   reclaimIfDead(slot: number): boolean {
     const state = this.word(slot, SlotWord.state);
     if (state === SlotState.free) return false;
-    if (state === SlotState.active && this.word(slot, SlotWord.durable) === DURABLE) return false;
+    if (state === SlotState.active && this.word(slot, SlotWord.durable) === DURABLE && !this.abandoned(slot)) return false;
     const gen = this.word(slot, SlotWord.gen);
     if (!this.isDead(slot)) return false;
     // Between the look and now, another process may have reclaimed the slot and a live
@@ -216,6 +219,16 @@ export class ParticipantTable {
     }
     Atomics.store(this.u32, stateWord, SlotState.free);
     return true;
+  }
+
+  /**
+   * A durable subscriber (the node agent's place in a ring) holds the ring's space while no
+   * agent runs: it is let go once it has had no heartbeat for DURABLE_READER_TIMEOUT_MS, so a
+   * node whose agent never comes back does not hold its publishers for ever.
+   */
+  private abandoned(slot: number): boolean {
+    if (this.word(slot, SlotWord.role) !== Role.subscriber) return false;
+    return ((this.now() - this.word(slot, SlotWord.heartbeat)) | 0) > DURABLE_READER_TIMEOUT_MS;
   }
 
   reclaimDead(): number {

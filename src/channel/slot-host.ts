@@ -21,8 +21,11 @@ export interface SlotHost {
   /** Claims a participant slot on ring `ring` and keeps its heartbeat going. */
   claimSlot(role: RoleName, ring: number): number;
   releaseSlot(slot: number): void;
-  /** Takes over the durable slot `durableId` a dead owner left (adopted; any owner with `takeOver`), or claims a new one. */
-  claimDurableSlot(role: RoleName, ring: number, durableId: number, takeOver?: boolean): { slot: number; adopted: boolean };
+  /**
+   * Takes over the durable slot `durableId` a dead owner left (adopted; any owner with `takeOver`), or claims a new one
+   * (`init` fills its words before it goes active).
+   */
+  claimDurableSlot(role: RoleName, ring: number, durableId: number, takeOver?: boolean, init?: (slot: number) => void): { slot: number; adopted: boolean };
   /** Stops owning a durable slot without freeing it: the next owner adopts it. */
   leaveSlot(slot: number): void;
   /** A durable slot's state words (participants.ts: DURABLE_STATE_WORDS), kept for its next owner. */

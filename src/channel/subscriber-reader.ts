@@ -17,6 +17,12 @@ import type { RecordBatch } from './record-batch.js';
  * Receives one message: `bytes[offset .. offset+length)`; valid only during the call. `remote`:
  * the node agent landed it from another node.
  */
+/** A reader's place in its ring: the byte position and the sequence number expected there. */
+export interface ReaderPosition {
+  cursor: number;
+  expectedSeq: number;
+}
+
 export type MessageHandler = (bytes: Uint8Array, offset: number, length: number, seq: number, remote?: boolean) => void;
 
 const HEARTBEAT_EVERY_POLLS = 1024;
@@ -47,22 +53,62 @@ export class SubscriberReader {
   private held = 0;
   private readonly gen: number;
 
+  /** `adopted`: the slot is a durable one an earlier owner left; reading goes on from where that owner's progress stands. */
   constructor(
     private readonly ring: RingView,
     readonly slot: number,
+    adopted = false,
   ) {
     const t = ring.table;
     this.gen = t.word(slot, SlotWord.gen);
-    // A subscriber gets what is published after it joined: start at the committed end.
-    // The slot went active with the tail read at claim time; looking again now that writers
-    // see us means nothing between the two looks can be overwritten before we read it.
-    const end = ring.committedEnd();
-    this.cursor = end.pos;
-    this.checkpoint = end.pos;
-    this.expectedSeq = end.nextSeq;
+    if (adopted) {
+      this.cursor = t.word(slot, SlotWord.cursor);
+      this.expectedSeq = t.word(slot, SlotWord.expectedSeq);
+    } else {
+      // A subscriber gets what is published after it joined: start at the committed end.
+      // The slot went active with the tail read at claim time; looking again now that writers
+      // see us means nothing between the two looks can be overwritten before we read it.
+      const end = ring.committedEnd();
+      this.cursor = end.pos;
+      this.expectedSeq = end.nextSeq;
+    }
+    this.checkpoint = this.cursor;
     t.setWord(slot, SlotWord.cursor, this.cursor);
     t.setWord(slot, SlotWord.expectedSeq, this.expectedSeq);
     this.scratch = ring.blocking ? null : new Uint8Array(ring.maxMessage);
+  }
+
+  /** Where reading goes on: past everything polled, held records included. */
+  position(): ReaderPosition {
+    return { cursor: this.cursor, expectedSeq: this.ring.blocking ? (this.expectedSeq + this.held) >>> 0 : this.expectedSeq };
+  }
+
+  /**
+   * Skips forward to `to`, a position this reader had read up to (held, not yet released,
+   * when its earlier owner died). False, and nothing moves, unless `to` is a record boundary
+   * between the cursor and the committed end.
+   */
+  resumeAt(to: ReaderPosition): boolean {
+    if (this.held !== 0 || (to.cursor & 7) !== 0) return false;
+    const end = this.ring.committedEnd();
+    if ((to.cursor - this.cursor) >>> 0 > (end.pos - this.cursor) >>> 0) return false;
+    for (let at = this.cursor, steps = this.ring.capacity >>> 3; at !== to.cursor; steps--) {
+      const idx = at & this.ring.mask;
+      const head = Atomics.load(this.ring.words, idx >>> 2);
+      const len = head & LENGTH_MASK;
+      const kind = head >>> 30;
+      if (steps === 0 || head === 0) return false;
+      if (kind === PAD_KIND && len === this.ring.capacity - idx && idx !== 0) at = (at + len) >>> 0;
+      else if (kind === RECORD_KIND && idx + RECORD_HEADER + len <= this.ring.capacity) at = (at + RECORD_HEADER + align8(len)) >>> 0;
+      else return false;
+    }
+    this.cursor = to.cursor;
+    this.checkpoint = to.cursor;
+    this.expectedSeq = to.expectedSeq;
+    this.ring.table.setWord(this.slot, SlotWord.cursor, this.cursor);
+    this.ring.table.setStat(this.slot, SlotWord.expectedSeq, this.expectedSeq);
+    if (this.ring.blocking) this.ring.space.wakeIfWaiting();
+    return true;
   }
 
   hasData(): boolean {
@@ -87,7 +133,15 @@ export class SubscriberReader {
     return n;
   }
 
-  /** Gives the ring space of the last pollBatch() back to writers. */
+  /**
+   * As poll(), but under the block policy the records keep their ring space until release()
+   * (or the next poll): a caller that must store them elsewhere first loses none when it dies.
+   */
+  pollHeld(handler: MessageHandler, max = 0x7fffffff): number {
+    return this.take(handler, null, max, true);
+  }
+
+  /** Gives the ring space of the last pollBatch() or pollHeld() back to writers. */
   release(): void {
     if (this.held === 0) return;
     const n = this.held;
@@ -95,13 +149,13 @@ export class SubscriberReader {
     this.publishProgress(n);
   }
 
-  private take(handler: MessageHandler | null, batch: RecordBatch | null, max: number): number {
+  private take(handler: MessageHandler | null, batch: RecordBatch | null, max: number, hold = false): number {
     this.release();
     if (++this.polls >= HEARTBEAT_EVERY_POLLS) this.heartbeat();
     const n = this.ring.blocking ? this.pollBlocking(handler, batch, max) : this.pollOverwrite(handler, batch, max);
     if (n !== 0) {
       // Handed-out views keep their ring space until release().
-      if (batch !== null && this.ring.blocking) this.held = n;
+      if ((batch !== null || hold) && this.ring.blocking) this.held = n;
       else this.publishProgress(n);
     }
     if (this.ring.blocking && (this.cursor - this.checkpoint) >>> 0 >= this.ring.capacity) this.checkTail();

@@ -24,6 +24,7 @@ interface AgentFlags {
   replicationKeyFile?: string;
   ucxTls: string;
   ucxDevices: string;
+  spoolDir?: string;
   peerTimeout: number;
   logLevel: (typeof LOG_LEVELS)[number];
 }
@@ -75,6 +76,10 @@ export function registerAgentCommand(program: Command): void {
       '--replication-key-file <path>',
       "the cluster's replication key (at least 32 bytes; the chart mounts its Secret): every frame between agents carries a MAC under it, and frames without one are dropped; needed with --replication-port",
     )
+    .option(
+      '--spool-dir <dir>',
+      "keep each replicated pub/sub channel's frames until every peer acknowledges them in a file here (made if missing), so an agent killed mid-stream loses none: a directory that outlives the agent's container (the chart: a hostPath on the node's /run); without it they live in the agent's memory only",
+    )
     .option('--ucx-devices <list>', 'network devices for replication (UCX_NET_DEVICES syntax: "eth0", "mlx5_0:1"); empty: all', '')
     .addOption(
       durationFlag('--peer-timeout', 'how long a peer node may be unreachable before its channels stop waiting for it (its messages are then let go)', '60s'),
@@ -92,6 +97,8 @@ export function registerAgentCommand(program: Command): void {
         program.error(`shimmy: --replication-port needs --replication-address or $POD_IP as an IPv4 address, got ${flags.replicationAddress ?? 'none'}`, {
           exitCode: 2,
         });
+      if (flags.spoolDir !== undefined && !flags.spoolDir.startsWith('/'))
+        program.error(`shimmy: --spool-dir must be an absolute path, got ${flags.spoolDir}`, { exitCode: 2 });
       if (flags.replicationPort && !flags.replicationKeyFile)
         program.error('shimmy: --replication-port needs --replication-key-file (the key every agent of the cluster shares; the chart makes one)', {
           exitCode: 2,
@@ -129,6 +136,7 @@ export function registerAgentCommand(program: Command): void {
                 devices: flags.ucxDevices,
                 peerTimeoutMs: flags.peerTimeout,
                 key: replicationKey!,
+                ...(flags.spoolDir ? { spoolDir: flags.spoolDir } : {}),
               },
             }
           : {}),

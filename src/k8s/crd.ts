@@ -253,6 +253,11 @@ const endpointSchema: JSONSchema = {
                 type: 'integer',
                 description: 'Times the agent went on from what an earlier agent on this node had landed from the peer (after a restart or a kill).',
               },
+              recovered: {
+                type: 'integer',
+                description:
+                  "This node's messages that an earlier agent here had sent the peer and not had acknowledged (it was killed or restarted), sent again from its spool.",
+              },
               reconnects: { type: 'integer' },
               message: { type: 'string' },
             },

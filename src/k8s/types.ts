@@ -105,6 +105,8 @@ export interface PeerReplication {
   repeats: number;
   /** Times the agent went on from what an earlier agent here had landed from the peer. */
   resumes?: number;
+  /** This node's messages an earlier agent here had sent the peer without an acknowledgement, sent again from its spool. */
+  recovered?: number;
   reconnects: number;
   message?: string;
 }

@@ -97,6 +97,12 @@ export class AgentMetrics {
     labelNames: [...CHANNEL_LABELS, 'peer'] as const,
     registers: [this.registry],
   });
+  readonly recovered = new Counter({
+    name: 'shimmy_replication_recovered_total',
+    help: "This node's messages for the peer node that a killed or restarted agent had sent but not had acknowledged, sent again from its spool",
+    labelNames: [...CHANNEL_LABELS, 'peer'] as const,
+    registers: [this.registry],
+  });
   readonly rejected = new Counter({
     name: 'shimmy_replication_rejected_total',
     help: "Frames and acknowledgements under the peer node's tags dropped unread: no valid MAC under the cluster's replication key, or too long",

@@ -51,10 +51,18 @@ export class BatchWriter {
     this.count++;
   }
 
-  /** The frame collected so far (a copy), as frame `seq` of `epoch`; the writer starts a new one. */
-  take(seq: bigint, epoch: number): Batch {
+  /**
+   * The frame collected so far, as frame `seq` of `epoch`, copied into `into(length, messages)`
+   * (a spool's entry) or else a copy of its own; the writer starts a new one.
+   */
+  take(seq: bigint, epoch: number, into?: (length: number, messages: number) => Uint8Array): Batch {
     writeHeader(this.view, seq, epoch);
-    const batch = { data: this.buf.slice(0, this.pos), messages: this.count };
+    let data: Uint8Array;
+    if (into) {
+      data = into(this.pos, this.count);
+      data.set(this.buf.subarray(0, this.pos));
+    } else data = this.buf.slice(0, this.pos);
+    const batch = { data, messages: this.count };
     this.pos = HEADER_BYTES;
     this.records = 0;
     this.count = 0;

@@ -26,6 +26,11 @@ export class FrameQueue {
     this.bytes += data.byteLength;
   }
 
+  /** The oldest frame's sequence number; undefined when none is kept. */
+  oldest(): bigint | undefined {
+    return this.frames[this.head]?.seq;
+  }
+
   nextUnsent(): QueuedFrame | undefined {
     return this.frames[this.unsent];
   }

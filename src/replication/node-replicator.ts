@@ -34,12 +34,15 @@ import type { Notifier } from '../channel/notifier.js';
 import { FutexWatcher } from '../shm/futex-watcher.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
 import { fnv1a, type ChannelRef } from '../channel/names.js';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
 import { ALL, DEMAND_SHIFT, FLAG_DEMAND, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, newEpoch, readHeader, turn, writeHeader } from './frames.js';
 import { demandNow, type DemandState } from './demand.js';
 import { BatchWriter, frameCapacity, LENGTH_BYTES, messageAt } from './batch.js';
 import { LandingState } from './landing-state.js';
 import { FrameQueue } from './frame-queue.js';
+import { Spool, type Recovered } from './spool.js';
 import { channelTag } from './tags.js';
 import { transportsOf, type UcxPeer, type UcxWorker } from './ucx.js';
 
@@ -62,6 +65,8 @@ const RESEND_REQUEST_MS = 200;
 const QUIET_MS = 2000;
 const FINISHED_KEPT = 256;
 const REJECT_LOG_MS = 10_000;
+/** The durable id of the agent's subscriber slot (one per pub/sub channel and node). */
+const REPLICATOR_READER = fnv1a('shimmy-replicator');
 
 /** A channel this node replicates, and the nodes it replicates it with. */
 export interface ReplicatedChannel {
@@ -124,6 +129,8 @@ export interface ChannelPeerReport {
   rejected: number;
   /** Times this node went on from what an earlier agent had landed from the peer (an agent restarted, or killed). */
   resumes: number;
+  /** This node's messages for the peer that an earlier agent had framed and left in the spool unacknowledged, sent again by this one. */
+  recovered: number;
 }
 
 export interface ReplicatorReport {
@@ -149,6 +156,12 @@ export interface ReplicatorOptions {
   retryMs?: number;
   /** The first and the longest idle wait, in microseconds (IDLE_MIN_US, IDLE_MAX_US). */
   idleUs?: { min: number; max: number };
+  /**
+   * Where each pub/sub channel's spool goes (spool.ts): a directory that outlives the agent
+   * process. With it the agent's subscriber is durable and a killed sending agent loses
+   * nothing; without it, unacknowledged frames live in memory only.
+   */
+  spoolDir?: string;
   /** How long a send may wait for room before the link counts as cut. */
   sendTimeoutMs?: number;
   log?: (level: 'info' | 'warn', msg: string, fields: Record<string, unknown>) => void;
@@ -184,6 +197,8 @@ interface OutLink {
   seq: bigint;
   /** A stream lane: the messages the peer's consumers asked for and have not been sent yet. */
   credit: number;
+  /** Messages in the frames an earlier agent left in the spool for this peer. */
+  recovered: number;
 }
 
 interface InLink {
@@ -233,6 +248,8 @@ interface Replica {
   reading: boolean;
   /** The messages read from the ring for the next frame. */
   batch: BatchWriter;
+  /** A pub/sub channel's frames until every peer has them, in a file that outlives the agent. */
+  spool?: Spool;
   epoch: number;
   seq: bigint;
   outs: Map<string, OutLink>;
@@ -429,6 +446,7 @@ export class NodeReplicator {
         resendRequests: inLink.resendRequests,
         rejected: inLink.rejected,
         resumes: inLink.resumes,
+        recovered: out.recovered,
       };
     });
   }
@@ -505,28 +523,71 @@ export class NodeReplicator {
           `${idOf(spec.ref)} is a ${mode} channel on this node, not a ${wanted} one`,
           "Remove the segment so the agent makes it again with the channel's settings",
         );
+      const spooled = mode === 'pubsub' && this.opts.spoolDir !== undefined ? this.openSpool(spec, channel, capacity) : null;
       const r: Replica = {
         spec,
         id: idOf(spec.ref),
         lane: laneOf(spec, ring),
         ring,
         channel,
-        ...(mode === 'stream' ? { taker: channel.streamTaker(ring) } : { sub: channel.subscriber() }),
+        ...(mode === 'stream' ? { taker: channel.streamTaker(ring) } : { sub: spooled?.sub ?? channel.subscriber() }),
+        ...(spooled ? { spool: spooled.spool } : {}),
         capacity,
         holding: false,
         reading: true,
         // A quarter of the ring at most: the peer lands a frame whole, once its ring has room for all of it.
         batch: new BatchWriter(spec.maxMessage, capacity / 4),
-        epoch: newEpoch(),
-        seq: 0n,
+        epoch: spooled?.spool.epoch ?? newEpoch(),
+        seq: spooled?.recovered?.nextSeq ?? 0n,
         outs: new Map(),
         ins: new Map(),
         lastActivity: Date.now(),
       };
       this.setPeers(r, spec);
+      const frames = spooled?.recovered?.frames ?? [];
+      for (const out of r.outs.values())
+        for (const f of frames) {
+          out.queue.push(f.seq, f.data, f.messages);
+          out.recovered += f.messages;
+        }
       return r;
     } catch (err) {
       channel.close();
+      throw err;
+    }
+  }
+
+  /**
+   * The channel's spool and the agent's durable subscriber: an earlier agent's frames, epoch
+   * and place in the ring when it left them (a killed agent), else a new spool where the
+   * subscriber stands. The subscriber's released place never passes what the spool committed,
+   * so the place the spool names lies between it and the ring's end.
+   */
+  private openSpool(spec: ReplicatedChannel, channel: Channel, capacity: number): { sub: Subscriber; spool: Spool; recovered: Recovered | null } {
+    mkdirSync(this.opts.spoolDir!, { recursive: true, mode: 0o700 });
+    const path = join(this.opts.spoolDir!, `${spec.ref.namespace}_${spec.ref.name}.spool`);
+    const maxFrame = frameCapacity(spec.maxMessage);
+    // A window, then a ring read on while publishers are held, then room for what one pass frames.
+    const settings = { bytes: spec.windowBytes + 2 * capacity + 4 * maxFrame, maxFrame, identity: spec.key };
+    const sub = channel.durableSubscriber(REPLICATOR_READER, this.opts.soleAgent?.() ?? false);
+    try {
+      const opened = Spool.open(path, settings);
+      let { spool, recovered } = opened;
+      if (opened.discarded) this.log('warn', 'an earlier spool was not usable: made a new one', { channel: idOf(spec.ref), err: opened.discarded });
+      if (recovered && !(sub.adopted && sub.resumeAt(recovered.ring))) {
+        this.log('warn', "an earlier spool does not match the channel's ring (the channel was made again): made a new one", { channel: idOf(spec.ref) });
+        spool.remove();
+        ({ spool, recovered } = Spool.open(path, settings));
+      }
+      if (recovered)
+        this.log('info', 'going on from the spool an earlier agent left: sending its unacknowledged frames again', {
+          channel: idOf(spec.ref),
+          frames: recovered.frames.length,
+          nextSeq: String(recovered.nextSeq),
+        });
+      return { sub, spool, recovered };
+    } catch (err) {
+      sub.leave();
       throw err;
     }
   }
@@ -548,6 +609,7 @@ export class NodeReplicator {
           leaving: false,
           seq: 0n,
           credit: 0,
+          recovered: 0,
         });
       r.outs.get(peer)!.leaving = false;
       if (!r.ins.has(peer)) {
@@ -600,7 +662,14 @@ export class NodeReplicator {
     this.finished.delete(r.lane);
     this.finished.set(r.lane, this.countersOf(r));
     if (this.finished.size > FINISHED_KEPT) this.finished.delete(this.finished.keys().next().value!);
-    r.sub?.close();
+    if (keep && r.spool) {
+      // The next agent adopts both.
+      r.sub!.leave();
+      r.spool.close();
+    } else {
+      r.sub?.close();
+      r.spool?.remove();
+    }
     r.taker?.close();
     for (const inLink of r.ins.values()) {
       if (keep) inLink.lander.leave();
@@ -732,12 +801,23 @@ export class NodeReplicator {
   private pump(r: Replica): number {
     let did = 0;
     for (const out of r.outs.values()) did += this.takeAcks(r, out) + this.sendQueued(out);
+    if (r.spool) r.spool.release(this.oldestKept(r));
     let ringRead = true;
     if (r.sub) {
       const room = this.roomForAll(r);
       r.reading = room;
-      const read = room ? r.sub.poll(this.forwarderOf(r), BATCH) : 0;
-      if (r.batch.count > 0) this.sendBatch(r);
+      let read = 0;
+      if (room && r.spool) {
+        // The messages keep their ring space until their frames are committed to the spool, and the frames go out only then.
+        read = r.sub.pollHeld(this.forwarderOf(r), BATCH);
+        if (r.batch.count > 0) this.sendBatch(r);
+        if (read > 0) r.spool.commit(r.sub.position(), r.seq);
+        r.sub.release();
+      } else if (room) {
+        read = r.sub.poll(this.forwarderOf(r), BATCH);
+        if (r.batch.count > 0) this.sendBatch(r);
+      }
+      if (read > 0) for (const out of r.outs.values()) this.sendQueued(out);
       did += read;
       ringRead = room && read === 0;
     } else did += this.takeForPeers(r);
@@ -824,6 +904,13 @@ export class NodeReplicator {
       if (out.queue.bytes >= r.spec.windowBytes + r.capacity) return false;
       if (out.queue.bytes >= r.spec.windowBytes) full = true;
     }
+    if (r.spool) {
+      // The spool's entries also count their headers and the wrap: past a window of them, hold; with less than a ring's frames free, stop.
+      const free = r.spool.free();
+      const maxFrame = frameCapacity(r.spec.maxMessage);
+      if (free < r.capacity + 3 * maxFrame) return false;
+      if (free < r.spool.size - r.spec.windowBytes) full = true;
+    }
     if (full !== r.holding) {
       r.holding = full;
       r.sub!.holdPublishers(full);
@@ -847,15 +934,35 @@ export class NodeReplicator {
     return f;
   }
 
-  /** Makes the messages read so far the channel's next frame, queued and sent to every peer that takes it. */
+  /** Makes the messages read so far the channel's next frame (in the spool, if any), queued for every peer that takes it. */
   private sendBatch(r: Replica): void {
     const seq = r.seq++;
-    const { data, messages } = r.batch.take(seq, r.epoch);
+    const { data, messages } = r.batch.take(seq, r.epoch, r.spool ? this.spoolEntry(r.spool) : undefined);
     for (const out of r.outs.values()) {
       if (out.dropped || out.leaving) continue;
       out.queue.push(seq, data, messages);
-      this.sendQueued(out);
     }
+  }
+
+  private readonly spoolEntries = new WeakMap<Spool, (length: number, messages: number) => Uint8Array>();
+
+  private spoolEntry(spool: Spool) {
+    let f = this.spoolEntries.get(spool);
+    if (!f) {
+      f = (length, messages) => spool.add(length, messages);
+      this.spoolEntries.set(spool, f);
+    }
+    return f;
+  }
+
+  /** The oldest frame a peer still waits for (every frame before it is acknowledged by all, or let go). */
+  private oldestKept(r: Replica): bigint {
+    let oldest = r.seq;
+    for (const out of r.outs.values()) {
+      const seq = out.queue.oldest();
+      if (seq !== undefined && seq < oldest) oldest = seq;
+    }
+    return oldest;
   }
 
   /** Sends a peer's queued frames not sent on its current endpoint; returns how many went. */

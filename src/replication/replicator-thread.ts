@@ -25,6 +25,7 @@ const replicator = new NodeReplicator({
   open: (c) => (c.file ? Channel.openFile(c.ref, c.file) : Channel.open(c.ref)),
   peerTimeoutMs: data.peerTimeoutMs,
   soleAgent: () => lock.held(),
+  ...(data.spoolDir ? { spoolDir: data.spoolDir } : {}),
   log: (level, msg, fields) => log[level](fields, msg),
 });
 const stop = new AbortController();

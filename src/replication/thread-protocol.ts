@@ -12,6 +12,8 @@ export interface ReplicationWorkerData {
   peerTimeoutMs: number;
   /** The cluster's replication key (replication-key.ts). */
   key: Uint8Array;
+  /** ReplicatorOptions.spoolDir. */
+  spoolDir?: string;
   reportMs: number;
   logLevel: string;
 }

@@ -2,7 +2,8 @@
  * A node's replicator (src/replication/node-replicator.ts) for one channel with one peer, as the
  * agent runs it, outside Kubernetes:
  *   node-replicator NODE FILE NS NAME MAX_MESSAGE WINDOW_BYTES LISTEN_IP PORT PEER PEER_IP PEER_PORT
- * FILE is the channel's memory file on this host; $REPLICATION_KEY (hex) is the cluster key; $MODE is the channel's mode (pubsub unless stream); $IDLE_US every idle wait (microseconds). Prints "listening PORT"; on SIGUSR2 the channel
+ * FILE is the channel's memory file on this host; $REPLICATION_KEY (hex) is the cluster key; $MODE is the channel's mode (pubsub unless stream); $IDLE_US every idle wait (microseconds);
+ * $SPOOL_DIR where the spools go (none: frames in memory only). Prints "listening PORT"; on SIGUSR2 the channel
  * is no longer wanted (as when its endpoint on this node goes); on SIGTERM prints its report as
  * JSON and exits.
  */
@@ -22,6 +23,7 @@ const replicator = new NodeReplicator({
   peerTimeoutMs: Number(process.env.PEER_TIMEOUT_MS ?? 60_000),
   sendTimeoutMs: Number(process.env.SEND_TIMEOUT_MS ?? 5000),
   ...(process.env.IDLE_US ? { idleUs: { min: Number(process.env.IDLE_US), max: Number(process.env.IDLE_US) } } : {}),
+  ...(process.env.SPOOL_DIR ? { spoolDir: process.env.SPOOL_DIR } : {}),
   log: (level, msg, fields) => console.error(JSON.stringify({ level, msg, ...fields })),
 });
 replicator.configure({

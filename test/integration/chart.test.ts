@@ -188,6 +188,13 @@ describe('charts/shimmy', () => {
     });
     expect((await render('agent.replication.networkPolicy=false')).some((o) => o.kind === 'NetworkPolicy')).toBe(false);
 
+    // The spool outlives the agent's container: a directory on the node's /run.
+    expect(argsOf(one, 'DaemonSet', 'shimmy-agent')).toContain('--spool-dir=/var/run/shimmy/spool');
+    expect(podSpec.containers[0]!.volumeMounts).toContainEqual({ name: 'replication-spool', mountPath: '/var/run/shimmy/spool' });
+    expect(podSpec.volumes).toContainEqual({ name: 'replication-spool', hostPath: { path: '/run/shimmy/spool', type: 'DirectoryOrCreate' } });
+    const unspooled = await render('agent.replication.spoolDir=');
+    expect(argsOf(unspooled, 'DaemonSet', 'shimmy-agent').some((a) => a.startsWith('--spool-dir'))).toBe(false);
+
     const off = await render('agent.replication.enabled=false', 'agent.volume.enabled=false');
     expect(keyOf(off)).toBeUndefined();
     expect(off.some((o) => o.kind === 'NetworkPolicy')).toBe(false);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import type { ReplicatorReport } from '../../src/replication/node-replicator.js';
 import type { RequestSummary } from '../../src/cli/stream-commands.js';
@@ -31,6 +32,8 @@ afterAll(() => {
 function replicatedOnBothHosts(prefix: string, maxMessage: number, capacity = 1024 * 1024, mode: 'pubsub' | 'stream' = 'pubsub') {
   const { ref, config, files, on, close } = channelOnBothHosts(pair, prefix, { capacity, maxMessage }, mode);
   const other: Record<Side, Side> = { a: 'b', b: 'a' };
+  // Each host's spool directory beside its channel's file, as the chart keeps it on the node.
+  const spoolDir = (side: Side) => join(dirname(files[side]), 'spool');
   const replicator = (side: Side, extraEnv: Record<string, string> = {}) =>
     on(
       side,
@@ -48,9 +51,9 @@ function replicatedOnBothHosts(prefix: string, maxMessage: number, capacity = 10
         pair.address[other[side]],
         String(PORT),
       ],
-      { REPLICATION_KEY, MODE: mode, ...extraEnv },
+      { REPLICATION_KEY, MODE: mode, SPOOL_DIR: spoolDir(side), ...extraEnv },
     );
-  return { ref, on, replicator, close };
+  return { ref, on, replicator, close, spoolDir };
 }
 
 const reportOf = (text: string) => JSON.parse(text.trim().split('\n').pop()!) as ReplicatorReport;
@@ -231,6 +234,26 @@ describe("two nodes' replicators of a pub/sub channel", () => {
     expect(b.channels[id]![0], logs.b).toMatchObject({ resumes: 1, skipped: 0 });
     expect(b.channels[id]![0]!.landed, logs.b).toBeLessThan(n);
     expect(logs.b).toMatch(/going on from what an earlier agent landed from the peer/);
+  });
+
+  it("goes on exactly after A's (the sending) replicator is killed with SIGKILL while B has not acknowledged its frames: the next one sends them again from the spool, under the same epoch", async () => {
+    const n = 40_000;
+    const { a, b, logs } = await publishAcross('nr-kill-a', n, 256, ['--rate', '10000'], async (onB) => {
+      await onB.connected();
+      await sleep(1500);
+      // B's ring fills behind a stopped subscriber, so B lands and acknowledges nothing more while A frames on.
+      onB.stopSubscriber();
+      await sleep(1000);
+      await onB.killAndRestart('a');
+      await sleep(1000);
+      onB.continueSubscriber();
+    });
+    const id = Object.keys(a.channels)[0]!;
+    // The new A sent again what the killed one had framed and B had not acknowledged.
+    expect(a.channels[id]![0]!.recovered, logs.a).toBeGreaterThan(0);
+    expect(logs.a).toMatch(/going on from the spool an earlier agent left/);
+    // B saw one sender throughout (no new epoch), and landed each message once.
+    expect(b.channels[id]![0], logs.b).toMatchObject({ landed: n, restarts: 0, skipped: 0 });
   });
 
   it('does not deadlock when both nodes publish at full speed into a small ring: every subscriber gets both publishers exactly', async () => {

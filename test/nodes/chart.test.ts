@@ -717,9 +717,10 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
         return n >= count ? n : undefined;
       });
     const inSeries = `shimmy_replication_messages_total{${labels('node-1')},direction="in"}`;
+    const outSeries = `shimmy_replication_messages_total{${labels('node-2')},direction="out"}`;
     return {
-      out: await reached('node-1', `shimmy_replication_messages_total{${labels('node-2')},direction="out"}`),
       // Counters start again with a restarted agent.
+      out: landedByOneAgent ? await reached('node-1', outSeries) : await agentCounter('node-1', outSeries),
       in: landedByOneAgent ? await reached('node-2', inSeries) : await agentCounter('node-2', inSeries),
       resent: await agentCounter('node-1', `shimmy_replication_resent_total{${labels('node-2')}}`),
       repeats: await agentCounter('node-2', `shimmy_replication_repeats_total{${labels('node-1')}}`),
@@ -745,9 +746,22 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     expect(counters).toMatchObject({ out: 2_000, in: 2_000 });
   });
 
-  it("goes on exactly when node-2's agent is killed with SIGKILL mid-stream: the restarted agent adopts what the killed one landed", async () => {
-    // 10 s of publishing: the restarted agent must be back while node-1 still publishes (see docs/replication.md, Limits).
-    const count = 200_000;
+  it("goes on exactly when node-1's (sending) agent and then node-2's (landing) agent are killed with SIGKILL mid-stream: each restarted agent goes on from what the killed one left", async () => {
+    // 20 s of publishing: node-2's restarted agent must be back while node-1 still publishes (see docs/replication.md, Limits).
+    const count = 400_000;
+    const killAndAwait = async (node: string) => {
+      const victim = pidsOf('shimmy', 'agent', `--node=${node}`);
+      expect(victim).toHaveLength(1);
+      process.kill(victim[0]!, 'SIGKILL');
+      await eventually(
+        `${node}'s agent container restarted and ready`,
+        async () => {
+          const s = (await agentPod(node)).status?.containerStatuses?.[0];
+          return (s?.restartCount ?? 0) >= 1 && s?.ready === true;
+        },
+        90_000,
+      );
+    };
     const counters = await acrossNodes(
       'across-kill',
       'Volume',
@@ -755,27 +769,24 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
       64,
       async () => {
         await new Promise((r) => setTimeout(r, 1500));
-        const victim = pidsOf('shimmy', 'agent', '--node=node-2');
-        expect(victim).toHaveLength(1);
-        process.kill(victim[0]!, 'SIGKILL');
-        await eventually(
-          "node-2's agent container restarted and ready",
-          async () => {
-            const s = (await agentPod('node-2')).status?.containerStatuses?.[0];
-            return (s?.restartCount ?? 0) >= 1 && s?.ready === true;
-          },
-          90_000,
-        );
+        await killAndAwait('node-1');
+        await killAndAwait('node-2');
       },
       { pubExtra: ['--rate', '20000'], landedByOneAgent: false },
     );
-    // Every subscriber exact (acrossNodes checks); the new agent went on from the killed one's landings.
-    expect(counters.out).toBe(count);
-    const series = (name: string) => `shimmy_replication_${name}{namespace="across-kill",channel="frames",peer="node-1"}`;
-    await eventually('the restarted agent on node-2 counts its resume', async () => (await agentCounter('node-2', series('resumes_total'))) === 1);
-    const landedByNew = await agentCounter('node-2', series('messages_total').replace('}', ',direction="in"}'));
-    expect(landedByNew).toBeGreaterThan(0);
-    expect(landedByNew).toBeLessThan(count);
+    // Every subscriber exact (acrossNodes checks). Node-1's new agent went on from the spool the killed one left.
+    expect(await agentLog('node-1')).toMatch(/"channel":"across-kill\/frames".*going on from the spool an earlier agent left/);
+    const series = (name: string, peer: string) => `shimmy_replication_${name}{namespace="across-kill",channel="frames",peer="${peer}"}`;
+    const recovered = await agentCounter('node-1', series('recovered_total', 'node-2'));
+    console.log(
+      `[across-kill] node-1's new agent sent ${counters.out} messages, ${recovered} of them from the killed one's spool; node-2's new agent landed ${counters.in}`,
+    );
+    expect(counters.out).toBeGreaterThan(0);
+    expect(counters.out).toBeLessThan(count);
+    // Node-2's new agent adopted the landing state the killed one left.
+    await eventually('the restarted agent on node-2 counts its resume', async () => (await agentCounter('node-2', series('resumes_total', 'node-1'))) === 1);
+    expect(counters.in).toBeGreaterThan(0);
+    expect(counters.in).toBeLessThan(count);
   });
 
   it('answers each of 100,000 requests exactly once across nodes on a stream channel: a requester and a replier on node-1, two repliers on node-2', async () => {
