@@ -91,6 +91,8 @@ export class RemotePlacement implements Placement {
         port,
         peer: { node: `host-${other[side]}`, ip: this.pair.address[other[side]], port },
         key: this.key,
+        // As the agents run it: frames through a spool (the chart's agent.replication.spoolDir).
+        spoolDir: join(dir, side, 'spool'),
         channels: topics.map((topic) => ({ namespace: NAMESPACE, name: `${topic}-${runId}`, file: run.files[side][topic]!, ...config })),
       };
       return runOn(this.pair, side, process.execPath, [REPLICATOR, JSON.stringify(cfg)]);

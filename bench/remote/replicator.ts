@@ -16,6 +16,8 @@ export interface RemoteReplicatorConfig {
   peer: { node: string; ip: string; port: number };
   /** The cluster key, hex. */
   key: string;
+  /** ReplicatorOptions.spoolDir. */
+  spoolDir?: string;
   channels: { namespace: string; name: string; file: string; maxMessage: number; capacity: number }[];
 }
 
@@ -27,6 +29,7 @@ const replicator = new NodeReplicator({
   worker,
   open: (c) => Channel.openFile(c.ref, c.file!),
   peerTimeoutMs: 60_000,
+  ...(cfg.spoolDir ? { spoolDir: cfg.spoolDir } : {}),
   log: (level, msg, fields) => {
     if (msg === 'peer connected') console.log('connected');
     if (level === 'warn') console.error(JSON.stringify({ level, msg, ...fields }));

@@ -657,12 +657,15 @@ export class NodeReplicator {
       }
   }
 
-  /** Lets go of a channel; `keep`: the agent stops, and the next one goes on from what each lander landed. */
-  private closeReplica(r: Replica, keep = false): void {
+  /**
+   * Lets go of a channel; `keep`: the agent stops, and the next one goes on from what each
+   * lander landed, and (`keepSpool`) from the spool and the subscriber's place.
+   */
+  private closeReplica(r: Replica, keep = false, keepSpool = keep): void {
     this.finished.delete(r.lane);
     this.finished.set(r.lane, this.countersOf(r));
     if (this.finished.size > FINISHED_KEPT) this.finished.delete(this.finished.keys().next().value!);
-    if (keep && r.spool) {
+    if (keepSpool && r.spool) {
       // The next agent adopts both.
       r.sub!.leave();
       r.spool.close();
@@ -1156,7 +1159,8 @@ export class NodeReplicator {
   }
 
   close(): void {
-    for (const r of this.replicas.values()) this.closeReplica(r, true);
+    // A channel no longer wanted here is not the next agent's to send: its spool and place in the ring go.
+    for (const r of this.replicas.values()) this.closeReplica(r, true, r.drainingSince === undefined);
     this.replicas.clear();
     for (const link of this.links.values()) this.disconnect(link, 'stopped');
     this.links.clear();

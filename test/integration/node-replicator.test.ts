@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createHostPair, type HostPair, type Side } from '../../src/replication/host-pair.js';
 import type { ReplicatorReport } from '../../src/replication/node-replicator.js';
@@ -77,7 +78,7 @@ async function publishAcross(
   replicatorEnv: Record<string, string> = {},
   beforeStop: (replicators: Record<Side, Proc>) => Promise<unknown> = async () => {},
 ) {
-  const { ref, on, replicator, close } = replicatedOnBothHosts(prefix, Math.max(size, 1024));
+  const { ref, on, replicator, close, spoolDir } = replicatedOnBothHosts(prefix, Math.max(size, 1024));
   let replicators: Record<Side, Proc> | undefined;
   try {
     const subArgs = ['sub', ref.name, '--count', String(n), '--verify', '--json', '--quiet'];
@@ -122,7 +123,14 @@ async function publishAcross(
     await beforeStop(replicators);
     for (const r of Object.values(replicators)) r.child.kill('SIGTERM');
     for (const r of Object.values(replicators)) expect(await r.exited, r.stderr()).toBe(0);
-    return { a: reportOf(replicators.a.stdout()), b: reportOf(replicators.b.stdout()), logs: { a: replicators.a.stderr(), b: replicators.b.stderr() } };
+    // What the replicators left for the next ones.
+    const spools = (['a', 'b'] as const).flatMap((side) => (existsSync(spoolDir(side)) ? readdirSync(spoolDir(side)).map((f) => `${side}/${f}`) : []));
+    return {
+      a: reportOf(replicators.a.stdout()),
+      b: reportOf(replicators.b.stdout()),
+      logs: { a: replicators.a.stderr(), b: replicators.b.stderr() },
+      spools,
+    };
   } finally {
     // A failed test leaves no replicator holding the port.
     for (const r of Object.values(replicators ?? {})) r.child.kill('SIGKILL');
@@ -133,11 +141,13 @@ async function publishAcross(
 describe("two nodes' replicators of a pub/sub channel", () => {
   it("get a publisher's 200,000 sequenced messages to one subscriber on its host and two on the other, exactly, and send nothing back", async () => {
     const n = 200_000;
-    const { a, b } = await publishAcross('nr', n, 64, [], async () => {});
+    const { a, b, spools } = await publishAcross('nr', n, 64, [], async () => {});
     const id = Object.keys(a.channels)[0]!;
     expect(a.channels[id]).toEqual([expect.objectContaining({ peer: 'node-b', forwarded: n, landed: 0, resent: 0 })]);
     expect(b.channels[id]).toEqual([expect.objectContaining({ peer: 'node-a', forwarded: 0, landed: n, repeats: 0 })]);
     expect(a.links).toEqual([expect.objectContaining({ node: 'node-b', state: 'Connected', transport: `tcp/${pair.veth.a}`, reconnects: 0 })]);
+    // Stopped while the channel is still wanted: each host's spool stays for its next agent.
+    expect(spools).toEqual([`a/repl_${id.split('/')[1]}.spool`, `b/repl_${id.split('/')[1]}.spool`]);
   });
 
   it('carries 1,000 sequenced 100 KB messages exactly (the rendezvous path)', async () => {
@@ -147,7 +157,7 @@ describe("two nodes' replicators of a pub/sub channel", () => {
 
   it('sends and lands what is in flight before letting go of a channel no longer wanted on either node (its pods there ended)', async () => {
     const n = 200_000;
-    const { a, b, logs } = await publishAcross(
+    const { a, b, logs, spools } = await publishAcross(
       'nr-drain',
       n,
       64,
@@ -167,6 +177,8 @@ describe("two nodes' replicators of a pub/sub channel", () => {
     // Their last counters stay in the report: nothing goes uncounted.
     expect(Object.values(a.finished)).toEqual([[expect.objectContaining({ forwarded: n })]]);
     expect(Object.values(b.finished)).toEqual([[expect.objectContaining({ landed: n })]]);
+    // Nor does the next agent send it: the spools go with it.
+    expect(spools).toEqual([]);
   });
 
   it("stays exact through B's link going down for 2 s amid 100 KB frames, receives timing out after 500 ms (a frame cut off mid-transfer is asked for again)", async () => {

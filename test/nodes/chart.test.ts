@@ -182,11 +182,19 @@ async function segmentPerms(node: string, key: number) {
   return { mode: Number.parseInt(f[2]!, 8) & 0o777, uid: Number(f[7]), gid: Number(f[8]), creatorUid: Number(f[9]), creatorGid: Number(f[10]) };
 }
 
-/** The memory files on `node` (read inside the node's mount namespace, as the kubelet sees it). */
+/** The memory files on `node`, channels' and replication spools' (read inside the node's mount namespace, as the kubelet sees it). */
 async function filesOn(node: string): Promise<string[]> {
   const holder = c.state.pids[`${node}/namespaces`];
   expect(holder, `${node}'s namespace holder`).toBeGreaterThan(0);
-  const { stdout } = await exec('nsenter', ['-t', String(holder), '--mount', '--', 'sh', '-c', 'find /run/shimmy/channels -type f 2>/dev/null; true']);
+  const { stdout } = await exec('nsenter', [
+    '-t',
+    String(holder),
+    '--mount',
+    '--',
+    'sh',
+    '-c',
+    'find /run/shimmy/channels /run/shimmy/spool -type f 2>/dev/null; true',
+  ]);
   return stdout.split('\n').filter(Boolean).sort();
 }
 
