@@ -347,7 +347,7 @@ export class RingWriter {
           pos = (pos + cap - idx) >>> 0;
           idx = 0;
         }
-        copyInto(ring.bytes, idx + RECORD_HEADER, bytes.subarray(offsets[i]!, offsets[i]! + len));
+        copyRange(ring.bytes, idx + RECORD_HEADER, bytes, offsets[i]!, len);
         words[(idx >>> 2) + 1] = seq;
         const head = (VALID_FLAG | flags | len) >>> 0;
         if (firstHead < 0) {
@@ -489,6 +489,16 @@ export class RingWriter {
 }
 
 /** Small payloads copy faster byte by byte than through TypedArray.set's set-up. */
+/** copyInto() of `src[from .. from + len)`, without a view for a short one (a view per message is garbage per message). */
+export function copyRange(bytes: Uint8Array, at: number, src: Uint8Array, from: number, len: number): void {
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: both branches copy the same bytes; the threshold only picks the faster way
+  if (len <= 32) {
+    for (let i = 0; i < len; i++) bytes[at + i] = src[from + i]!;
+  } else {
+    bytes.set(src.subarray(from, from + len), at);
+  }
+}
+
 function copyInto(bytes: Uint8Array, at: number, src: Uint8Array): void {
   const len = src.length;
   // Stryker disable next-line ConditionalExpression,EqualityOperator: both branches copy the same bytes; the threshold only picks the faster way

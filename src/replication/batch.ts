@@ -7,6 +7,7 @@
  * pays its per-message costs (a UCX send, the MAC, an entry in the queue) once per batch.
  */
 import { RECORD_HEADER, align8 } from '../channel/layout.js';
+import { copyRange } from '../channel/ring-writer.js';
 import { HEADER_BYTES, writeHeader } from './frames.js';
 
 export const LENGTH_BYTES = 4;
@@ -45,7 +46,7 @@ export class BatchWriter {
 
   add(bytes: Uint8Array, offset: number, length: number): void {
     this.view.setUint32(this.pos, length, true);
-    this.buf.set(bytes.subarray(offset, offset + length), this.pos + LENGTH_BYTES);
+    copyRange(this.buf, this.pos + LENGTH_BYTES, bytes, offset, length);
     this.pos += LENGTH_BYTES + length;
     this.records += RECORD_HEADER + align8(length);
     this.count++;
