@@ -550,11 +550,14 @@ export class NodeReplicator {
       };
       this.setPeers(r, spec);
       const frames = spooled?.recovered?.frames ?? [];
-      for (const out of r.outs.values())
+      for (const out of r.outs.values()) {
+        // A dropped peer would never acknowledge them, and hold the spool.
+        if (out.dropped || out.leaving) continue;
         for (const f of frames) {
           out.queue.push(f.seq, f.data, f.messages);
           out.recovered += f.messages;
         }
+      }
       return r;
     } catch (err) {
       channel.close();
@@ -907,23 +910,25 @@ export class NodeReplicator {
    */
   private roomForAll(r: Replica): boolean {
     let full = false;
+    let room = true;
     for (const out of r.outs.values()) {
       if (out.dropped) continue;
-      if (out.queue.bytes >= r.spec.windowBytes + r.capacity) return false;
       if (out.queue.bytes >= r.spec.windowBytes) full = true;
+      if (out.queue.bytes >= r.spec.windowBytes + r.capacity) room = false;
     }
     if (r.spool) {
       // The spool's entries also count their headers and the wrap: past a window of them, hold; with less than a ring's frames free, stop.
       const free = r.spool.free();
-      const maxFrame = frameCapacity(r.spec.maxMessage);
-      if (free < r.capacity + 3 * maxFrame) return false;
       if (free < r.spool.size - r.spec.windowBytes) full = true;
+      if (free < r.capacity + 3 * frameCapacity(r.spec.maxMessage)) room = false;
     }
+    // Held whenever reading stops, whichever bound stopped it.
+    full ||= !room;
     if (full !== r.holding) {
       r.holding = full;
       r.sub!.holdPublishers(full);
     }
-    return true;
+    return room;
   }
 
   private readonly forwarders = new WeakMap<Replica, MessageHandler>();
