@@ -89,10 +89,13 @@ describe('the replication spool', () => {
     spool.close();
   });
 
-  it('keeps the last whole commit when an agent dies while writing the next one', () => {
+  it('keeps the last whole commit when an agent dies while writing the next one: a commit writes the other record, then switches to it', () => {
     const { spool } = Spool.open(path, settings);
+    const commitWord = () => new Uint32Array(new Uint8Array(readFileSync(path)).buffer)[6];
     addFrame(spool, 0n);
+    const before = commitWord();
     spool.commit(ring(16), 1n);
+    expect(commitWord()).toBe(1 - before!);
     spool.close();
     // A commit record half written (the other record, as commit() writes it), the switch never made.
     const raw = new Uint32Array(new Uint8Array(readFileSync(path)).buffer);
