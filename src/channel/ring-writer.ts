@@ -488,8 +488,10 @@ export class RingWriter {
   // Stryker restore BlockStatement,BooleanLiteral
 }
 
-/** Small payloads copy faster byte by byte than through TypedArray.set's set-up. */
-/** copyInto() of `src[from .. from + len)`, without a view for a short one (a view per message is garbage per message). */
+/**
+ * Copies `src[from .. from + len)` to `bytes[at ..]`: small payloads byte by byte, faster than
+ * TypedArray.set's set-up, and without a view (a view per message is garbage per message).
+ */
 export function copyRange(bytes: Uint8Array, at: number, src: Uint8Array, from: number, len: number): void {
   // Stryker disable next-line ConditionalExpression,EqualityOperator: both branches copy the same bytes; the threshold only picks the faster way
   if (len <= 32) {
@@ -500,11 +502,5 @@ export function copyRange(bytes: Uint8Array, at: number, src: Uint8Array, from: 
 }
 
 function copyInto(bytes: Uint8Array, at: number, src: Uint8Array): void {
-  const len = src.length;
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: both branches copy the same bytes; the threshold only picks the faster way
-  if (len <= 32) {
-    for (let i = 0; i < len; i++) bytes[at + i] = src[i]!;
-  } else {
-    bytes.set(src, at);
-  }
+  copyRange(bytes, at, src, 0, src.length);
 }

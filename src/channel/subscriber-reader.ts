@@ -13,16 +13,16 @@ import { SlotWord, SlotState } from './participants.js';
 import { PAD_KIND, RECORD_KIND, type RingView } from './ring-view.js';
 import type { RecordBatch } from './record-batch.js';
 
-/**
- * Receives one message: `bytes[offset .. offset+length)`; valid only during the call. `remote`:
- * the node agent landed it from another node.
- */
 /** A reader's place in its ring: the byte position and the sequence number expected there. */
 export interface ReaderPosition {
   cursor: number;
   expectedSeq: number;
 }
 
+/**
+ * Receives one message: `bytes[offset .. offset+length)`; valid only during the call. `remote`:
+ * the node agent landed it from another node.
+ */
 export type MessageHandler = (bytes: Uint8Array, offset: number, length: number, seq: number, remote?: boolean) => void;
 
 const HEARTBEAT_EVERY_POLLS = 1024;
@@ -95,12 +95,9 @@ export class SubscriberReader {
     for (let at = this.cursor, steps = this.ring.capacity >>> 3; at !== to.cursor; steps--) {
       const idx = at & this.ring.mask;
       const head = Atomics.load(this.ring.words, idx >>> 2);
+      if (steps === 0 || head === 0 || this.ring.badHead(head, idx) !== null) return false;
       const len = head & LENGTH_MASK;
-      const kind = head >>> 30;
-      if (steps === 0 || head === 0) return false;
-      if (kind === PAD_KIND && len === this.ring.capacity - idx && idx !== 0) at = (at + len) >>> 0;
-      else if (kind === RECORD_KIND && idx + RECORD_HEADER + len <= this.ring.capacity) at = (at + RECORD_HEADER + align8(len)) >>> 0;
-      else return false;
+      at = (at + (head >>> 30 === PAD_KIND ? len : RECORD_HEADER + align8(len))) >>> 0;
     }
     this.cursor = to.cursor;
     this.checkpoint = to.cursor;

@@ -53,14 +53,14 @@ export class BatchWriter {
   }
 
   /**
-   * The frame collected so far, as frame `seq` of `epoch`, copied into `into(length, messages)`
-   * (a spool's entry) or else a copy of its own; the writer starts a new one.
+   * The frame collected so far, as frame `seq` of `epoch`, copied into `into.add(length,
+   * messages)` (a spool's entry) or else a copy of its own; the writer starts a new one.
    */
-  take(seq: bigint, epoch: number, into?: (length: number, messages: number) => Uint8Array): Batch {
+  take(seq: bigint, epoch: number, into?: { add(length: number, messages: number): Uint8Array }): Batch {
     writeHeader(this.view, seq, epoch);
     let data: Uint8Array;
     if (into) {
-      data = into(this.pos, this.count);
+      data = into.add(this.pos, this.count);
       data.set(this.buf.subarray(0, this.pos));
     } else data = this.buf.slice(0, this.pos);
     const batch = { data, messages: this.count };

@@ -817,17 +817,11 @@ export class NodeReplicator {
     if (r.sub) {
       const room = this.roomForAll(r);
       r.reading = room;
-      let read = 0;
-      if (room && r.spool) {
-        // The messages keep their ring space until their frames are committed to the spool, and the frames go out only then.
-        read = r.sub.pollHeld(this.forwarderOf(r), RING_READ);
-        if (r.batch.count > 0) this.sendBatch(r);
-        if (read > 0) r.spool.commit(r.sub.position(), r.seq);
-        r.sub.release();
-      } else if (room) {
-        read = r.sub.poll(this.forwarderOf(r), RING_READ);
-        if (r.batch.count > 0) this.sendBatch(r);
-      }
+      // The messages keep their ring space until their frames are committed to the spool, and the frames go out only then.
+      const read = room ? r.sub.pollHeld(this.forwarderOf(r), RING_READ) : 0;
+      if (r.batch.count > 0) this.sendBatch(r);
+      if (read > 0) r.spool?.commit(r.sub.position(), r.seq);
+      r.sub.release();
       if (read > 0) for (const out of r.outs.values()) this.sendQueued(out);
       did += read;
       ringRead = room && read === 0;
@@ -950,22 +944,11 @@ export class NodeReplicator {
   /** Makes the messages read so far the channel's next frame (in the spool, if any), queued for every peer that takes it. */
   private sendBatch(r: Replica): void {
     const seq = r.seq++;
-    const { data, messages } = r.batch.take(seq, r.epoch, r.spool ? this.spoolEntry(r.spool) : undefined);
+    const { data, messages } = r.batch.take(seq, r.epoch, r.spool);
     for (const out of r.outs.values()) {
       if (out.dropped || out.leaving) continue;
       out.queue.push(seq, data, messages);
     }
-  }
-
-  private readonly spoolEntries = new WeakMap<Spool, (length: number, messages: number) => Uint8Array>();
-
-  private spoolEntry(spool: Spool) {
-    let f = this.spoolEntries.get(spool);
-    if (!f) {
-      f = (length, messages) => spool.add(length, messages);
-      this.spoolEntries.set(spool, f);
-    }
-    return f;
   }
 
   /** The oldest frame a peer still waits for (every frame before it is acknowledged by all, or let go). */

@@ -15,6 +15,7 @@
  * and numbers on from the committed sequence number, so no message is framed twice or lost.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
+import { align8 } from '../channel/layout.js';
 import type { ReaderPosition } from '../channel/subscriber-reader.js';
 import { MemoryFile } from '../shm/memory-file.js';
 import { HEADER_BYTES as FRAME_HEADER, newEpoch } from './frames.js';
@@ -28,8 +29,6 @@ const Word = { magic: 0, version: 1, epoch: 2, size: 3, identity: 4, maxFrame: 5
 const RECORDS_AT = 8;
 const RECORD_WORDS = 8;
 const Field = { head: 0, tail: 1, cursor: 2, expectedSeq: 3, seqLo: 4, seqHi: 5 } as const;
-
-const align8 = (n: number) => (n + 7) & ~7;
 
 export interface SpoolCommit {
   head: number;
