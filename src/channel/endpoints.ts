@@ -327,6 +327,11 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
     }
   }
 
+  /** Whether handlers see the ring's records in place (block policy; overwrite hands out copies), a record's head just before `offset`. */
+  get inPlace(): boolean {
+    return this.ring.blocking;
+  }
+
   /** Where reading goes on (past what pollHeld() holds). */
   position(): ReaderPosition {
     return this.reader.position();

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from './channel.js';
 import { RingWord } from './layout.js';
 import { testChannels } from '../../test/helpers/proc.js';
+import { recordsOf } from '../../test/helpers/records.js';
 
 const channels = testChannels();
 afterEach(() => channels.cleanup());
@@ -30,7 +31,8 @@ describe("a subscriber holding the ring's publishers back (the node agent's, whi
     reader.poll(() => {});
     expect(pub.tryPublish(msg)).toBe(false);
     // A lander (the agent's own writes) is not held back.
-    expect(ch.lander(1).tryLand(msg, [0], [msg.length], 1, () => {})).toBe(true);
+    const records = recordsOf(msg);
+    expect(ch.lander(1).tryLand(records, 0, records.length, () => {})).toBe(true);
     agent.holdPublishers(false);
     expect(pub.tryPublish(msg)).toBe(true);
   });

@@ -3,6 +3,7 @@ import { Channel } from './channel.js';
 import { ErrorCode } from '../errors.js';
 import { codeOf } from '../../test/helpers/errors.js';
 import { testChannels } from '../../test/helpers/proc.js';
+import { recordsOf } from '../../test/helpers/records.js';
 
 const channels = testChannels();
 afterEach(() => channels.cleanup());
@@ -10,21 +11,12 @@ afterEach(() => channels.cleanup());
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Messages laid out one after another in one buffer, as a replication frame holds them. */
+/** Messages as a replication frame holds them after its header, at an offset as in a received frame. */
 function frame(...texts: string[]) {
-  const parts = texts.map((t) => enc.encode(t));
-  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length + 3, 0));
-  const offsets: number[] = [];
-  const lengths: number[] = [];
-  let at = 0;
-  for (const p of parts) {
-    at += 3;
-    bytes.set(p, at);
-    offsets.push(at);
-    lengths.push(p.length);
-    at += p.length;
-  }
-  return { bytes, offsets, lengths, count: parts.length };
+  const records = recordsOf(...texts);
+  const bytes = new Uint8Array(16 + records.length);
+  bytes.set(records, 16);
+  return { bytes, from: 16, to: bytes.length };
 }
 
 function drain(sub: ReturnType<Channel['subscriber']>) {
@@ -47,7 +39,7 @@ describe('Lander', () => {
     const f = frame('r1', 'r2', 'r3');
     let seen: { pos: number; seq: number; visible: boolean } | null = null;
     expect(
-      lander.tryLand(f.bytes, f.offsets, f.lengths, f.count, (pos, seq) => {
+      lander.tryLand(f.bytes, f.from, f.to, (pos, seq) => {
         seen = { pos, seq, visible: lander.landedAt(pos, seq) || peek.poll(() => {}) > 0 };
       }),
     ).toBe(true);
@@ -73,13 +65,13 @@ describe('Lander', () => {
     const lander = ch.lander(1);
     const f = frame('a', 'b', 'c', 'd');
     let calls = 0;
-    expect(lander.tryLand(f.bytes, f.offsets, f.lengths, f.count, () => calls++)).toBe(false);
+    expect(lander.tryLand(f.bytes, f.from, f.to, () => calls++)).toBe(false);
     expect(calls).toBe(0);
     // Room for one record only: still nothing.
     sub.poll(() => {}, 1);
-    expect(lander.tryLand(f.bytes, f.offsets, f.lengths, f.count, () => calls++)).toBe(false);
+    expect(lander.tryLand(f.bytes, f.from, f.to, () => calls++)).toBe(false);
     sub.poll(() => {}, 4);
-    expect(lander.tryLand(f.bytes, f.offsets, f.lengths, f.count, () => calls++)).toBe(true);
+    expect(lander.tryLand(f.bytes, f.from, f.to, () => calls++)).toBe(true);
     expect(calls).toBe(1);
     const got = drain(sub).filter(([, remote]) => remote);
     expect(got.map(([t]) => t)).toEqual(['a', 'b', 'c', 'd']);
@@ -92,16 +84,46 @@ describe('Lander', () => {
     const texts = Array.from({ length: 12 }, (_, i) => `${i}`.padEnd(100, '.'));
     const landed: string[] = [];
     for (let round = 0; round < 5; round++) {
-      expect(lander.tryLand(...(Object.values(frame(...texts)) as [Uint8Array, number[], number[], number]), () => {})).toBe(true);
+      expect(lander.tryLand(...(Object.values(frame(...texts)) as [Uint8Array, number, number]), () => {})).toBe(true);
       landed.push(...drain(sub).map(([t]) => t));
     }
     expect(landed).toEqual(Array.from({ length: 5 }, () => texts).flat());
   });
 
+  it("lands a frame none of whose records fit before the end: the filler is the batch's first head, held back with the rest", () => {
+    const ch = Channel.create(channels.ref('land-wrap-first'), { capacity: 4096, maxMessage: 256 });
+    const sub = ch.subscriber();
+    const peek = ch.subscriber();
+    const pub = ch.publisher();
+    // 15 records of 264 bytes and one of 120: the tail stops 16 bytes before the end.
+    for (let i = 0; i < 15; i++) expect(pub.tryPublish(new Uint8Array(256))).toBe(true);
+    expect(pub.tryPublish(new Uint8Array(112))).toBe(true);
+    expect(sub.poll(() => {})).toBe(16);
+    expect(peek.poll(() => {})).toBe(16);
+    const lander = ch.lander(1);
+    const f = frame('first'.padEnd(100, '.'), 'second');
+    let seen: { pos: number; seq: number; visible: boolean } | null = null;
+    expect(
+      lander.tryLand(f.bytes, f.from, f.to, (pos, seq) => {
+        seen = { pos, seq, visible: peek.poll(() => {}) > 0 };
+      }),
+    ).toBe(true);
+    expect(seen).toEqual({ pos: 4096, seq: 16, visible: false });
+    expect(lander.landedAt(4096, 16)).toBe(true);
+    expect(drain(sub)).toEqual([
+      ['first'.padEnd(100, '.'), true],
+      ['second', true],
+    ]);
+  });
+
   it('refuses a frame the ring could never hold at once', () => {
     const ch = Channel.create(channels.ref('land-big'), { capacity: 4096, maxMessage: 256 });
     const f = frame(...Array.from({ length: 20 }, () => 'x'.repeat(250)));
-    expect(codeOf(() => ch.lander(1).tryLand(f.bytes, f.offsets, f.lengths, f.count, () => {}))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(codeOf(() => ch.lander(1).tryLand(f.bytes, f.from, f.to, () => {}))).toBe(ErrorCode.INVALID_ARGUMENT);
+    // Records cut short, or over the channel's largest message.
+    const g = frame('abc', 'def');
+    expect(codeOf(() => ch.lander(2).tryLand(g.bytes, g.from, g.to - 1, () => {}))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(codeOf(() => ch.lander(2).tryLand(recordsOf('x'.repeat(300)), 0, 312, () => {}))).toBe(ErrorCode.MESSAGE_TOO_LARGE);
   });
 
   it('keeps its slot and state words for the next owner when it leaves; close gives them up', () => {

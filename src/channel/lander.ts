@@ -22,21 +22,16 @@ export class Lander extends WriterEndpoint {
   }
 
   /**
-   * Lands `bytes[offsets[i] .. offsets[i] + lengths[i])` for i < count as one batch, or none
-   * (false: no room for all of them now, or another writer holds the lock). `beforePublish`
-   * gets the first record's position and sequence number just before readers can see them.
+   * Lands the records in `records[from .. to)` (laid out as in a ring: RingWriter.tryWriteRecords)
+   * as one batch, or none (false: no room for all of them now, or another writer holds the
+   * lock). `beforePublish` gets the first record's position and sequence number just before
+   * readers can see them.
    */
-  tryLand(
-    bytes: Uint8Array,
-    offsets: ArrayLike<number>,
-    lengths: ArrayLike<number>,
-    count: number,
-    beforePublish: (pos: number, seq: number) => void,
-  ): boolean {
+  tryLand(records: Uint8Array, from: number, to: number, beforePublish: (pos: number, seq: number) => void): boolean {
     this.assertOpen();
-    if (this.writer.tryWriteSlices(bytes, offsets, lengths, count, REMOTE_FLAG, beforePublish)) return true;
+    if (this.writer.tryWriteRecords(records, from, to, REMOTE_FLAG, beforePublish)) return true;
     // No room: a dead subscriber may be what holds the ring (nobody else may write here to notice).
-    return this.reclaimStalled() && this.writer.tryWriteSlices(bytes, offsets, lengths, count, REMOTE_FLAG, beforePublish);
+    return this.reclaimStalled() && this.writer.tryWriteRecords(records, from, to, REMOTE_FLAG, beforePublish);
   }
 
   /** Whether the ring holds a landed record with sequence number `seq` at position `pos`: a batch that became visible. */

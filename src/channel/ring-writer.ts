@@ -6,7 +6,7 @@
  * end by scanning heads, and writes over the unfinished record.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { PAD_FLAG, RingWord, RECORD_HEADER, VALID_FLAG, align8 } from './layout.js';
+import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, VALID_FLAG, align8 } from './layout.js';
 import type { RingView } from './ring-view.js';
 import type { RecoverableLock } from './lock.js';
 
@@ -274,34 +274,35 @@ export class RingWriter {
   }
 
   /**
-   * Copies `bytes[offsets[i] .. offsets[i] + lengths[i])` for i < count in as one batch, with
-   * `flags` on their heads: all of them, or none (false) when the ring has no room for all
-   * (block policy) or another writer holds the lock. `beforePublish` gets the first record's
-   * position and sequence number while readers cannot see the batch yet, so whoever notes
-   * there what it wrote can tell after a crash whether the batch became visible. Shared
-   * writers only. Never waits.
+   * Copies `src[from .. to)`, records laid out as in a ring (each a head whose low bits are the
+   * payload length, a word for the sequence number, the payload padded to 8 bytes), in as one
+   * batch with `flags` on their heads: all of them, or none (false) when the ring has no room
+   * for all (block policy) or another writer holds the lock. The copy is one or two block
+   * copies (the ring's end may split it between records); the heads and sequence numbers are
+   * this ring's own, written over what `src` had. `beforePublish` gets the first record's
+   * position and sequence number while readers cannot see the batch yet, so whoever notes there
+   * what it wrote can tell after a crash whether the batch became visible. Shared writers only.
+   * Never waits.
    */
-  tryWriteSlices(
-    bytes: Uint8Array,
-    offsets: ArrayLike<number>,
-    lengths: ArrayLike<number>,
-    count: number,
-    flags: number,
-    beforePublish: (pos: number, seq: number) => void,
-  ): boolean {
+  tryWriteRecords(src: Uint8Array, from: number, to: number, flags: number, beforePublish: (pos: number, seq: number) => void): boolean {
     if (this.held || this.corked) {
-      throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'tryWriteSlices() on an exclusive or corked writer', 'Use a shared publisher');
+      throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'tryWriteRecords() on an exclusive or corked writer', 'Use a shared publisher');
     }
     const ring = this.ring;
     const { capacity: cap, mask, ctl, words } = ring;
-    let footprint = 0;
+    let count = 0;
     let largest = 0;
-    for (let i = 0; i < count; i++) {
-      if (lengths[i]! > ring.maxMessage) this.tooLarge(lengths[i]!);
-      const need = RECORD_HEADER + align8(lengths[i]!);
-      footprint += need;
+    for (let at = from; at < to; count++) {
+      const len = at + RECORD_HEADER <= to ? recordLength(src, at) : -1;
+      if (len > ring.maxMessage) this.tooLarge(len);
+      const need = RECORD_HEADER + align8(len);
+      if (len < 0 || at + need > to) {
+        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `records cut short at byte ${at - from} of ${to - from}`, 'Pass whole records');
+      }
       if (need > largest) largest = need;
+      at += need;
     }
+    const footprint = to - from;
     // With a filler (shorter than the record that did not fit before the end) and the zero head after the last.
     if (count > 1 && footprint + largest + RECORD_HEADER > cap) {
       throw new ShimmyError(
@@ -316,52 +317,54 @@ export class RingWriter {
     try {
       if (takenOver) this.repair();
       const start = Atomics.load(ctl, RingWord.tail);
-      let pos = start;
-      for (let i = 0; i < count; i++) {
-        const need = RECORD_HEADER + align8(lengths[i]!);
-        if ((pos & mask) + need > cap) pos = (pos + cap - (pos & mask)) >>> 0;
-        pos = (pos + need) >>> 0;
+      const idx = start & mask;
+      // The records that fit before the end of the ring; the rest go at its start, after a filler.
+      let before = footprint;
+      if (idx + footprint > cap) {
+        before = 0;
+        for (let at = from; ;) {
+          const need = RECORD_HEADER + align8(recordLength(src, at));
+          if (idx + before + need > cap) break;
+          before += need;
+          at += need;
+        }
       }
-      const reach = (pos + RECORD_HEADER) >>> 0;
+      const wraps = before < footprint;
+      const first = before > 0 ? start : (start + cap - idx) >>> 0;
+      const end = wraps ? start + (cap - idx) + (footprint - before) : start + footprint;
+      const reach = (end + RECORD_HEADER) >>> 0;
       if (ring.blocking) {
         if ((reach - ring.readFloor(start)) >>> 0 > cap) return false;
       } else if (((reach - Atomics.load(ctl, RingWord.tailIntent)) | 0) > 0) Atomics.store(ctl, RingWord.tailIntent, reach);
-      // Readers stop at the batch's first head, stored last; the heads after it are plain stores.
+      // Readers stop at the batch's first head (the zero at the tail), stored last: everything after it is plain copies and stores.
+      const bytes = ring.bytes;
+      if (before > 0) bytes.set(src.subarray(from + 4, from + before), idx + 4);
+      if (before < footprint) bytes.set(src.subarray(from + before, to), 0);
       const firstSeq = ctl[RingWord.nextSeq]!;
       let seq = firstSeq;
-      let firstHead = -1;
-      let firstHeadValue = 0;
-      let firstRecord = -1;
+      let firstHeadValue = before === 0 ? (PAD_FLAG | (cap - idx)) >>> 0 : 0;
       let last = start;
-      pos = start;
-      for (let i = 0; i < count; i++) {
-        const len = lengths[i]!;
-        const need = RECORD_HEADER + align8(len);
-        let idx = pos & mask;
-        if (idx + need > cap) {
-          const pad = (PAD_FLAG | (cap - idx)) >>> 0;
-          if (firstHead < 0) {
-            firstHead = idx >>> 2;
-            firstHeadValue = pad;
-          } else words[idx >>> 2] = pad;
-          pos = (pos + cap - idx) >>> 0;
-          idx = 0;
+      let pos = start;
+      for (let at = from; at < to;) {
+        if (at === from + before) {
+          if (before > 0) words[(pos & mask) >>> 2] = (PAD_FLAG | (cap - (pos & mask))) >>> 0;
+          pos = (pos + cap - (pos & mask)) >>> 0;
         }
-        copyRange(ring.bytes, idx + RECORD_HEADER, bytes, offsets[i]!, len);
-        words[(idx >>> 2) + 1] = seq;
+        const len = recordLength(src, at);
+        const w = (pos & mask) >>> 2;
+        words[w + 1] = seq;
         const head = (VALID_FLAG | flags | len) >>> 0;
-        if (firstHead < 0) {
-          firstHead = idx >>> 2;
-          firstHeadValue = head;
-        } else words[idx >>> 2] = head;
-        if (firstRecord < 0) firstRecord = pos;
+        if (pos === start) firstHeadValue = head;
+        else words[w] = head;
         last = pos;
         seq = (seq + 1) >>> 0;
+        const need = RECORD_HEADER + align8(len);
         pos = (pos + need) >>> 0;
+        at += need;
       }
       words[(pos & mask) >>> 2] = 0;
-      beforePublish(firstRecord, firstSeq);
-      Atomics.store(words, firstHead, firstHeadValue);
+      beforePublish(first, firstSeq);
+      Atomics.store(words, idx >>> 2, firstHeadValue);
       ctl[RingWord.nextSeq] = seq;
       if (!ring.blocking) Atomics.store(ctl, RingWord.lastRecord, last);
       Atomics.store(ctl, RingWord.tail, pos);
@@ -499,6 +502,11 @@ export function copyRange(bytes: Uint8Array, at: number, src: Uint8Array, from: 
   } else {
     bytes.set(src.subarray(from, from + len), at);
   }
+}
+
+/** The payload length in the head of the record at `src[at]` (little-endian, as a ring's words on the hosts Shimmy runs on). */
+function recordLength(src: Uint8Array, at: number): number {
+  return (src[at]! | (src[at + 1]! << 8) | (src[at + 2]! << 16) | (src[at + 3]! << 24)) & LENGTH_MASK;
 }
 
 function copyInto(bytes: Uint8Array, at: number, src: Uint8Array): void {

@@ -3,6 +3,7 @@ import { Channel } from './channel.js';
 import { ErrorCode } from '../errors.js';
 import { codeOf } from '../../test/helpers/errors.js';
 import { testChannels } from '../../test/helpers/proc.js';
+import { recordsOf } from '../../test/helpers/records.js';
 
 const channels = testChannels();
 afterEach(() => channels.cleanup());
@@ -20,8 +21,8 @@ describe('StreamTaker', () => {
     expect(taker.consumers()).toBe(1);
     for (const m of ['one', 'two']) expect(requester.tryPublish(enc.encode(m))).toBe(true);
     const lander = ch.lander(42, false, 0);
-    const bytes = enc.encode('remote');
-    expect(lander.tryLand(bytes, [0], [bytes.length], 1, () => {})).toBe(true);
+    const records = recordsOf('remote');
+    expect(lander.tryLand(records, 0, records.length, () => {})).toBe(true);
     expect(requester.tryPublish(enc.encode('three'))).toBe(true);
     expect(taker.backlog()).toBe(4);
 

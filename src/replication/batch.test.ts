@@ -1,38 +1,72 @@
 import { describe, expect, it } from 'vitest';
-import { BATCH_BYTES, BatchWriter, frameCapacity, LENGTH_BYTES, messageAt } from './batch.js';
+import { BATCH_BYTES, BatchWriter, countRecords, frameCapacity } from './batch.js';
 import { HEADER_BYTES, readHeader } from './frames.js';
+import { LENGTH_MASK, PAD_FLAG, REMOTE_FLAG, RECORD_HEADER, VALID_FLAG, recordBytes } from '../channel/layout.js';
+import { recordsOf } from '../../test/helpers/records.js';
 
+/** The frame's messages, read as a receiver reads them. */
 const messages = (frame: Uint8Array, maxMessage: number) => {
-  const view = new DataView(frame.buffer);
+  const count = countRecords(frame, frame.length, maxMessage);
+  if (typeof count === 'string') throw new Error(count);
+  const view = new DataView(frame.buffer, frame.byteOffset);
   const out: number[][] = [];
-  for (let offset = HEADER_BYTES; ;) {
-    const at = messageAt(view, offset, frame.length, maxMessage);
-    if (at === null) return out;
-    if (typeof at === 'string') throw new Error(at);
-    out.push([...frame.subarray(at.from, at.to)]);
-    offset = at.to;
+  for (let at = HEADER_BYTES; at < frame.length;) {
+    const len = view.getUint32(at, true) & LENGTH_MASK;
+    out.push([...frame.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len)]);
+    at += recordBytes(len);
   }
+  expect(out).toHaveLength(count);
+  return out;
 };
 
 describe('BatchWriter', () => {
-  it('puts messages into one frame under its header, each after its length, and starts over after take', () => {
+  it("puts messages into one frame under its header as a ring's records, and starts over after take", () => {
     const w = new BatchWriter(64, 1 << 20);
     w.add(Uint8Array.of(9, 1, 2, 9), 1, 2);
     w.add(new Uint8Array(0), 0, 0);
     w.add(Uint8Array.of(3), 0, 1);
     const { data, messages: count } = w.take(41n, 7);
     expect(count).toBe(3);
-    expect(data).toHaveLength(HEADER_BYTES + 3 * LENGTH_BYTES + 3);
+    expect(data).toHaveLength(HEADER_BYTES + recordBytes(2) + recordBytes(0) + recordBytes(1));
     expect(readHeader(new DataView(data.buffer))).toEqual({ seq: 41n, epoch: 7, flags: 0 });
+    expect(new DataView(data.buffer).getUint32(HEADER_BYTES, true)).toBe((VALID_FLAG | 2) >>> 0);
     expect(messages(data, 64)).toEqual([[1, 2], [], [3]]);
     expect(w.count).toBe(0);
     w.add(Uint8Array.of(5), 0, 1);
     expect(messages(w.take(42n, 7).data, 64)).toEqual([[5]]);
   });
 
+  it('copies records that follow one another in a ring in one run, as the ring has them, by take() at the latest', () => {
+    const ring = recordsOf('aa', 'bbb', 'c', 'dddd');
+    const at = [0, 16, 32, 48];
+    const w = new BatchWriter(64, 1 << 20);
+    w.addRecord(ring, at[0]! + RECORD_HEADER, 2);
+    w.addRecord(ring, at[1]! + RECORD_HEADER, 3);
+    // Not next to the run: a run of its own.
+    w.addRecord(ring, at[3]! + RECORD_HEADER, 4);
+    w.add(Uint8Array.of(7), 0, 1);
+    w.addRecord(ring, at[2]! + RECORD_HEADER, 1);
+    // The runs are copied when the frame is taken (or a copy of its own comes between).
+    ring[at[2]! + RECORD_HEADER] = 'C'.charCodeAt(0);
+    const text = (m: number[]) => String.fromCharCode(...m);
+    const { data, messages: count } = w.take(0n, 1);
+    expect(count).toBe(5);
+    expect(messages(data, 64).map(text)).toEqual(['aa', 'bbb', 'dddd', '\x07', 'C']);
+    expect(data.subarray(HEADER_BYTES, HEADER_BYTES + 32)).toEqual(ring.subarray(0, 32));
+  });
+
+  it('counts a run not copied yet in what fits', () => {
+    const ring = recordsOf(...Array.from({ length: 50 }, () => 'x'.repeat(16)));
+    const w = new BatchWriter(64, 1024);
+    let n = 0;
+    while (w.fits(16)) w.addRecord(ring, n++ * 24 + RECORD_HEADER, 16);
+    expect(n).toBe(42);
+    expect(w.take(0n, 1).data).toHaveLength(HEADER_BYTES + 42 * 24);
+  });
+
   it('fills a frame up to BATCH_BYTES, and takes a larger message alone', () => {
     const w = new BatchWriter(200_000, 1 << 20);
-    expect(frameCapacity(200_000)).toBe(HEADER_BYTES + LENGTH_BYTES + 200_000);
+    expect(frameCapacity(200_000)).toBe(HEADER_BYTES + recordBytes(200_000));
     expect(frameCapacity(64)).toBe(BATCH_BYTES);
     const kb = new Uint8Array(1024);
     let n = 0;
@@ -40,12 +74,12 @@ describe('BatchWriter', () => {
       w.add(kb, 0, kb.length);
       n++;
     }
-    expect(n).toBe(Math.floor((BATCH_BYTES - HEADER_BYTES) / (LENGTH_BYTES + 1024)));
+    expect(n).toBe(Math.floor((BATCH_BYTES - HEADER_BYTES) / recordBytes(1024)));
     w.take(0n, 1);
     expect(w.fits(150_000)).toBe(true);
     w.add(new Uint8Array(150_000), 0, 150_000);
     expect(w.fits(1)).toBe(false);
-    expect(w.take(1n, 1).data).toHaveLength(HEADER_BYTES + LENGTH_BYTES + 150_000);
+    expect(w.take(1n, 1).data).toHaveLength(HEADER_BYTES + recordBytes(150_000));
   });
 
   it("ends a frame at the records its messages would take in the receiver's ring (it lands a frame whole)", () => {
@@ -66,16 +100,27 @@ describe('BatchWriter', () => {
   });
 });
 
-describe('messageAt', () => {
-  it('names a length past the frame, over the largest message, or cut short', () => {
-    const frame = new Uint8Array(HEADER_BYTES + LENGTH_BYTES + 2);
-    const view = new DataView(frame.buffer);
-    view.setUint32(HEADER_BYTES, 3, true);
-    expect(messageAt(view, HEADER_BYTES, frame.length, 64)).toMatch(/a 3-byte message at 16 in a frame of 22 bytes/);
-    view.setUint32(HEADER_BYTES, 2, true);
-    expect(messageAt(view, HEADER_BYTES, frame.length, 1)).toMatch(/the channel's largest is 1/);
-    expect(messageAt(view, HEADER_BYTES, frame.length, 64)).toEqual({ from: 20, to: 22 });
-    expect(messageAt(view, HEADER_BYTES, frame.length - 4, 64)).toMatch(/cut inside a message length/);
-    expect(messageAt(view, frame.length, frame.length, 64)).toBeNull();
+describe('countRecords', () => {
+  const frameOf = (...texts: string[]) => {
+    const records = recordsOf(...texts);
+    const frame = new Uint8Array(HEADER_BYTES + records.length);
+    frame.set(records, HEADER_BYTES);
+    return { frame, view: new DataView(frame.buffer) };
+  };
+
+  it('counts the records after the header', () => {
+    expect(countRecords(frameOf('a', 'bb', '').frame, HEADER_BYTES + 40, 64)).toBe(3);
+    expect(countRecords(new Uint8Array(HEADER_BYTES), HEADER_BYTES, 64)).toBe(0);
+  });
+
+  it('names a record cut short, over the largest message, running past the frame, or not a plain record', () => {
+    const { frame, view } = frameOf('abc');
+    expect(countRecords(frame, frame.length - 12, 64)).toMatch(/a frame of 20 bytes cut inside a record's header at 16/);
+    expect(countRecords(frame, frame.length - 1, 64)).toMatch(/a 3-byte message at 16 in a frame of 31 bytes/);
+    expect(countRecords(frame, frame.length, 2)).toMatch(/the channel's largest is 2/);
+    for (const flags of [PAD_FLAG, VALID_FLAG | REMOTE_FLAG, 0]) {
+      view.setUint32(HEADER_BYTES, (flags | 3) >>> 0, true);
+      expect(countRecords(frame, frame.length, 64)).toMatch(/not a record's/);
+    }
   });
 });

@@ -1,20 +1,23 @@
 /**
  * A node replicator's data frame carries a batch of the channel's messages: the 16-byte header
- * (frames.ts: the frame's sequence number, the sender's epoch, flags), then each message as a
- * u32 length and its bytes. A frame grows up to BATCH_BYTES, and up to as many records as a
- * quarter of the channel's ring holds (the receiver lands a frame whole, once its ring has room
- * for all of it); a message larger than that goes in a frame of its own. Sequence numbers, acknowledgements and resends count frames, so a link
- * pays its per-message costs (a UCX send, the MAC, an entry in the queue) once per batch.
+ * (frames.ts: the frame's sequence number, the sender's epoch, flags), then the messages as a
+ * ring's records (layout.ts: a head word whose low bits are the length, a sequence word the
+ * receiver writes over, the payload padded to 8 bytes). Runs of the sender's ring go into a
+ * frame in one copy, and a frame into the receiver's ring in one or two
+ * (RingWriter.tryWriteRecords). A frame grows up to BATCH_BYTES, and up to a quarter of the
+ * channel's ring (the receiver lands a frame whole, once its ring has room for all of it); a
+ * message larger than that goes in a frame of its own. Sequence numbers, acknowledgements and
+ * resends count frames, so a link pays its per-message costs (a UCX send, the MAC, an entry in
+ * the queue) once per batch.
  */
-import { RECORD_HEADER, align8 } from '../channel/layout.js';
+import { LENGTH_MASK, RECORD_HEADER, VALID_FLAG, recordBytes } from '../channel/layout.js';
 import { copyRange } from '../channel/ring-writer.js';
 import { HEADER_BYTES, writeHeader } from './frames.js';
 
-export const LENGTH_BYTES = 4;
 export const BATCH_BYTES = 64 * 1024;
 
 /** The largest data frame for a channel whose largest message is `maxMessage` bytes. */
-export const frameCapacity = (maxMessage: number): number => Math.max(BATCH_BYTES, HEADER_BYTES + LENGTH_BYTES + maxMessage);
+export const frameCapacity = (maxMessage: number): number => Math.max(BATCH_BYTES, HEADER_BYTES + recordBytes(maxMessage));
 
 export interface Batch {
   data: Uint8Array;
@@ -25,31 +28,57 @@ export interface Batch {
 export class BatchWriter {
   private readonly buf: Uint8Array;
   private readonly view: DataView;
+  private readonly limit: number;
   private pos = HEADER_BYTES;
-  /** The bytes the frame's messages take as records in a ring. */
-  private records = 0;
+  /** A run of records in a ring, not copied yet: `runBytes[runFrom .. runTo)`. */
+  private runBytes: Uint8Array | null = null;
+  private runFrom = 0;
+  private runTo = 0;
   count = 0;
 
   /** `ringBytes`: the most bytes of records a frame may take in the receiver's ring. */
-  constructor(
-    maxMessage: number,
-    private readonly ringBytes: number,
-  ) {
+  constructor(maxMessage: number, ringBytes: number) {
     this.buf = new Uint8Array(frameCapacity(maxMessage));
     this.view = new DataView(this.buf.buffer);
+    this.limit = Math.min(BATCH_BYTES, HEADER_BYTES + ringBytes);
   }
 
   /** Whether a message of `length` bytes still fits the frame being collected (an empty frame takes any message). */
   fits(length: number): boolean {
-    return this.count === 0 || (this.pos + LENGTH_BYTES + length <= BATCH_BYTES && this.records + RECORD_HEADER + align8(length) <= this.ringBytes);
+    return this.count === 0 || this.pos + (this.runTo - this.runFrom) + recordBytes(length) <= this.limit;
   }
 
+  /** Adds `bytes[offset .. offset + length)` as a record of its own. */
   add(bytes: Uint8Array, offset: number, length: number): void {
-    this.view.setUint32(this.pos, length, true);
-    copyRange(this.buf, this.pos + LENGTH_BYTES, bytes, offset, length);
-    this.pos += LENGTH_BYTES + length;
-    this.records += RECORD_HEADER + align8(length);
+    this.flushRun();
+    this.view.setUint32(this.pos, (VALID_FLAG | length) >>> 0, true);
+    copyRange(this.buf, this.pos + RECORD_HEADER, bytes, offset, length);
+    this.pos += recordBytes(length);
     this.count++;
+  }
+
+  /**
+   * Adds the ring record whose payload is `ring[offset .. offset + length)`, as the ring has it;
+   * records that follow one another in the ring are copied in one go, by take() at the latest,
+   * so the ring must keep them until then.
+   */
+  addRecord(ring: Uint8Array, offset: number, length: number): void {
+    const from = offset - RECORD_HEADER;
+    if (ring !== this.runBytes || from !== this.runTo) {
+      this.flushRun();
+      this.runBytes = ring;
+      this.runFrom = from;
+      this.runTo = from;
+    }
+    this.runTo += recordBytes(length);
+    this.count++;
+  }
+
+  private flushRun(): void {
+    if (this.runBytes === null) return;
+    this.buf.set(this.runBytes.subarray(this.runFrom, this.runTo), this.pos);
+    this.pos += this.runTo - this.runFrom;
+    this.runBytes = null;
   }
 
   /**
@@ -57,6 +86,7 @@ export class BatchWriter {
    * messages)` (a spool's entry) or else a copy of its own; the writer starts a new one.
    */
   take(seq: bigint, epoch: number, into?: { add(length: number, messages: number): Uint8Array }): Batch {
+    this.flushRun();
     writeHeader(this.view, seq, epoch);
     let data: Uint8Array;
     if (into) {
@@ -65,23 +95,25 @@ export class BatchWriter {
     } else data = this.buf.slice(0, this.pos);
     const batch = { data, messages: this.count };
     this.pos = HEADER_BYTES;
-    this.records = 0;
     this.count = 0;
     return batch;
   }
 }
 
 /**
- * The next message of a frame at `offset` (just past the header, or past the previous
- * message): its bytes' start and end, or null when the frame ends there. A length that runs
- * past the frame's end or over `maxMessage` is malformed: a string says so.
+ * The records in a frame of `length` bytes, after its header: how many, or what is wrong (a
+ * record cut short, longer than the channel's largest message, or not a plain record).
  */
-export function messageAt(view: DataView, offset: number, frameLength: number, maxMessage: number): { from: number; to: number } | null | string {
-  if (offset >= frameLength) return null;
-  if (offset + LENGTH_BYTES > frameLength) return `a frame of ${frameLength} bytes cut inside a message length at ${offset}`;
-  const length = view.getUint32(offset, true);
-  const from = offset + LENGTH_BYTES;
-  if (length > maxMessage || from + length > frameLength)
-    return `a ${length}-byte message at ${offset} in a frame of ${frameLength} bytes (the channel's largest is ${maxMessage})`;
-  return { from, to: from + length };
+export function countRecords(frame: Uint8Array, length: number, maxMessage: number): number | string {
+  let n = 0;
+  for (let at = HEADER_BYTES; at < length; n++) {
+    if (at + RECORD_HEADER > length) return `a frame of ${length} bytes cut inside a record's header at ${at}`;
+    const head = (frame[at]! | (frame[at + 1]! << 8) | (frame[at + 2]! << 16) | (frame[at + 3]! << 24)) >>> 0;
+    const len = head & LENGTH_MASK;
+    if ((head & ~LENGTH_MASK) >>> 0 !== VALID_FLAG) return `a head word 0x${head.toString(16)} at ${at}, not a record's`;
+    if (len > maxMessage) return `a ${len}-byte message at ${at} (the channel's largest is ${maxMessage})`;
+    if (at + recordBytes(len) > length) return `a ${len}-byte message at ${at} in a frame of ${length} bytes`;
+    at += recordBytes(len);
+  }
+  return n;
 }

@@ -3,11 +3,12 @@ import { Channel } from '../channel/channel.js';
 import { RingWord } from '../channel/layout.js';
 import { testChannels } from '../../test/helpers/proc.js';
 import { LandingState } from './landing-state.js';
+import { recordsOf } from '../../test/helpers/records.js';
 
 const channels = testChannels();
 afterEach(() => channels.cleanup());
 
-const msg = new TextEncoder().encode('frame');
+const records = recordsOf('frame');
 const EPOCH = 0x1234;
 
 /** A channel with a lander for peer 9 that landed frames 0..landed-1 of EPOCH, then "died": left its slot. */
@@ -17,7 +18,7 @@ function landedThenLeft(landed: number, last: 'done' | 'killed after publish' | 
   const lander = ch.lander(9);
   const state = new LandingState(lander);
   for (let f = 0; f < landed; f++) {
-    expect(lander.tryLand(msg, [0], [msg.length], 1, (pos, seq) => state.pending(pos, seq, EPOCH, BigInt(f)))).toBe(true);
+    expect(lander.tryLand(records, 0, records.length, (pos, seq) => state.pending(pos, seq, EPOCH, BigInt(f)))).toBe(true);
     if (f < landed - 1 || last !== 'killed after publish') state.done(EPOCH, BigInt(f + 1));
   }
   if (last === 'killed before publish') {

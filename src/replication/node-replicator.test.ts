@@ -4,12 +4,14 @@ import { join } from 'node:path';
 import { Channel } from '../channel/channel.js';
 import { channelKey } from '../channel/names.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { BatchWriter, LENGTH_BYTES, messageAt } from './batch.js';
+import { BatchWriter, countRecords } from './batch.js';
+import { LENGTH_MASK, RECORD_HEADER, VALID_FLAG, recordBytes } from '../channel/layout.js';
 import { DEMAND_SHIFT, FLAG_DEMAND, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, readHeader, writeHeader } from './frames.js';
 import { DEMAND } from './demand.js';
 import { NodeReplicator } from './node-replicator.js';
 import { channelTag } from './tags.js';
 import type { UcxWorker } from './ucx.js';
+import { recordsOf } from '../../test/helpers/records.js';
 
 const ref = { namespace: 'nr', name: 'unit' };
 const key = channelKey(ref);
@@ -50,26 +52,23 @@ function fakeLink() {
   return { worker, sent, deliver };
 }
 
-/** A data frame of `seq` with one message, the one byte `seq` (batch.ts). */
+/** A data frame of `seq` with one message, the one byte `seq` (batch.ts); `length` other than 1 makes it malformed. */
 function frame(seq: number, flags = 0, epoch = EPOCH, length = 1): Uint8Array {
-  const f = new Uint8Array(HEADER_BYTES + LENGTH_BYTES + 1);
+  const f = new Uint8Array(HEADER_BYTES + recordBytes(1));
   const view = new DataView(f.buffer);
   writeHeader(view, BigInt(seq), epoch, flags);
-  view.setUint32(HEADER_BYTES, length, true);
-  f[HEADER_BYTES + LENGTH_BYTES] = seq;
+  view.setUint32(HEADER_BYTES, (VALID_FLAG | length) >>> 0, true);
+  f[HEADER_BYTES + RECORD_HEADER] = seq;
   return f;
 }
 
 /** The first byte of each message in a data frame. */
 function firstBytes(frame: Uint8Array): number[] {
-  const view = new DataView(frame.buffer);
+  expect(countRecords(frame, frame.length, 64)).toBeTypeOf('number');
+  const view = new DataView(frame.buffer, frame.byteOffset);
   const out: number[] = [];
-  for (let offset = HEADER_BYTES; ;) {
-    const at = messageAt(view, offset, frame.length, 64);
-    if (at === null || typeof at === 'string') return out;
-    out.push(frame[at.from]!);
-    offset = at.to;
-  }
+  for (let at = HEADER_BYTES; at < frame.length; at += recordBytes(view.getUint32(at, true) & LENGTH_MASK)) out.push(frame[at + RECORD_HEADER]!);
+  return out;
 }
 
 const until = async (what: () => boolean) => {
@@ -179,6 +178,21 @@ describe('NodeReplicator', () => {
     expect(replicator.report().channels['nr/unit']).toEqual([expect.objectContaining({ forwarded: 5, landed: 3 })]);
   });
 
+  it('sends the messages of an overwrite channel (its reader hands out copies, not the ring in place) intact', async () => {
+    channel.close();
+    rmSync(join(dir, 'ring'));
+    channel = Channel.createFile(ref, join(dir, 'ring'), { capacity: 65536, maxMessage: 64, slowConsumer: 'overwrite' });
+    const link = fakeLink();
+    start(link);
+    const messages = [Uint8Array.of(1), Uint8Array.of(2, 22), Uint8Array.of(3, 33, 133)];
+    channel.publisher().publishBatchSync(messages, 3);
+    const toB = channelTag(key, 'data', 'a');
+    await until(() => link.sent.some((s) => s.tag === toB));
+    const data = link.sent.find((s) => s.tag === toB)!.data;
+    expect(countRecords(data, data.length, 64)).toBe(3);
+    expect(data.subarray(HEADER_BYTES)).toEqual(recordsOf(...messages));
+  });
+
   it('acknowledges every quarter of the window in bytes, not only every 256 frames or when its inbox runs dry', async () => {
     const link = fakeLink();
     const { replicator } = start(link);
@@ -222,7 +236,7 @@ describe('NodeReplicator', () => {
     const pub = channel.publisher();
     const toB = channelTag(key, 'data', 'a');
     const dataSent = () =>
-      link.sent.filter((s) => s.tag === toB).map((s) => ({ ...readHeader(new DataView(s.data.buffer)), message: s.data[HEADER_BYTES + LENGTH_BYTES] }));
+      link.sent.filter((s) => s.tag === toB).map((s) => ({ ...readHeader(new DataView(s.data.buffer)), message: s.data[HEADER_BYTES + RECORD_HEADER] }));
     // One at a time, so each goes in a frame of its own.
     for (const [i, m] of [10, 11, 12].entries()) {
       await pub.publish(Uint8Array.of(m));

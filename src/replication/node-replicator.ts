@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
 import { ALL, DEMAND_SHIFT, FLAG_DEMAND, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, newEpoch, readHeader, turn, writeHeader } from './frames.js';
 import { demandNow, type DemandState } from './demand.js';
-import { BatchWriter, frameCapacity, LENGTH_BYTES, messageAt } from './batch.js';
+import { BatchWriter, countRecords, frameCapacity } from './batch.js';
 import { LandingState } from './landing-state.js';
 import { FrameQueue } from './frame-queue.js';
 import { Spool, type Recovered } from './spool.js';
@@ -211,11 +211,9 @@ interface InLink {
   inbound: Inbound;
   dataTag: bigint;
   ackTag: bigint;
-  /** A frame in the inbox (its messages in `offsets` and `lengths`) waiting for room in the ring for all of them. */
-  pending: { seq: bigint; count: number } | null;
+  /** A frame in the inbox waiting for room in the ring for all of it: its sequence number, records and length. */
+  pending: { seq: bigint; count: number; length: number } | null;
   view: DataView;
-  offsets: Uint32Array;
-  lengths: Uint32Array;
   /** Lands the peer's frames; its durable slot keeps `state` for the next agent. */
   lander: Lander;
   state: LandingState;
@@ -631,13 +629,10 @@ export class NodeReplicator {
           inbound.next = resumed.next;
           this.log('info', 'going on from what an earlier agent landed from the peer', { channel: r.id, peer, next: String(resumed.next) });
         }
-        const most = Math.floor(inbound.buf.length / LENGTH_BYTES);
         r.ins.set(peer, {
           peer,
           inbound,
           view: new DataView(inbound.buf.buffer),
-          offsets: new Uint32Array(most),
-          lengths: new Uint32Array(most),
           lander,
           state,
           resumes: resumed ? 1 : 0,
@@ -930,11 +925,13 @@ export class NodeReplicator {
   private forwarderOf(r: Replica) {
     let f = this.forwarders.get(r);
     if (!f) {
+      const inPlace = r.sub!.inPlace;
       f = (bytes, offset, length, _seq, remote) => {
         // Landed from a peer: it does not go back.
         if (remote) return;
         if (!r.batch.fits(length)) this.sendBatch(r);
-        r.batch.add(bytes, offset, length);
+        if (inPlace) r.batch.addRecord(bytes, offset, length);
+        else r.batch.add(bytes, offset, length);
       };
       this.forwarders.set(r, f);
     }
@@ -1054,12 +1051,14 @@ export class NodeReplicator {
           continue;
         }
         inLink.missing = false;
-        const count = this.parseFrame(r, inLink, got.length);
-        if (count === null) {
+        const count = countRecords(inLink.inbound.buf, got.length, r.spec.maxMessage);
+        if (typeof count === 'string') {
+          // Only a peer with the cluster key could have sent it: the frame is dropped, and counted.
+          this.reject(r, inLink.peer, new ShimmyError(ErrorCode.INVALID_SIZE, `a malformed frame: ${count}`, 'Run the same Shimmy version on every node'));
           inLink.state.done(inLink.inbound.epoch, inLink.inbound.next);
           continue;
         }
-        inLink.pending = { seq: readHeader(inLink.view).seq, count };
+        inLink.pending = { seq: readHeader(inLink.view).seq, count, length: got.length };
         inLink.unacknowledgedBytes += got.length;
       }
       if (!this.landPending(r, inLink)) {
@@ -1103,34 +1102,13 @@ export class NodeReplicator {
     });
   }
 
-  /** Reads the messages of the frame in the inbox into the in-link's offsets and lengths: how many, or null when it is malformed (rejected). */
-  private parseFrame(r: Replica, inLink: InLink, length: number): number | null {
-    const { view, offsets, lengths } = inLink;
-    const most = r.spec.maxMessage;
-    let n = 0;
-    // messageAt's checks, inline: an object per message was garbage per message.
-    for (let offset = HEADER_BYTES; offset < length; n++) {
-      const len = offset + LENGTH_BYTES <= length ? view.getUint32(offset, true) : -1;
-      if (len < 0 || len > most || offset + LENGTH_BYTES + len > length) {
-        // Only a peer with the cluster key could have sent it: the frame is dropped, and counted.
-        const at = messageAt(view, offset, length, most) as string;
-        this.reject(r, inLink.peer, new ShimmyError(ErrorCode.INVALID_SIZE, `a malformed frame: ${at}`, 'Run the same Shimmy version on every node'));
-        return null;
-      }
-      offsets[n] = offset + LENGTH_BYTES;
-      lengths[n] = len;
-      offset += LENGTH_BYTES + len;
-    }
-    return n;
-  }
-
   /** Lands the frame in the inbox whole: true when it is in the ring (or dropped), false when the ring has no room for all of it yet. */
   private landPending(r: Replica, inLink: InLink): boolean {
     const p = inLink.pending!;
     const { inbound, state } = inLink;
     let landed: boolean;
     try {
-      landed = inLink.lander.tryLand(inbound.buf, inLink.offsets, inLink.lengths, p.count, (pos, seq) => state.pending(pos, seq, inbound.epoch, p.seq));
+      landed = inLink.lander.tryLand(inbound.buf, HEADER_BYTES, p.length, (pos, seq) => state.pending(pos, seq, inbound.epoch, p.seq));
     } catch (err) {
       // More than this ring holds at once: a peer with other channel settings, or another version.
       if (!isShimmyError(err, ErrorCode.INVALID_ARGUMENT)) throw err;

@@ -3,12 +3,13 @@
  * killed: an agent that dies while it owns a lander. argv: namespace name durableId
  */
 import { Channel } from '../../src/channel/channel.js';
+import { recordsOf } from './records.js';
 
 const [namespace, name, id] = process.argv.slice(2);
 const ch = Channel.open({ namespace: namespace!, name: name! });
 const lander = ch.lander(Number(id));
-const msg = new TextEncoder().encode('landed before the crash');
-lander.tryLand(msg, [0], [msg.length], 1, (pos, seq) => {
+const records = recordsOf('landed before the crash');
+lander.tryLand(records, 0, records.length, (pos, seq) => {
   lander.state.set(0, pos);
   lander.state.set(1, seq);
 });
