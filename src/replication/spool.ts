@@ -21,7 +21,8 @@ import { MemoryFile } from '../shm/memory-file.js';
 import { HEADER_BYTES as FRAME_HEADER, newEpoch } from './frames.js';
 
 const MAGIC = 0x4c4f5053;
-const VERSION = 1;
+/** 2: the frames hold ring records (batch.ts), not length-prefixed messages; a version 1 spool is made anew. */
+const VERSION = 2;
 const FILE_HEADER = 128;
 const ENTRY_HEADER = 8;
 const WRAP = 0xffffffff;
