@@ -42,7 +42,7 @@ describe('Lander', () => {
       lander.tryLand(f.bytes, f.from, f.to, (pos, seq) => {
         seen = { pos, seq, visible: lander.landedAt(pos, seq) || peek.poll(() => {}) > 0 };
       }),
-    ).toBe(true);
+    ).toBe(3);
     pub.tryPublish(enc.encode('local-2'));
     expect(drain(sub)).toEqual([
       ['r1', true],
@@ -65,13 +65,13 @@ describe('Lander', () => {
     const lander = ch.lander(1);
     const f = frame('a', 'b', 'c', 'd');
     let calls = 0;
-    expect(lander.tryLand(f.bytes, f.from, f.to, () => calls++)).toBe(false);
+    expect(lander.tryLand(f.bytes, f.from, f.to, () => calls++)).toBe(-1);
     expect(calls).toBe(0);
     // Room for one record only: still nothing.
     sub.poll(() => {}, 1);
-    expect(lander.tryLand(f.bytes, f.from, f.to, () => calls++)).toBe(false);
+    expect(lander.tryLand(f.bytes, f.from, f.to, () => calls++)).toBe(-1);
     sub.poll(() => {}, 4);
-    expect(lander.tryLand(f.bytes, f.from, f.to, () => calls++)).toBe(true);
+    expect(lander.tryLand(f.bytes, f.from, f.to, () => calls++)).toBe(4);
     expect(calls).toBe(1);
     const got = drain(sub).filter(([, remote]) => remote);
     expect(got.map(([t]) => t)).toEqual(['a', 'b', 'c', 'd']);
@@ -84,7 +84,7 @@ describe('Lander', () => {
     const texts = Array.from({ length: 12 }, (_, i) => `${i}`.padEnd(100, '.'));
     const landed: string[] = [];
     for (let round = 0; round < 5; round++) {
-      expect(lander.tryLand(...(Object.values(frame(...texts)) as [Uint8Array, number, number]), () => {})).toBe(true);
+      expect(lander.tryLand(...(Object.values(frame(...texts)) as [Uint8Array, number, number]), () => {})).toBe(12);
       landed.push(...drain(sub).map(([t]) => t));
     }
     expect(landed).toEqual(Array.from({ length: 5 }, () => texts).flat());
@@ -107,7 +107,7 @@ describe('Lander', () => {
       lander.tryLand(f.bytes, f.from, f.to, (pos, seq) => {
         seen = { pos, seq, visible: peek.poll(() => {}) > 0 };
       }),
-    ).toBe(true);
+    ).toBe(2);
     expect(seen).toEqual({ pos: 4096, seq: 16, visible: false });
     expect(lander.landedAt(4096, 16)).toBe(true);
     expect(drain(sub)).toEqual([
@@ -120,10 +120,10 @@ describe('Lander', () => {
     const ch = Channel.create(channels.ref('land-big'), { capacity: 4096, maxMessage: 256 });
     const f = frame(...Array.from({ length: 20 }, () => 'x'.repeat(250)));
     expect(codeOf(() => ch.lander(1).tryLand(f.bytes, f.from, f.to, () => {}))).toBe(ErrorCode.INVALID_ARGUMENT);
-    // Records cut short, or over the channel's largest message.
+    // Malformed records (checkRecords) are refused the same way, with what is wrong.
     const g = frame('abc', 'def');
-    expect(codeOf(() => ch.lander(2).tryLand(g.bytes, g.from, g.to - 1, () => {}))).toBe(ErrorCode.INVALID_ARGUMENT);
-    expect(codeOf(() => ch.lander(2).tryLand(recordsOf('x'.repeat(300)), 0, 312, () => {}))).toBe(ErrorCode.MESSAGE_TOO_LARGE);
+    expect(() => ch.lander(2).tryLand(g.bytes, g.from, g.to - 1, () => {})).toThrow(/malformed records: a 3-byte message at byte 16 of 31 bytes/);
+    expect(() => ch.lander(2).tryLand(recordsOf('x'.repeat(300)), 0, 312, () => {})).toThrow(/the channel's largest is 256/);
   });
 
   it('keeps its slot and state words for the next owner when it leaves; close gives them up', () => {

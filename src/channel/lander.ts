@@ -23,15 +23,15 @@ export class Lander extends WriterEndpoint {
 
   /**
    * Lands the records in `records[from .. to)` (laid out as in a ring: RingWriter.tryWriteRecords)
-   * as one batch, or none (false: no room for all of them now, or another writer holds the
-   * lock). `beforePublish` gets the first record's position and sequence number just before
+   * as one batch: how many, or -1 for none (no room for all of them now, or another writer holds
+   * the lock). `beforePublish` gets the first record's position and sequence number just before
    * readers can see them.
    */
-  tryLand(records: Uint8Array, from: number, to: number, beforePublish: (pos: number, seq: number) => void): boolean {
+  tryLand(records: Uint8Array, from: number, to: number, beforePublish: (pos: number, seq: number) => void): number {
     this.assertOpen();
-    if (this.writer.tryWriteRecords(records, from, to, REMOTE_FLAG, beforePublish)) return true;
+    const n = this.writer.tryWriteRecords(records, from, to, REMOTE_FLAG, beforePublish);
     // No room: a dead subscriber may be what holds the ring (nobody else may write here to notice).
-    return this.reclaimStalled() && this.writer.tryWriteRecords(records, from, to, REMOTE_FLAG, beforePublish);
+    return n >= 0 || !this.reclaimStalled() ? n : this.writer.tryWriteRecords(records, from, to, REMOTE_FLAG, beforePublish);
   }
 
   /** Whether the ring holds a landed record with sequence number `seq` at position `pos`: a batch that became visible. */

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { thrown } from '../../test/helpers/errors.js';
 import { Channel } from './channel.js';
-import { PAD_FLAG, RingWord, VALID_FLAG, type SlowConsumerName } from './layout.js';
+import { PAD_FLAG, REMOTE_FLAG, RingWord, VALID_FLAG, type SlowConsumerName } from './layout.js';
 import { SlotWord } from './participants.js';
-import { RingWriter } from './ring-writer.js';
+import { RingWriter, checkRecords } from './ring-writer.js';
+import { recordsOf } from '../../test/helpers/records.js';
 import { SubscriberReader } from './subscriber-reader.js';
 import type { Publisher } from './endpoints.js';
 import { ErrorCode } from '../errors.js';
@@ -602,5 +603,35 @@ describe('RingWriter used directly', () => {
     expect(w.tryWrite(bytes('x'))).toBe(false);
     expect(thrown(() => w.reserve(10)).code).toBe(ErrorCode.PUBLISHER_CONFLICT);
     ch.close();
+  });
+});
+
+describe('checkRecords', () => {
+  const records = (...texts: string[]) => {
+    const r = recordsOf(...texts);
+    // At an offset, as a frame's records follow its header.
+    const frame = new Uint8Array(16 + r.length);
+    frame.set(r, 16);
+    return { frame, view: new DataView(frame.buffer) };
+  };
+
+  it('counts the records and finds the largest, unaligned too', () => {
+    const { frame } = records('a', 'bb'.repeat(10), '');
+    expect(checkRecords(frame, 16, frame.length, 64)).toMatchObject({ count: 3, largest: 32 });
+    expect(checkRecords(frame, 16, 16, 64)).toMatchObject({ count: 0 });
+    const odd = new Uint8Array(frame.length + 1);
+    odd.set(frame, 1);
+    expect(checkRecords(odd, 17, odd.length, 64)).toMatchObject({ count: 3, largest: 32 });
+  });
+
+  it('names a record cut short, over the largest message, running past the end, or not a plain record', () => {
+    const { frame, view } = records('abc');
+    expect(checkRecords(frame, 16, frame.length - 12, 64)).toMatch(/4 bytes of records, cut inside a record's header at byte 0/);
+    expect(checkRecords(frame, 16, frame.length - 1, 64)).toMatch(/a 3-byte message at byte 0 of 15 bytes of records/);
+    expect(checkRecords(frame, 16, frame.length, 2)).toMatch(/the channel's largest is 2/);
+    for (const flags of [PAD_FLAG, VALID_FLAG | REMOTE_FLAG, 0]) {
+      view.setUint32(16, (flags | 3) >>> 0, true);
+      expect(checkRecords(frame, 16, frame.length, 64)).toMatch(/not a record's/);
+    }
   });
 });

@@ -6,7 +6,7 @@
  * end by scanning heads, and writes over the unfinished record.
  */
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, VALID_FLAG, align8 } from './layout.js';
+import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, VALID_FLAG, align8, recordBytes } from './layout.js';
 import type { RingView } from './ring-view.js';
 import type { RecoverableLock } from './lock.js';
 
@@ -274,34 +274,26 @@ export class RingWriter {
   }
 
   /**
-   * Copies `src[from .. to)`, records laid out as in a ring (each a head whose low bits are the
-   * payload length, a word for the sequence number, the payload padded to 8 bytes), in as one
-   * batch with `flags` on their heads: all of them, or none (false) when the ring has no room
-   * for all (block policy) or another writer holds the lock. The copy is one or two block
-   * copies (the ring's end may split it between records); the heads and sequence numbers are
-   * this ring's own, written over what `src` had. `beforePublish` gets the first record's
-   * position and sequence number while readers cannot see the batch yet, so whoever notes there
-   * what it wrote can tell after a crash whether the batch became visible. Shared writers only.
-   * Never waits.
+   * Copies `src[from .. to)`, records laid out as in a ring (checkRecords), in as one batch
+   * with `flags` on their heads: all of them (the number of records), or none (-1) when the
+   * ring has no room for all (block policy) or another writer holds the lock. The copy is one
+   * or two block copies (the ring's end may split it between records); the heads and sequence
+   * numbers are this ring's own, written over what `src` had. `beforePublish` gets the first
+   * record's position and sequence number while readers cannot see the batch yet, so whoever
+   * notes there what it wrote can tell after a crash whether the batch became visible.
+   * Malformed records, or more than the ring holds at once: INVALID_ARGUMENT. Shared writers
+   * only. Never waits.
    */
-  tryWriteRecords(src: Uint8Array, from: number, to: number, flags: number, beforePublish: (pos: number, seq: number) => void): boolean {
+  tryWriteRecords(src: Uint8Array, from: number, to: number, flags: number, beforePublish: (pos: number, seq: number) => void): number {
     if (this.held || this.corked) {
       throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'tryWriteRecords() on an exclusive or corked writer', 'Use a shared publisher');
     }
     const ring = this.ring;
     const { capacity: cap, mask, ctl, words } = ring;
-    let count = 0;
-    let largest = 0;
-    for (let at = from; at < to; count++) {
-      const len = at + RECORD_HEADER <= to ? recordLength(src, at) : -1;
-      if (len > ring.maxMessage) this.tooLarge(len);
-      const need = RECORD_HEADER + align8(len);
-      if (len < 0 || at + need > to) {
-        throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `records cut short at byte ${at - from} of ${to - from}`, 'Pass whole records');
-      }
-      if (need > largest) largest = need;
-      at += need;
-    }
+    const checked = checkRecords(src, from, to, ring.maxMessage);
+    if (typeof checked === 'string')
+      throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, `malformed records: ${checked}`, 'Pass whole records, as a ring holds them');
+    const { count, largest, heads } = checked;
     const footprint = to - from;
     // With a filler (shorter than the record that did not fit before the end) and the zero head after the last.
     if (count > 1 && footprint + largest + RECORD_HEADER > cap) {
@@ -311,9 +303,9 @@ export class RingWriter {
         'Write it in smaller batches',
       );
     }
-    if (count === 0) return true;
+    if (count === 0) return 0;
     const takenOver = this.lock.tryAcquire();
-    if (takenOver === null) return false;
+    if (takenOver === null) return -1;
     try {
       if (takenOver) this.repair();
       const start = Atomics.load(ctl, RingWord.tail);
@@ -322,11 +314,10 @@ export class RingWriter {
       let before = footprint;
       if (idx + footprint > cap) {
         before = 0;
-        for (let at = from; ;) {
-          const need = RECORD_HEADER + align8(recordLength(src, at));
+        for (;;) {
+          const need = recordBytes(heads[before >>> 2]! & LENGTH_MASK);
           if (idx + before + need > cap) break;
           before += need;
-          at += need;
         }
       }
       const wraps = before < footprint;
@@ -334,23 +325,23 @@ export class RingWriter {
       const end = wraps ? start + (cap - idx) + (footprint - before) : start + footprint;
       const reach = (end + RECORD_HEADER) >>> 0;
       if (ring.blocking) {
-        if ((reach - ring.readFloor(start)) >>> 0 > cap) return false;
+        if ((reach - ring.readFloor(start)) >>> 0 > cap) return -1;
       } else if (((reach - Atomics.load(ctl, RingWord.tailIntent)) | 0) > 0) Atomics.store(ctl, RingWord.tailIntent, reach);
       // Readers stop at the batch's first head (the zero at the tail), stored last: everything after it is plain copies and stores.
       const bytes = ring.bytes;
       if (before > 0) bytes.set(src.subarray(from + 4, from + before), idx + 4);
-      if (before < footprint) bytes.set(src.subarray(from + before, to), 0);
+      if (wraps) bytes.set(src.subarray(from + before, to), 0);
       const firstSeq = ctl[RingWord.nextSeq]!;
       let seq = firstSeq;
       let firstHeadValue = before === 0 ? (PAD_FLAG | (cap - idx)) >>> 0 : 0;
       let last = start;
       let pos = start;
-      for (let at = from; at < to;) {
-        if (at === from + before) {
+      for (let at = 0; at < footprint;) {
+        if (at === before) {
           if (before > 0) words[(pos & mask) >>> 2] = (PAD_FLAG | (cap - (pos & mask))) >>> 0;
           pos = (pos + cap - (pos & mask)) >>> 0;
         }
-        const len = recordLength(src, at);
+        const len = heads[at >>> 2]! & LENGTH_MASK;
         const w = (pos & mask) >>> 2;
         words[w + 1] = seq;
         const head = (VALID_FLAG | flags | len) >>> 0;
@@ -358,7 +349,7 @@ export class RingWriter {
         else words[w] = head;
         last = pos;
         seq = (seq + 1) >>> 0;
-        const need = RECORD_HEADER + align8(len);
+        const need = recordBytes(len);
         pos = (pos + need) >>> 0;
         at += need;
       }
@@ -372,7 +363,7 @@ export class RingWriter {
       this.lock.release();
     }
     ring.data.wakeIfWaiting();
-    return true;
+    return count;
   }
 
   /**
@@ -504,9 +495,30 @@ export function copyRange(bytes: Uint8Array, at: number, src: Uint8Array, from: 
   }
 }
 
-/** The payload length in the head of the record at `src[at]` (little-endian, as a ring's words on the hosts Shimmy runs on). */
-function recordLength(src: Uint8Array, at: number): number {
-  return (src[at]! | (src[at + 1]! << 8) | (src[at + 2]! << 16) | (src[at + 3]! << 24)) & LENGTH_MASK;
+/**
+ * Checks `src[from .. to)` as a ring's records (each a head word, VALID_FLAG and the payload
+ * length, a word for the sequence number, the payload padded to 8 bytes; no filler): how many,
+ * the largest's bytes and the records' words (heads at `at >>> 2`), or what is wrong.
+ */
+export function checkRecords(src: Uint8Array, from: number, to: number, maxMessage: number): { count: number; largest: number; heads: Uint32Array } | string {
+  const length = to - from;
+  const at0 = src.byteOffset + from;
+  // Word reads where the records are aligned (a frame's are); a copy where they are not.
+  const heads = (at0 & 3) === 0 ? new Uint32Array(src.buffer, at0, length >>> 2) : new Uint32Array(src.slice(from, to - (length & 3)).buffer);
+  let count = 0;
+  let largest = 0;
+  for (let at = 0; at < length; count++) {
+    if (at + RECORD_HEADER > length) return `${length} bytes of records, cut inside a record's header at byte ${at}`;
+    const head = heads[at >>> 2]!;
+    const len = head & LENGTH_MASK;
+    if ((head & ~LENGTH_MASK) >>> 0 !== VALID_FLAG) return `a head word 0x${head.toString(16)} at byte ${at}, not a record's`;
+    if (len > maxMessage) return `a ${len}-byte message at byte ${at} (the channel's largest is ${maxMessage})`;
+    const need = recordBytes(len);
+    if (at + need > length) return `a ${len}-byte message at byte ${at} of ${length} bytes of records`;
+    if (need > largest) largest = need;
+    at += need;
+  }
+  return { count, largest, heads };
 }
 
 function copyInto(bytes: Uint8Array, at: number, src: Uint8Array): void {

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { BATCH_BYTES, BatchWriter, countRecords, frameCapacity } from './batch.js';
+import { BATCH_BYTES, BatchWriter, frameCapacity } from './batch.js';
+import { checkRecords } from '../channel/ring-writer.js';
 import { HEADER_BYTES, readHeader } from './frames.js';
-import { LENGTH_MASK, PAD_FLAG, REMOTE_FLAG, RECORD_HEADER, VALID_FLAG, recordBytes } from '../channel/layout.js';
+import { LENGTH_MASK, RECORD_HEADER, VALID_FLAG, recordBytes } from '../channel/layout.js';
 import { recordsOf } from '../../test/helpers/records.js';
 
 /** The frame's messages, read as a receiver reads them. */
 const messages = (frame: Uint8Array, maxMessage: number) => {
-  const count = countRecords(frame, frame.length, maxMessage);
-  if (typeof count === 'string') throw new Error(count);
+  const checked = checkRecords(frame, HEADER_BYTES, frame.length, maxMessage);
+  if (typeof checked === 'string') throw new Error(checked);
   const view = new DataView(frame.buffer, frame.byteOffset);
   const out: number[][] = [];
   for (let at = HEADER_BYTES; at < frame.length;) {
@@ -15,7 +16,7 @@ const messages = (frame: Uint8Array, maxMessage: number) => {
     out.push([...frame.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len)]);
     at += recordBytes(len);
   }
-  expect(out).toHaveLength(count);
+  expect(out).toHaveLength(checked.count);
   return out;
 };
 
@@ -97,30 +98,5 @@ describe('BatchWriter', () => {
     expect(big.fits(2000)).toBe(true);
     big.add(new Uint8Array(2000), 0, 2000);
     expect(big.fits(1)).toBe(false);
-  });
-});
-
-describe('countRecords', () => {
-  const frameOf = (...texts: string[]) => {
-    const records = recordsOf(...texts);
-    const frame = new Uint8Array(HEADER_BYTES + records.length);
-    frame.set(records, HEADER_BYTES);
-    return { frame, view: new DataView(frame.buffer) };
-  };
-
-  it('counts the records after the header', () => {
-    expect(countRecords(frameOf('a', 'bb', '').frame, HEADER_BYTES + 40, 64)).toBe(3);
-    expect(countRecords(new Uint8Array(HEADER_BYTES), HEADER_BYTES, 64)).toBe(0);
-  });
-
-  it('names a record cut short, over the largest message, running past the frame, or not a plain record', () => {
-    const { frame, view } = frameOf('abc');
-    expect(countRecords(frame, frame.length - 12, 64)).toMatch(/a frame of 20 bytes cut inside a record's header at 16/);
-    expect(countRecords(frame, frame.length - 1, 64)).toMatch(/a 3-byte message at 16 in a frame of 31 bytes/);
-    expect(countRecords(frame, frame.length, 2)).toMatch(/the channel's largest is 2/);
-    for (const flags of [PAD_FLAG, VALID_FLAG | REMOTE_FLAG, 0]) {
-      view.setUint32(HEADER_BYTES, (flags | 3) >>> 0, true);
-      expect(countRecords(frame, frame.length, 64)).toMatch(/not a record's/);
-    }
   });
 });

@@ -10,7 +10,7 @@
  * resends count frames, so a link pays its per-message costs (a UCX send, the MAC, an entry in
  * the queue) once per batch.
  */
-import { LENGTH_MASK, RECORD_HEADER, VALID_FLAG, recordBytes } from '../channel/layout.js';
+import { RECORD_HEADER, VALID_FLAG, recordBytes } from '../channel/layout.js';
 import { copyRange } from '../channel/ring-writer.js';
 import { HEADER_BYTES, writeHeader } from './frames.js';
 
@@ -98,22 +98,4 @@ export class BatchWriter {
     this.count = 0;
     return batch;
   }
-}
-
-/**
- * The records in a frame of `length` bytes, after its header: how many, or what is wrong (a
- * record cut short, longer than the channel's largest message, or not a plain record).
- */
-export function countRecords(frame: Uint8Array, length: number, maxMessage: number): number | string {
-  let n = 0;
-  for (let at = HEADER_BYTES; at < length; n++) {
-    if (at + RECORD_HEADER > length) return `a frame of ${length} bytes cut inside a record's header at ${at}`;
-    const head = (frame[at]! | (frame[at + 1]! << 8) | (frame[at + 2]! << 16) | (frame[at + 3]! << 24)) >>> 0;
-    const len = head & LENGTH_MASK;
-    if ((head & ~LENGTH_MASK) >>> 0 !== VALID_FLAG) return `a head word 0x${head.toString(16)} at ${at}, not a record's`;
-    if (len > maxMessage) return `a ${len}-byte message at ${at} (the channel's largest is ${maxMessage})`;
-    if (at + recordBytes(len) > length) return `a ${len}-byte message at ${at} in a frame of ${length} bytes`;
-    at += recordBytes(len);
-  }
-  return n;
 }

@@ -18,7 +18,7 @@ function landedThenLeft(landed: number, last: 'done' | 'killed after publish' | 
   const lander = ch.lander(9);
   const state = new LandingState(lander);
   for (let f = 0; f < landed; f++) {
-    expect(lander.tryLand(records, 0, records.length, (pos, seq) => state.pending(pos, seq, EPOCH, BigInt(f)))).toBe(true);
+    expect(lander.tryLand(records, 0, records.length, (pos, seq) => state.pending(pos, seq, EPOCH, BigInt(f)))).toBe(1);
     if (f < landed - 1 || last !== 'killed after publish') state.done(EPOCH, BigInt(f + 1));
   }
   if (last === 'killed before publish') {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Channel } from '../channel/channel.js';
 import { channelKey } from '../channel/names.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
-import { BatchWriter, countRecords } from './batch.js';
+import { BatchWriter } from './batch.js';
+import { checkRecords } from '../channel/ring-writer.js';
 import { LENGTH_MASK, RECORD_HEADER, VALID_FLAG, recordBytes } from '../channel/layout.js';
 import { DEMAND_SHIFT, FLAG_DEMAND, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, readHeader, writeHeader } from './frames.js';
 import { DEMAND } from './demand.js';
@@ -64,7 +65,7 @@ function frame(seq: number, flags = 0, epoch = EPOCH, length = 1): Uint8Array {
 
 /** The first byte of each message in a data frame. */
 function firstBytes(frame: Uint8Array): number[] {
-  expect(countRecords(frame, frame.length, 64)).toBeTypeOf('number');
+  expect(checkRecords(frame, HEADER_BYTES, frame.length, 64)).toBeTypeOf('object');
   const view = new DataView(frame.buffer, frame.byteOffset);
   const out: number[] = [];
   for (let at = HEADER_BYTES; at < frame.length; at += recordBytes(view.getUint32(at, true) & LENGTH_MASK)) out.push(frame[at + RECORD_HEADER]!);
@@ -189,7 +190,7 @@ describe('NodeReplicator', () => {
     const toB = channelTag(key, 'data', 'a');
     await until(() => link.sent.some((s) => s.tag === toB));
     const data = link.sent.find((s) => s.tag === toB)!.data;
-    expect(countRecords(data, data.length, 64)).toBe(3);
+    expect(checkRecords(data, HEADER_BYTES, data.length, 64)).toMatchObject({ count: 3 });
     expect(data.subarray(HEADER_BYTES)).toEqual(recordsOf(...messages));
   });
 

@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
 import { ALL, DEMAND_SHIFT, FLAG_DEMAND, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, newEpoch, readHeader, turn, writeHeader } from './frames.js';
 import { demandNow, type DemandState } from './demand.js';
-import { BatchWriter, countRecords, frameCapacity } from './batch.js';
+import { BatchWriter, frameCapacity } from './batch.js';
 import { LandingState } from './landing-state.js';
 import { FrameQueue } from './frame-queue.js';
 import { Spool, type Recovered } from './spool.js';
@@ -211,8 +211,8 @@ interface InLink {
   inbound: Inbound;
   dataTag: bigint;
   ackTag: bigint;
-  /** A frame in the inbox waiting for room in the ring for all of it: its sequence number, records and length. */
-  pending: { seq: bigint; count: number; length: number } | null;
+  /** A frame in the inbox waiting for room in the ring for all of it: its sequence number and length. */
+  pending: { seq: bigint; length: number } | null;
   view: DataView;
   /** Lands the peer's frames; its durable slot keeps `state` for the next agent. */
   lander: Lander;
@@ -1051,14 +1051,7 @@ export class NodeReplicator {
           continue;
         }
         inLink.missing = false;
-        const count = countRecords(inLink.inbound.buf, got.length, r.spec.maxMessage);
-        if (typeof count === 'string') {
-          // Only a peer with the cluster key could have sent it: the frame is dropped, and counted.
-          this.reject(r, inLink.peer, new ShimmyError(ErrorCode.INVALID_SIZE, `a malformed frame: ${count}`, 'Run the same Shimmy version on every node'));
-          inLink.state.done(inLink.inbound.epoch, inLink.inbound.next);
-          continue;
-        }
-        inLink.pending = { seq: readHeader(inLink.view).seq, count, length: got.length };
+        inLink.pending = { seq: readHeader(inLink.view).seq, length: got.length };
         inLink.unacknowledgedBytes += got.length;
       }
       if (!this.landPending(r, inLink)) {
@@ -1106,20 +1099,20 @@ export class NodeReplicator {
   private landPending(r: Replica, inLink: InLink): boolean {
     const p = inLink.pending!;
     const { inbound, state } = inLink;
-    let landed: boolean;
+    let landed: number;
     try {
       landed = inLink.lander.tryLand(inbound.buf, HEADER_BYTES, p.length, (pos, seq) => state.pending(pos, seq, inbound.epoch, p.seq));
     } catch (err) {
-      // More than this ring holds at once: a peer with other channel settings, or another version.
+      // Malformed, or more than this ring holds at once: only a peer with the cluster key could have sent it (another version, other channel settings).
       if (!isShimmyError(err, ErrorCode.INVALID_ARGUMENT)) throw err;
       this.reject(r, inLink.peer, err);
       state.done(inbound.epoch, p.seq + 1n);
       return true;
     }
-    if (!landed) return false;
+    if (landed < 0) return false;
     state.done(inbound.epoch, p.seq + 1n);
-    inbound.landed += p.count;
-    inLink.demand.landedSince += p.count;
+    inbound.landed += landed;
+    inLink.demand.landedSince += landed;
     return true;
   }
 
