@@ -12,6 +12,11 @@
  *                                   to the peer (sent to both once both listen) with a 1 s
  *                                   timeout, then accepts the peer's connection; prints how
  *                                   long each took
+ *   peer relay IP COUNT TARGET_IP TARGET_PORT FLIP
+ *                                   listens (with no key), prints "listening PORT", takes COUNT
+ *                                   messages as they came (a keyed sender's MAC included), and
+ *                                   sends each on to the target with the byte at FLIP (from the
+ *                                   end when negative; "none": no byte) flipped: a man in the middle
  * A message carries its sequence number in its first 4 bytes and `seq * 7` in its last 4. With
  * $SHIMMY_LINK_KEY (hex, at least 32 bytes) the link carries a MAC under it on every message.
  */
@@ -87,8 +92,23 @@ if (mode === 'serve' || mode === 'echo') {
   const connectMs = performance.now() - started;
   worker.accept(TIMEOUT_MS);
   console.log(JSON.stringify({ connectMs, acceptMs: performance.now() - started }));
+} else if (mode === 'relay') {
+  const [count, targetIp, targetPort, flip] = rest;
+  console.log(`listening ${worker.listen(ip!)}`);
+  worker.accept(TIMEOUT_MS);
+  const target = worker.connect(targetIp!, Number(targetPort), TIMEOUT_MS);
+  const buf = new Uint8Array(1 << 20);
+  for (let i = 0; i < Number(count); i++) {
+    const { length } = worker.recv(TAG, ALL, buf, TIMEOUT_MS);
+    if (flip !== 'none') buf[Number(flip) < 0 ? length + Number(flip) : Number(flip)]! ^= 1;
+    worker.send(target, TAG, buf.subarray(0, length), TIMEOUT_MS);
+  }
+  worker.flush(TIMEOUT_MS);
+  console.log(JSON.stringify({ relayed: Number(count) }));
 } else {
-  console.error('usage: peer serve|echo IP COUNT SIZE | peer send|ping IP PORT COUNT SIZE | peer mutual IP PORT PEER_IP PEER_PORT');
+  console.error(
+    'usage: peer serve|echo IP COUNT SIZE | peer send|ping IP PORT COUNT SIZE | peer mutual IP PORT PEER_IP PEER_PORT | peer relay IP COUNT TARGET_IP TARGET_PORT FLIP',
+  );
   process.exit(2);
 }
 worker.close();

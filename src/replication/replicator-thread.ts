@@ -35,7 +35,12 @@ port.on('message', (message: ToReplicator) => {
 });
 const reportTimer = setInterval(() => send({ type: 'report', report: replicator.report() }), data.reportMs);
 log.info(
-  { address: `${data.ip}:${listening}`, tls: data.tls || '(UCX chooses)', devices: data.devices || '(all)', mac: 'HMAC-SHA256 under the cluster key' },
+  {
+    address: `${data.ip}:${listening}`,
+    tls: data.tls || '(UCX chooses)',
+    devices: data.devices || '(all)',
+    mac: 'AES-256-GMAC, a key per process derived from the cluster key',
+  },
   'replication listening',
 );
 if (!lock.held())

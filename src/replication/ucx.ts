@@ -11,7 +11,7 @@ import { ErrorCode, ShimmyError } from '../errors.js';
 import { nativeLibrary } from '../native-library.js';
 import { linkKey } from './replication-key.js';
 
-const EXPECTED_ABI = 7;
+const EXPECTED_ABI = 8;
 const { ETIMEDOUT, ECONNRESET, EINVAL, EMSGSIZE, ENODEV, EAGAIN, EBADMSG } = constants.errno;
 
 export interface UcxOptions {

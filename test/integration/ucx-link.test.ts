@@ -71,9 +71,29 @@ describe('the UCX link between two hosts', () => {
       const port = /listening (\d+)/.exec(server.stdout())![1]!;
       const client = peerOn('b', ['send', pair.address.a, port, '10', '16'], other);
       expect(await server.exited).not.toBe(0);
-      expect(server.stderr()).toMatch(/receiving: a (32|16)-byte message under tag 0x5348 without a valid MAC/);
+      expect(server.stderr()).toMatch(/receiving: a (56|16)-byte message under tag 0x5348 without a valid MAC/);
       expect(server.stderr()).toMatch(/SHIMMY_ERR_UNAUTHENTICATED/);
       await client.exited;
+    }
+  });
+
+  it("takes a keyed sender's messages relayed unchanged, and none with a byte of the body, the sender's salt, counter or MAC changed on the way (UNAUTHENTICATED)", async () => {
+    const key = randomBytes(32).toString('hex');
+    // The trailer: salt (16 bytes), counter (8), GMAC (16).
+    for (const flip of ['none', '0', '-40', '-24', '-1']) {
+      const server = peerOn('a', ['serve', pair.address.a, '10', '16'], key);
+      await server.waitFor(/listening \d+/, 20_000);
+      const relay = peerOn('b', ['relay', pair.address.b, '10', pair.address.a, /listening (\d+)/.exec(server.stdout())![1]!, flip]);
+      await relay.waitFor(/listening \d+/, 20_000);
+      const client = peerOn('a', ['send', pair.address.b, /listening (\d+)/.exec(relay.stdout())![1]!, '10', '16'], key);
+      if (flip === 'none') {
+        expect(await server.exited, server.stderr()).toBe(0);
+        expect(server.stdout()).toMatch(/"received":10,"outOfOrder":0,"corrupt":0/);
+      } else {
+        expect(await server.exited, flip).not.toBe(0);
+        expect(server.stderr()).toMatch(/receiving: a 56-byte message under tag 0x5348 without a valid MAC[^]*SHIMMY_ERR_UNAUTHENTICATED/);
+      }
+      await Promise.all([relay.exited, client.exited]);
     }
   });
 
