@@ -150,9 +150,11 @@ describe("two nodes' replicators of a pub/sub channel", () => {
     expect(spools).toEqual([`a/repl_${id.split('/')[1]}.spool`, `b/repl_${id.split('/')[1]}.spool`]);
   });
 
-  it('carries 1,000 sequenced 100 KB messages exactly (the rendezvous path)', async () => {
-    const { b } = await publishAcross('nr-big', 1_000, 100 * 1024, [], async () => {});
-    expect(Object.values(b.channels)[0]).toEqual([expect.objectContaining({ landed: 1_000, repeats: 0 })]);
+  it('carries 1,000 sequenced 100 KB messages exactly, by rendezvous (the threshold an RDMA device gets) and eagerly (TCP)', async () => {
+    for (const threshold of ['65k', 'inf']) {
+      const { b } = await publishAcross(`nr-big-${threshold}`, 1_000, 100 * 1024, [], async () => {}, { UCX_RNDV_THRESH: threshold });
+      expect(Object.values(b.channels)[0]).toEqual([expect.objectContaining({ landed: 1_000, repeats: 0 })]);
+    }
   });
 
   it('sends and lands what is in flight before letting go of a channel no longer wanted on either node (its pods there ended)', async () => {
@@ -194,7 +196,8 @@ describe("two nodes' replicators of a pub/sub channel", () => {
         await sleep(2000);
         execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'up']);
       },
-      { SEND_TIMEOUT_MS: '500' },
+      // By rendezvous, as with an RDMA device, so a frame can be cut off mid-transfer.
+      { SEND_TIMEOUT_MS: '500', UCX_RNDV_THRESH: '65k' },
     );
     // Whether a transfer was cut depends on timing; the request itself is unit-tested (node-replicator.test.ts).
     expect(Object.values(b.channels)[0]![0]!, logs.b).toMatchObject({ landed: n, skipped: 0 });

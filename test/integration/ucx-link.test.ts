@@ -2,7 +2,8 @@
  * The UCX link between two hosts (two network namespaces joined by a veth pair), the path
  * node agents will replicate channels over: UCX's TCP transport here, the same calls over
  * RDMA verbs where a NIC has them. Sequenced messages arrive exactly and in order, small
- * ones eager and 100 KB ones by rendezvous; failures are coded errors within their timeout.
+ * ones eager and 100 KB ones eagerly (as over TCP) and by rendezvous (as with an RDMA device);
+ * failures are coded errors within their timeout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -26,18 +27,18 @@ afterAll(() => {
 });
 
 /** bench/ucx/peer on a host, with UCX limited to TCP on that host's veth. */
-function peerOn(side: Side, args: string[], key?: string) {
+function peerOn(side: Side, args: string[], key?: string, env: Record<string, string> = {}) {
   const [program, argv] = pair.on(side, process.execPath, [`${ROOT}dist/bench/ucx/peer.js`, ...args]);
   return startProgram(program, argv, undefined, {
-    env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side], ...(key ? { SHIMMY_LINK_KEY: key } : {}) },
+    env: { ...process.env, UCX_TLS: 'tcp', UCX_NET_DEVICES: pair.veth[side], ...(key ? { SHIMMY_LINK_KEY: key } : {}), ...env },
   });
 }
 
-async function transfer(count: number, size: number, keys: { a?: string; b?: string } = {}) {
-  const server = peerOn('a', ['serve', pair.address.a, String(count), String(size)], keys.a);
+async function transfer(count: number, size: number, keys: { a?: string; b?: string } = {}, env: Record<string, string> = {}) {
+  const server = peerOn('a', ['serve', pair.address.a, String(count), String(size)], keys.a, env);
   await server.waitFor(/listening \d+/, 20_000);
   const port = /listening (\d+)/.exec(server.stdout())![1]!;
-  const client = peerOn('b', ['send', pair.address.a, port, String(count), String(size)], keys.b);
+  const client = peerOn('b', ['send', pair.address.a, port, String(count), String(size)], keys.b, env);
   const [serverCode, clientCode] = await Promise.all([server.exited, client.exited]);
   expect(clientCode, `client: ${client.stdout()} ${client.stderr()}`).toBe(0);
   expect(serverCode, `server: ${server.stderr()}`).toBe(0);
@@ -53,9 +54,11 @@ describe('the UCX link between two hosts', () => {
     expect(received.transports).toEqual([`tcp/${pair.veth.a}`]);
   });
 
-  it('carries 2,000 sequenced 100 KB messages exactly (the rendezvous path)', async () => {
-    const { received } = await transfer(2_000, 100 * 1024);
-    expect(received).toMatchObject({ received: 2_000, outOfOrder: 0, corrupt: 0 });
+  it('carries 2,000 sequenced 100 KB messages exactly, eagerly (the default over TCP) and by rendezvous (the threshold an RDMA device gets)', async () => {
+    for (const threshold of [undefined, '65k']) {
+      const { received } = await transfer(2_000, 100 * 1024, {}, threshold ? { UCX_RNDV_THRESH: threshold } : {});
+      expect(received).toMatchObject({ received: 2_000, outOfOrder: 0, corrupt: 0 });
+    }
   });
 
   it('with a key on both ends, carries 20,000 16-byte and 200 100 KB messages exactly; a receiver with a key takes nothing sent under another key or none (UNAUTHENTICATED)', async () => {
