@@ -24,77 +24,88 @@ export interface Batch {
   messages: number;
 }
 
-/** Collects messages into the next frame. */
+/**
+ * Collects messages into the next frame, as pieces (runs of a ring's records, or records it
+ * wrote of its own) that take() copies once, into the spool's entry or the frame's own copy.
+ */
 export class BatchWriter {
-  private readonly buf: Uint8Array;
-  private readonly view: DataView;
+  /** The records add() wrote, for the frame being collected. */
+  private readonly own: Uint8Array;
+  private readonly ownView: DataView;
+  private ownPos = 0;
+  private readonly header = new Uint8Array(HEADER_BYTES);
+  private readonly headerView = new DataView(this.header.buffer);
   private readonly limit: number;
-  private pos = HEADER_BYTES;
-  /** A run of records in a ring, not copied yet: `runBytes[runFrom .. runTo)`. */
-  private runBytes: Uint8Array | null = null;
-  private runFrom = 0;
-  private runTo = 0;
+  /** The frame's records so far: `srcs[i][froms[i] .. tos[i])` for i < pieces, in order. */
+  private readonly srcs: Uint8Array[] = [];
+  private readonly froms: number[] = [];
+  private readonly tos: number[] = [];
+  private pieces = 0;
+  private bytes = 0;
   count = 0;
 
   /** `ringBytes`: the most bytes of records a frame may take in the receiver's ring. */
   constructor(maxMessage: number, ringBytes: number) {
-    this.buf = new Uint8Array(frameCapacity(maxMessage));
-    this.view = new DataView(this.buf.buffer);
+    this.own = new Uint8Array(frameCapacity(maxMessage));
+    this.ownView = new DataView(this.own.buffer);
     this.limit = Math.min(BATCH_BYTES, HEADER_BYTES + ringBytes);
   }
 
   /** Whether a message of `length` bytes still fits the frame being collected (an empty frame takes any message). */
   fits(length: number): boolean {
-    return this.count === 0 || this.pos + (this.runTo - this.runFrom) + recordBytes(length) <= this.limit;
+    return this.count === 0 || HEADER_BYTES + this.bytes + recordBytes(length) <= this.limit;
   }
 
   /** Adds `bytes[offset .. offset + length)` as a record of its own. */
   add(bytes: Uint8Array, offset: number, length: number): void {
-    this.flushRun();
-    this.view.setUint32(this.pos, (VALID_FLAG | length) >>> 0, true);
-    copyRange(this.buf, this.pos + RECORD_HEADER, bytes, offset, length);
-    this.pos += recordBytes(length);
-    this.count++;
+    const at = this.ownPos;
+    this.ownView.setUint32(at, (VALID_FLAG | length) >>> 0, true);
+    copyRange(this.own, at + RECORD_HEADER, bytes, offset, length);
+    this.ownPos += recordBytes(length);
+    this.piece(this.own, at, this.ownPos);
   }
 
   /**
    * Adds the ring record whose payload is `ring[offset .. offset + length)`, as the ring has it;
-   * records that follow one another in the ring are copied in one go, by take() at the latest,
-   * so the ring must keep them until then.
+   * take() copies it, with the records next to it in the ring in one go, so the ring must keep
+   * it until then.
    */
   addRecord(ring: Uint8Array, offset: number, length: number): void {
     const from = offset - RECORD_HEADER;
-    if (ring !== this.runBytes || from !== this.runTo) {
-      this.flushRun();
-      this.runBytes = ring;
-      this.runFrom = from;
-      this.runTo = from;
+    this.piece(ring, from, from + recordBytes(length));
+  }
+
+  private piece(src: Uint8Array, from: number, to: number): void {
+    const last = this.pieces - 1;
+    if (last >= 0 && this.srcs[last] === src && this.tos[last] === from) this.tos[last] = to;
+    else {
+      this.srcs[this.pieces] = src;
+      this.froms[this.pieces] = from;
+      this.tos[this.pieces] = to;
+      this.pieces++;
     }
-    this.runTo += recordBytes(length);
+    this.bytes += to - from;
     this.count++;
   }
 
-  private flushRun(): void {
-    if (this.runBytes === null) return;
-    this.buf.set(this.runBytes.subarray(this.runFrom, this.runTo), this.pos);
-    this.pos += this.runTo - this.runFrom;
-    this.runBytes = null;
-  }
-
   /**
-   * The frame collected so far, as frame `seq` of `epoch`, copied into `into.add(length,
+   * The frame collected so far, as frame `seq` of `epoch`, written into `into.add(length,
    * messages)` (a spool's entry) or else a copy of its own; the writer starts a new one.
    */
   take(seq: bigint, epoch: number, into?: { add(length: number, messages: number): Uint8Array }): Batch {
-    this.flushRun();
-    writeHeader(this.view, seq, epoch);
-    let data: Uint8Array;
-    if (into) {
-      data = into.add(this.pos, this.count);
-      data.set(this.buf.subarray(0, this.pos));
-    } else data = this.buf.slice(0, this.pos);
+    const length = HEADER_BYTES + this.bytes;
+    const data = into ? into.add(length, this.count) : new Uint8Array(length);
+    writeHeader(this.headerView, seq, epoch);
+    data.set(this.header);
+    let at = HEADER_BYTES;
+    for (let i = 0; i < this.pieces; i++) {
+      data.set(this.srcs[i]!.subarray(this.froms[i]!, this.tos[i]!), at);
+      at += this.tos[i]! - this.froms[i]!;
+    }
     const batch = { data, messages: this.count };
-    this.pos = HEADER_BYTES;
+    this.pieces = 0;
+    this.bytes = 0;
+    this.ownPos = 0;
     this.count = 0;
     return batch;
   }
