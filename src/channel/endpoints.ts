@@ -332,6 +332,11 @@ export class Subscriber implements AsyncIterable<Uint8Array> {
     return this.ring.blocking;
   }
 
+  /** A batch landed from a peer that polls step over without handing it out (SubscriberReader.skipWhenAt): the node agent's own subscriber. */
+  skipLanded(from: number, to: number, count: number): void {
+    this.reader.skipWhenAt(from, to, count);
+  }
+
   /** Where reading goes on (past what pollHeld() holds). */
   position(): ReaderPosition {
     return this.reader.position();

@@ -116,6 +116,28 @@ describe('Lander', () => {
     ]);
   });
 
+  it("lets the agent's own subscriber step over each landed batch, across the end of the ring too, and counts its records as passed", () => {
+    const ch = Channel.create(channels.ref('land-skip'), { capacity: 4096, maxMessage: 256 });
+    const agent = ch.subscriber();
+    const other = ch.subscriber();
+    const pub = ch.publisher();
+    const lander = ch.lander(1);
+    const texts = Array.from({ length: 12 }, (_, i) => `${i}`.padEnd(100, '.'));
+    for (let round = 0; round < 5; round++) {
+      expect(pub.tryPublish(enc.encode(`local-${round}a`))).toBe(true);
+      const f = frame(...texts);
+      expect(lander.tryLand(f.bytes, f.from, f.to, (pos, _seq, end, count) => agent.skipLanded(pos, end, count))).toBe(12);
+      expect(pub.tryPublish(enc.encode(`local-${round}b`))).toBe(true);
+      const seen: Array<[string, boolean]> = [];
+      expect(agent.poll((b, o, l, _s, remote) => seen.push([dec.decode(b.subarray(o, o + l)), remote === true]))).toBe(14);
+      expect(seen).toEqual([
+        [`local-${round}a`, false],
+        [`local-${round}b`, false],
+      ]);
+      expect(drain(other)).toHaveLength(14);
+    }
+  });
+
   it('refuses a frame the ring could never hold at once', () => {
     const ch = Channel.create(channels.ref('land-big'), { capacity: 4096, maxMessage: 256 });
     const f = frame(...Array.from({ length: 20 }, () => 'x'.repeat(250)));

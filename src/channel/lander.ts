@@ -6,6 +6,7 @@
  */
 import { REMOTE_FLAG } from './layout.js';
 import { WriterEndpoint } from './endpoints.js';
+import type { BeforePublish } from './ring-writer.js';
 import { RECORD_KIND, type RingView } from './ring-view.js';
 import type { SlotHost, StateWords } from './slot-host.js';
 
@@ -24,10 +25,10 @@ export class Lander extends WriterEndpoint {
   /**
    * Lands the records in `records[from .. to)` (laid out as in a ring: RingWriter.tryWriteRecords)
    * as one batch: how many, or -1 for none (no room for all of them now, or another writer holds
-   * the lock). `beforePublish` gets the first record's position and sequence number just before
-   * readers can see them.
+   * the lock). `beforePublish` gets the first record's position and sequence number, where the
+   * batch ends and how many records it has, just before readers can see them.
    */
-  tryLand(records: Uint8Array, from: number, to: number, beforePublish: (pos: number, seq: number) => void): number {
+  tryLand(records: Uint8Array, from: number, to: number, beforePublish: BeforePublish): number {
     this.assertOpen();
     const n = this.writer.tryWriteRecords(records, from, to, REMOTE_FLAG, beforePublish);
     // No room: a dead subscriber may be what holds the ring (nobody else may write here to notice).

@@ -10,6 +10,9 @@ import { LENGTH_MASK, PAD_FLAG, RingWord, RECORD_HEADER, VALID_FLAG, align8, rec
 import type { RingView } from './ring-view.js';
 import type { RecoverableLock } from './lock.js';
 
+/** Told, before readers can see a batch, its first record's position and sequence number, the position after it, and its records. */
+export type BeforePublish = (pos: number, seq: number, end: number, count: number) => void;
+
 export class RingWriter {
   private floor = 0;
   private floorValid = false;
@@ -279,12 +282,13 @@ export class RingWriter {
    * ring has no room for all (block policy) or another writer holds the lock. The copy is one
    * or two block copies (the ring's end may split it between records); the heads and sequence
    * numbers are this ring's own, written over what `src` had. `beforePublish` gets the first
-   * record's position and sequence number while readers cannot see the batch yet, so whoever
-   * notes there what it wrote can tell after a crash whether the batch became visible.
+   * record's position and sequence number (and where the batch ends) while readers cannot see
+   * the batch yet, so whoever notes there what it wrote can tell after a crash whether the
+   * batch became visible.
    * Malformed records, or more than the ring holds at once: INVALID_ARGUMENT. Shared writers
    * only. Never waits.
    */
-  tryWriteRecords(src: Uint8Array, from: number, to: number, flags: number, beforePublish: (pos: number, seq: number) => void): number {
+  tryWriteRecords(src: Uint8Array, from: number, to: number, flags: number, beforePublish: BeforePublish): number {
     if (this.held || this.corked) {
       throw new ShimmyError(ErrorCode.INVALID_ARGUMENT, 'tryWriteRecords() on an exclusive or corked writer', 'Use a shared publisher');
     }
@@ -354,7 +358,7 @@ export class RingWriter {
         at += need;
       }
       words[(pos & mask) >>> 2] = 0;
-      beforePublish(first, firstSeq);
+      beforePublish(first, firstSeq, pos, count);
       Atomics.store(words, idx >>> 2, firstHeadValue);
       ctl[RingWord.nextSeq] = seq;
       if (!ring.blocking) Atomics.store(ctl, RingWord.lastRecord, last);

@@ -51,6 +51,11 @@ export class SubscriberReader {
   private arena: Uint8Array | null = null;
   /** Block policy: records a pollBatch() handed out whose ring space is not yet released. */
   private held = 0;
+  /** Block policy: the next batch poll() steps over (skipWhenAt), or -1; the ones after it, flat (from, to, count). */
+  private skipFrom = -1;
+  private skipTo = 0;
+  private skipCount = 0;
+  private readonly skips: number[] = [];
   private readonly gen: number;
 
   /** `adopted`: the slot is a durable one an earlier owner left; reading goes on from where that owner's progress stands. */
@@ -106,6 +111,27 @@ export class SubscriberReader {
     this.ring.table.setStat(this.slot, SlotWord.expectedSeq, this.expectedSeq);
     if (this.ring.blocking) this.ring.space.wakeIfWaiting();
     return true;
+  }
+
+  /**
+   * Block policy: `count` records from `from` up to `to`, a batch landed from a peer, which
+   * poll() steps over without handing them to its handler once it gets there: the node agent's
+   * own subscriber forwards nothing landed, and its lander tells it where each batch went.
+   */
+  skipWhenAt(from: number, to: number, count: number): void {
+    if (!this.ring.blocking) return;
+    this.skips.push(from, to, count);
+    if (this.skipFrom < 0) this.nextSkip();
+  }
+
+  private nextSkip(): void {
+    if (this.skips.length === 0) {
+      this.skipFrom = -1;
+      return;
+    }
+    this.skipFrom = this.skips.shift()!;
+    this.skipTo = this.skips.shift()!;
+    this.skipCount = this.skips.shift()!;
   }
 
   hasData(): boolean {
@@ -177,8 +203,16 @@ export class SubscriberReader {
     const limit = max < cap >>> 3 ? max : cap >>> 3;
     let cursor = this.cursor;
     let n = 0;
+    let skipFrom = batch === null ? this.skipFrom : -1;
     if ((cursor & 7) !== 0) return this.fail(cursor, 'unaligned position');
     while (n < limit) {
+      if (cursor === skipFrom) {
+        cursor = this.skipTo;
+        n += this.skipCount;
+        this.nextSkip();
+        skipFrom = this.skipFrom;
+        continue;
+      }
       const idx = cursor & mask;
       const head = Atomics.load(words, idx >>> 2);
       if (head === 0) break;

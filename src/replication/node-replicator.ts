@@ -1101,7 +1101,11 @@ export class NodeReplicator {
     const { inbound, state } = inLink;
     let landed: number;
     try {
-      landed = inLink.lander.tryLand(inbound.buf, HEADER_BYTES, p.length, (pos, seq) => state.pending(pos, seq, inbound.epoch, p.seq));
+      landed = inLink.lander.tryLand(inbound.buf, HEADER_BYTES, p.length, (pos, seq, end, count) => {
+        state.pending(pos, seq, inbound.epoch, p.seq);
+        // Nothing landed goes back: the agent's subscriber steps over it without reading it.
+        r.sub?.skipLanded(pos, end, count);
+      });
     } catch (err) {
       // Malformed, or more than this ring holds at once: only a peer with the cluster key could have sent it (another version, other channel settings).
       if (!isShimmyError(err, ErrorCode.INVALID_ARGUMENT)) throw err;
