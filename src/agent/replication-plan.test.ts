@@ -55,7 +55,7 @@ describe('peerStatuses', () => {
           resent: 2,
           landed: 4,
           repeats: 1,
-          unacknowledged: 0,
+          unacknowledged: 6,
           skipped: 0,
           restarts: 0,
           resendRequests: 0,
@@ -71,7 +71,19 @@ describe('peerStatuses', () => {
 
   it("gives each peer its link, the link's transport and the channel's counters with it", () => {
     expect(peerStatuses(endpoint('a', ['n3', 'n2', 'n4']), report, (n) => n !== 'n4', undefined)).toEqual([
-      { node: 'n2', link: 'Connected', transport: 'tcp/eth0', forwarded: 5, landed: 4, resent: 2, repeats: 1, resumes: 1, recovered: 3, reconnects: 1 },
+      {
+        node: 'n2',
+        link: 'Connected',
+        transport: 'tcp/eth0',
+        forwarded: 5,
+        landed: 4,
+        resent: 2,
+        repeats: 1,
+        resumes: 1,
+        recovered: 3,
+        unacknowledged: 6,
+        reconnects: 1,
+      },
       {
         node: 'n3',
         link: 'Dropped',
@@ -81,6 +93,7 @@ describe('peerStatuses', () => {
         repeats: 0,
         resumes: 0,
         recovered: 0,
+        unacknowledged: 0,
         reconnects: 0,
         message: 'connecting to 10.0.0.3:7470 timed out',
       },

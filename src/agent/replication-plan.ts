@@ -59,6 +59,7 @@ export function peerStatuses(
       repeats: c?.repeats ?? 0,
       resumes: c?.resumes ?? 0,
       recovered: c?.recovered ?? 0,
+      unacknowledged: c?.unacknowledged ?? 0,
       reconnects: link?.reconnects ?? 0,
       ...(waiting ? { message: `not replicating yet: ${waiting}` } : link?.state !== 'Connected' && link?.lastError ? { message: link.lastError } : {}),
     };

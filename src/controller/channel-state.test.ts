@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { SharedMemoryChannel } from '../k8s/types.js';
-import { carryTransitionTimes, desiredEndpoints, desiredStatus, endpointName, placementsByChannel, rollUpTraffic, sameStatus } from './channel-state.js';
+import {
+  carryTransitionTimes,
+  desiredEndpoints,
+  desiredStatus,
+  endpointName,
+  placementsByChannel,
+  rollUpTraffic,
+  sameStatus,
+  withUndelivered,
+} from './channel-state.js';
 
 const channel: SharedMemoryChannel = {
   metadata: { namespace: 'ns', name: 'frames', uid: 'u1', generation: 3 },
@@ -113,5 +122,32 @@ describe('rollUpTraffic', () => {
       reports: [{ segment: 'Ready', updatedAt: '', subscribers: 4, messages: 9 }],
     });
     expect(s.traffic).toEqual({ publishers: 0, subscribers: 4, messages: 9, lag: 0, lost: 0 });
+  });
+});
+
+describe('withUndelivered', () => {
+  const channel: SharedMemoryChannel = { metadata: { namespace: 'ns', name: 'c', uid: 'u' }, spec: { selector: { matchLabels: { app: 'a' } } } };
+  const [, gone] = desiredEndpoints(
+    channel,
+    new Map([
+      ['n1', ['p1']],
+      ['n2', ['p2']],
+    ]),
+  );
+  gone!.status = {
+    segment: 'Ready',
+    updatedAt: '',
+    replication: [{ node: 'n1', link: 'Connecting', forwarded: 5, landed: 0, resent: 0, repeats: 0, reconnects: 1, unacknowledged: 2 }],
+  };
+  const placement = new Map([['n1', ['p1']]]);
+
+  it('adds a node without pods that owes a node of the placement frames, while its agent is ready', () => {
+    expect([...withUndelivered(placement, [gone!], () => true)]).toEqual([
+      ['n1', ['p1']],
+      ['n2', []],
+    ]);
+    expect(withUndelivered(placement, [gone!], () => false)).toBe(placement);
+    // Owed to a node that is no longer in the placement either: nobody to deliver to.
+    expect(withUndelivered(new Map([['n3', ['p3']]]), [gone!], () => true).has('n2')).toBe(false);
   });
 });

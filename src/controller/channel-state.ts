@@ -174,3 +174,22 @@ export function desiredEndpoints(channel: SharedMemoryChannel, placement: Placem
     },
   }));
 }
+
+/**
+ * The pods' placement, plus each node whose pods left while its agent (ready) still holds
+ * frames a node of the placement has not acknowledged: its endpoint stays, with no pods, so
+ * the peers' agents (one restarted meanwhile, say) still take them; it goes once they are
+ * acknowledged, or the peer is dropped.
+ */
+export function withUndelivered(placement: Placement, endpoints: readonly ChannelEndpoint[], agentReady: (node: string) => boolean): Placement {
+  let out = placement;
+  for (const e of endpoints) {
+    const node = e.spec.node;
+    if (placement.has(node) || !agentReady(node)) continue;
+    const owed = (e.status?.replication ?? []).some((p) => placement.has(p.node) && p.link !== 'Dropped' && (p.unacknowledged ?? 0) > 0);
+    if (!owed) continue;
+    if (out === placement) out = new Map(placement);
+    out.set(node, []);
+  }
+  return out;
+}

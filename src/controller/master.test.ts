@@ -79,6 +79,44 @@ describe('master', () => {
     expect(calls).toEqual(['replace control.node-2', 'create control.node-3', 'status control']);
   });
 
+  describe('a node whose pods left while its agent holds frames a peer has not acknowledged', () => {
+    // The channel ran on node-2 and node-3; node-3's pods have left.
+    const both = desiredEndpoints(
+      channel,
+      new Map([
+        ['node-2', ['arm']],
+        ['node-3', ['eye']],
+      ]),
+    );
+    const owing = (unacknowledged: number, link: 'Connected' | 'Dropped' = 'Connected') =>
+      both.map((e) =>
+        e.spec.node !== 'node-3'
+          ? e
+          : {
+              ...e,
+              status: {
+                segment: 'Ready' as const,
+                updatedAt: new Date().toISOString(),
+                replication: [{ node: 'node-2', link, forwarded: 10, landed: 0, resent: 0, repeats: 0, reconnects: 0, unacknowledged }],
+              },
+            },
+      );
+
+    it("keeps its endpoint (with no pods) and the peer's, so a restarted agent on the peer still takes them", async () => {
+      const { calls, api } = recordingApi();
+      await syncOnce(api, [pod('arm', 'node-2')], owing(3));
+      expect(calls).toEqual(['replace control.node-3', 'status control']);
+    });
+
+    it('lets it go once they are acknowledged, or the peer was dropped', async () => {
+      for (const endpoints of [owing(0), owing(3, 'Dropped')]) {
+        const { calls, api } = recordingApi();
+        await syncOnce(api, [pod('arm', 'node-2')], endpoints);
+        expect(calls).toEqual(['replace control.node-2', 'delete control.node-3', 'status control']);
+      }
+    });
+  });
+
   it('leaves the status alone when an endpoint write fails', async () => {
     const { calls, api } = recordingApi(true);
     await syncOnce(api, pods, before);

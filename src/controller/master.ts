@@ -9,7 +9,7 @@ import { errorText, isConflict, isNotFound } from '../k8s/api-errors.js';
 import type { AgentLeases } from '../k8s/agent-leases.js';
 import type { ChannelDirectory } from '../k8s/channel-directory.js';
 import { CHANNEL, CHANNEL_LABEL, ENDPOINT, GROUP, VERSION, type ChannelEndpoint, type SharedMemoryChannel } from '../k8s/types.js';
-import { carryTransitionTimes, desiredEndpoints, desiredStatus, placementsByChannel, sameStatus, type Placement } from './channel-state.js';
+import { carryTransitionTimes, desiredEndpoints, desiredStatus, placementsByChannel, sameStatus, withUndelivered, type Placement } from './channel-state.js';
 import { assignGroups, groupsHeldByPods, type GroupRange } from './channel-groups.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { ErrorCode, ShimmyError } from '../errors.js';
@@ -128,13 +128,10 @@ export class Master {
     const namespace = channel.metadata.namespace!;
     const name = channel.metadata.name!;
     const problem = channels.problemOf(namespace, name) ?? groupProblem;
-    const desired = problem ? [] : desiredEndpoints(channel, placement, group);
-    const actual = new Map(
-      endpoints
-        .list(namespace)
-        .filter((e) => e.metadata.labels?.[CHANNEL_LABEL] === name)
-        .map((e) => [e.metadata.name!, e]),
-    );
+    const mine = endpoints.list(namespace).filter((e) => e.metadata.labels?.[CHANNEL_LABEL] === name);
+    const kept = withUndelivered(placement, mine, (node) => agents.isReady(node));
+    const desired = problem ? [] : desiredEndpoints(channel, kept, group);
+    const actual = new Map(mine.map((e) => [e.metadata.name!, e]));
     const reports = desired.flatMap((want) => actual.get(want.metadata.name!)?.status ?? []);
     for (const want of desired) {
       const have = actual.get(want.metadata.name!);
@@ -147,7 +144,14 @@ export class Master {
     }
     for (const stale of actual.values()) await this.deleteEndpoint(stale);
     // Status last: a reader that sees it (Split=True, say) finds the endpoints it names.
-    const status = desiredStatus({ channel, placement, problem, agentReady: (n) => agents.isReady(n), reports, ...(group !== undefined ? { group } : {}) });
+    const status = desiredStatus({
+      channel,
+      placement: kept,
+      problem,
+      agentReady: (n) => agents.isReady(n),
+      reports,
+      ...(group !== undefined ? { group } : {}),
+    });
     carryTransitionTimes(channel.status, status);
     if (!sameStatus(channel.status, status)) {
       await custom.patchNamespacedCustomObjectStatus(

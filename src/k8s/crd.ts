@@ -258,6 +258,11 @@ const endpointSchema: JSONSchema = {
                 description:
                   "This node's messages that an earlier agent here had sent the peer and not had acknowledged (it was killed or restarted), sent again from its spool.",
               },
+              unacknowledged: {
+                type: 'integer',
+                description:
+                  "Frames of this node's messages the peer has not acknowledged yet. While a node whose pods left has some, the controller keeps its endpoint, so the peer's agent (restarted, say) still takes them.",
+              },
               reconnects: { type: 'integer' },
               message: { type: 'string' },
             },

@@ -107,6 +107,8 @@ export interface PeerReplication {
   resumes?: number;
   /** This node's messages an earlier agent here had sent the peer without an acknowledgement, sent again from its spool. */
   recovered?: number;
+  /** Frames of this node's that the peer has not acknowledged yet (the master keeps a node whose pods left while it has some). */
+  unacknowledged?: number;
   reconnects: number;
   message?: string;
 }
