@@ -4,6 +4,7 @@ import { ErrorCode } from '../errors.js';
 import { codeOf } from '../../test/helpers/errors.js';
 import { testChannels } from '../../test/helpers/proc.js';
 import { recordsOf } from '../../test/helpers/records.js';
+import { RecordBatch } from './record-batch.js';
 
 const channels = testChannels();
 afterEach(() => channels.cleanup());
@@ -136,6 +137,16 @@ describe('Lander', () => {
       ]);
       expect(drain(other)).toHaveLength(14);
     }
+    // A batch it was told of but read past (a pollBatch() reads what it finds) is forgotten, not stepped over later.
+    const f = frame(...texts);
+    expect(lander.tryLand(f.bytes, f.from, f.to, (pos, _seq, end, count) => agent.skipLanded(pos, end, count))).toBe(12);
+    const batch = new RecordBatch(64);
+    expect(agent.pollBatch(batch)).toBe(12);
+    agent.release();
+    // The next batch it is told of is stepped over again.
+    expect(lander.tryLand(f.bytes, f.from, f.to, (pos, _seq, end, count) => agent.skipLanded(pos, end, count))).toBe(12);
+    expect(pub.tryPublish(enc.encode('after'))).toBe(true);
+    expect(drain(agent)).toEqual([['after', false]]);
   });
 
   it('refuses a frame the ring could never hold at once', () => {

@@ -203,6 +203,8 @@ export class SubscriberReader {
     const limit = max < cap >>> 3 ? max : cap >>> 3;
     let cursor = this.cursor;
     let n = 0;
+    // A batch the cursor went past without stepping over it is no longer one to step over.
+    while (this.skipFrom >= 0 && ((this.skipFrom - cursor) | 0) < 0) this.nextSkip();
     let skipFrom = batch === null ? this.skipFrom : -1;
     if ((cursor & 7) !== 0) return this.fail(cursor, 'unaligned position');
     while (n < limit) {
