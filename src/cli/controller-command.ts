@@ -22,6 +22,7 @@ interface ControllerFlags {
   tlsSecret: string;
   tlsIssuer: 'controller' | 'external';
   tlsWait: number;
+  shutdownDelay: number;
   caValidity: number;
   certValidity: number;
   certCheck: number;
@@ -74,6 +75,13 @@ export function registerControllerCommand(program: Command): void {
       'controller',
     )
     .addOption(duration('--tls-wait', 'with --tls-issuer=external, how long a start waits for the Secret before it fails', '2m'))
+    .addOption(
+      duration(
+        '--shutdown-delay',
+        'on SIGTERM, how long the webhook and extender keep serving (not ready) before they stop listening, while their Services stop sending to this pod',
+        '5s',
+      ),
+    )
     .addOption(duration('--ca-validity', 'lifetime of the webhook CA; rotated with a third left', '365d'))
     .addOption(duration('--cert-validity', 'lifetime of the serving certificate; reissued with a third left', '30d'))
     .addOption(duration('--cert-check', 'how often the certificate and webhook configuration are checked', '1m'))
@@ -117,6 +125,7 @@ export function registerControllerCommand(program: Command): void {
         tlsSecret: flags.tlsSecret,
         tlsIssuer: flags.tlsIssuer,
         tlsWaitMs: flags.tlsWait,
+        shutdownDelayMs: flags.shutdownDelay,
         caValidityMs: flags.caValidity,
         certValidityMs: flags.certValidity,
         certCheckMs: flags.certCheck,

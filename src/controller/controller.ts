@@ -82,6 +82,12 @@ export interface ControllerOptions {
   hostIPC?: { segmentOwner: number; groups: GroupRange };
   /** How long clients get to finish on shutdown before connections are cut (default 5 s). */
   shutdownGraceMs?: number;
+  /**
+   * On shutdown, how long the webhook and extender keep serving, not ready, before they stop
+   * listening (default 0): a Service goes on sending new connections to a terminating pod until
+   * its endpoints catch up, and each of those would be refused (an admission refused).
+   */
+  shutdownDelayMs?: number;
   log: Logger;
 }
 
@@ -336,10 +342,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     isLeader: () => (elector ? elector.isLeader() : true),
     async stop() {
       stopping = true;
-      log.info('shutting down: finishing in-flight requests');
       clearInterval(assumptionTimer);
       await elector?.stop();
       stopMaster();
+      if (opts.shutdownDelayMs) {
+        log.info({ delayMs: opts.shutdownDelayMs }, 'shutting down: not ready, still serving while the Service lets go of this pod');
+        await new Promise((r) => setTimeout(r, opts.shutdownDelayMs));
+      }
+      log.info('shutting down: finishing in-flight requests');
       await Promise.all([webhook.close(), extender?.close()]);
       await certs.stop();
       await Promise.all(watches.map((w) => w.stop()));

@@ -500,6 +500,8 @@ export function controllerArgs(state: DevClusterState): string[] {
     `--extender-port=${state.ports.extender}`,
     `--metrics-port=${state.ports.metrics}`,
     '--listen=127.0.0.1',
+    // No Service in front of it: nothing to wait for on shutdown.
+    '--shutdown-delay=0s',
   ];
 }
 

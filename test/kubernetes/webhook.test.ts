@@ -191,6 +191,22 @@ describe('mutating webhook on a real API server', () => {
     expect((await f.core.readNamespacedPod({ name: 'while-down', namespace: NS })).spec!.hostIPC).toBe(true);
   });
 
+  it('keeps admitting opted-in pods through its shutdown delay, not ready meanwhile, so pods sent its way while a Service lets go of it are not refused', async () => {
+    await f.stopController();
+    const controller = await f.startController({ shutdownDelayMs: 3000 });
+    const stopping = controller.stop();
+    try {
+      await eventually('not ready', async () => (await fetch(`${f.state.metricsUrl}/readyz`)).status === 503, 2000);
+      // Past the rest of the shutdown's first steps (the leader lease given back), well inside the delay.
+      await new Promise((r) => setTimeout(r, 1000));
+      await f.core.createNamespacedPod({ namespace: NS, body: pod('in-shutdown-delay', { pipeline: 'camera' }) });
+      expect((await f.core.readNamespacedPod({ name: 'in-shutdown-delay', namespace: NS })).spec!.hostIPC).toBe(true);
+    } finally {
+      await stopping;
+      await f.startController();
+    }
+  });
+
   it('a hung controller costs an opted-in pod creation its 5 s timeoutSeconds (not the default 10 s), and other pods nothing', async () => {
     await f.stopController();
     // Accepts every connection on the webhook's port and never answers, not even the TLS handshake.
