@@ -797,6 +797,43 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     expect(counters.in).toBeLessThan(count);
   });
 
+  it("keeps the sending node's endpoint while its frames are unacknowledged: node-2's agent, frozen while node-1's pods finish and then restarted, still lands them", async () => {
+    // 48,000 64-byte messages at 6,000 a second: 8 s, so node-1's status (every 5 s) shows them unacknowledged before its pods end; they
+    // fit its window; and node-2's agent is killed before its liveness probe (3 x 10 s) restarts it.
+    const count = 48_000;
+    const ns = 'across-left';
+    await acrossNodes(
+      ns,
+      'Volume',
+      count,
+      64,
+      async () => {
+        await new Promise((r) => setTimeout(r, 1000));
+        const [agent2] = pidsOf('shimmy', 'agent', '--node=node-2');
+        process.kill(agent2!, 'SIGSTOP');
+        try {
+          await waitSucceeded(c, ns, ['pub', 'sub-1'], 60_000);
+          // Node-1 has no pods left; its endpoint stays (with none) while node-2 owes acknowledgements.
+          await eventually('node-1 kept without pods', async () => (await endpointOf(ns, 'frames', 'node-1'))?.spec.pods.length === 0, 30_000);
+          expect((await endpointOf(ns, 'frames', 'node-1'))?.status?.replication?.[0]?.unacknowledged).toBeGreaterThan(0);
+        } finally {
+          process.kill(agent2!, 'SIGKILL');
+        }
+        await eventually(
+          "node-2's agent container restarted and ready",
+          async () => {
+            const s = (await agentPod('node-2')).status?.containerStatuses?.[0];
+            return (s?.restartCount ?? 0) >= 1 && s?.ready === true;
+          },
+          90_000,
+        );
+      },
+      { pubExtra: ['--rate', '6000'], landedByOneAgent: false },
+    );
+    // Every subscriber exact (acrossNodes checks); once node-2 acknowledged everything, node-1's endpoint goes.
+    await eventually('node-1 let go', async () => (await endpointOf(ns, 'frames', 'node-1')) === undefined, 60_000);
+  });
+
   it('answers each of 100,000 requests exactly once across nodes on a stream channel: a requester and a replier on node-1, two repliers on node-2', async () => {
     const ns = 'across-stream';
     const count = 100_000;
