@@ -1,9 +1,10 @@
 /**
  * The cluster's replication key: every agent has the same one (the chart's Secret), and the
  * UCX link between agents (native/shimmy_ucx.c) ends every message in a MAC over the message's
- * tag and body under a key derived from it: AES-256-GMAC under a key of the sending process's own. A process that reaches a replication
- * port without it can put no message into a channel, acknowledge no frame away and ask for no
- * resend: what it sends is dropped and counted. Messages are authenticated, not encrypted.
+ * tag and body under a key derived from it: AES-256-GMAC under a key of the sending process's
+ * own. A process that reaches a replication port without it can put no message into a
+ * channel, acknowledge no frame away and ask for no resend: what it sends is dropped and
+ * counted. Messages are authenticated, not encrypted.
  */
 import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
