@@ -12,13 +12,14 @@ import { DEFAULTS, HeaderWord, RingWord, initHeader, readHeader, segmentBytes, v
 import { RecoverableLock } from './lock.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from './liveness.js';
 import { channelKey, fnv1a, identityOf, refOfIdentity, validateRef, type ChannelRef } from './names.js';
-import { DURABLE_STATE_WORDS, ParticipantTable, SlotWord, type RoleName } from './participants.js';
+import { DURABLE, DURABLE_STATE_WORDS, ParticipantTable, SlotWord, type RoleName } from './participants.js';
 import { RingView } from './ring-view.js';
 import { Publisher, StreamEnd, Subscriber, type PublisherOptions, type StreamSide } from './endpoints.js';
 import type { IdleOptions } from './idle.js';
 import type { SlotHost, StateWords } from './slot-host.js';
 import { Lander } from './lander.js';
 import { StreamTaker } from './stream-taker.js';
+import { settleNote } from './take-note.js';
 import { checkSegmentOwner, checkSegmentTrust } from './segment-trust.js';
 
 /** Settings of this process's view of a channel; nothing here is stored in the segment. */
@@ -411,7 +412,13 @@ export class Channel implements SlotHost {
         'Publish from that process, or make it a shared publisher (publisher() without exclusive)',
       );
     };
-    return new RecoverableLock(view.ctl, index, this.segment.wordAddress(view.ctl.byteOffset + index * 4), this.table, token, conflict);
+    // A node agent that died mid-take left a note in its durable slot: the reader taking its lock over settles it first.
+    const settle = (dead: number) => {
+      const deadSlot = (dead & 0xff) - 1;
+      if (which === 'read' && deadSlot >= 0 && deadSlot < this.table.count && this.table.word(deadSlot, SlotWord.durable) === DURABLE)
+        settleNote(this.stateWords(deadSlot), view.ctl, RingWord.sharedCursor, RingWord.taken);
+    };
+    return new RecoverableLock(view.ctl, index, this.segment.wordAddress(view.ctl.byteOffset + index * 4), this.table, token, conflict, settle);
   }
 
   private beat(): void {
@@ -481,10 +488,13 @@ export class Channel implements SlotHost {
     return new Lander(this, this.ringAt(ring), durableId, takeOver);
   }
 
-  /** The node agent's consumer of stream ring `ring`, for the peers' consumers (stream-taker.ts). */
-  streamTaker(ring: number): StreamTaker {
+  /**
+   * The node agent's consumer of stream ring `ring`, for the peers' consumers (stream-taker.ts),
+   * in durable slot `durableId`; `takeOver`: the caller is the node's only agent.
+   */
+  streamTaker(ring: number, durableId: number, takeOver = false): StreamTaker {
     this.assertMode('stream', 'a stream taker');
-    return new StreamTaker(this, this.ringAt(ring));
+    return new StreamTaker(this, this.ringAt(ring), durableId, takeOver);
   }
 
   private ringAt(ring: number): RingView {

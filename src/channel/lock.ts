@@ -26,6 +26,8 @@ export class RecoverableLock {
     private readonly token: number,
     /** Checked while waiting: a reason to stop waiting (thrown), or null. */
     private readonly giveUpIf: () => ShimmyError | null = () => null,
+    /** Runs right after the lock is taken over from dead holder `token`, before the caller goes on (take-note.ts). */
+    private readonly onTakeover: (token: number) => void = () => {},
   ) {}
 
   get ownerToken(): number {
@@ -57,7 +59,7 @@ export class RecoverableLock {
       this.triedSince = Date.now();
     }
     if (this.holderDead(holder, Date.now() - this.triedSince) && Atomics.compareExchange(this.u32, this.index, holder, this.token) === holder) {
-      this.recoveries++;
+      this.tookOver(holder);
       return true;
     }
     return null;
@@ -96,10 +98,20 @@ export class RecoverableLock {
         watchedSince = Date.now();
       }
       if (this.holderDead(holder, Date.now() - watchedSince) && Atomics.compareExchange(this.u32, this.index, holder, this.token) === holder) {
-        this.recoveries++;
+        this.tookOver(holder);
         return true;
       }
       futexWaitSync(this.word, holder, SLEEP_NS);
+    }
+  }
+
+  private tookOver(holder: number): void {
+    this.recoveries++;
+    try {
+      this.onTakeover(holder);
+    } catch (err) {
+      this.release();
+      throw err;
     }
   }
 

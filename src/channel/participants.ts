@@ -39,6 +39,8 @@ export const DURABLE = 0x4c425244;
 export const DURABLE_READER_TIMEOUT_MS = 60_000;
 /** The words a durable publisher's owner keeps its state in (a publisher has no reader progress). */
 export const DURABLE_STATE_WORDS = [SlotWord.cursor, SlotWord.expectedSeq, SlotWord.lost, SlotWord.delivered, 14, 15] as const;
+/** The state word a node agent's stream taker keeps its take note's state in (take-note.ts). */
+export const TAKE_NOTE_WORD = 14;
 
 const SLOT_WORDS = SLOT_BYTES / 4;
 
@@ -228,6 +230,8 @@ export class ParticipantTable {
    */
   private abandoned(slot: number): boolean {
     if (this.word(slot, SlotWord.role) !== Role.subscriber) return false;
+    // A take note waits for the next agent however long (take-note.ts): it says which messages are whose.
+    if ((this.word(slot, TAKE_NOTE_WORD) & 3) !== 0) return false;
     return ((this.now() - this.word(slot, SlotWord.heartbeat)) | 0) > DURABLE_READER_TIMEOUT_MS;
   }
 

@@ -2,7 +2,8 @@
  * The consuming side of a stream ring: all consumer instances of one side share one cursor
  * under the ring's read lock, so each message is taken by exactly one of them. A message is
  * copied out before the cursor moves, then handed over; a consumer killed while holding the
- * lock leaves the cursor where it was and the next consumer takes the message.
+ * lock leaves the cursor where it was (it moves once, past all it took) and the next consumer
+ * takes the messages.
  */
 import type { ShimmyError } from '../errors.js';
 import { LENGTH_MASK, REMOTE_FLAG, RingWord, RECORD_HEADER, align8 } from './layout.js';
@@ -33,54 +34,83 @@ export class StreamReader {
   take(max: number, deliver: (message: Buffer, seq: number) => void, localOnly = false): number {
     if (!this.hasData()) return 0;
     const ring = this.ring;
+    const out: Array<[Buffer, number]> = [];
+    let walked: Walked;
+    this.lock.acquire();
+    try {
+      walked = this.walk(max, localOnly, (idx, len, seq) => {
+        out.push([Buffer.from(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len)), seq]);
+        return true;
+      });
+      this.advance(walked);
+    } finally {
+      this.lock.release();
+    }
+    this.taken += out.length;
+    for (const [msg, seq] of out) deliver(msg, seq);
+    if (walked.fault !== null) throw walked.fault;
+    return out.length;
+  }
+
+  /**
+   * Under the read lock: walks the records from the shared cursor, up to `max` (and one ring's
+   * worth: see SubscriberReader.pollBlocking), offering each to `visit` (its offset in the ring,
+   * its length and sequence number), which returns false to stop before it. Moves nothing: the
+   * caller stores the cursor it reached (advance()).
+   */
+  walk(max: number, localOnly: boolean, visit: (idx: number, len: number, seq: number) => boolean): Walked {
+    const ring = this.ring;
     const ctl = ring.ctl;
     const words = ring.words;
     const mask = ring.mask;
     const cap = ring.capacity;
     const maxMessage = ring.maxMessage;
-    // At most one ring's worth of records per call (see SubscriberReader.pollBlocking).
     const limit = max < cap >>> 3 ? max : cap >>> 3;
-    const out: Array<[Buffer, number]> = [];
-    let fault: ShimmyError | null = null;
-    this.lock.acquire();
-    try {
-      let cursor = Atomics.load(ctl, RingWord.sharedCursor);
-      // The writer never passes the shared cursor, and its tail hint lags the heads by at
-      // most a corked batch or a dead writer's last record.
-      const tail = Atomics.load(ctl, RingWord.tail);
-      const ahead = (cursor - tail) | 0;
-      if ((cursor & 7) !== 0 || ahead > cap || ahead < -cap) {
-        fault = ring.corrupt(cursor, `shared cursor ${cursor} is unaligned or further than the ring from the tail ${tail}`);
+    const from = Atomics.load(ctl, RingWord.sharedCursor);
+    let cursor = from;
+    let count = 0;
+    // The writer never passes the shared cursor, and its tail hint lags the heads by at
+    // most a corked batch or a dead writer's last record.
+    const tail = Atomics.load(ctl, RingWord.tail);
+    const ahead = (cursor - tail) | 0;
+    if ((cursor & 7) !== 0 || ahead > cap || ahead < -cap)
+      return { from, cursor, count, fault: ring.corrupt(cursor, `shared cursor ${cursor} is unaligned or further than the ring from the tail ${tail}`) };
+    while (count < limit) {
+      const idx = cursor & mask;
+      const head = Atomics.load(words, idx >>> 2);
+      if (head === 0 || (localOnly && (head & REMOTE_FLAG) !== 0)) break;
+      const len = head & LENGTH_MASK;
+      const kind = head >>> 30;
+      if (kind === PAD_KIND && len === cap - idx && idx !== 0) {
+        cursor = (cursor + len) >>> 0;
+        continue;
       }
-      while (fault === null && out.length < limit) {
-        const idx = cursor & mask;
-        const head = Atomics.load(words, idx >>> 2);
-        if (head === 0 || (localOnly && (head & REMOTE_FLAG) !== 0)) break;
-        const len = head & LENGTH_MASK;
-        const kind = head >>> 30;
-        if (kind === PAD_KIND && len === cap - idx && idx !== 0) {
-          cursor = (cursor + len) >>> 0;
-          Atomics.store(ctl, RingWord.sharedCursor, cursor);
-          continue;
-        }
-        if (kind !== RECORD_KIND || len > maxMessage || idx + RECORD_HEADER + len > cap) {
-          // Stryker disable next-line StringLiteral: unreachable fallback, badHead() is non-null for every head the inline check rejects
-          fault = ring.corrupt(cursor, ring.badHead(head, idx) ?? `head 0x${head.toString(16)}`);
-          break;
-        }
-        const seq = words[(idx >>> 2) + 1]!;
-        out.push([Buffer.from(ring.bytes.subarray(idx + RECORD_HEADER, idx + RECORD_HEADER + len)), seq]);
-        cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
-        Atomics.store(ctl, RingWord.sharedCursor, cursor);
-        Atomics.add(ctl, RingWord.taken, 1);
+      if (kind !== RECORD_KIND || len > maxMessage || idx + RECORD_HEADER + len > cap) {
+        // Stryker disable next-line StringLiteral: unreachable fallback, badHead() is non-null for every head the inline check rejects
+        return { from, cursor, count, fault: ring.corrupt(cursor, ring.badHead(head, idx) ?? `head 0x${head.toString(16)}`) };
       }
-    } finally {
-      this.lock.release();
+      if (!visit(idx, len, words[(idx >>> 2) + 1]!)) break;
+      cursor = (cursor + RECORD_HEADER + align8(len)) >>> 0;
+      count++;
     }
-    if (out.length !== 0) ring.space.wakeIfWaiting();
-    this.taken += out.length;
-    for (const [msg, seq] of out) deliver(msg, seq);
-    if (fault !== null) throw fault;
-    return out.length;
+    return { from, cursor, count, fault: null };
   }
+
+  /** Under the read lock: moves the shared cursor past what walk() took, and wakes writers waiting for room. */
+  advance(w: Walked, takenBefore = Atomics.load(this.ring.ctl, RingWord.taken)): void {
+    if (w.cursor === w.from) return;
+    Atomics.store(this.ring.ctl, RingWord.taken, (takenBefore + w.count) >>> 0);
+    Atomics.store(this.ring.ctl, RingWord.sharedCursor, w.cursor);
+    this.ring.space.wakeIfWaiting();
+  }
+}
+
+export interface Walked {
+  /** The shared cursor the walk started at. */
+  from: number;
+  /** Where it stopped: past the last record taken (and any pad after it). */
+  cursor: number;
+  count: number;
+  /** The record it stopped at is one no Shimmy writer wrote. */
+  fault: ShimmyError | null;
 }

@@ -24,17 +24,19 @@
  * A stream channel is two lanes, one per ring, each with tags of its own. A lane's frames go
  * to one peer each, not to all: the peer asks for them when its consumers of that ring are
  * idle (demand.ts), and this node's StreamTaker takes that many of its own messages from the
- * ring, in turn with its consumers. Each peer's frames have their own sequence numbers.
+ * ring, in turn with its consumers. Each peer's frames have their own sequence numbers, and
+ * their own spool, which the taker commits each frame to before the cursor moves past its
+ * messages (take-note.ts).
  */
 import type { Channel } from '../channel/channel.js';
 import type { Subscriber } from '../channel/endpoints.js';
 import type { Lander } from '../channel/lander.js';
-import type { StreamTaker } from '../channel/stream-taker.js';
+import type { FrameSink, StreamTaker } from '../channel/stream-taker.js';
 import type { Notifier } from '../channel/notifier.js';
 import { FutexWatcher } from '../shm/futex-watcher.js';
 import type { MessageHandler } from '../channel/subscriber-reader.js';
 import { fnv1a, type ChannelRef } from '../channel/names.js';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, isShimmyError, ShimmyError } from '../errors.js';
 import { ALL, DEMAND_SHIFT, FLAG_DEMAND, FLAG_FROM_HERE, FLAG_RESEND, HEADER_BYTES, Inbound, newEpoch, readHeader, turn, writeHeader } from './frames.js';
@@ -42,7 +44,7 @@ import { demandNow, type DemandState } from './demand.js';
 import { BatchWriter, frameCapacity } from './batch.js';
 import { LandingState } from './landing-state.js';
 import { FrameQueue } from './frame-queue.js';
-import { Spool, type Recovered } from './spool.js';
+import { Spool, type Recovered, type SpoolSettings } from './spool.js';
 import { channelTag } from './tags.js';
 import { transportsOf, type UcxPeer, type UcxWorker } from './ucx.js';
 
@@ -73,6 +75,10 @@ const FINISHED_KEPT = 256;
 const REJECT_LOG_MS = 10_000;
 /** The durable id of the agent's subscriber slot (one per pub/sub channel and node). */
 const REPLICATOR_READER = fnv1a('shimmy-replicator');
+/** The durable id of the agent's stream taker slot (one per stream ring and node). */
+const STREAM_TAKER = fnv1a('shimmy-stream-taker');
+/** A stream lane's spool commits no place in a ring: the take note holds it (take-note.ts). */
+const NO_RING = { cursor: 0, expectedSeq: 0 };
 
 /** A channel this node replicates, and the nodes it replicates it with. */
 export interface ReplicatedChannel {
@@ -163,9 +169,9 @@ export interface ReplicatorOptions {
   /** The first and the longest idle wait, in microseconds (IDLE_MIN_US, IDLE_MAX_US). */
   idleUs?: { min: number; max: number };
   /**
-   * Where each pub/sub channel's spool goes (spool.ts): a directory that outlives the agent
-   * process. With it the agent's subscriber is durable and a killed sending agent loses
-   * nothing; without it, unacknowledged frames live in memory only.
+   * Where the spools go (spool.ts: a pub/sub channel's, a stream lane's per peer): a directory
+   * that outlives the agent process. With it a killed sending agent loses nothing; without
+   * it, unacknowledged frames live in memory only.
    */
   spoolDir?: string;
   /** How long a send may wait for room before the link counts as cut. */
@@ -201,6 +207,10 @@ interface OutLink {
   resendFrom?: bigint;
   /** A stream lane's frames to this peer are numbered apart from other peers'. */
   seq: bigint;
+  /** The epoch of the frames to this peer: the channel's, or a stream lane's spool's for the peer. */
+  epoch: number;
+  /** A stream lane: the frames to this peer until it acknowledges them, in a file that outlives the agent. */
+  spool?: Spool;
   /** A stream lane: the messages the peer's consumers asked for and have not been sent yet. */
   credit: number;
   /** Messages in the frames an earlier agent left in the spool for this peer. */
@@ -413,7 +423,8 @@ export class NodeReplicator {
 
   /** A peer on a stream lane that asked for messages this node has not sent it yet, and has room for them. */
   private asksForLocal(r: Replica, out: OutLink): boolean {
-    return !out.dropped && !out.leaving && out.credit > 0 && out.queue.bytes < r.spec.windowBytes;
+    const roomInSpool = !out.spool || out.spool.free() >= 2 * frameCapacity(r.spec.maxMessage);
+    return !out.dropped && !out.leaving && out.credit > 0 && out.queue.bytes < r.spec.windowBytes && roomInSpool;
   }
 
   report(): ReplicatorReport {
@@ -534,7 +545,9 @@ export class NodeReplicator {
         lane: laneOf(spec, ring),
         ring,
         channel,
-        ...(mode === 'stream' ? { taker: channel.streamTaker(ring) } : { sub: spooled?.sub ?? channel.subscriber() }),
+        ...(mode === 'stream'
+          ? { taker: channel.streamTaker(ring, STREAM_TAKER, this.opts.soleAgent?.() ?? false) }
+          : { sub: spooled?.sub ?? channel.subscriber() }),
         ...(spooled ? { spool: spooled.spool } : {}),
         capacity,
         holding: false,
@@ -547,6 +560,7 @@ export class NodeReplicator {
         ins: new Map(),
         lastActivity: Date.now(),
       };
+      if (r.taker) this.withdrawAborted(r);
       this.setPeers(r, spec);
       const frames = spooled?.recovered?.frames ?? [];
       for (const out of r.outs.values()) {
@@ -562,6 +576,57 @@ export class NodeReplicator {
       channel.close();
       throw err;
     }
+  }
+
+  /**
+   * An earlier agent killed mid-take left a frame in a peer's spool whose messages stayed in
+   * the ring (take-note.ts): it goes, since this node's consumers or this agent take them again.
+   */
+  private withdrawAborted(r: Replica): void {
+    const aborted = r.taker!.abortedFrame();
+    if (!aborted) return;
+    const path = this.peerSpoolPath(r, aborted.peer);
+    if (path !== null && existsSync(path)) {
+      const { spool } = Spool.open(path, this.peerSpoolSettings(r.spec));
+      const withdrawn = spool.withdraw(aborted.frameLo);
+      spool.close();
+      this.log('info', 'an earlier agent was killed mid-take: its last frame for the peer stays in the ring instead', {
+        channel: r.id,
+        ring: r.ring,
+        frame: aborted.frameLo,
+        withdrawn,
+      });
+    }
+    r.taker!.forgetAborted();
+  }
+
+  private peerSpoolPath(r: Replica, peerHash: number): string | null {
+    if (this.opts.spoolDir === undefined) return null;
+    return join(this.opts.spoolDir, `${r.spec.ref.namespace}_${r.spec.ref.name}.ring${r.ring}.${(peerHash >>> 0).toString(16)}.spool`);
+  }
+
+  /** A stream lane's spool for one peer: a window of frames, and room for the ones taken while the last of it is acknowledged. */
+  private peerSpoolSettings(spec: ReplicatedChannel): SpoolSettings {
+    const maxFrame = frameCapacity(spec.maxMessage);
+    return { bytes: spec.windowBytes + 4 * maxFrame, maxFrame, identity: spec.key };
+  }
+
+  /** A stream lane's spool for `peer`, and what an earlier agent left in it. */
+  private openPeerSpool(r: Replica, peer: string): { spool: Spool; recovered: Recovered | null } | null {
+    const path = this.peerSpoolPath(r, fnv1a(peer));
+    if (path === null) return null;
+    mkdirSync(this.opts.spoolDir!, { recursive: true, mode: 0o700 });
+    const opened = Spool.open(path, this.peerSpoolSettings(r.spec));
+    if (opened.discarded) this.log('warn', 'an earlier spool was not usable: made a new one', { channel: r.id, ring: r.ring, peer, err: opened.discarded });
+    if (opened.recovered && opened.recovered.frames.length > 0)
+      this.log('info', 'going on from the spool an earlier agent left: sending its unacknowledged frames again', {
+        channel: r.id,
+        ring: r.ring,
+        peer,
+        frames: opened.recovered.frames.length,
+        nextSeq: String(opened.recovered.nextSeq),
+      });
+    return opened;
   }
 
   /**
@@ -603,8 +668,9 @@ export class NodeReplicator {
     r.spec = spec;
     const me = this.opts.node;
     for (const peer of spec.peers) {
-      if (!r.outs.has(peer))
-        r.outs.set(peer, {
+      if (!r.outs.has(peer)) {
+        const spooled = r.taker ? this.openPeerSpool(r, peer) : null;
+        const out: OutLink = {
           peer,
           queue: new FrameQueue(),
           dataTag: channelTag(spec.key, 'data', laneNode(r, me)),
@@ -614,10 +680,18 @@ export class NodeReplicator {
           sentUpTo: -1n,
           dropped: this.links.get(peer)?.state === 'Dropped',
           leaving: false,
-          seq: 0n,
+          seq: spooled?.recovered?.nextSeq ?? 0n,
+          epoch: spooled?.spool.epoch ?? r.epoch,
+          ...(spooled ? { spool: spooled.spool } : {}),
           credit: 0,
           recovered: 0,
-        });
+        };
+        for (const f of spooled?.recovered?.frames ?? []) {
+          out.queue.push(f.seq, f.data, f.messages);
+          out.recovered += f.messages;
+        }
+        r.outs.set(peer, out);
+      }
       r.outs.get(peer)!.leaving = false;
       if (!r.ins.has(peer)) {
         // Room for the link's MAC too.
@@ -677,7 +751,12 @@ export class NodeReplicator {
       r.sub?.close();
       r.spool?.remove();
     }
-    r.taker?.close();
+    for (const out of r.outs.values()) {
+      if (keepSpool) out.spool?.close();
+      else out.spool?.remove();
+    }
+    if (keep) r.taker?.leave();
+    else r.taker?.close();
     for (const inLink of r.ins.values()) {
       if (keep) inLink.lander.leave();
       else inLink.lander.close();
@@ -807,7 +886,10 @@ export class NodeReplicator {
 
   private pump(r: Replica): number {
     let did = 0;
-    for (const out of r.outs.values()) did += this.takeAcks(r, out) + this.sendQueued(out);
+    for (const out of r.outs.values()) {
+      did += this.takeAcks(r, out) + this.sendQueued(out);
+      out.spool?.release(out.queue.oldest() ?? out.seq);
+    }
     if (r.spool) r.spool.release(this.oldestKept(r));
     let ringRead = true;
     if (r.sub) {
@@ -833,27 +915,48 @@ export class NodeReplicator {
     return did;
   }
 
-  /** A stream lane: takes this node's messages from the ring for the peers that asked for them, each frame to one peer. */
+  /**
+   * A stream lane: takes this node's messages from the ring for the peers that asked for them,
+   * each frame to one peer, committed to its spool before they leave the ring.
+   */
   private takeForPeers(r: Replica): number {
     let n = 0;
     for (const out of r.outs.values()) {
-      if (!this.asksForLocal(r, out)) continue;
-      const taken = r.taker!.take(Math.min(out.credit, BATCH), (m) => {
-        if (!r.batch.fits(m.length)) this.sendBatchTo(r, out);
-        r.batch.add(m, 0, m.length);
-      });
-      if (r.batch.count > 0) this.sendBatchTo(r, out);
-      out.credit -= taken;
-      n += taken;
+      const sink = this.sinkOf(r, out);
+      while (this.asksForLocal(r, out)) {
+        const taken = r.taker!.takeFrame(Math.min(out.credit, BATCH), fnv1a(out.peer), sink);
+        if (taken === 0) break;
+        out.credit -= taken;
+        n += taken;
+        this.sendQueued(out);
+      }
     }
     return n;
   }
 
-  private sendBatchTo(r: Replica, out: OutLink): void {
-    const seq = out.seq++;
-    const { data, messages } = r.batch.take(seq, r.epoch);
-    out.queue.push(seq, data, messages);
-    this.sendQueued(out);
+  private readonly sinks = new WeakMap<OutLink, FrameSink>();
+
+  /** Where a stream lane's take for `out` goes: the lane's batch, then the peer's queue and spool. */
+  private sinkOf(r: Replica, out: OutLink): FrameSink {
+    let sink = this.sinks.get(out);
+    if (!sink) {
+      sink = {
+        // The ring keeps the records until the cursor moves, after seal() copied them.
+        add: (bytes, offset, length) => {
+          if (!r.batch.fits(length)) return false;
+          r.batch.addRecord(bytes, offset, length);
+          return true;
+        },
+        seal: () => {
+          const seq = out.seq++;
+          const { data, messages } = r.batch.take(seq, out.epoch, out.spool);
+          out.queue.push(seq, data, messages);
+          return { seq, commit: () => out.spool?.commit(NO_RING, out.seq) };
+        },
+      };
+      this.sinks.set(out, sink);
+    }
+    return sink;
   }
 
   /** A stream lane: asks the peer for messages while this node's consumers of the ring are idle, and stops asking when they are gone. */
@@ -873,6 +976,7 @@ export class NodeReplicator {
     for (const [peer, out] of r.outs)
       if (out.leaving && sentAll(out) && quiet(r.ins.get(peer)!)) {
         r.outs.delete(peer);
+        out.spool?.remove();
         r.ins.get(peer)!.lander.close();
         r.ins.delete(peer);
         this.changed = true;
@@ -1008,11 +1112,11 @@ export class NodeReplicator {
       if ((ack.flags & FLAG_DEMAND) !== 0 && r.taker) out.credit = ack.flags >>> DEMAND_SHIFT;
       const resend = (ack.flags & FLAG_RESEND) !== 0;
       // Epoch 0: a receiver that has taken nothing from this sender yet.
-      if (ack.epoch !== r.epoch && !(resend && ack.epoch === 0)) continue;
-      if (ack.epoch === r.epoch) out.queue.acknowledge(ack.seq);
+      if (ack.epoch !== out.epoch && !(resend && ack.epoch === 0)) continue;
+      if (ack.epoch === out.epoch) out.queue.acknowledge(ack.seq);
       if (resend) {
         out.queue.rewind();
-        out.resendFrom = ack.epoch === r.epoch ? ack.seq : -1n;
+        out.resendFrom = ack.epoch === out.epoch ? ack.seq : -1n;
       }
     }
     return n;

@@ -145,6 +145,30 @@ describe('the replication spool', () => {
     again.close();
   });
 
+  it('takes back only its last committed frame, named by its sequence number, also when that frame is the first past the end of the file', () => {
+    const { spool } = Spool.open(path, settings);
+    expect(spool.withdraw(0)).toBe(false);
+    let next = 0n;
+    // Six 608-byte entries fill the 4,096-byte file, so the seventh goes at its start; two are kept.
+    for (let i = 0; i < 7; i++) {
+      addFrame(spool, next, 584);
+      spool.commit(ring(0), ++next);
+      spool.release(next - 2n);
+    }
+    expect(spool.withdraw(Number(next - 2n))).toBe(false);
+    expect(spool.withdraw(Number(next - 1n))).toBe(true);
+    expect(spool.withdraw(Number(next - 1n))).toBe(false);
+    spool.close();
+    const again = Spool.open(path, settings);
+    expect(again.recovered!.frames.map((f) => f.seq)).toEqual([next - 2n]);
+    expect(again.recovered!.nextSeq).toBe(next - 1n);
+    // The space is free for the frame that takes its number.
+    addFrame(again.spool, next - 1n, 584);
+    again.spool.commit(ring(0), next);
+    again.spool.close();
+    expect(Spool.open(path, settings).recovered!.frames.map((f) => f.seq)).toEqual([next - 2n, next - 1n]);
+  });
+
   it('removes its file when the channel is let go', () => {
     const { spool } = Spool.open(path, settings);
     spool.remove();

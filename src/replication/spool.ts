@@ -257,6 +257,32 @@ export class Spool {
     if (tail !== c.tail) this.write({ ...c, tail });
   }
 
+  /**
+   * Takes back the last committed frame when its sequence number's low 32 bits are `frameLo`
+   * (its messages were not taken from the ring after all: stream-taker.ts); true when it did.
+   */
+  withdraw(frameLo: number): boolean {
+    this.assertOpen();
+    const c = this.committed;
+    let last = -1;
+    for (let at = c.tail; at !== c.head;) {
+      const length = this.view.getUint32(at, true);
+      if (length === WRAP) {
+        at = 0;
+        continue;
+      }
+      last = at;
+      const end = at + ENTRY_HEADER + align8(length);
+      at = end === this.size ? 0 : end;
+    }
+    if (last < 0) return false;
+    const seq = this.view.getBigUint64(last + ENTRY_HEADER, true);
+    if (Number(seq & 0xffffffffn) !== frameLo >>> 0) return false;
+    this.head = last;
+    this.write({ ...c, head: last, nextSeq: seq });
+    return true;
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new ShimmyError(ErrorCode.CLOSED, `The spool ${this.path} is closed`, 'Open it again');
   }

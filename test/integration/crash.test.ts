@@ -309,6 +309,65 @@ describe('a stream consumer killed holding the read lock', () => {
   });
 });
 
+describe("a node agent's stream taker killed mid-take", () => {
+  const enc = new TextEncoder();
+  const TAKER = 77;
+
+  /** Three jobs on ring 0, and the taker killed at `step` with them in its frame. */
+  async function killedMidTake(prefix: string, step: 'seal' | 'commit') {
+    const ref = channels.ref(prefix);
+    const ch = Channel.create(ref, { mode: 'stream', capacity: 65536, maxMessage: 1024 });
+    const a = ch.streamEnd('a');
+    for (const job of ['job-1', 'job-2', 'job-3']) a.publishSync(enc.encode(job));
+    const taker = helper('die-mid-take', [ref.namespace, ref.name, String(TAKER), step]);
+    expect(await taker.exited).toBeNull();
+    // It died holding the ring's read lock, mid-take.
+    expect(Atomics.load(ch.rings[0]!.ctl, RingWord.readLock)).not.toBe(0);
+    return ch;
+  }
+
+  const taken = (take: (deliver: (m: Buffer) => void) => number) => {
+    const got: string[] = [];
+    take((m) => got.push(m.toString()));
+    return got;
+  };
+
+  it("leaves the jobs to this node's consumer when killed after noting the take: the consumer taking its lock over marks the frame aborted for the next agent", async () => {
+    const ch = await killedMidTake('mid-take', 'commit');
+    const b = ch.streamEnd('b');
+    expect(taken((d) => b.take(10, d))).toEqual(['job-1', 'job-2', 'job-3']);
+    expect(ch.stats().lag).toBe(0);
+    // The next agent adopts the slot and learns which frame to take back out of its spool.
+    const next = ch.streamTaker(0, TAKER, true);
+    expect(next.abortedFrame()).toEqual({ peer: 0x5eed, frameLo: 7 });
+    next.forgetAborted();
+    expect(next.abortedFrame()).toBeNull();
+    ch.close();
+  });
+
+  it('leaves the jobs in the ring when killed after noting the take and nobody else reads: the next agent takes the lock over, settles, and takes them itself', async () => {
+    const ch = await killedMidTake('mid-take-own', 'commit');
+    const next = ch.streamTaker(0, TAKER, true);
+    expect(next.abortedFrame()).toEqual({ peer: 0x5eed, frameLo: 7 });
+    expect(() => next.takeFrame(10, 1, { add: () => true, seal: () => ({ seq: 0n, commit: () => {} }) })).toThrow(/aborted take/);
+    next.forgetAborted();
+    let count = 0;
+    expect(next.takeFrame(10, 1, { add: () => true, seal: (n) => ((count = n), { seq: 0n, commit: () => {} }) })).toBe(3);
+    expect(count).toBe(3);
+    expect(next.backlog()).toBe(0);
+    ch.close();
+  });
+
+  it('notes nothing when killed before the frame is sealed: the jobs stay in the ring and no frame is aborted', async () => {
+    const ch = await killedMidTake('mid-seal', 'seal');
+    const next = ch.streamTaker(0, TAKER, true);
+    expect(next.abortedFrame()).toBeNull();
+    const b = ch.streamEnd('b');
+    expect(taken((d) => b.take(10, d))).toEqual(['job-1', 'job-2', 'job-3']);
+    ch.close();
+  });
+});
+
 describe('a publisher holding a claim in another process', () => {
   it('makes tryPublish and tryClaim return at once, and publish() wait off the event loop until the holder is gone', async () => {
     const ref = channels.ref('held');

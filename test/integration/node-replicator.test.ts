@@ -14,6 +14,8 @@ import type { RequestSummary } from '../../src/cli/stream-commands.js';
 import { CLI, HELPERS, killStarted, type Proc } from '../helpers/proc.js';
 import { channelOnBothHosts } from '../helpers/two-host-channel.js';
 import { until } from '../helpers/wait.js';
+import { Channel } from '../../src/channel/channel.js';
+import { RingWord } from '../../src/channel/layout.js';
 
 const PORT = 7470;
 /** The cluster's replication key, shared by both replicators. */
@@ -54,7 +56,7 @@ function replicatedOnBothHosts(prefix: string, maxMessage: number, capacity = 10
       ],
       { REPLICATION_KEY, MODE: mode, SPOOL_DIR: spoolDir(side), ...extraEnv },
     );
-  return { ref, on, replicator, close, spoolDir };
+  return { ref, files, on, replicator, close, spoolDir };
 }
 
 const reportOf = (text: string) => JSON.parse(text.trim().split('\n').pop()!) as ReplicatorReport;
@@ -388,9 +390,23 @@ describe("an idle node's replicator", () => {
   });
 });
 
+interface DuringRequests {
+  /** Brings B's link down (inside its network namespace) or up. */
+  linkB: (up: boolean) => void;
+  /** Kills a host's replicator with SIGKILL. */
+  kill: (side: Side) => Promise<void>;
+  /** Starts a host's replicator again (the final report is the new one's). */
+  restart: (side: Side) => Promise<void>;
+  /** Answers A's requester has taken so far. */
+  answered: () => number;
+  /** Makes `side`'s packets to the other host vanish (a blackhole route there), or lets them go again: it still receives. */
+  blackhole: (side: Side, on: boolean) => void;
+}
+
 /** `shimmy request` on A and a `shimmy reply` (named by its host and number) on each host told, replicators on both; `during` runs once the requester started. */
-async function requestAcross(n: number, workerHosts: Side[], during: () => Promise<void> = async () => {}) {
-  const { ref, on, replicator, close } = replicatedOnBothHosts('nrs', 1024, 1024 * 1024, 'stream');
+async function requestAcross(n: number, workerHosts: Side[], during: (ctl: DuringRequests) => Promise<void> = async () => {}) {
+  const { ref, files, on, replicator, close } = replicatedOnBothHosts('nrs', 1024, 1024 * 1024, 'stream');
+  const onA = Channel.openFile(ref, files.a);
   const started: Proc[] = [];
   try {
     const names = workerHosts.map((host, i) => `${host}${i}`);
@@ -402,7 +418,26 @@ async function requestAcross(n: number, workerHosts: Side[], during: () => Promi
     for (const r of Object.values(replicators)) await r.waitFor(/"msg":"peer connected"/);
     const requester = on('a', CLI, ['request', ref.name, '--count', String(n), '--timeout', '60s', '--json']);
     started.push(requester);
-    await during();
+    await during({
+      linkB: (up) => {
+        execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, up ? 'up' : 'down']);
+        // UCX takes a device only once it has its carrier, on each end.
+        const carrier = (side: Side) => execFileSync('ip', ['-n', pair.hosts[side], 'link', 'show', pair.veth[side]]).toString().includes('LOWER_UP');
+        for (let waited = 0; up && !(carrier('a') && carrier('b')) && waited < 5000; waited += 10) execFileSync('sleep', ['0.01']);
+      },
+      kill: async (side) => {
+        replicators[side].child.kill('SIGKILL');
+        await replicators[side].exited;
+      },
+      restart: async (side) => {
+        replicators[side] = replicator(side);
+        started.push(replicators[side]);
+        await replicators[side].waitFor(/listening \d+/);
+      },
+      answered: () => Atomics.load(onA.rings[1]!.ctl, RingWord.taken),
+      blackhole: (side, on) =>
+        execFileSync('ip', ['-n', pair.hosts[side], 'route', on ? 'add' : 'del', 'blackhole', `${pair.address[side === 'a' ? 'b' : 'a']}/32`]),
+    });
     expect(await requester.exited, requester.stderr()).toBe(0);
     const seen = JSON.parse(requester.stdout().trim().split('\n').pop()!) as RequestSummary;
     expect(seen).toMatchObject({ answers: n, twice: 0, unknown: 0 });
@@ -416,9 +451,17 @@ async function requestAcross(n: number, workerHosts: Side[], during: () => Promi
     for (const r of Object.values(replicators)) r.child.kill('SIGTERM');
     for (const r of Object.values(replicators)) expect(await r.exited, r.stderr()).toBe(0);
     const onB = answered.filter((_, i) => workerHosts[i] === 'b').reduce((a, b) => a + b, 0);
-    return { onB, seconds: seen.seconds, a: reportOf(replicators.a.stdout()), b: reportOf(replicators.b.stdout()), id: `${ref.namespace}/${ref.name}` };
+    return {
+      onB,
+      seconds: seen.seconds,
+      a: reportOf(replicators.a.stdout()),
+      b: reportOf(replicators.b.stdout()),
+      logs: { a: replicators.a.stderr(), b: replicators.b.stderr() },
+      id: `${ref.namespace}/${ref.name}`,
+    };
   } finally {
     for (const p of started) p.child.kill('SIGKILL');
+    onA.close();
     close();
   }
 }
@@ -434,15 +477,46 @@ describe("two nodes' replicators of a stream channel", () => {
 
   it("answer each request exactly once when every worker is on B, through B's link going down for 2 s mid-stream", async () => {
     const n = 30_000;
-    const { onB, seconds, a } = await requestAcross(n, ['b', 'b'], async () => {
+    const { onB, seconds, a } = await requestAcross(n, ['b', 'b'], async ({ linkB }) => {
       await sleep(100);
-      execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'down']);
+      linkB(false);
       await sleep(2000);
-      execFileSync('ip', ['-n', pair.hosts.b, 'link', 'set', pair.veth.b, 'up']);
+      linkB(true);
     });
     expect(onB).toBe(n);
     // The outage came mid-stream and held the requests back (at full speed they take well under a second).
     expect(seconds).toBeGreaterThan(2);
     expect(a.links).toEqual([expect.objectContaining({ node: 'node-b', state: 'Connected' })]);
+  });
+
+  it('answer each request exactly once when both replicators are killed with SIGKILL holding frames the other never got, first requests, then answers: the next ones send them again from their spools', async () => {
+    const n = 30_000;
+    const { onB, a, b, logs, id } = await requestAcross(n, ['b', 'b'], async ({ kill, restart, answered, blackhole }) => {
+      for (const [sender, receiver] of [
+        ['a', 'b'],
+        ['b', 'a'],
+      ] as const) {
+        const before = answered();
+        await until(() => answered() >= before + 2000, 'answers flowing', 20_000, 1);
+        expect(answered()).toBeLessThan(n - 5000);
+        // The sender still hears the receiver ask for messages, takes them from its ring and frames them, but none arrive.
+        blackhole(sender, true);
+        await sleep(1000);
+        await kill(sender);
+        // The receiver's end goes too, so what the dead sender's kernel still held is refused when the route is back.
+        await kill(receiver);
+        blackhole(sender, false);
+        await restart(sender);
+        await restart(receiver);
+        await sleep(200);
+      }
+    });
+    expect(onB).toBe(n);
+    // Each new replicator sent again what the killed one had taken from its ring and framed.
+    expect(a.channels[id]![0]!.recovered, logs.a).toBeGreaterThan(0);
+    expect(b.channels[id]![0]!.recovered, logs.b).toBeGreaterThan(0);
+    // Each side saw one sender throughout (no new epoch).
+    expect(a.channels[id]![0], logs.a).toMatchObject({ restarts: 0, skipped: 0 });
+    expect(b.channels[id]![0], logs.b).toMatchObject({ restarts: 0, skipped: 0 });
   });
 });
