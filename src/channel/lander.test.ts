@@ -5,6 +5,7 @@ import { codeOf } from '../../test/helpers/errors.js';
 import { testChannels } from '../../test/helpers/proc.js';
 import { recordsOf } from '../../test/helpers/records.js';
 import { RecordBatch } from './record-batch.js';
+import { RingWord } from './layout.js';
 
 const channels = testChannels();
 afterEach(() => channels.cleanup());
@@ -89,6 +90,23 @@ describe('Lander', () => {
       landed.push(...drain(sub).map(([t]) => t));
     }
     expect(landed).toEqual(Array.from({ length: 5 }, () => texts).flat());
+  });
+
+  it('lands a frame whose first records fill the ring exactly to its end: the rest go at its start with no filler, and the tail moves by the frame', () => {
+    const ch = Channel.create(channels.ref('land-exact'), { mode: 'stream', capacity: 4096, maxMessage: 256 });
+    const b = ch.streamEnd('b');
+    const lander = ch.lander(1, false, 0);
+    const ring = ch.rings[0]!;
+    // Records of 32 bytes: 128 fill the ring, and each third frame of 48 ends a lap after 16 of them.
+    const texts = Array.from({ length: 48 }, (_, i) => `job-${i}`.padEnd(20, '.'));
+    const got: string[] = [];
+    for (let round = 0; round < 9; round++) {
+      const tail = Atomics.load(ring.ctl, RingWord.tail);
+      expect(lander.tryLand(...(Object.values(frame(...texts)) as [Uint8Array, number, number]), () => {})).toBe(48);
+      expect(Atomics.load(ring.ctl, RingWord.tail) - tail, `round ${round}`).toBe(48 * 32);
+      b.take(100, (m) => got.push(m.toString()));
+    }
+    expect(got).toEqual(Array.from({ length: 9 }, () => texts).flat());
   });
 
   it("lands a frame none of whose records fit before the end: the filler is the batch's first head, held back with the rest", () => {

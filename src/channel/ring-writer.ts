@@ -341,7 +341,8 @@ export class RingWriter {
       let last = start;
       let pos = start;
       for (let at = 0; at < footprint;) {
-        if (at === before) {
+        // Records that fill the ring exactly to its end leave the next one at the start: no filler.
+        if (at === before && (pos & mask) !== 0) {
           if (before > 0) words[(pos & mask) >>> 2] = (PAD_FLAG | (cap - (pos & mask))) >>> 0;
           pos = (pos + cap - (pos & mask)) >>> 0;
         }

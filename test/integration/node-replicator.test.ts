@@ -405,7 +405,8 @@ interface DuringRequests {
 
 /** `shimmy request` on A and a `shimmy reply` (named by its host and number) on each host told, replicators on both; `during` runs once the requester started. */
 async function requestAcross(n: number, workerHosts: Side[], during: (ctl: DuringRequests) => Promise<void> = async () => {}) {
-  const { ref, files, on, replicator, close } = replicatedOnBothHosts('nrs', 1024, 1024 * 1024, 'stream');
+  // A 256 KiB ring holds 8,192 requests: each test goes round it several times on both hosts.
+  const { ref, files, on, replicator, close } = replicatedOnBothHosts('nrs', 1024, 256 * 1024, 'stream');
   const onA = Channel.openFile(ref, files.a);
   const started: Proc[] = [];
   try {
