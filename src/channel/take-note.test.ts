@@ -28,6 +28,8 @@ describe('a take note', () => {
     expect(ctl[TAKEN]).toBe(3);
     expect(noteState(s)).toBe(NoteState.none);
     expect(abortedFrame(s)).toBeNull();
+    // Nothing of it is left for `channel stat` to show as the slot's counts.
+    expect(Array.from({ length: s.count }, (_, i) => s.get(i))).toEqual([0, 0, 0, 0, 0, 0]);
     expect(settleNote(s, ctl, CURSOR, TAKEN)).toBeNull();
   });
 

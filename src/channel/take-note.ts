@@ -33,8 +33,10 @@ export function notePending(s: StateWords, n: TakeNote): void {
   s.set(W.stateAndCount, n.count * 4 + NoteState.pending);
 }
 
+/** Clears the state word first, then the rest (the slot's lost and delivered counts among them, as `channel stat` shows them). */
 export function clearNote(s: StateWords): void {
   s.set(W.stateAndCount, NoteState.none);
+  for (const w of [W.to, W.takenBefore, W.frameLo, W.peer]) s.set(w, 0);
 }
 
 export function noteState(s: StateWords): number {

@@ -122,6 +122,26 @@ async function keepLogs(ns: string, pods: string[]) {
   console.error(`[nodes] logs of the failed test kept in ${dir}`);
 }
 
+/** Kills `node`'s agent process with SIGKILL; `restarted` waits for its container to be restarted by the kubelet and ready. */
+async function killAgent(node: string): Promise<{ restarted: () => Promise<void> }> {
+  const before = (await agentPod(node)).status?.containerStatuses?.[0]?.restartCount ?? 0;
+  const victim = pidsOf('shimmy', 'agent', `--node=${node}`);
+  expect(victim).toHaveLength(1);
+  process.kill(victim[0]!, 'SIGKILL');
+  return {
+    restarted: async () => {
+      await eventually(
+        `${node}'s agent container restarted and ready`,
+        async () => {
+          const s = (await agentPod(node)).status?.containerStatuses?.[0];
+          return (s?.restartCount ?? 0) > before && s?.ready === true;
+        },
+        90_000,
+      );
+    },
+  };
+}
+
 async function agentLog(node: string): Promise<string> {
   const pod = await agentPod(node);
   return c.core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: SYSTEM });
@@ -757,19 +777,6 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
   it("goes on exactly when node-1's (sending) agent and then node-2's (landing) agent are killed with SIGKILL mid-stream: each restarted agent goes on from what the killed one left", async () => {
     // 20 s of publishing: node-2's restarted agent must be back while node-1 still publishes (see docs/replication.md, Limits).
     const count = 400_000;
-    const killAndAwait = async (node: string) => {
-      const victim = pidsOf('shimmy', 'agent', `--node=${node}`);
-      expect(victim).toHaveLength(1);
-      process.kill(victim[0]!, 'SIGKILL');
-      await eventually(
-        `${node}'s agent container restarted and ready`,
-        async () => {
-          const s = (await agentPod(node)).status?.containerStatuses?.[0];
-          return (s?.restartCount ?? 0) >= 1 && s?.ready === true;
-        },
-        90_000,
-      );
-    };
     const counters = await acrossNodes(
       'across-kill',
       'Volume',
@@ -777,8 +784,10 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
       64,
       async () => {
         await new Promise((r) => setTimeout(r, 1500));
-        await killAndAwait('node-1');
-        await killAndAwait('node-2');
+        // Node-2's agent goes before node-1's is back (a restart can take the kubelet's back-off,
+        // 10 s and more): node-1's publisher, held back meanwhile, then still has messages for it.
+        const killed = [await killAgent('node-1'), await killAgent('node-2')];
+        for (const k of killed) await k.restarted();
       },
       { pubExtra: ['--rate', '20000'], landedByOneAgent: false },
     );
@@ -834,45 +843,85 @@ describe('Shimmy installed with its Helm chart on real nodes', () => {
     await eventually('node-1 let go', async () => (await endpointOf(ns, 'frames', 'node-1')) === undefined, 60_000);
   });
 
-  it('answers each of 100,000 requests exactly once across nodes on a stream channel: a requester and a replier on node-1, two repliers on node-2', async () => {
-    const ns = 'across-stream';
-    const count = 100_000;
+  /**
+   * A stream channel `jobs` across node-1 and node-2: a replier on node-1 (unless not
+   * `replierOnNode1`) and two on node-2, then
+   * a requester on node-1 of `count` requests; `during` runs once it is created. Resolves to
+   * the requester's summary, checked: each request answered exactly once, some on node-2.
+   */
+  async function requestsAcrossNodes(
+    ns: string,
+    count: number,
+    { during = async () => {}, replierOnNode1 = true }: { during?: () => Promise<void>; replierOnNode1?: boolean } = {},
+  ): Promise<RequestSummary> {
     await injectedNamespace(c, ns);
-    await readyChannel(c, ns, 'jobs', { selector: { matchLabels: { app: 'xs' } }, mode: 'Stream', memory: 'Volume', placement: 'None' });
+    await readyChannel(c, ns, 'jobs', { selector: { matchLabels: { app: ns } }, mode: 'Stream', memory: 'Volume', placement: 'None' });
     const repliers: [string, string][] = [
       ['reply-2a', 'node-2'],
       ['reply-2b', 'node-2'],
-      ['reply-1', 'node-1'],
+      ...(replierOnNode1 ? [['reply-1', 'node-1'] as [string, string]] : []),
     ];
-    await runningOnNodes(ns, { app: 'xs' }, ['reply', 'jobs', '--json'], repliers);
-    await linksConnected(ns, 'jobs');
+    await runningOnNodes(ns, { app: ns }, ['reply', 'jobs', '--json'], repliers);
+    // Node-1 is in the channel once a pod of it is there: the requester, when no replier is.
+    if (replierOnNode1) await linksConnected(ns, 'jobs');
     await eventually('the repliers on node-2 in', async () => (await endpointOf(ns, 'jobs', 'node-2'))?.status?.streamEnds === 2, 60_000);
     await c.core.createNamespacedPod({
       namespace: ns,
-      body: shimmyPod('request', { app: 'xs' }, ['request', 'jobs', '--count', String(count), '--timeout', '200s', '--json'], { nodeName: 'node-1' }),
+      body: shimmyPod('request', { app: ns }, ['request', 'jobs', '--count', String(count), '--timeout', '300s', '--json'], { nodeName: 'node-1' }),
     });
     try {
-      await waitSucceeded(c, ns, ['request'], 240_000);
+      await during();
+      await waitSucceeded(c, ns, ['request'], 330_000);
     } catch (err) {
       await keepLogs(ns, ['request', ...repliers.map(([name]) => name)]);
       throw err;
     }
     const seen = JSON.parse((await logs(c, ns, 'request')).trim().split('\n').pop()!) as RequestSummary;
-    console.log(`[across-nodes] ${count} requests answered across 2 nodes in ${seen.seconds} s: ${JSON.stringify(seen.byReplier)}`);
+    console.log(`[${ns}] ${count} requests answered across 2 nodes in ${seen.seconds} s: ${JSON.stringify(seen.byReplier)}`);
     expect(seen).toMatchObject({ requests: count, answers: count, twice: 0, unknown: 0 });
     // The repliers answer with their pod's name: node-2's took part, and their answers came back.
     expect((seen.byReplier['reply-2a'] ?? 0) + (seen.byReplier['reply-2b'] ?? 0)).toBeGreaterThan(0);
+    return seen;
+  }
+
+  const streamSeries = (ns: string, name: string, peer: string, direction?: string) =>
+    `shimmy_replication_${name}{namespace="${ns}",channel="jobs",peer="${peer}"${direction ? `,direction="${direction}"` : ''}}`;
+
+  it('answers each of 100,000 requests exactly once across nodes on a stream channel: a requester and a replier on node-1, two repliers on node-2', async () => {
+    const ns = 'across-stream';
+    const seen = await requestsAcrossNodes(ns, 100_000, {});
     const crossed = (seen.byReplier['reply-2a'] ?? 0) + (seen.byReplier['reply-2b'] ?? 0);
-    const series = (node: string, peer: string, direction: string) =>
-      `shimmy_replication_messages_total{namespace="${ns}",channel="jobs",peer="${peer}",direction="${direction}"}`;
     // Requests out to node-2 and its answers back, each once.
     for (const [node, peer] of [
       ['node-1', 'node-2'],
       ['node-2', 'node-1'],
     ] as const) {
-      await eventually(`${node} counts ${crossed} messages out to ${peer}`, async () => (await agentCounter(node, series(node, peer, 'out'))) === crossed);
-      await eventually(`${node} counts ${crossed} messages in from ${peer}`, async () => (await agentCounter(node, series(node, peer, 'in'))) === crossed);
+      const series = (direction: string) => streamSeries(ns, 'messages_total', peer, direction);
+      await eventually(`${node} counts ${crossed} messages out to ${peer}`, async () => (await agentCounter(node, series('out'))) === crossed);
+      await eventually(`${node} counts ${crossed} messages in from ${peer}`, async () => (await agentCounter(node, series('in'))) === crossed);
     }
+  });
+
+  it("answers each of 10,000,000 requests from node-1 exactly once by repliers on node-2 while both nodes' agents are killed with SIGKILL mid-stream", async () => {
+    const ns = 'stream-kill';
+    const during = async () => {
+      await eventually(
+        'requests crossing to node-2',
+        async () => (await agentCounter('node-1', streamSeries(ns, 'messages_total', 'node-2', 'out'))) > 0,
+        120_000,
+      );
+      // Both agents die holding frames of requests and of answers; their containers restart on the same nodes.
+      const killed = [await killAgent('node-1'), await killAgent('node-2')];
+      // The requests were still crossing when the agents went.
+      expect((await c.core.readNamespacedPod({ name: 'request', namespace: ns })).status?.phase).toBe('Running');
+      for (const k of killed) await k.restarted();
+    };
+    await requestsAcrossNodes(ns, 10_000_000, { during, replierOnNode1: false });
+    const recovered = [
+      await agentCounter('node-1', streamSeries(ns, 'recovered_total', 'node-2')),
+      await agentCounter('node-2', streamSeries(ns, 'recovered_total', 'node-1')),
+    ];
+    console.log(`[${ns}] sent again from the killed agents' spools: node-1 ${recovered[0]}, node-2 ${recovered[1]}`);
   });
 
   it('passes `helm test` (a publisher and a subscriber through a channel)', async () => {
