@@ -46,6 +46,7 @@ export class StreamReader {
     } finally {
       this.lock.release();
     }
+    if (walked.cursor !== walked.from) ring.space.wakeIfWaiting();
     this.taken += out.length;
     for (const [msg, seq] of out) deliver(msg, seq);
     if (walked.fault !== null) throw walked.fault;
@@ -96,12 +97,11 @@ export class StreamReader {
     return { from, cursor, count, fault: null };
   }
 
-  /** Under the read lock: moves the shared cursor past what walk() took, and wakes writers waiting for room. */
+  /** Under the read lock: moves the shared cursor past what walk() took (the caller wakes writers waiting for room once it has let go of the lock). */
   advance(w: Walked, takenBefore = Atomics.load(this.ring.ctl, RingWord.taken)): void {
     if (w.cursor === w.from) return;
     Atomics.store(this.ring.ctl, RingWord.taken, (takenBefore + w.count) >>> 0);
     Atomics.store(this.ring.ctl, RingWord.sharedCursor, w.cursor);
-    this.ring.space.wakeIfWaiting();
   }
 }
 

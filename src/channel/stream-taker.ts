@@ -100,6 +100,7 @@ export class StreamTaker {
     } finally {
       this.lock.release();
     }
+    if (walked.cursor !== walked.from) ring.space.wakeIfWaiting();
     this.reader.taken += walked.count;
     if (walked.fault !== null) throw walked.fault;
     return walked.count;

@@ -207,6 +207,8 @@ interface OutLink {
   resendFrom?: bigint;
   /** A stream lane's frames to this peer are numbered apart from other peers'. */
   seq: bigint;
+  /** fnv1a of the peer's name: what a take note names it by (take-note.ts). */
+  peerHash: number;
   /** The epoch of the frames to this peer: the channel's, or a stream lane's spool's for the peer. */
   epoch: number;
   /** A stream lane: the frames to this peer until it acknowledges them, in a file that outlives the agent. */
@@ -672,6 +674,7 @@ export class NodeReplicator {
         const spooled = r.taker ? this.openPeerSpool(r, peer) : null;
         const out: OutLink = {
           peer,
+          peerHash: fnv1a(peer),
           queue: new FrameQueue(),
           dataTag: channelTag(spec.key, 'data', laneNode(r, me)),
           ackTag: channelTag(spec.key, 'ack', laneNode(r, peer)),
@@ -924,7 +927,7 @@ export class NodeReplicator {
     for (const out of r.outs.values()) {
       const sink = this.sinkOf(r, out);
       while (this.asksForLocal(r, out)) {
-        const taken = r.taker!.takeFrame(Math.min(out.credit, BATCH), fnv1a(out.peer), sink);
+        const taken = r.taker!.takeFrame(Math.min(out.credit, BATCH), out.peerHash, sink);
         if (taken === 0) break;
         out.credit -= taken;
         n += taken;
