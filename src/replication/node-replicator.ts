@@ -617,18 +617,26 @@ export class NodeReplicator {
   private openPeerSpool(r: Replica, peer: string): { spool: Spool; recovered: Recovered | null } | null {
     const path = this.peerSpoolPath(r, fnv1a(peer));
     if (path === null) return null;
-    mkdirSync(this.opts.spoolDir!, { recursive: true, mode: 0o700 });
-    const opened = Spool.open(path, this.peerSpoolSettings(r.spec));
-    if (opened.discarded) this.log('warn', 'an earlier spool was not usable: made a new one', { channel: r.id, ring: r.ring, peer, err: opened.discarded });
-    if (opened.recovered && opened.recovered.frames.length > 0)
-      this.log('info', 'going on from the spool an earlier agent left: sending its unacknowledged frames again', {
-        channel: r.id,
-        ring: r.ring,
-        peer,
-        frames: opened.recovered.frames.length,
-        nextSeq: String(opened.recovered.nextSeq),
-      });
+    const where = { channel: r.id, ring: r.ring, peer };
+    const opened = this.openSpoolFile(path, this.peerSpoolSettings(r.spec), where);
+    if (opened.recovered && opened.recovered.frames.length > 0) this.logResumed(opened.recovered, where);
     return opened;
+  }
+
+  /** Opens the spool at `path` in the spool directory as an earlier agent left it, or makes a new one, saying why an earlier one was not usable. */
+  private openSpoolFile(path: string, settings: SpoolSettings, where: Record<string, unknown>): { spool: Spool; recovered: Recovered | null } {
+    mkdirSync(this.opts.spoolDir!, { recursive: true, mode: 0o700 });
+    const { spool, recovered, discarded } = Spool.open(path, settings);
+    if (discarded) this.log('warn', 'an earlier spool was not usable: made a new one', { ...where, err: discarded });
+    return { spool, recovered };
+  }
+
+  private logResumed(recovered: Recovered, where: Record<string, unknown>): void {
+    this.log('info', 'going on from the spool an earlier agent left: sending its unacknowledged frames again', {
+      ...where,
+      frames: recovered.frames.length,
+      nextSeq: String(recovered.nextSeq),
+    });
   }
 
   /**
@@ -638,27 +646,20 @@ export class NodeReplicator {
    * so the place the spool names lies between it and the ring's end.
    */
   private openSpool(spec: ReplicatedChannel, channel: Channel, capacity: number): { sub: Subscriber; spool: Spool; recovered: Recovered | null } {
-    mkdirSync(this.opts.spoolDir!, { recursive: true, mode: 0o700 });
     const path = join(this.opts.spoolDir!, `${spec.ref.namespace}_${spec.ref.name}.spool`);
     const maxFrame = frameCapacity(spec.maxMessage);
     // A window, then a ring read on while publishers are held, then room for what one pass frames.
     const settings = { bytes: spec.windowBytes + 2 * capacity + 4 * maxFrame, maxFrame, identity: spec.key };
     const sub = channel.durableSubscriber(REPLICATOR_READER, this.opts.soleAgent?.() ?? false);
     try {
-      const opened = Spool.open(path, settings);
-      let { spool, recovered } = opened;
-      if (opened.discarded) this.log('warn', 'an earlier spool was not usable: made a new one', { channel: idOf(spec.ref), err: opened.discarded });
+      const where = { channel: idOf(spec.ref) };
+      let { spool, recovered } = this.openSpoolFile(path, settings, where);
       if (recovered && !(sub.adopted && sub.resumeAt(recovered.ring))) {
         this.log('warn', "an earlier spool does not match the channel's ring (the channel was made again): made a new one", { channel: idOf(spec.ref) });
         spool.remove();
         ({ spool, recovered } = Spool.open(path, settings));
       }
-      if (recovered)
-        this.log('info', 'going on from the spool an earlier agent left: sending its unacknowledged frames again', {
-          channel: idOf(spec.ref),
-          frames: recovered.frames.length,
-          nextSeq: String(recovered.nextSeq),
-        });
+      if (recovered) this.logResumed(recovered, where);
       return { sub, spool, recovered };
     } catch (err) {
       sub.leave();
