@@ -408,15 +408,14 @@ export class Channel implements SlotHost {
       if (which === 'read' || holder === 0 || holder === token || this.table.tokenHolderDead(holder)) return null;
       return new ShimmyError(
         ErrorCode.PUBLISHER_CONFLICT,
-        `Channel ${this.ref.namespace}/${this.ref.name} has an exclusive publisher (pid ${this.table.word((holder & 0xff) - 1, SlotWord.pid)})`,
+        `Channel ${this.ref.namespace}/${this.ref.name} has an exclusive publisher (pid ${this.table.word(this.table.slotOf(holder)!, SlotWord.pid)})`,
         'Publish from that process, or make it a shared publisher (publisher() without exclusive)',
       );
     };
     // A node agent that died mid-take left a note in its durable slot: the reader taking its lock over settles it first.
     const settle = (dead: number) => {
-      const deadSlot = (dead & 0xff) - 1;
-      if (which === 'read' && deadSlot >= 0 && deadSlot < this.table.count && this.table.word(deadSlot, SlotWord.durable) === DURABLE)
-        settleNote(this.stateWords(deadSlot), view.ctl, RingWord.sharedCursor, RingWord.taken);
+      const deadSlot = this.table.slotOf(dead);
+      if (which === 'read' && deadSlot !== null && this.table.word(deadSlot, SlotWord.durable) === DURABLE) settleNote(this.stateWords(deadSlot), view.ctl);
     };
     return new RecoverableLock(view.ctl, index, this.segment.wordAddress(view.ctl.byteOffset + index * 4), this.table, token, conflict, settle);
   }

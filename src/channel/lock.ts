@@ -119,9 +119,9 @@ export class RecoverableLock {
     if (this.table.tokenHolderDead(token)) {
       // Across PID namespaces only heartbeats speak; a lock is held for microseconds, so
       // also require that this holder kept it for a whole heartbeat timeout.
-      const slot = (token & 0xff) - 1;
+      const slot = this.table.slotOf(token);
       // A token naming no slot was never written by a Shimmy participant: take the lock over.
-      if (slot < 0 || slot >= this.table.count) return true;
+      if (slot === null) return true;
       const ns = this.table.word(slot, SlotWord.pidNs);
       const kernelKnows =
         ns === OWN_PID_NAMESPACE && processLiveness(this.table.word(slot, SlotWord.pid), ns, this.table.word(slot, SlotWord.startTime)) !== 'unknown';

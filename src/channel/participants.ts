@@ -104,10 +104,16 @@ export class ParticipantTable {
     return (((this.word(slot, SlotWord.gen) & 0xffffff) << 8) | (slot + 1)) >>> 0;
   }
 
+  /** The slot a lock owner `token` names, or null when it names none (no Shimmy participant wrote it). */
+  slotOf(token: number): number | null {
+    const slot = (token & 0xff) - 1;
+    return slot >= 0 && slot < this.count ? slot : null;
+  }
+
   /** True when the holder of `token` is gone: its slot was reused, freed, or its process died. */
   tokenHolderDead(token: number): boolean {
-    const slot = (token & 0xff) - 1;
-    if (slot < 0 || slot >= this.count) return true;
+    const slot = this.slotOf(token);
+    if (slot === null) return true;
     if ((this.word(slot, SlotWord.gen) & 0xffffff) !== token >>> 8) return true;
     if (this.word(slot, SlotWord.state) !== SlotState.active) return true;
     return this.isDead(slot);

@@ -50,7 +50,7 @@ export class StreamTaker {
   private settleOwn(): void {
     this.lock.acquire();
     try {
-      settleNote(this.state, this.ring.ctl, RingWord.sharedCursor, RingWord.taken);
+      settleNote(this.state, this.ring.ctl);
     } finally {
       this.lock.release();
     }

@@ -7,6 +7,7 @@
  * count it); anywhere else it did not, and the note says ABORTED, so the next agent takes the
  * frame back out of its spool. So a message is either in the spool or still in the ring.
  */
+import { RingWord } from './layout.js';
 import { DURABLE_STATE_WORDS, TAKE_NOTE_WORD } from './participants.js';
 import type { StateWords } from './slot-host.js';
 
@@ -49,19 +50,19 @@ export function abortedFrame(s: StateWords): { peer: number; frameLo: number } |
 }
 
 /**
- * Settles a dead taker's pending note from the ring's control words, under the ring's read lock
- * (taken over from it): returns what it decided, or null when nothing was pending.
+ * Settles a dead taker's pending note from the ring's control words `ctl` (its shared cursor), under
+ * the ring's read lock (taken over from it): returns what it decided, or null when nothing was pending.
  */
-export function settleNote(s: StateWords, ctl: Uint32Array, cursorWord: number, takenWord: number): 'taken' | 'aborted' | null {
+export function settleNote(s: StateWords, ctl: Uint32Array): 'taken' | 'aborted' | null {
   if (noteState(s) !== NoteState.pending) return null;
   const count = s.get(W.stateAndCount) >>> 2;
   const before = s.get(W.takenBefore);
-  if (Atomics.load(ctl, cursorWord) === s.get(W.to)) {
-    Atomics.store(ctl, takenWord, (before + count) >>> 0);
+  if (Atomics.load(ctl, RingWord.sharedCursor) === s.get(W.to)) {
+    Atomics.store(ctl, RingWord.taken, (before + count) >>> 0);
     clearNote(s);
     return 'taken';
   }
-  Atomics.store(ctl, takenWord, before);
+  Atomics.store(ctl, RingWord.taken, before);
   s.set(W.stateAndCount, NoteState.aborted);
   return 'aborted';
 }
